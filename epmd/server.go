@@ -1,0 +1,672 @@
+package epmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Config configures a Server. The zero value is OTP's default behaviour.
+type Config struct {
+	// Port is the port the daemon reports in NAMES and DUMP replies; it
+	// should be the port it listens on. DefaultPort when zero.
+	Port int
+	// Relaxed allows KILL with nodes registered and STOP
+	// (-relaxed_command_check).
+	Relaxed bool
+	// PacketTimeout closes connections that have sent no byte for this
+	// long, except registrations. 60 s when zero.
+	PacketTimeout time.Duration
+	// DelayAccept and DelayWrite simulate a busy server, as epmd's
+	// -delay_accept and -delay_write do.
+	DelayAccept, DelayWrite time.Duration
+	// MaxUnregistered is how many unregistered names are remembered
+	// (MaxUnregistered when zero).
+	MaxUnregistered int
+	// HostNames are the host parts that mean this host in full-name
+	// lookups, compared without case. IP literals of this host and
+	// "localhost" always match. Empty: the system host name.
+	HostNames []string
+	// Resolver decides full-name lookups and PORT_PLEASE2 for names not
+	// registered here. LocalResolver when nil.
+	Resolver Resolver
+	// Logger receives debug and error messages; nothing is logged when nil.
+	Logger *slog.Logger
+	// OnKill is called after a KILL request was granted and answered; the
+	// server has stopped accepting by then. epmd exits 0 here.
+	OnKill func()
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Server serves the EPMD protocol on any number of listeners.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	resolver Resolver
+	hosts    map[string]bool
+	localIPs map[netip.Addr]bool
+	bufs     sync.Pool
+
+	nextID atomic.Uint64
+	wg     sync.WaitGroup
+
+	regMu sync.RWMutex // guards reg
+	reg   *Registry
+
+	mu        sync.Mutex // guards the following
+	listeners map[net.Listener]bool
+	conns     map[uint64]net.Conn
+	closed    bool
+	killed    bool
+}
+
+// NewServer returns a server with an empty registry.
+func NewServer(cfg Config) *Server {
+	if cfg.Port == 0 {
+		cfg.Port = DefaultPort
+	}
+	if cfg.PacketTimeout <= 0 {
+		cfg.PacketTimeout = 60 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		resolver:  cfg.Resolver,
+		reg:       NewRegistry(cfg.MaxUnregistered),
+		listeners: make(map[net.Listener]bool),
+		conns:     make(map[uint64]net.Conn),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.resolver == nil {
+		s.resolver = LocalResolver{}
+	}
+	s.bufs.New = func() any { return new([readBufLen]byte) }
+	s.hosts, s.localIPs = localHostSet(cfg.HostNames)
+	return s
+}
+
+// Serve accepts connections on ln until the server is closed or killed.
+// It returns nil after Close, else the accept error.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return net.ErrClosed
+	}
+	s.listeners[ln] = true
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	var backoff time.Duration
+	for {
+		if s.cfg.DelayAccept > 0 {
+			time.Sleep(s.cfg.DelayAccept)
+		}
+		c, err := ln.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return nil
+			}
+			// Out of descriptors or a connection reset before accept:
+			// back off and keep serving the connections we hold.
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED) || isTimeout(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("epmd: accept", "err", err, "retry_in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("epmd: accept: %w", err)
+		}
+		backoff = 0
+		id := s.nextID.Add(1)
+		if !s.track(id, c) {
+			c.Close()
+			return nil
+		}
+		s.wg.Add(1)
+		go s.handle(id, c)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+func (s *Server) track(id uint64, c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[id] = c
+	return true
+}
+
+// Close stops every listener, closes every connection (unregistering every
+// node) and waits for the connection handlers to end. It is idempotent.
+func (s *Server) Close() error {
+	s.stopListening()
+	s.mu.Lock()
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) stopListening() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+}
+
+// Registry calls f with the registry locked for reading.
+func (s *Server) Registry(f func(*Registry)) {
+	s.regMu.RLock()
+	defer s.regMu.RUnlock()
+	f(s.reg)
+}
+
+// handle serves one connection: one request, or a registration for as
+// long as the connection lives.
+func (s *Server) handle(id uint64, c net.Conn) {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, id)
+		s.mu.Unlock()
+		c.Close()
+	}()
+	bp := s.bufs.Get().(*[readBufLen]byte)
+	req, ok := s.readRequest(c, bp[:])
+	if !ok {
+		s.bufs.Put(bp)
+		return
+	}
+	s.dispatch(id, c, req, bp)
+}
+
+// readRequest reads one framed request the way OTP's epmd does: it reads
+// what is there into a buffer of INBUF_SIZE-1 bytes, learns the length
+// from the first two bytes, closes on a bad length or on more bytes than
+// declared in the read that completed the header, and then reads exactly
+// the rest. Every read restarts the packet timeout.
+func (s *Server) readRequest(c net.Conn, buf []byte) ([]byte, bool) {
+	got, want := 0, 0
+	for {
+		limit := len(buf)
+		if want > 0 {
+			limit = want
+		}
+		c.SetReadDeadline(s.cfg.Now().Add(s.cfg.PacketTimeout))
+		n, err := c.Read(buf[got:limit])
+		if n <= 0 || (err != nil && n == 0) {
+			if err != nil && isTimeout(err) {
+				s.log.Debug("epmd: closing because timed out on receive", "peer", c.RemoteAddr())
+			}
+			return nil, false
+		}
+		got += n
+		if want == 0 && got >= 2 {
+			n, ok := FrameLen([2]byte{buf[0], buf[1]})
+			if !ok {
+				s.log.Debug("epmd: invalid packet size", "size", n, "peer", c.RemoteAddr())
+				return nil, false
+			}
+			want = n + 2
+			if got > want {
+				s.log.Debug("epmd: more bytes than the packet size", "got", got-2, "size", n, "peer", c.RemoteAddr())
+				return nil, false
+			}
+		}
+		if want > 0 && got == want {
+			return buf[2:got], true
+		}
+	}
+}
+
+// reply writes b in one write, after the configured delay.
+func (s *Server) reply(c net.Conn, b []byte) error {
+	if s.cfg.DelayWrite > 0 {
+		time.Sleep(s.cfg.DelayWrite)
+	}
+	c.SetWriteDeadline(s.cfg.Now().Add(s.cfg.PacketTimeout))
+	_, err := c.Write(b)
+	return err
+}
+
+func (s *Server) dispatch(id uint64, c net.Conn, req []byte, bp *[readBufLen]byte) {
+	local := isLocalPeer(c)
+	cmd := req[0]
+	switch cmd {
+	case cmdAlive2, cmdRegisterX:
+		// Registrations keep the connection; the request buffer is not
+		// needed past parsing.
+		if !local {
+			s.log.Debug("epmd: registration from a non-local address", "peer", c.RemoteAddr())
+			if cmd == cmdRegisterX {
+				s.reply(c, appendCreationReply(nil, respRegisterX, StatusDenied, 0, "registration is accepted from local peers only"))
+			}
+			s.bufs.Put(bp)
+			return
+		}
+		if cmd == cmdAlive2 {
+			s.alive2(id, c, req, bp)
+		} else {
+			s.registerX(id, c, req, bp)
+		}
+		return
+	}
+	defer s.bufs.Put(bp)
+	out := bp[:0:0]
+	switch cmd {
+	case cmdPortPlease:
+		name, err := parsePortPlease2(req)
+		if err != nil {
+			s.log.Debug("epmd: port_please2", "err", err)
+			return
+		}
+		out = appendPort2Reply(nil, s.portPlease(c, name))
+	case cmdNames:
+		s.regMu.RLock()
+		out = s.reg.AppendNames(appendPortHeader(make([]byte, 0, 64+32*s.reg.Len()), s.cfg.Port))
+		s.regMu.RUnlock()
+	case cmdDump:
+		if !local {
+			s.log.Debug("epmd: dump from a non-local address", "peer", c.RemoteAddr())
+			return
+		}
+		s.regMu.RLock()
+		out = s.reg.AppendDump(appendPortHeader(make([]byte, 0, 64+80*s.reg.Len()), s.cfg.Port))
+		s.regMu.RUnlock()
+	case cmdKill:
+		if !local {
+			s.log.Debug("epmd: kill from a non-local address", "peer", c.RemoteAddr())
+			return
+		}
+		s.kill(c)
+		return
+	case cmdStop:
+		if !local || !s.cfg.Relaxed || len(req) <= 1 {
+			s.log.Debug("epmd: stop refused", "peer", c.RemoteAddr(), "relaxed", s.cfg.Relaxed)
+			return
+		}
+		out = s.stop(req[1:])
+	case cmdLookupX:
+		out = s.lookupX(c, req)
+	case cmdNamesX:
+		if len(req) < 2 || req[1] == 0 {
+			out = appendExtReply(nil, respNamesX, StatusBadRequest, appendStringField(nil, tagMessage, "missing version byte"))
+			break
+		}
+		s.regMu.RLock()
+		nodes := s.reg.Nodes()
+		s.regMu.RUnlock()
+		out = appendNamesXReply(nil, nodes)
+	default:
+		s.log.Debug("epmd: got garbage", "cmd", cmd, "peer", c.RemoteAddr())
+		return
+	}
+	if err := s.reply(c, out); err != nil {
+		s.log.Debug("epmd: write reply", "err", err)
+	}
+}
+
+// portPlease answers PORT_PLEASE2 from the registry, asking the resolver
+// for names not registered here.
+func (s *Server) portPlease(c net.Conn, name string) *PortInfo {
+	s.regMu.RLock()
+	p := s.reg.PortPlease(name)
+	registered := p != nil
+	if !registered {
+		_, registered = s.reg.nodes[name]
+	}
+	s.regMu.RUnlock()
+	if p != nil || registered {
+		return p
+	}
+	if _, local := s.resolver.(LocalResolver); local {
+		return nil
+	}
+	ans := s.resolver.Resolve(context.Background(), Query{
+		Name: name, LocalHost: true, Peer: peerAddr(c), Classic: true,
+	})
+	if ans.Status != StatusOK {
+		return nil
+	}
+	for _, ep := range ans.Endpoints {
+		if ep.Family != FamilyLocal {
+			return ep.portInfo(name, ep.NodeType)
+		}
+	}
+	return nil
+}
+
+func (s *Server) stop(arg []byte) []byte {
+	// OTP compares the name as a C string: up to the first NUL.
+	name := string(arg)
+	if i := strings.IndexByte(name, 0); i >= 0 {
+		name = name[:i]
+	}
+	s.regMu.Lock()
+	owner, ok := s.reg.UnregisterName(name)
+	s.regMu.Unlock()
+	if !ok {
+		return []byte("NOEXISTSTOPPED")
+	}
+	s.log.Debug("epmd: stopped", "name", name)
+	s.mu.Lock()
+	if oc, ok := s.conns[owner.ID]; ok {
+		oc.Close()
+	}
+	s.mu.Unlock()
+	return []byte("STOPPED")
+}
+
+func (s *Server) kill(c net.Conn) {
+	s.regMu.RLock()
+	n := s.reg.Len()
+	s.regMu.RUnlock()
+	if !s.cfg.Relaxed && n > 0 {
+		s.log.Debug("epmd: disallowed KILL_REQ, live nodes")
+		s.reply(c, []byte("NO"))
+		return
+	}
+	s.reply(c, []byte("OK"))
+	c.Close()
+	s.log.Debug("epmd: got KILL_REQ - terminates normal")
+	s.mu.Lock()
+	first := !s.killed
+	s.killed = true
+	s.mu.Unlock()
+	s.stopListening()
+	if first && s.cfg.OnKill != nil {
+		go s.cfg.OnKill()
+	}
+}
+
+// alive2 registers a classic node and then holds its connection.
+func (s *Server) alive2(id uint64, c net.Conn, req []byte, bp *[readBufLen]byte) {
+	a, err := parseAlive2(req)
+	s.bufs.Put(bp)
+	if err != nil {
+		s.log.Debug("epmd: alive2", "err", err)
+		return
+	}
+	reg := Registration{
+		Name: a.Name, NodeType: a.NodeType,
+		Transports: []Transport{{
+			Proto: "inet_tcp", Port: a.Port, Family: FamilyInet,
+			HighVsn: a.HighVsn, LowVsn: a.LowVsn, Extra: a.Extra, Protocol: a.Protocol,
+		}},
+	}
+	if err := validateName(a.Name, a.Extra); err != nil {
+		s.log.Debug("epmd: alive2 refused", "err", err)
+		s.reply(c, appendAlive2Reply(nil, a.HighVsn, false, 0))
+		s.holdUntilClosed(id, c)
+		return
+	}
+	s.regMu.Lock()
+	counter, err := s.reg.Register(reg, Owner{ID: id, FD: connFD(c)}, s.cfg.Now().Unix())
+	s.regMu.Unlock()
+	if err != nil {
+		s.log.Debug("epmd: alive2 refused", "name", a.Name, "err", err)
+		if s.reply(c, appendAlive2Reply(nil, a.HighVsn, false, 0)) == nil {
+			s.holdUntilClosed(id, c)
+		}
+		return
+	}
+	if err := s.reply(c, appendAlive2Reply(nil, a.HighVsn, true, counter)); err != nil {
+		s.log.Debug("epmd: failed to send ALIVE2_RESP", "name", a.Name, "err", err)
+		s.unregister(id)
+		return
+	}
+	s.log.Debug("epmd: registered", "name", a.Name, "port", a.Port, "creation", counter)
+	s.holdUntilClosed(id, c)
+	s.unregister(id)
+}
+
+// holdUntilClosed blocks until the peer closes the connection, errs, or
+// sends any byte: each of these ends a classic registration.
+func (s *Server) holdUntilClosed(id uint64, c net.Conn) {
+	c.SetDeadline(time.Time{})
+	var b [1]byte
+	n, err := c.Read(b[:])
+	if n > 0 {
+		s.log.Debug("epmd: got more than expected on ALIVE socket", "peer", c.RemoteAddr())
+	} else if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		s.log.Debug("epmd: error on ALIVE socket", "err", err)
+	}
+}
+
+func (s *Server) unregister(id uint64) {
+	s.regMu.Lock()
+	name, ok := s.reg.UnregisterOwner(id)
+	s.regMu.Unlock()
+	if ok {
+		s.log.Debug("epmd: unregistered", "name", name)
+	}
+}
+
+// registerX registers a node with several transports and then serves
+// ADD_TRANSPORTS requests on the connection for as long as it lives.
+func (s *Server) registerX(id uint64, c net.Conn, req []byte, bp *[readBufLen]byte) {
+	defer s.bufs.Put(bp)
+	fail := func(st Status, msg string) { s.reply(c, appendCreationReply(nil, respRegisterX, st, 0, msg)) }
+	if len(req) < 2 || req[1] == 0 {
+		fail(StatusBadRequest, "missing version byte")
+		return
+	}
+	reg, err := parseRegister(req)
+	if err != nil {
+		fail(StatusBadRequest, err.Error())
+		return
+	}
+	s.regMu.Lock()
+	counter, err := s.reg.Register(reg, Owner{ID: id, FD: connFD(c)}, s.cfg.Now().Unix())
+	s.regMu.Unlock()
+	switch {
+	case errors.Is(err, ErrNameInUse):
+		fail(StatusNameInUse, fmt.Sprintf("the name %s is registered by another node", reg.Name))
+		return
+	case err != nil:
+		fail(StatusBadRequest, err.Error())
+		return
+	}
+	defer s.unregister(id)
+	if err := s.reply(c, appendCreationReply(nil, respRegisterX, StatusOK, counter, "")); err != nil {
+		return
+	}
+	s.log.Debug("epmd: registered", "name", reg.Name, "transports", len(reg.Transports), "creation", counter)
+	for {
+		c.SetDeadline(time.Time{})
+		req, ok := s.readRegistrationFrame(c, bp[:])
+		if !ok {
+			return
+		}
+		if req[0] != cmdAddTranspts || len(req) < 2 {
+			s.log.Debug("epmd: unexpected request on a registration", "cmd", req[0], "name", reg.Name)
+			return
+		}
+		ts, err := parseAddTransports(req)
+		if err == nil {
+			s.regMu.Lock()
+			counter, err = s.reg.AddTransports(id, ts)
+			s.regMu.Unlock()
+		}
+		st, msg := StatusOK, ""
+		if err != nil {
+			st, msg = StatusBadRequest, err.Error()
+		}
+		if s.reply(c, appendCreationReply(nil, respAddTranspts, st, counter, msg)) != nil {
+			return
+		}
+		c.SetWriteDeadline(time.Time{})
+	}
+}
+
+// readRegistrationFrame reads one framed request on a registration
+// connection, without a timeout.
+func (s *Server) readRegistrationFrame(c net.Conn, buf []byte) ([]byte, bool) {
+	var hdr [2]byte
+	if _, err := io.ReadFull(c, hdr[:]); err != nil {
+		return nil, false
+	}
+	n, ok := FrameLen(hdr)
+	if !ok {
+		return nil, false
+	}
+	if _, err := io.ReadFull(c, buf[:n]); err != nil {
+		return nil, false
+	}
+	return buf[:n], true
+}
+
+// lookupX answers a full-name lookup.
+func (s *Server) lookupX(c net.Conn, req []byte) []byte {
+	if len(req) < 2 || req[1] == 0 {
+		return appendLookupReply(nil, StatusBadRequest, nil, "missing version byte")
+	}
+	q, err := parseLookup(req)
+	if err != nil {
+		return appendLookupReply(nil, StatusBadRequest, nil, err.Error())
+	}
+	name, host := SplitNode(q.Node)
+	query := Query{Name: name, Host: host, Accept: q.Accept, Asker: q.Asker, Peer: peerAddr(c)}
+	s.regMu.RLock()
+	query.Local, query.Registered = s.reg.Lookup(name, q.Accept)
+	regHost := s.reg.Host(name)
+	s.regMu.RUnlock()
+	query.LocalHost = s.isLocalHost(host) || (regHost != "" && strings.EqualFold(regHost, host))
+	ans := s.resolver.Resolve(context.Background(), query)
+	eps := fillAddrs(ans.Endpoints, c)
+	return appendLookupReply(nil, ans.Status, eps, ans.Message)
+}
+
+// fillAddrs gives endpoints without an address the address the asker
+// reached this server at, when the families agree.
+func fillAddrs(eps []Endpoint, c net.Conn) []Endpoint {
+	la := localAddr(c)
+	out := make([]Endpoint, len(eps))
+	for i, ep := range eps {
+		if !ep.Addr.IsValid() && la.IsValid() {
+			switch {
+			case ep.Family == FamilyInet && la.Is4():
+				ep.Addr = la
+			case ep.Family == FamilyInet6 && la.Is6():
+				ep.Addr = la
+			case ep.Family == FamilyInet6 && la.IsLoopback():
+				ep.Addr = netip.IPv6Loopback()
+			}
+		}
+		out[i] = ep
+	}
+	return out
+}
+
+func (s *Server) isLocalHost(host string) bool {
+	if host == "" || strings.EqualFold(host, "localhost") || s.hosts[strings.ToLower(host)] {
+		return true
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		a = a.Unmap()
+		return a.IsLoopback() || s.localIPs[a]
+	}
+	return false
+}
+
+// localHostSet collects the names and addresses that mean this host.
+func localHostSet(names []string) (map[string]bool, map[netip.Addr]bool) {
+	hosts := make(map[string]bool)
+	if len(names) == 0 {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			names = append(names, h)
+		}
+	}
+	for _, n := range names {
+		n = strings.ToLower(n)
+		hosts[n] = true
+		if short, _, ok := strings.Cut(n, "."); ok {
+			hosts[short] = true
+		}
+	}
+	ips := make(map[netip.Addr]bool)
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				ips[p.Addr().Unmap()] = true
+			}
+		}
+	}
+	return hosts, ips
+}
+
+// isLocalPeer applies OTP's rule: the peer is in 127.0.0.0/8, is ::1, or
+// has the socket's own local address.
+func isLocalPeer(c net.Conn) bool {
+	p, l := peerAddr(c).Addr(), localAddr(c)
+	if !p.IsValid() {
+		return false
+	}
+	return p.IsLoopback() || p == l
+}
+
+func peerAddr(c net.Conn) netip.AddrPort {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
+}
+
+func localAddr(c net.Conn) netip.Addr {
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// connFD returns the descriptor of a TCP connection, for DUMP; -1 when it
+// has none.
+func connFD(c net.Conn) int {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return -1
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	raw.Control(func(f uintptr) { fd = int(f) })
+	return fd
+}

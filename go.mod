@@ -1,0 +1,3 @@
+module github.com/distgate/distgate
+
+go 1.26
