@@ -1,0 +1,47 @@
+# distgate — see README.md.
+GO      ?= go
+BIN     := bin/distgate
+# The whole suite stays well under CI's limit; this bounds a hung test.
+TESTFLAGS ?= -timeout 20m
+
+.PHONY: all build run deps test vet test-unit test-e2e fuzz bench bench-epmd clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/distgate
+
+## run: the gateway on its embedded defaults (EPMD on 127.0.0.1:4369).
+run: build
+	./$(BIN) run
+
+## deps: what the tests need (Erlang/OTP, wabt, stunnel4 from Debian).
+deps:
+	./scripts/install-deps.sh
+
+vet:
+	$(GO) vet ./...
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+
+## test: installs what is missing, then vet and every test (unit, fuzz seeds, end to end).
+test: deps vet
+	$(GO) test $(TESTFLAGS) ./...
+
+test-unit:
+	$(GO) test -short ./...
+
+## fuzz: a short run of every fuzz target (seed corpora run in `make test`).
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test ./epmd -run '^$$' -fuzz FuzzRequest -fuzztime $(FUZZTIME)
+	$(GO) test ./epmd -run '^$$' -fuzz FuzzExtension -fuzztime $(FUZZTIME)
+
+bench: bench-epmd
+
+## bench-epmd: stock epmd vs distgate, PORT_PLEASE2 lookups at 900 and 10,000 names.
+bench-epmd: deps build
+	$(GO) run ./bench/epmdbench -distgate $(BIN)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"syscall"
+)
+
+// detach starts this same command line again in a new session with its
+// standard files on /dev/null, and returns 0 at once, as `epmd -daemon`
+// does. The child knows it is the daemon by daemonEnv.
+func detach(stderr io.Writer) int {
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "epmd: cannot find own executable: %v\n", err)
+		return 1
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		fmt.Fprintf(stderr, "epmd: %v\n", err)
+		return 1
+	}
+	defer null.Close()
+	p, err := os.StartProcess(exe, os.Args, &os.ProcAttr{
+		Dir:   "/",
+		Env:   append(os.Environ(), daemonEnv+"=1"),
+		Files: []*os.File{null, null, null},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "epmd: cannot start the daemon: %v\n", err)
+		return 1
+	}
+	p.Release()
+	return 0
+}
+
+// raiseFileLimit lifts the descriptor limit as far as the system lets this
+// process: the Go runtime already raised the soft limit to the hard one;
+// a privileged process can raise the hard limit up to fs.nr_open.
+func raiseFileLimit(log *slog.Logger) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return
+	}
+	want := uint64(1 << 20)
+	if b, err := os.ReadFile("/proc/sys/fs/nr_open"); err == nil {
+		if n, err := strconv.ParseUint(string(trimSpace(b)), 10, 64); err == nil && n < want {
+			want = n
+		}
+	}
+	if lim.Max < want {
+		raised := syscall.Rlimit{Cur: want, Max: want}
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised) == nil {
+			lim = raised
+		}
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	log.Debug("file descriptor limit", "soft", lim.Cur, "hard", lim.Max)
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// systemdListeners returns the sockets systemd passed (sd_listen_fds).
+func systemdListeners() ([]net.Listener, error) {
+	if strconv.Itoa(os.Getpid()) != os.Getenv("LISTEN_PID") {
+		return nil, fmt.Errorf("systemd provides no sockets")
+	}
+	n, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
+	if err != nil || n <= 0 {
+		return nil, fmt.Errorf("systemd provides no sockets")
+	}
+	var lns []net.Listener
+	for fd := 3; fd < 3+n; fd++ {
+		f := os.NewFile(uintptr(fd), "systemd-socket")
+		ln, err := net.FileListener(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("cannot obtain sockets from systemd: %w", err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}

@@ -1,0 +1,80 @@
+// Command distgate is an edge gateway for Erlang/Elixir distribution.
+//
+//	distgate run [-config FILE]        the gateway (today: the EPMD on 127.0.0.1:4369)
+//	distgate epmd [epmd flags]         a drop-in for OTP's epmd
+//	distgate names [-port N]           nodes and their transports
+//	distgate lookup NAME@HOST          endpoints of a node by full name
+//
+// Started under the name "epmd" (a link or a copy), distgate behaves as
+// OTP's epmd, so it can stand first in PATH or be given to `erl -epmd`.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+func main() {
+	os.Exit(doMain(os.Args, os.Stdout, os.Stderr))
+}
+
+// subcommand returns the entry point of a subcommand, nil when unknown.
+func subcommand(name string) func(args []string, stdout, stderr io.Writer) int {
+	switch name {
+	case "run":
+		return runMain
+	case "epmd":
+		return func(args []string, stdout, stderr io.Writer) int { return epmdMain("epmd", args, stdout, stderr) }
+	case "names":
+		return namesMain
+	case "lookup":
+		return lookupMain
+	case "version":
+		return func(_ []string, stdout, _ io.Writer) int { fmt.Fprintln(stdout, "distgate", version); return 0 }
+	}
+	return nil
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func doMain(argv []string, stdout, stderr io.Writer) int {
+	prog := filepath.Base(argv[0])
+	args := argv[1:]
+	// Under the name epmd, behave as epmd unless a subcommand is asked for.
+	if prog == "epmd" && (len(args) == 0 || subcommand(args[0]) == nil) {
+		return epmdMain(argv[0], args, stdout, stderr)
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd := subcommand(args[0])
+	if cmd == nil {
+		fmt.Fprintf(stderr, "distgate: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	return cmd(args[1:], stdout, stderr)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, strings.TrimLeft(`
+distgate: an edge gateway for Erlang/Elixir distribution
+
+usage:
+  distgate run [-config FILE]          run the gateway (embedded defaults without -config)
+  distgate epmd [epmd flags]           a drop-in for OTP's epmd (see: distgate epmd -help)
+  distgate names [-port N]             list nodes with all their transports
+  distgate lookup [-port N] NAME@HOST  show the endpoints of a node
+  distgate version                     print the version
+
+Started as "epmd" (a link or a copy of this binary), distgate is OTP's epmd.
+`, "\n"))
+}
