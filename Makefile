@@ -35,7 +35,7 @@ test-unit:
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test ./epmd -run '^$$' -fuzz FuzzRequest -fuzztime $(FUZZTIME)
-	$(GO) test ./epmd -run '^$$' -fuzz FuzzExtension -fuzztime $(FUZZTIME)
+	$(GO) test ./epmd -run '^$$' -fuzz FuzzReply -fuzztime $(FUZZTIME)
 
 bench: bench-epmd
 

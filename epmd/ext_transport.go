@@ -120,7 +120,9 @@ func parseTransport(v []byte) (t Transport, nodeType byte, err error) {
 				t.HighVsn, t.LowVsn = uint16(v[0])<<8|uint16(v[1]), uint16(v[2])<<8|uint16(v[3])
 			}
 		case tagTrExtra:
-			t.Extra = bytes.Clone(v)
+			if len(v) > 0 {
+				t.Extra = bytes.Clone(v)
+			}
 		case tagTrProtoNum:
 			t.Protocol, err = fieldUint8(tag, v)
 		case tagTrNodeType:
@@ -135,6 +137,13 @@ func parseTransport(v []byte) (t Transport, nodeType byte, err error) {
 	}
 	if err := t.validate(hasPort); err != nil {
 		return Transport{}, 0, err
+	}
+	// A socket path has no port and a port no socket path: the field that
+	// does not fit the family is ignored.
+	if t.Family == FamilyLocal {
+		t.Port = 0
+	} else {
+		t.Path = ""
 	}
 	return t, nodeType, nil
 }
