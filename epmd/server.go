@@ -632,12 +632,14 @@ func localHostSet(names []string) (map[string]bool, map[netip.Addr]bool) {
 
 // isLocalPeer applies OTP's rule: the peer is in 127.0.0.0/8, is ::1, or
 // has the socket's own local address.
-func isLocalPeer(c net.Conn) bool {
-	p, l := peerAddr(c).Addr(), localAddr(c)
-	if !p.IsValid() {
+func isLocalPeer(c net.Conn) bool { return localPeer(peerAddr(c).Addr(), localAddr(c)) }
+
+// localPeer is OTP's rule over addresses; an unknown peer is not local.
+func localPeer(peer, local netip.Addr) bool {
+	if !peer.IsValid() {
 		return false
 	}
-	return p.IsLoopback() || p == l
+	return peer.IsLoopback() || peer == local
 }
 
 func peerAddr(c net.Conn) netip.AddrPort {
