@@ -1,0 +1,149 @@
+package abi
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Message framing. Integers are little-endian, the byte order of
+// WebAssembly's loads and stores, so that a guest reads them with one
+// i32.load:
+//
+//	message = version:u8 type:u8 field*
+//	field   = tag:u8 len:u32 value[len]
+//
+// A nested message (an endpoint, an asker) is a field whose value is a
+// field list. Readers skip tags they do not know; a scalar field given twice
+// keeps its last value; repeated fields are lists, in order.
+const (
+	headerLen      = 2 // version, type
+	fieldHeaderLen = 5 // tag, len:u32
+)
+
+// Type is the type byte of a message.
+type Type byte
+
+// Message types.
+const (
+	TypeLookupRequest    Type = 1 // host -> guest, argument of distgate_lookup
+	TypeRoute            Type = 2 // guest -> host, result of distgate_lookup
+	TypeAuthorizeRequest Type = 3 // host -> guest, argument of distgate_authorize
+	TypeDecision         Type = 4 // guest -> host, result of distgate_authorize
+)
+
+func (t Type) String() string {
+	switch t {
+	case TypeLookupRequest:
+		return "lookup request"
+	case TypeRoute:
+		return "route"
+	case TypeAuthorizeRequest:
+		return "authorize request"
+	case TypeDecision:
+		return "decision"
+	}
+	return fmt.Sprintf("type %d", byte(t))
+}
+
+// ErrMalformed is wrapped by every Parse error: the bytes are not a
+// well-formed message of the expected type.
+var ErrMalformed = errors.New("malformed message")
+
+// ErrInvalid is wrapped by Validate errors: the message is well formed but
+// says something the host cannot act on.
+var ErrInvalid = errors.New("invalid message")
+
+func appendHeader(b []byte, t Type) []byte { return append(b, Version, byte(t)) }
+
+// parseHeader checks the header of b and returns its field list.
+func parseHeader(b []byte, want Type) ([]byte, error) {
+	if len(b) < headerLen {
+		return nil, fmt.Errorf("abi: %s: header of %d bytes: %w", want, len(b), ErrMalformed)
+	}
+	if b[0] != Version {
+		return nil, fmt.Errorf("abi: %s: version %d, want %d: %w", want, b[0], Version, ErrMalformed)
+	}
+	if Type(b[1]) != want {
+		return nil, fmt.Errorf("abi: %s: got a %s: %w", want, Type(b[1]), ErrMalformed)
+	}
+	return b[headerLen:], nil
+}
+
+func appendBytesField(b []byte, tag byte, v []byte) []byte {
+	b = append(b, tag)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(v)))
+	return append(b, v...)
+}
+
+func appendStringField(b []byte, tag byte, s string) []byte {
+	b = append(b, tag)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+func appendUint8Field(b []byte, tag, v byte) []byte { return append(b, tag, 1, 0, 0, 0, v) }
+
+func appendUint32Field(b []byte, tag byte, v uint32) []byte {
+	b = append(b, tag, 4, 0, 0, 0)
+	return binary.LittleEndian.AppendUint32(b, v)
+}
+
+// beginField starts a nested field; endField patches its length.
+func beginField(b []byte, tag byte) ([]byte, int) {
+	b = append(b, tag, 0, 0, 0, 0)
+	return b, len(b)
+}
+
+func endField(b []byte, start int) []byte {
+	binary.LittleEndian.PutUint32(b[start-4:], uint32(len(b)-start))
+	return b
+}
+
+// fields iterates over a field list.
+type fields struct {
+	b   []byte
+	err error
+}
+
+// next returns the next field; ok is false at the end or on a truncated
+// field, which sets f.err.
+func (f *fields) next() (tag byte, value []byte, ok bool) {
+	if len(f.b) == 0 || f.err != nil {
+		return 0, nil, false
+	}
+	if len(f.b) < fieldHeaderLen {
+		f.err = fmt.Errorf("field header of %d bytes: %w", len(f.b), ErrMalformed)
+		return 0, nil, false
+	}
+	tag = f.b[0]
+	n := binary.LittleEndian.Uint32(f.b[1:])
+	if uint64(len(f.b)-fieldHeaderLen) < uint64(n) {
+		f.err = fmt.Errorf("field %d: %d of %d bytes: %w", tag, len(f.b)-fieldHeaderLen, n, ErrMalformed)
+		return 0, nil, false
+	}
+	value, f.b = f.b[fieldHeaderLen:fieldHeaderLen+int(n)], f.b[fieldHeaderLen+int(n):]
+	return tag, value, true
+}
+
+func fieldUint8(tag byte, v []byte) (byte, error) {
+	if len(v) != 1 {
+		return 0, fmt.Errorf("field %d: %d bytes, want 1: %w", tag, len(v), ErrMalformed)
+	}
+	return v[0], nil
+}
+
+func fieldUint32(tag byte, v []byte) (uint32, error) {
+	if len(v) != 4 {
+		return 0, fmt.Errorf("field %d: %d bytes, want 4: %w", tag, len(v), ErrMalformed)
+	}
+	return binary.LittleEndian.Uint32(v), nil
+}
+
+func fieldBool(tag byte, v []byte) (bool, error) {
+	u, err := fieldUint8(tag, v)
+	if err == nil && u > 1 {
+		err = fmt.Errorf("field %d: boolean %d: %w", tag, u, ErrMalformed)
+	}
+	return u == 1, err
+}
