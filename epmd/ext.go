@@ -47,9 +47,10 @@ const (
 	StatusDenied      Status = 4 // policy or origin refuses the request
 	StatusUnsupported Status = 5 // the request version is not spoken here
 	StatusUnavailable Status = 6 // the answer depends on something that failed
+	StatusNoRoute     Status = 7 // the host is not this one and no route leads there: resolve it the classic way
 )
 
-var statusNames = [...]string{"ok", "name in use", "bad request", "not found", "denied", "unsupported", "unavailable"}
+var statusNames = [...]string{"ok", "name in use", "bad request", "not found", "denied", "unsupported", "unavailable", "no route"}
 
 func (s Status) String() string {
 	if int(s) < len(statusNames) {

@@ -39,14 +39,16 @@ type Resolver interface {
 }
 
 // LocalResolver answers from the registry alone: a node on this host is
-// found when registered and offering an accepted protocol.
+// found when registered and offering an accepted protocol; a node on
+// another host gets StatusNoRoute, so the asker resolves it the classic
+// way (the host's own EPMD).
 type LocalResolver struct{}
 
 // Resolve implements Resolver.
 func (LocalResolver) Resolve(_ context.Context, q Query) Answer {
 	switch {
 	case !q.LocalHost:
-		return Answer{Status: StatusNotFound, Message: "host " + q.Host + " is not this host and no route is configured"}
+		return Answer{Status: StatusNoRoute, Message: "host " + q.Host + " is not this host and no route is configured"}
 	case !q.Registered:
 		return Answer{Status: StatusNotFound, Message: "no node " + q.Name + " is registered"}
 	case len(q.Local) == 0:

@@ -317,7 +317,7 @@ func TestServerExtension(t *testing.T) {
 		{"app@localhost", nil, []uint16{5000, 5001, 0}, StatusOK},
 		{"app@127.0.0.1", []string{"inet_tcp"}, []uint16{5000}, StatusOK},
 		{"app", []string{"inet_tcp"}, []uint16{5000}, StatusOK},
-		{"app@elsewhere.example", nil, nil, StatusNotFound},
+		{"app@elsewhere.example", nil, nil, StatusNoRoute},
 		{"app@db1", []string{"quic"}, nil, StatusNotFound},
 		{"nope@db1", nil, nil, StatusNotFound},
 	} {

@@ -54,6 +54,7 @@
 -define(ST_OK, 0).
 -define(ST_NAME_IN_USE, 1).
 -define(ST_NOT_FOUND, 3).
+-define(ST_NO_ROUTE, 7).
 
 -record(transport, {proto :: binary(),
                     port :: inet:port_number(),
@@ -553,6 +554,7 @@ lookup(Name, Host, Accept) ->
             case Reply of
                 {ok, ?ST_OK, Body} -> endpoints(Body);
                 {ok, ?ST_NOT_FOUND, _} -> {error, nxdomain};
+                {ok, ?ST_NO_ROUTE, _} -> stock;   % not ours to route: the classic lookup
                 {ok, St, Body} -> {error, {distgate_epmd, status_name(St), message(Body)}};
                 stock -> stock;
                 {error, _} = Error -> Error
@@ -698,6 +700,7 @@ status_name(3) -> not_found;
 status_name(4) -> denied;
 status_name(5) -> unsupported;
 status_name(6) -> unavailable;
+status_name(7) -> no_route;
 status_name(N) -> N.
 
 %%%===================================================================
