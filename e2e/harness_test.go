@@ -308,3 +308,14 @@ func rawExchange(t testing.TB, port int, raw []byte, wait time.Duration) (reply 
 	}
 	return b, false
 }
+
+// waitUntil polls cond every 20 ms for up to secs seconds.
+func waitUntil(t testing.TB, what string, secs int, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Duration(secs) * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out after %d s waiting for %s", secs, what)
+}

@@ -13,6 +13,7 @@ if command -v erl >/dev/null 2>&1 && ! erl -noshell -eval 'halt(case code:lib_di
 fi
 command -v wat2wasm >/dev/null 2>&1 || need+=(wabt)
 command -v stunnel4 >/dev/null 2>&1 || command -v stunnel >/dev/null 2>&1 || need+=(stunnel4)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 
 if ((${#need[@]} == 0)); then
 	exit 0
