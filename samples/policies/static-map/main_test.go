@@ -1,0 +1,63 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/distgate/distgate/abi"
+)
+
+const exampleConfig = `{
+  "routes": [
+    {"match": "db*@*.eu.example", "site": "eu-west", "transport": "quic", "tick_ms": 15000},
+    {"match": "*@gw1", "local": true},
+    {"match": "legacy*", "deny": "legacy nodes are retired"}
+  ],
+  "default": {"site": "hub", "transport": "tls"}
+}`
+
+func TestLookup(t *testing.T) {
+	m, err := New([]byte(exampleConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, host string
+		want       abi.Route
+	}{
+		{"db1", "a.eu.example", abi.Route{Kind: abi.RouteVia, Site: "eu-west", Transport: "quic", Options: abi.Options{TickMS: 15000}}},
+		{"web", "gw1", abi.Local()},
+		{"legacy7", "x", abi.Deny("legacy nodes are retired")},
+		{"other", "us.example", abi.Via("hub", "tls")},
+	} {
+		got := m.Lookup(abi.LookupRequest{Name: tc.name, Host: tc.host})
+		if got.Kind != tc.want.Kind || got.Site != tc.want.Site || got.Transport != tc.want.Transport ||
+			got.Reason != tc.want.Reason || got.Options != tc.want.Options {
+			t.Errorf("Lookup(%s@%s) = %+v, want %+v", tc.name, tc.host, got, tc.want)
+		}
+	}
+}
+
+func TestNoDefaultDenies(t *testing.T) {
+	m, err := New([]byte(`{"routes": [{"match": "a@*", "local": true}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Lookup(abi.LookupRequest{Name: "b", Host: "h"}); got.Kind != abi.RouteDeny || got.Reason == "" {
+		t.Errorf("unmatched = %+v, want a deny with a reason", got)
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	for _, c := range []string{
+		`not json`,
+		`{"routes": [{"match": "[", "local": true}]}`,
+		`{"routes": [{"match": "a", "local": true, "site": "s"}]}`,
+		`{"routes": [{"match": "a", "site": "s", "transport": "udp"}]}`,
+		`{"routes": [{"match": "", "local": true}]}`,
+		`{"default": {}}`,
+	} {
+		if _, err := New([]byte(c)); err == nil {
+			t.Errorf("New(%s) succeeded", c)
+		}
+	}
+}

@@ -1,0 +1,130 @@
+package wasm
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/distgate/distgate/abi"
+)
+
+// Default limits. Each is the value a zero Config field stands for.
+const (
+	// DefaultMaxModuleBytes bounds an uploaded module. A Go policy built
+	// with the standard toolchain is about 2 MiB; 16 MiB leaves room for
+	// fatter runtimes without letting an upload fill the data dir.
+	DefaultMaxModuleBytes = 16 << 20
+	// DefaultMaxMemoryBytes caps the linear memory of one instance. A
+	// trivial Go policy starts at 2.3 MiB and settles around 4-6 MiB after a
+	// million decisions (its heap doubles before a GC); 64 MiB leaves room
+	// for large maps and configurations while bounding a runaway guest. WAT
+	// or Rust policies need a few pages.
+	DefaultMaxMemoryBytes = 64 << 20
+	// DefaultCallTimeout is the deadline of one decision. A decision takes
+	// microseconds; a Go guest's rare GC pause a few hundred.
+	DefaultCallTimeout = 5 * time.Millisecond
+	// DefaultInitTimeout bounds instantiation: the guest's runtime
+	// initializer (_initialize) and distgate_init with its configuration.
+	DefaultInitTimeout = time.Second
+	// DefaultKeepVersions is how many versions of a policy are kept for
+	// rollback, the active one included.
+	DefaultKeepVersions = 5
+	// DefaultMaxConfigBytes bounds a policy's configuration blob.
+	DefaultMaxConfigBytes = 1 << 20
+	// DefaultBackoff is the first pause after CrashesBeforeBackoff
+	// consecutive crashes; it doubles with each further crash up to
+	// DefaultMaxBackoff.
+	DefaultBackoff    = 100 * time.Millisecond
+	DefaultMaxBackoff = 30 * time.Second
+)
+
+// Fixed limits.
+const (
+	// CrashesBeforeBackoff is how many consecutive crashes (traps,
+	// timeouts, failed instantiations) of one policy version are retried
+	// with a fresh instance before calls fail fast for a while.
+	CrashesBeforeBackoff = 3
+	// maxLogBytes truncates a guest's log message or stderr write.
+	maxLogBytes = 4 << 10
+	// initialBuffer is the size of the request buffer allocated in each
+	// new instance; it grows when a request is larger.
+	initialBuffer = 4 << 10
+	// pageSize is the WebAssembly page size.
+	pageSize = 64 << 10
+)
+
+// Config configures an Engine. Zero means default.
+type Config struct {
+	// DataDir holds the policy store (policies/) and the compilation cache
+	// (cache/). "" keeps everything in memory: nothing survives Close.
+	DataDir string
+	// CacheDir overrides where compiled code is cached (DataDir/cache).
+	CacheDir string
+	Logger   *slog.Logger     // default: discard
+	Now      func() time.Time // the clock of backoff, logs and guests; default time.Now
+
+	MaxModuleBytes int           // DefaultMaxModuleBytes
+	MaxMemoryBytes int           // DefaultMaxMemoryBytes, rounded down to 64 KiB pages
+	MaxConfigBytes int           // DefaultMaxConfigBytes
+	CallTimeout    time.Duration // DefaultCallTimeout
+	InitTimeout    time.Duration // DefaultInitTimeout
+	// Instances bounds the instances of one policy version; calls beyond it
+	// wait for a free instance. Default: GOMAXPROCS.
+	Instances    int
+	KeepVersions int           // DefaultKeepVersions
+	Backoff      time.Duration // DefaultBackoff
+	MaxBackoff   time.Duration // DefaultMaxBackoff
+
+	// FailRoute is the route a lookup gets when its policy fails (traps,
+	// times out, returns garbage, or is missing). The zero value denies.
+	// Authorize always fails closed to a refusal.
+	FailRoute abi.Route
+}
+
+// populate returns a copy of c with defaults filled in, or an error for a
+// value that cannot work.
+func (c Config) populate() (Config, error) {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxModuleBytes, DefaultMaxModuleBytes)
+	def(&c.MaxMemoryBytes, DefaultMaxMemoryBytes)
+	def(&c.MaxConfigBytes, DefaultMaxConfigBytes)
+	def(&c.Instances, runtime.GOMAXPROCS(0))
+	def(&c.KeepVersions, DefaultKeepVersions)
+	defDur(&c.CallTimeout, DefaultCallTimeout)
+	defDur(&c.InitTimeout, DefaultInitTimeout)
+	defDur(&c.Backoff, DefaultBackoff)
+	defDur(&c.MaxBackoff, DefaultMaxBackoff)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.CacheDir == "" && c.DataDir != "" {
+		c.CacheDir = c.DataDir + "/cache"
+	}
+	switch {
+	case c.MaxModuleBytes < 0 || c.MaxConfigBytes < 0 || c.Instances < 0 || c.KeepVersions < 0:
+		return c, fmt.Errorf("wasm: config: negative limit")
+	case c.MaxMemoryBytes < pageSize || c.MaxMemoryBytes > 4<<30:
+		return c, fmt.Errorf("wasm: config: memory cap %d bytes, want 64 KiB..4 GiB", c.MaxMemoryBytes)
+	case c.CallTimeout < 0 || c.InitTimeout < 0 || c.Backoff < 0 || c.MaxBackoff < c.Backoff:
+		return c, fmt.Errorf("wasm: config: negative timeout or backoff")
+	}
+	if err := c.FailRoute.Validate(); err != nil {
+		return c, fmt.Errorf("wasm: config: fail route: %w", err)
+	}
+	return c, nil
+}
+
+func (c *Config) memoryPages() uint32 { return uint32(c.MaxMemoryBytes / pageSize) }

@@ -1,0 +1,172 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/distgate/distgate/abi"
+)
+
+// request is a message the host sends: *abi.LookupRequest or
+// *abi.AuthorizeRequest.
+type request interface{ Append([]byte) []byte }
+
+// Lookup asks policy name where a node leads. It always returns a route
+// the gateway can act on: on failure — no such policy, a trap, a timeout,
+// garbage, an error code, a backoff — it returns Config.FailRoute (a
+// denial by default) together with the error, which the engine has
+// already counted and logged. The route's slices must not be modified.
+func (e *Engine) Lookup(ctx context.Context, name string, req *abi.LookupRequest) (abi.Route, error) {
+	s, err := e.slot(name)
+	if err != nil {
+		return e.failRoute(name), err
+	}
+	var route abi.Route
+	err = e.decide(ctx, s, func(in *instance) api.Function { return in.lookup }, req, func(out []byte) error {
+		var err error
+		if route, err = abi.ParseRoute(out); err == nil {
+			err = route.Validate()
+		}
+		return err
+	})
+	if err != nil {
+		return e.failRoute(name), err
+	}
+	return route, nil
+}
+
+// Authorize asks policy name whether an asker may do something. On
+// failure it returns a refusal together with the error, which the engine
+// has already counted and logged.
+func (e *Engine) Authorize(ctx context.Context, name string, req *abi.AuthorizeRequest) (abi.Decision, error) {
+	s, err := e.slot(name)
+	if err != nil {
+		return abi.Refuse("policy " + name + " unavailable"), err
+	}
+	var d abi.Decision
+	err = e.decide(ctx, s, func(in *instance) api.Function { return in.authz }, req, func(out []byte) error {
+		var err error
+		if d, err = abi.ParseDecision(out); err == nil {
+			err = d.Validate()
+		}
+		return err
+	})
+	if err != nil {
+		return abi.Refuse("policy " + name + " unavailable"), err
+	}
+	return d, nil
+}
+
+// slot returns the named policy.
+func (e *Engine) slot(name string) (*slot, error) {
+	if e.closed.Load() {
+		return nil, ErrClosed
+	}
+	s := (*e.slots.Load())[name]
+	if s == nil {
+		return nil, fmt.Errorf("wasm: policy %q: %w", name, ErrNoPolicy)
+	}
+	return s, nil
+}
+
+func (e *Engine) failRoute(name string) abi.Route {
+	r := e.cfg.FailRoute
+	r.Endpoints = slices.Clip(r.Endpoints)
+	if r.Kind == abi.RouteDeny && r.Reason == "" {
+		r.Reason = "policy " + name + " unavailable"
+	}
+	return r
+}
+
+// decide runs one decision on the active version of s: it encodes req,
+// calls the export fn picks, and hands the result to parse while the
+// instance is held. Every failure is counted and logged here.
+func (e *Engine) decide(ctx context.Context, s *slot, fn func(*instance) api.Function, req request, parse func([]byte) error) error {
+	s.stats.calls.Add(1)
+	v := s.acquire()
+	if v == nil {
+		return e.failed(s, nil, fmt.Errorf("wasm: policy %q: no version loaded: %w", s.name, ErrNoPolicy))
+	}
+	defer v.release()
+	if v.backingOff() {
+		return e.failed(s, v, fmt.Errorf("wasm: policy %s v%d: %w", s.name, v.meta.Seq, ErrBackoff))
+	}
+	in, err := v.get(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			err = &TrapError{Policy: s.name, Version: v.meta.Seq, Cause: err}
+		}
+		return e.failed(s, v, err)
+	}
+	in.scratch = req.Append(in.scratch[:0])
+	out, err := in.call(fn(in), in.scratch)
+	if err == nil {
+		if perr := parse(out); perr != nil {
+			err = &ResultError{Policy: s.name, Version: v.meta.Seq, Cause: perr}
+		}
+	}
+	v.put(in, err)
+	if err != nil {
+		return e.failed(s, v, err)
+	}
+	v.succeeded()
+	return nil
+}
+
+// acquire returns the active version with a reference held, or nil.
+func (s *slot) acquire() *version {
+	for {
+		v := s.cur.Load()
+		if v == nil || v.acquire() {
+			return v
+		}
+		// v was swapped out and closed between the load and the acquire:
+		// the slot holds a newer one.
+	}
+}
+
+// failed counts and logs a failed decision and returns err. v is nil when
+// no version was loaded.
+func (e *Engine) failed(s *slot, v *version, err error) error {
+	st := &s.stats
+	st.failures.Add(1)
+	var (
+		trap    *TrapError
+		timeout *TimeoutError
+		result  *ResultError
+	)
+	switch {
+	case errors.As(err, &timeout):
+		st.timeouts.Add(1)
+		v.crashed()
+	case errors.As(err, &trap):
+		st.traps.Add(1)
+		v.crashed()
+	case errors.As(err, &result) && result.Code != abi.CodeOK:
+		st.errors.Add(1)
+	case errors.As(err, &result):
+		st.invalid.Add(1)
+	case errors.Is(err, ErrBackoff):
+		st.backoffs.Add(1)
+	default:
+		st.unavailable.Add(1)
+	}
+	// At most one record per policy per second, with the count of the
+	// others, so that a broken policy under load does not flood the log.
+	now := e.cfg.Now().UnixNano()
+	last := s.lastLog.Load()
+	if now-last < 1e9 || !s.lastLog.CompareAndSwap(last, now) {
+		s.suppressed.Add(1)
+		return err
+	}
+	log := e.cfg.Logger.With("policy", s.name)
+	if v != nil {
+		log = v.log
+	}
+	log.Warn("policy failed: failing closed", "err", err, "suppressed", s.suppressed.Swap(0))
+	return err
+}

@@ -1,0 +1,361 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/distgate/distgate/abi"
+)
+
+// Engine runs named policies. It is safe for concurrent use.
+type Engine struct {
+	cfg   Config
+	rt    wazero.Runtime
+	cache wazero.CompilationCache // nil without a cache dir
+	wasi  map[string]api.FunctionDefinition
+
+	versions sync.WaitGroup // one per version not yet closed
+	closed   atomic.Bool
+
+	// slots maps names to policies. It is replaced, never modified, so
+	// that decisions read it without a lock.
+	slots atomic.Pointer[map[string]*slot]
+
+	mu    sync.Mutex // guards the following, and serializes admin calls
+	store *store
+}
+
+// slot is a named policy: the version in use and the counters.
+type slot struct {
+	name  string
+	stats stats
+	cur   atomic.Pointer[version] // nil when no version is loaded
+
+	lastLog    atomic.Int64 // Unix ns of the last failure logged
+	suppressed atomic.Int64 // failures not logged since
+
+	loadErr error // why the active version did not load; guarded by Engine.mu
+}
+
+// PolicyInfo describes an installed policy.
+type PolicyInfo struct {
+	Name     string
+	Active   Version   // the version answering decisions; Seq 0 when none is loaded
+	Versions []Version // the kept versions, newest first
+	Stats    Stats
+	Err      error // why the active version is not loaded, when it is not
+}
+
+// New starts an engine and loads the active version of every policy
+// stored under cfg.DataDir. A policy that fails to load is logged, shown
+// in Policies with its error, and fails closed until a good version is
+// installed or activated.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	cfg, err := cfg.populate()
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg}
+	rc := wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(cfg.memoryPages())
+	if cfg.CacheDir != "" {
+		if e.cache, err = wazero.NewCompilationCacheWithDir(cfg.CacheDir); err != nil {
+			return nil, fmt.Errorf("wasm: compilation cache: %w", err)
+		}
+		rc = rc.WithCompilationCache(e.cache)
+	}
+	e.rt = wazero.NewRuntimeWithConfig(ctx, rc)
+	fail := func(err error) (*Engine, error) {
+		e.rt.Close(ctx)
+		if e.cache != nil {
+			e.cache.Close(ctx)
+		}
+		return nil, err
+	}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.rt); err != nil {
+		return fail(fmt.Errorf("wasm: wasi: %w", err))
+	}
+	e.wasi = e.rt.Module(abi.WASIModule).ExportedFunctionDefinitions()
+	if err := e.instantiateHost(ctx); err != nil {
+		return fail(fmt.Errorf("wasm: host module: %w", err))
+	}
+	dir := ""
+	if cfg.DataDir != "" {
+		dir = filepath.Join(cfg.DataDir, "policies")
+	}
+	if e.store, err = openStore(dir, cfg.KeepVersions); err != nil {
+		return fail(err)
+	}
+	slots := map[string]*slot{}
+	for _, name := range e.store.names() {
+		s := &slot{name: name}
+		slots[name] = s
+		x := e.store.indexes[name]
+		meta, ok := x.find(x.Active)
+		if !ok {
+			s.loadErr = fmt.Errorf("active version %d is not in the index", x.Active)
+		} else if module, err := e.store.module(meta); err != nil {
+			s.loadErr = err
+		} else if v, err := e.load(ctx, s, meta, module); err != nil {
+			s.loadErr = err
+		} else {
+			s.cur.Store(v)
+		}
+		if s.loadErr != nil {
+			cfg.Logger.Error("policy not loaded: it fails closed", "policy", name, "version", x.Active, "err", s.loadErr)
+		}
+	}
+	e.slots.Store(&slots)
+	return e, nil
+}
+
+// Close stops the engine: decisions fail with ErrClosed, calls in flight
+// finish, then the runtime is closed. It is idempotent.
+func (e *Engine) Close(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed.Swap(true) {
+		return nil
+	}
+	for _, s := range *e.slots.Load() {
+		if v := s.cur.Swap(nil); v != nil {
+			v.release()
+		}
+	}
+	done := make(chan struct{})
+	go func() { e.versions.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	err := e.rt.Close(ctx)
+	if e.cache != nil {
+		err = errors.Join(err, e.cache.Close(ctx))
+	}
+	return err
+}
+
+// Install validates a module, starts it with config, stores it as the
+// policy's newest version and makes it active, atomically: decisions in
+// flight finish on the version they started on, later ones use the new
+// one, none is dropped. A module refused by validation or by its
+// distgate_init yields an error wrapping ErrInvalidModule that says why;
+// the active version is then unchanged.
+func (e *Engine) Install(ctx context.Context, name string, module, config []byte) (Version, error) {
+	if err := checkName(name); err != nil {
+		return Version{}, err
+	}
+	if len(config) > e.cfg.MaxConfigBytes {
+		return Version{}, fmt.Errorf("wasm: install %s: %w: configuration of %d bytes exceeds the cap of %d",
+			name, ErrInvalidModule, len(config), e.cfg.MaxConfigBytes)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed.Load() {
+		return Version{}, ErrClosed
+	}
+	sum := sha256.Sum256(module)
+	meta := Version{
+		Policy: name, Seq: e.store.next(name), SHA256: hex.EncodeToString(sum[:]), Size: len(module),
+		Config: bytes.Clone(config), Installed: e.cfg.Now().UTC(),
+	}
+	s := (*e.slots.Load())[name]
+	if s == nil {
+		s = &slot{name: name}
+	}
+	v, err := e.load(ctx, s, meta, module)
+	if err != nil {
+		return Version{}, fmt.Errorf("wasm: install %s: %w", name, err)
+	}
+	if err := e.store.add(meta, module); err != nil {
+		v.release()
+		return Version{}, fmt.Errorf("wasm: install %s: %w", name, err)
+	}
+	e.publishLocked(s, v)
+	e.cfg.Logger.Info("policy installed", "policy", name, "version", meta.Seq, "sha256", meta.SHA256, "size", meta.Size)
+	return meta, nil
+}
+
+// Activate makes a kept version of a policy active again (a rollback or
+// a roll forward), with the configuration it was installed with.
+func (e *Engine) Activate(ctx context.Context, name string, seq int) (Version, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.activateLocked(ctx, name, seq)
+}
+
+// Rollback activates the newest kept version older than the active one.
+func (e *Engine) Rollback(ctx context.Context, name string) (Version, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x := e.store.indexes[name]
+	if x == nil {
+		return Version{}, fmt.Errorf("wasm: rollback %s: %w", name, ErrNoPolicy)
+	}
+	prev := 0
+	for _, v := range x.Versions {
+		if v.Seq < x.Active {
+			prev = v.Seq
+		}
+	}
+	if prev == 0 {
+		return Version{}, fmt.Errorf("wasm: rollback %s: no version older than %d is kept", name, x.Active)
+	}
+	return e.activateLocked(ctx, name, prev)
+}
+
+func (e *Engine) activateLocked(ctx context.Context, name string, seq int) (Version, error) {
+	if e.closed.Load() {
+		return Version{}, ErrClosed
+	}
+	x := e.store.indexes[name]
+	if x == nil {
+		return Version{}, fmt.Errorf("wasm: activate %s: %w", name, ErrNoPolicy)
+	}
+	meta, ok := x.find(seq)
+	if !ok {
+		return Version{}, fmt.Errorf("wasm: activate %s: version %d is not kept (kept: %v)", name, seq, seqs(x.Versions))
+	}
+	module, err := e.store.module(meta)
+	if err != nil {
+		return Version{}, fmt.Errorf("wasm: activate %s: %w", name, err)
+	}
+	s := (*e.slots.Load())[name]
+	v, err := e.load(ctx, s, meta, module)
+	if err != nil {
+		return Version{}, fmt.Errorf("wasm: activate %s v%d: %w", name, seq, err)
+	}
+	if err := e.store.activate(name, seq); err != nil {
+		v.release()
+		return Version{}, fmt.Errorf("wasm: activate %s: %w", name, err)
+	}
+	e.publishLocked(s, v)
+	e.cfg.Logger.Info("policy activated", "policy", name, "version", seq)
+	return meta, nil
+}
+
+// Remove uninstalls a policy and deletes its versions. Later decisions
+// naming it fail closed with ErrNoPolicy.
+func (e *Engine) Remove(name string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old := *e.slots.Load()
+	s := old[name]
+	if s == nil {
+		return fmt.Errorf("wasm: remove %s: %w", name, ErrNoPolicy)
+	}
+	if err := e.store.remove(name); err != nil {
+		return err
+	}
+	slots := make(map[string]*slot, len(old))
+	for k, v := range old {
+		if k != name {
+			slots[k] = v
+		}
+	}
+	e.slots.Store(&slots)
+	if v := s.cur.Swap(nil); v != nil {
+		v.release()
+	}
+	e.cfg.Logger.Info("policy removed", "policy", name)
+	return nil
+}
+
+// publishLocked makes v the active version of s and adds s to the map.
+func (e *Engine) publishLocked(s *slot, v *version) {
+	s.loadErr = nil
+	if old := s.cur.Swap(v); old != nil {
+		old.release()
+	}
+	if cur := *e.slots.Load(); cur[s.name] != s {
+		slots := make(map[string]*slot, len(cur)+1)
+		for k, v := range cur {
+			slots[k] = v
+		}
+		slots[s.name] = s
+		e.slots.Store(&slots)
+	}
+}
+
+// load compiles and checks a module, and starts its first instance.
+func (e *Engine) load(ctx context.Context, s *slot, meta Version, module []byte) (*version, error) {
+	if err := checkBytes(module, e.cfg.MaxModuleBytes); err != nil {
+		return nil, err
+	}
+	cm, err := e.rt.CompileModule(ctx, module)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not valid WebAssembly: %v", ErrInvalidModule, err)
+	}
+	ex, err := checkModule(cm, e.cfg.memoryPages(), e.wasi)
+	if err != nil {
+		cm.Close(ctx)
+		return nil, err
+	}
+	e.versions.Add(1)
+	v := e.newVersion(s, meta, cm, ex)
+	in, err := v.get(ctx)
+	if err != nil {
+		v.release()
+		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
+	}
+	v.put(in, nil)
+	return v, nil
+}
+
+// Policies describes the installed policies, sorted by name.
+func (e *Engine) Policies() []PolicyInfo {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []PolicyInfo
+	for _, name := range e.store.names() {
+		out = append(out, e.infoLocked(name))
+	}
+	return out
+}
+
+// Policy describes one policy.
+func (e *Engine) Policy(name string) (PolicyInfo, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.store.indexes[name] == nil {
+		return PolicyInfo{}, fmt.Errorf("wasm: policy %q: %w", name, ErrNoPolicy)
+	}
+	return e.infoLocked(name), nil
+}
+
+func (e *Engine) infoLocked(name string) PolicyInfo {
+	info := PolicyInfo{Name: name}
+	x := e.store.indexes[name]
+	for i := len(x.Versions) - 1; i >= 0; i-- {
+		info.Versions = append(info.Versions, x.Versions[i])
+	}
+	if s := (*e.slots.Load())[name]; s != nil {
+		info.Stats = s.stats.snapshot()
+		info.Err = s.loadErr
+		if v := s.cur.Load(); v != nil {
+			info.Active = v.meta
+		}
+	}
+	return info
+}
+
+func seqs(vs []Version) []int {
+	out := make([]int, len(vs))
+	for i, v := range vs {
+		out[i] = v.Seq
+	}
+	return slices.Clip(out)
+}

@@ -1,0 +1,192 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"crypto/rand"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// version is a loaded policy version: its compiled module and a bounded
+// pool of instances. It is reference counted: the policy's slot holds one
+// reference while the version is active, each call in flight another; the
+// last release closes the instances and the compiled module, so a call
+// that started on a version finishes on it after a swap.
+type version struct {
+	e         *Engine
+	slot      *slot
+	meta      Version
+	compiled  wazero.CompiledModule
+	modConfig wazero.ModuleConfig
+	exports   exports
+	log       *slog.Logger
+
+	refs atomic.Int64
+
+	// The pool: idle instances, and a token per live instance.
+	idle  chan *instance
+	slots chan struct{}
+
+	crashes      atomic.Int64 // consecutive crashes
+	backoffUntil atomic.Int64 // Unix ns before which calls fail fast; 0 = none
+}
+
+// newVersion wraps a compiled, checked module. It holds one reference.
+func (e *Engine) newVersion(s *slot, meta Version, cm wazero.CompiledModule, ex exports) *version {
+	v := &version{
+		e: e, slot: s, meta: meta, compiled: cm, exports: ex,
+		log:   e.cfg.Logger.With("policy", s.name, "version", meta.Seq),
+		idle:  make(chan *instance, e.cfg.Instances),
+		slots: make(chan struct{}, e.cfg.Instances),
+	}
+	out := &logWriter{log: v.log}
+	now := e.cfg.Now
+	starts := []string{}
+	if ex.initialize {
+		starts = append(starts, "_initialize")
+	}
+	v.modConfig = wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions(starts...).
+		WithStdout(out).WithStderr(out).
+		WithWalltime(func() (int64, int32) {
+			t := now()
+			return t.Unix(), int32(t.Nanosecond())
+		}, sys.ClockResolution(time.Microsecond)).
+		WithSysNanotime().
+		WithRandSource(rand.Reader)
+	v.refs.Store(1)
+	return v
+}
+
+// acquire takes a reference for a call; it fails once the version is
+// closing.
+func (v *version) acquire() bool {
+	for {
+		r := v.refs.Load()
+		if r <= 0 {
+			return false
+		}
+		if v.refs.CompareAndSwap(r, r+1) {
+			return true
+		}
+	}
+}
+
+// release drops a reference; the last one closes the version.
+func (v *version) release() {
+	if v.refs.Add(-1) == 0 {
+		v.close()
+	}
+}
+
+// close closes the idle instances (with no reference left, all are idle)
+// and the compiled module.
+func (v *version) close() {
+	for {
+		select {
+		case in := <-v.idle:
+			in.close()
+			<-v.slots
+		default:
+			v.compiled.Close(context.Background())
+			v.e.versions.Done()
+			return
+		}
+	}
+}
+
+// get returns an idle instance, or a new one while the pool has room, or
+// waits for one until ctx is done.
+func (v *version) get(ctx context.Context) (*instance, error) {
+	select {
+	case in := <-v.idle:
+		return in, nil
+	default:
+	}
+	select {
+	case in := <-v.idle:
+		return in, nil
+	case v.slots <- struct{}{}:
+		in, err := v.newInstance()
+		if err != nil {
+			<-v.slots
+			return nil, err
+		}
+		return in, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wasm: policy %s: waiting for an instance: %w", v.slot.name, ctx.Err())
+	}
+}
+
+// put returns an instance after a call that ended with err: a trap or a
+// timeout discards it.
+func (v *version) put(in *instance, err error) {
+	var trap *TrapError
+	var timeout *TimeoutError
+	if in.spent() || errors.As(err, &trap) || errors.As(err, &timeout) {
+		v.discard(in)
+		return
+	}
+	v.idle <- in
+}
+
+func (v *version) discard(in *instance) {
+	in.close()
+	<-v.slots
+	v.slot.stats.discarded.Add(1)
+}
+
+// crashed records a crash and starts a backoff after
+// CrashesBeforeBackoff in a row.
+func (v *version) crashed() {
+	n := v.crashes.Add(1)
+	if n < CrashesBeforeBackoff {
+		return
+	}
+	d := v.e.cfg.Backoff << min(n-CrashesBeforeBackoff, 20)
+	if d > v.e.cfg.MaxBackoff || d <= 0 {
+		d = v.e.cfg.MaxBackoff
+	}
+	v.backoffUntil.Store(v.e.cfg.Now().Add(d).UnixNano())
+	v.log.Warn("policy crashes repeatedly: backing off", "crashes", n, "for", d)
+}
+
+// succeeded resets the crash count.
+func (v *version) succeeded() {
+	if v.crashes.Load() != 0 {
+		v.crashes.Store(0)
+		v.backoffUntil.Store(0)
+	}
+}
+
+// backingOff reports whether calls fail fast now.
+func (v *version) backingOff() bool {
+	u := v.backoffUntil.Load()
+	return u != 0 && v.e.cfg.Now().UnixNano() < u
+}
+
+// logWriter logs what a guest writes to stdout or stderr (a Go panic, a
+// print), one record per write, truncated. It is shared by the instances
+// of a version; slog loggers are safe for concurrent use.
+type logWriter struct {
+	log *slog.Logger
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(p) > maxLogBytes {
+		p = p[:maxLogBytes]
+	}
+	w.log.Warn("policy output", "text", string(p))
+	return n, nil
+}
+
+var _ io.Writer = (*logWriter)(nil)

@@ -1,0 +1,119 @@
+// Package wasmtest builds policy modules for tests: Go policies with the
+// standard toolchain (GOOS=wasip1 GOARCH=wasm, -buildmode=c-shared) and
+// WebAssembly text with wat2wasm from WABT. A Builder builds each source
+// once per test process; a package's TestMain usually creates one:
+//
+//	var build *wasmtest.Builder
+//
+//	func TestMain(m *testing.M) {
+//		dir, _ := os.MkdirTemp("", "policies")
+//		build = wasmtest.NewBuilder(dir)
+//		code := m.Run()
+//		os.RemoveAll(dir)
+//		os.Exit(code)
+//	}
+//
+// and tests call build.Go(t, "../samples/policies/static-map").
+package wasmtest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// Builder builds modules into a directory and remembers them. It is safe
+// for concurrent use.
+type Builder struct {
+	dir string
+
+	mu    sync.Mutex // guards the following
+	built map[string]*result
+}
+
+type result struct {
+	once   sync.Once
+	module []byte
+	err    error
+	skip   string // why the build is skipped (a missing tool)
+}
+
+// NewBuilder returns a Builder writing its outputs under dir.
+func NewBuilder(dir string) *Builder {
+	return &Builder{dir: dir, built: map[string]*result{}}
+}
+
+func (b *Builder) get(key string, build func(out string) ([]byte, string, error)) ([]byte, string, error) {
+	b.mu.Lock()
+	r := b.built[key]
+	if r == nil {
+		r = &result{}
+		b.built[key] = r
+	}
+	b.mu.Unlock()
+	r.once.Do(func() {
+		sum := sha256.Sum256([]byte(key))
+		out := filepath.Join(b.dir, hex.EncodeToString(sum[:8])+".wasm")
+		r.module, r.skip, r.err = build(out)
+	})
+	return r.module, r.skip, r.err
+}
+
+// Go builds the Go policy in directory pkg and returns the module.
+func (b *Builder) Go(t testing.TB, pkg string) []byte {
+	t.Helper()
+	abs, err := filepath.Abs(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	module, _, err := b.get("go:"+abs, func(out string) ([]byte, string, error) {
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, ".")
+		cmd.Dir = abs
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			return nil, "", fmt.Errorf("go build %s: %v\n%s", pkg, err, msg)
+		}
+		m, err := os.ReadFile(out)
+		return m, "", err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return module
+}
+
+// WAT builds a WebAssembly text file with wat2wasm and returns the module.
+// Without wat2wasm the test is skipped, or fails when the environment
+// variable CI is "true".
+func (b *Builder) WAT(t testing.TB, file string) []byte {
+	t.Helper()
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	module, skip, err := b.get("wat:"+abs, func(out string) ([]byte, string, error) {
+		tool, err := exec.LookPath("wat2wasm")
+		if err != nil {
+			return nil, "wat2wasm (Debian package wabt) is not installed", nil
+		}
+		if msg, err := exec.Command(tool, abs, "-o", out).CombinedOutput(); err != nil {
+			return nil, "", fmt.Errorf("wat2wasm %s: %v\n%s", file, err, msg)
+		}
+		m, err := os.ReadFile(out)
+		return m, "", err
+	})
+	switch {
+	case skip != "" && os.Getenv("CI") == "true":
+		t.Fatal(skip)
+	case skip != "":
+		t.Skip(skip)
+	case err != nil:
+		t.Fatal(err)
+	}
+	return module
+}
