@@ -295,6 +295,9 @@ func (e *Engine) load(ctx context.Context, s *slot, meta Version, module []byte)
 	if err := checkBytes(module, e.cfg.MaxModuleBytes); err != nil {
 		return nil, err
 	}
+	if err := checkMemory(module, e.cfg.memoryPages()); err != nil {
+		return nil, err
+	}
 	cm, err := e.rt.CompileModule(ctx, module)
 	if err != nil {
 		return nil, fmt.Errorf("%w: not valid WebAssembly: %v", ErrInvalidModule, err)

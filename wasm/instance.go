@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/distgate/distgate/abi"
@@ -95,7 +96,7 @@ func (v *version) newInstance() (*instance, error) {
 
 func (in *instance) init() error {
 	v := in.v
-	mod, err := v.e.rt.InstantiateModule(in.ctx, v.compiled, v.modConfig)
+	mod, err := v.e.rt.InstantiateModule(experimental.WithMemoryAllocator(in.ctx, linearMemory), v.compiled, v.modConfig)
 	if err != nil {
 		return fmt.Errorf("instantiate: %w", err)
 	}

@@ -71,6 +71,52 @@ func checkBytes(module []byte, maxBytes int) error {
 	return nil
 }
 
+// checkMemory reads the memory section of a binary module (after
+// checkBytes) and refuses a memory whose initial size exceeds the cap,
+// before compiling it: the compiler would refuse it too, but as "not
+// valid WebAssembly".
+func checkMemory(module []byte, maxPages uint32) error {
+	b := module[len(wasmMagic):]
+	for len(b) > 0 {
+		id := b[0]
+		size, n := uleb(b[1:])
+		if n == 0 || uint64(len(b)-1-n) < size {
+			return nil // malformed: left to the compiler
+		}
+		body := b[1+n : 1+n+int(size)]
+		b = b[1+n+int(size):]
+		if id != 5 { // the memory section
+			continue
+		}
+		count, n := uleb(body)
+		if n == 0 || count == 0 {
+			return nil
+		}
+		body = body[n:]
+		if len(body) < 1 {
+			return nil
+		}
+		min, n := uleb(body[1:]) // after the limits' flags byte
+		if n > 0 && min > uint64(maxPages) {
+			return fmt.Errorf("%w: memory of %d pages (%d MiB) at start exceeds the cap of %d pages (%d MiB)",
+				ErrInvalidModule, min, min*pageSize>>20, maxPages, uint64(maxPages)*pageSize>>20)
+		}
+		return nil
+	}
+	return nil
+}
+
+// uleb decodes an unsigned LEB128 number; n is 0 when b is truncated.
+func uleb(b []byte) (v uint64, n int) {
+	for i := 0; i < len(b) && i < 10; i++ {
+		v |= uint64(b[i]&0x7f) << (7 * i)
+		if b[i]&0x80 == 0 {
+			return v, i + 1
+		}
+	}
+	return 0, 0
+}
+
 // exports says which optional exports a module has.
 type exports struct {
 	initialize, init, lookup, authorize bool

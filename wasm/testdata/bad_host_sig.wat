@@ -1,0 +1,7 @@
+;; Imports distgate.log with the wrong type.
+(module
+  (import "distgate" "log" (func (param i32)))
+  (memory (export "memory") 1)
+  (func (export "distgate_abi_v1"))
+  (func (export "distgate_alloc") (param i32) (result i32) (i32.const 4096))
+  (func (export "distgate_lookup") (param i32 i32) (result i64) (i64.const -1)))

@@ -1,0 +1,8 @@
+;; lookup never returns: the deadline must cut it off.
+(module
+  (memory (export "memory") 1)
+  (func (export "distgate_abi_v1"))
+  (func (export "distgate_alloc") (param i32) (result i32) (i32.const 4096))
+  (func (export "distgate_lookup") (param i32 i32) (result i64)
+    (loop $forever (br $forever))
+    (i64.const -1)))
