@@ -75,25 +75,28 @@ func (a *Asker) append(b []byte) []byte {
 }
 
 // parseAsker decodes the value of an ASKER field.
-func parseAsker(v []byte) (Asker, error) {
+func parseAsker(list string) (Asker, error) {
 	var a Asker
-	f := fields{b: v}
+	f := fields{s: list}
 	for tag, v, ok := f.next(); ok; tag, v, ok = f.next() {
 		switch tag {
 		case tagAskNode:
-			a.Node = string(v)
+			a.Node = v
 		case tagAskSite:
-			a.Site = string(v)
+			a.Site = v
 		case tagAskIdentity:
-			a.Identity = string(v)
+			a.Identity = v
 		case tagAskAddr:
 			if len(v) != 6 && len(v) != 18 {
 				return Asker{}, fmt.Errorf("asker: address of %d bytes, want 6 or 18: %w", len(v), ErrMalformed)
 			}
-			ip, _ := netip.AddrFromSlice(v[:len(v)-2])
-			a.Addr = netip.AddrPortFrom(ip, binary.LittleEndian.Uint16(v[len(v)-2:]))
+			ip, _ := parseAddr(v[:len(v)-2])
+			a.Addr = netip.AddrPortFrom(ip, le16(v[len(v)-2:]))
 		case tagAskLabel:
-			k, val, _ := strings.Cut(string(v), "=")
+			k, val, _ := strings.Cut(v, "=")
+			if a.Labels == nil {
+				a.Labels = make([]Label, 0, count(list, tagAskLabel))
+			}
 			a.Labels = append(a.Labels, Label{Key: k, Value: val})
 		}
 	}

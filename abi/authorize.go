@@ -68,7 +68,7 @@ func ParseAuthorizeRequest(b []byte) (AuthorizeRequest, error) {
 	if err != nil {
 		return r, err
 	}
-	f := fields{b: body}
+	f := fields{s: body}
 	for tag, v, ok := f.next(); ok; tag, v, ok = f.next() {
 		switch tag {
 		case tagAzAction:
@@ -76,7 +76,7 @@ func ParseAuthorizeRequest(b []byte) (AuthorizeRequest, error) {
 			a, err = fieldUint8(tag, v)
 			r.Action = Action(a)
 		case tagAzNode:
-			r.Node = string(v)
+			r.Node = v
 		case tagAzAsker:
 			r.Asker, err = parseAsker(v)
 		}

@@ -56,18 +56,19 @@ var ErrInvalid = errors.New("invalid message")
 
 func appendHeader(b []byte, t Type) []byte { return append(b, Version, byte(t)) }
 
-// parseHeader checks the header of b and returns its field list.
-func parseHeader(b []byte, want Type) ([]byte, error) {
+// parseHeader checks the header of b and returns its field list as a
+// string, the one copy a parser makes.
+func parseHeader(b []byte, want Type) (string, error) {
 	if len(b) < headerLen {
-		return nil, fmt.Errorf("abi: %s: header of %d bytes: %w", want, len(b), ErrMalformed)
+		return "", fmt.Errorf("abi: %s: header of %d bytes: %w", want, len(b), ErrMalformed)
 	}
 	if b[0] != Version {
-		return nil, fmt.Errorf("abi: %s: version %d, want %d: %w", want, b[0], Version, ErrMalformed)
+		return "", fmt.Errorf("abi: %s: version %d, want %d: %w", want, b[0], Version, ErrMalformed)
 	}
 	if Type(b[1]) != want {
-		return nil, fmt.Errorf("abi: %s: got a %s: %w", want, Type(b[1]), ErrMalformed)
+		return "", fmt.Errorf("abi: %s: got a %s: %w", want, Type(b[1]), ErrMalformed)
 	}
-	return b[headerLen:], nil
+	return string(b[headerLen:]), nil
 }
 
 func appendBytesField(b []byte, tag byte, v []byte) []byte {
@@ -100,47 +101,68 @@ func endField(b []byte, start int) []byte {
 	return b
 }
 
-// fields iterates over a field list.
+// fields iterates over a field list. It works on a string: a parser
+// converts the message once, and every string value is a substring of it,
+// with no copy or allocation of its own.
 type fields struct {
-	b   []byte
+	s   string
 	err error
 }
 
 // next returns the next field; ok is false at the end or on a truncated
 // field, which sets f.err.
-func (f *fields) next() (tag byte, value []byte, ok bool) {
-	if len(f.b) == 0 || f.err != nil {
-		return 0, nil, false
+func (f *fields) next() (tag byte, value string, ok bool) {
+	if len(f.s) == 0 || f.err != nil {
+		return 0, "", false
 	}
-	if len(f.b) < fieldHeaderLen {
-		f.err = fmt.Errorf("field header of %d bytes: %w", len(f.b), ErrMalformed)
-		return 0, nil, false
+	if len(f.s) < fieldHeaderLen {
+		f.err = fmt.Errorf("field header of %d bytes: %w", len(f.s), ErrMalformed)
+		return 0, "", false
 	}
-	tag = f.b[0]
-	n := binary.LittleEndian.Uint32(f.b[1:])
-	if uint64(len(f.b)-fieldHeaderLen) < uint64(n) {
-		f.err = fmt.Errorf("field %d: %d of %d bytes: %w", tag, len(f.b)-fieldHeaderLen, n, ErrMalformed)
-		return 0, nil, false
+	tag = f.s[0]
+	n := le32(f.s[1:])
+	if uint64(len(f.s)-fieldHeaderLen) < uint64(n) {
+		f.err = fmt.Errorf("field %d: %d of %d bytes: %w", tag, len(f.s)-fieldHeaderLen, n, ErrMalformed)
+		return 0, "", false
 	}
-	value, f.b = f.b[fieldHeaderLen:fieldHeaderLen+int(n)], f.b[fieldHeaderLen+int(n):]
+	value, f.s = f.s[fieldHeaderLen:fieldHeaderLen+int(n)], f.s[fieldHeaderLen+int(n):]
 	return tag, value, true
 }
 
-func fieldUint8(tag byte, v []byte) (byte, error) {
+// count returns how many fields of a well-formed prefix of list have tag:
+// a parser sizes a repeated field's slice with it, in one allocation.
+func count(list string, tag byte) int {
+	n := 0
+	f := fields{s: list}
+	for t, _, ok := f.next(); ok; t, _, ok = f.next() {
+		if t == tag {
+			n++
+		}
+	}
+	return n
+}
+
+func le16(s string) uint16 { return uint16(s[0]) | uint16(s[1])<<8 }
+
+func le32(s string) uint32 {
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+}
+
+func fieldUint8(tag byte, v string) (byte, error) {
 	if len(v) != 1 {
 		return 0, fmt.Errorf("field %d: %d bytes, want 1: %w", tag, len(v), ErrMalformed)
 	}
 	return v[0], nil
 }
 
-func fieldUint32(tag byte, v []byte) (uint32, error) {
+func fieldUint32(tag byte, v string) (uint32, error) {
 	if len(v) != 4 {
 		return 0, fmt.Errorf("field %d: %d bytes, want 4: %w", tag, len(v), ErrMalformed)
 	}
-	return binary.LittleEndian.Uint32(v), nil
+	return le32(v), nil
 }
 
-func fieldBool(tag byte, v []byte) (bool, error) {
+func fieldBool(tag byte, v string) (bool, error) {
 	u, err := fieldUint8(tag, v)
 	if err == nil && u > 1 {
 		err = fmt.Errorf("field %d: boolean %d: %w", tag, u, ErrMalformed)

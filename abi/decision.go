@@ -42,13 +42,13 @@ func ParseDecision(b []byte) (Decision, error) {
 	if err != nil {
 		return d, err
 	}
-	f := fields{b: body}
+	f := fields{s: body}
 	for tag, v, ok := f.next(); ok; tag, v, ok = f.next() {
 		switch tag {
 		case tagDcAllow:
 			d.Allow, err = fieldBool(tag, v)
 		case tagDcReason:
-			d.Reason = string(v)
+			d.Reason = v
 		}
 		if err != nil {
 			return Decision{}, fmt.Errorf("abi: decision: %w", err)

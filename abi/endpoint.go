@@ -1,7 +1,6 @@
 package abi
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -96,42 +95,38 @@ func (e *Endpoint) append(b []byte) []byte {
 }
 
 // parseEndpoint decodes the value of an ENDPOINT field.
-func parseEndpoint(v []byte) (Endpoint, error) {
+func parseEndpoint(v string) (Endpoint, error) {
 	var e Endpoint
 	var err error
-	f := fields{b: v}
+	f := fields{s: v}
 	for tag, v, ok := f.next(); ok; tag, v, ok = f.next() {
 		switch tag {
 		case tagEpProto:
-			e.Proto = string(v)
+			e.Proto = v
 		case tagEpPort:
 			if len(v) != 2 {
 				err = fmt.Errorf("field %d: %d bytes, want 2: %w", tag, len(v), ErrMalformed)
 			} else {
-				e.Port = binary.LittleEndian.Uint16(v)
+				e.Port = le16(v)
 			}
 		case tagEpPath:
-			e.Path = string(v)
+			e.Path = v
 		case tagEpFamily:
 			var fam byte
 			fam, err = fieldUint8(tag, v)
 			e.Family = Family(fam)
 		case tagEpAddr:
-			a, ok := netip.AddrFromSlice(v)
-			if !ok {
-				err = fmt.Errorf("address of %d bytes: %w", len(v), ErrMalformed)
-			}
-			e.Addr = a
+			e.Addr, err = parseAddr(v)
 		case tagEpVersions:
 			if len(v) != 4 {
 				err = fmt.Errorf("versions of %d bytes: %w", len(v), ErrMalformed)
 			} else {
-				e.HighVsn, e.LowVsn = binary.LittleEndian.Uint16(v), binary.LittleEndian.Uint16(v[2:])
+				e.HighVsn, e.LowVsn = le16(v), le16(v[2:])
 			}
 		case tagEpExtra:
 			e.Extra = nil
 			if len(v) > 0 {
-				e.Extra = bytes.Clone(v)
+				e.Extra = []byte(v)
 			}
 		case tagEpProtoNum:
 			e.Protocol, err = fieldUint8(tag, v)
@@ -164,4 +159,15 @@ func (e *Endpoint) Validate() error {
 		return fmt.Errorf("endpoint %s: path or extra over %d bytes: %w", e.Proto, MaxStringLen, ErrInvalid)
 	}
 	return nil
+}
+
+// parseAddr decodes 4 or 16 address bytes.
+func parseAddr(v string) (netip.Addr, error) {
+	switch len(v) {
+	case 4:
+		return netip.AddrFrom4([4]byte([]byte(v))), nil
+	case 16:
+		return netip.AddrFrom16([16]byte([]byte(v))), nil
+	}
+	return netip.Addr{}, fmt.Errorf("address of %d bytes: %w", len(v), ErrMalformed)
 }

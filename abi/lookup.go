@@ -88,15 +88,18 @@ func ParseLookupRequest(b []byte) (LookupRequest, error) {
 	if err != nil {
 		return r, err
 	}
-	f := fields{b: body}
+	f := fields{s: body}
 	for tag, v, ok := f.next(); ok; tag, v, ok = f.next() {
 		switch tag {
 		case tagLkName:
-			r.Name = string(v)
+			r.Name = v
 		case tagLkHost:
-			r.Host = string(v)
+			r.Host = v
 		case tagLkAccept:
-			r.Accept = append(r.Accept, string(v))
+			if r.Accept == nil {
+				r.Accept = make([]string, 0, count(body, tagLkAccept))
+			}
+			r.Accept = append(r.Accept, v)
 		case tagLkFlags:
 			var flags uint32
 			flags, err = fieldUint32(tag, v)
@@ -106,6 +109,9 @@ func ParseLookupRequest(b []byte) (LookupRequest, error) {
 		case tagLkLocal:
 			var e Endpoint
 			e, err = parseEndpoint(v)
+			if r.Local == nil {
+				r.Local = make([]Endpoint, 0, count(body, tagLkLocal))
+			}
 			r.Local = append(r.Local, e)
 		case tagLkAsker:
 			r.Asker, err = parseAsker(v)

@@ -115,7 +115,7 @@ func ParseRoute(b []byte) (Route, error) {
 	if err != nil {
 		return r, err
 	}
-	f := fields{b: body}
+	f := fields{s: body}
 	for tag, v, ok := f.next(); ok; tag, v, ok = f.next() {
 		switch tag {
 		case tagRtKind:
@@ -131,11 +131,11 @@ func ParseRoute(b []byte) (Route, error) {
 			e, err = parseEndpoint(v)
 			r.Endpoints = append(r.Endpoints, e)
 		case tagRtSite:
-			r.Site = string(v)
+			r.Site = v
 		case tagRtTransport:
-			r.Transport = string(v)
+			r.Transport = v
 		case tagRtReason:
-			r.Reason = string(v)
+			r.Reason = v
 		case tagRtLiveness:
 			r.Options.LivenessTimeoutMS, err = fieldUint32(tag, v)
 		case tagRtTick:

@@ -15,11 +15,13 @@ const (
 	// with the standard toolchain is about 2 MiB; 16 MiB leaves room for
 	// fatter runtimes without letting an upload fill the data dir.
 	DefaultMaxModuleBytes = 16 << 20
-	// DefaultMaxMemoryBytes caps the linear memory of one instance. A
-	// trivial Go policy starts at 2.3 MiB and settles around 4-6 MiB after a
-	// million decisions (its heap doubles before a GC); 64 MiB leaves room
-	// for large maps and configurations while bounding a runaway guest. WAT
-	// or Rust policies need a few pages.
+	// DefaultMaxMemoryBytes caps the linear memory of one instance. A Go
+	// policy (samples/policies/static-map) has 3.3 MiB after its runtime
+	// starts and 8 MiB after a million decisions (the Go heap doubles
+	// before each GC); 64 MiB leaves room for large tables in a
+	// configuration while bounding a runaway guest. A WAT policy needs a
+	// page or two. The memory is reserved address space, committed only as
+	// the guest touches it.
 	DefaultMaxMemoryBytes = 64 << 20
 	// DefaultCallTimeout is the deadline of one decision. A decision takes
 	// microseconds; a Go guest's rare GC pause a few hundred.

@@ -9,7 +9,6 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
-	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/distgate/distgate/abi"
 )
@@ -17,15 +16,17 @@ import (
 // instance is one instantiation of a policy version. It is used by one
 // goroutine at a time: the pool hands it out and takes it back.
 type instance struct {
-	v      *version
-	mod    api.Module
-	mem    api.Memory
-	alloc  api.Function
-	lookup api.Function
-	authz  api.Function
+	v         *version
+	mod       api.Module
+	mem       api.Memory
+	alloc     api.Function
+	lookup    api.Function
+	authz     api.Function
+	interrupt api.MutableGlobal // set by the timer: the guest traps (instrument.go)
 
-	ctx   instanceContext
-	timer *time.Timer // closes ctx.done at the deadline of the running call
+	ctx     context.Context // carries the instance to host functions
+	timer   *time.Timer     // fires at the deadline of the running call
+	expired atomic.Bool     // the timer fired: the instance must be discarded
 
 	buf     uint32   // guest address of the request buffer
 	bufCap  uint32   // its size
@@ -33,36 +34,7 @@ type instance struct {
 	scratch []byte   // the encoded request, before it is copied in
 }
 
-// instanceContext is the context of every call into an instance. Its Done
-// channel is closed by the instance's timer when a call runs past its
-// deadline: wazero (WithCloseOnContextDone) then aborts the call and closes
-// the module. One channel and one timer serve all the calls of the
-// instance, instead of a context.WithTimeout per call; once it has fired,
-// the instance is discarded. Value gives host functions their instance.
-type instanceContext struct {
-	in      *instance
-	done    chan struct{}
-	expired *atomic.Bool
-}
-
 type instanceKey struct{}
-
-func (c instanceContext) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (c instanceContext) Done() <-chan struct{}       { return c.done }
-
-func (c instanceContext) Err() error {
-	if c.expired.Load() {
-		return context.DeadlineExceeded
-	}
-	return nil
-}
-
-func (c instanceContext) Value(key any) any {
-	if key == (instanceKey{}) {
-		return c.in
-	}
-	return nil
-}
 
 // instanceFrom returns the instance a host function is called for.
 func instanceFrom(ctx context.Context) *instance {
@@ -70,42 +42,56 @@ func instanceFrom(ctx context.Context) *instance {
 	return in
 }
 
-// newInstance instantiates v, runs its initializers, and allocates its
-// request buffer, all within the init timeout.
+// newInstance instantiates v, then runs its initializers (_initialize,
+// distgate_init) and allocates its request buffer within the init timeout.
 func (v *version) newInstance() (*instance, error) {
 	in := &instance{v: v, stack: make([]uint64, 2)}
-	expired := new(atomic.Bool)
-	in.ctx = instanceContext{in: in, done: make(chan struct{}), expired: expired}
-	in.timer = time.AfterFunc(v.e.cfg.InitTimeout, func() {
-		expired.Store(true)
-		close(in.ctx.done)
-	})
-	err := in.init()
-	if !in.timer.Stop() || err != nil {
-		if err == nil || expired.Load() {
-			err = fmt.Errorf("instantiate: took longer than %v", v.e.cfg.InitTimeout)
+	in.ctx = context.WithValue(context.Background(), instanceKey{}, in)
+	// No guest code runs here: a module has no start function
+	// (instrument refuses one) and start functions are not configured.
+	mod, err := v.e.rt.InstantiateModule(experimental.WithMemoryAllocator(in.ctx, linearMemory), v.compiled, v.modConfig)
+	if err != nil {
+		return nil, fmt.Errorf("instantiate: %w", err)
+	}
+	in.mod, in.mem = mod, mod.Memory()
+	in.alloc = mod.ExportedFunction(abi.ExportAlloc)
+	in.lookup = mod.ExportedFunction(abi.ExportLookup)
+	in.authz = mod.ExportedFunction(abi.ExportAuthorize)
+	g, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
+	if !ok {
+		mod.Close(context.Background())
+		return nil, fmt.Errorf("instantiate: no interrupt global (module not instrumented)")
+	}
+	in.interrupt = g
+	in.timer = time.AfterFunc(v.e.cfg.InitTimeout, in.expire)
+	err = in.init()
+	in.timer.Stop()
+	if err != nil || in.expired.Load() {
+		if in.expired.Load() {
+			err = fmt.Errorf("initialization took longer than %v", v.e.cfg.InitTimeout)
 		}
-		if in.mod != nil {
-			in.mod.Close(context.Background())
-		}
+		mod.Close(context.Background())
 		return nil, err
 	}
 	v.slot.stats.instances.Add(1)
 	return in, nil
 }
 
+// expire is the timer's function: it interrupts the running call.
+func (in *instance) expire() {
+	in.expired.Store(true)
+	in.interrupt.Set(1)
+}
+
 func (in *instance) init() error {
 	v := in.v
-	mod, err := v.e.rt.InstantiateModule(experimental.WithMemoryAllocator(in.ctx, linearMemory), v.compiled, v.modConfig)
-	if err != nil {
-		return fmt.Errorf("instantiate: %w", err)
+	if v.exports.initialize {
+		if err := in.mod.ExportedFunction(abi.ExportInitialize).CallWithStack(in.ctx, in.stack); err != nil {
+			return fmt.Errorf("%s: %w", abi.ExportInitialize, err)
+		}
 	}
-	in.mod, in.mem = mod, mod.Memory()
-	in.alloc = mod.ExportedFunction(abi.ExportAlloc)
-	in.lookup = mod.ExportedFunction(abi.ExportLookup)
-	in.authz = mod.ExportedFunction(abi.ExportAuthorize)
 	if v.exports.init {
-		if err := mod.ExportedFunction(abi.ExportInit).CallWithStack(in.ctx, in.stack); err != nil {
+		if err := in.mod.ExportedFunction(abi.ExportInit).CallWithStack(in.ctx, in.stack); err != nil {
 			return fmt.Errorf("%s: %w", abi.ExportInit, err)
 		}
 		if r := in.stack[0]; r != 0 {
@@ -198,8 +184,7 @@ func (in *instance) result() ([]byte, error) {
 // classify turns a failed call into a TimeoutError or a TrapError.
 func (in *instance) classify(err error) error {
 	v := in.v
-	var exit *sys.ExitError
-	if in.ctx.expired.Load() || errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded {
+	if in.expired.Load() {
 		return &TimeoutError{Policy: v.slot.name, Version: v.meta.Seq, Limit: v.e.cfg.CallTimeout}
 	}
 	return &TrapError{Policy: v.slot.name, Version: v.meta.Seq, Cause: err}
@@ -207,7 +192,7 @@ func (in *instance) classify(err error) error {
 
 // spent reports whether the instance's deadline fired: it must not be
 // called again.
-func (in *instance) spent() bool { return in.ctx.expired.Load() }
+func (in *instance) spent() bool { return in.expired.Load() }
 
 // close releases the instance's module and timer.
 func (in *instance) close() {

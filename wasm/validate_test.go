@@ -17,9 +17,11 @@ func TestInstallRefusesBadModules(t *testing.T) {
 	}{
 		{"text", func(t *testing.T) []byte { return []byte("(module)") }, "", "not a WebAssembly module"},
 		{"empty", func(t *testing.T) []byte { return nil }, "", "not a WebAssembly module"},
-		{"truncated", func(t *testing.T) []byte { return localOnly(t)[:40] }, "", "not valid WebAssembly"},
+		{"truncated", func(t *testing.T) []byte { return localOnly(t)[:40] }, "", "truncated section"},
 		{"binary version 2", func(t *testing.T) []byte { return []byte("\x00asm\x02\x00\x00\x00") }, "", "binary version 2"},
-		{"too big", func(t *testing.T) []byte { return append([]byte("\x00asm\x01\x00\x00\x00"), bytes.Repeat([]byte{0}, 8<<20)...) }, "", "exceeds the cap"},
+		{"too big", func(t *testing.T) []byte {
+			return append([]byte("\x00asm\x01\x00\x00\x00"), bytes.Repeat([]byte{0}, 8<<20)...)
+		}, "", "exceeds the cap"},
 		{"no marker", func(t *testing.T) []byte { return testdata(t, "no_marker") }, "", "no export distgate_abi_v1 (exports: add)"},
 		{"abi v2", func(t *testing.T) []byte { return testdata(t, "abi_v2") }, "", "module speaks ABI version 2; this gateway speaks version 1"},
 		{"no alloc", func(t *testing.T) []byte { return testdata(t, "no_alloc") }, "", "missing export distgate_alloc (i32) -> (i32)"},

@@ -48,13 +48,9 @@ func (e *Engine) newVersion(s *slot, meta Version, cm wazero.CompiledModule, ex 
 	}
 	out := &logWriter{log: v.log}
 	now := e.cfg.Now
-	starts := []string{}
-	if ex.initialize {
-		starts = append(starts, "_initialize")
-	}
 	v.modConfig = wazero.NewModuleConfig().
 		WithName("").
-		WithStartFunctions(starts...).
+		WithStartFunctions(). // newInstance calls _initialize under its deadline
 		WithStdout(out).WithStderr(out).
 		WithWalltime(func() (int64, int32) {
 			t := now()

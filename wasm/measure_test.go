@@ -1,0 +1,72 @@
+package wasm
+
+import (
+	"testing"
+
+	"github.com/distgate/distgate/abi"
+)
+
+// benchRequest is a typical lookup: a full name, an asker with labels, the
+// registry's two endpoints.
+var benchRequest = &abi.LookupRequest{
+	Name: "db1", Host: "h1.example", Accept: []string{"inet_tls", "inet_tcp"},
+	Asker:     abi.Asker{Node: "web@h2", Site: "eu", Identity: "spiffe://example.org/web", Labels: []abi.Label{{Key: "region", Value: "eu"}}},
+	LocalHost: true, Registered: true,
+	Local: []abi.Endpoint{
+		{Proto: "inet_tcp", Port: 40001, Family: abi.FamilyInet, HighVsn: 6, LowVsn: 5, NodeType: 'M'},
+		{Proto: "inet_tls", Port: 40002, Family: abi.FamilyInet, HighVsn: 6, LowVsn: 5, NodeType: 'M'},
+	},
+}
+
+const benchMapConfig = `{"routes": [
+  {"match": "cache*@*", "site": "us", "transport": "tls"},
+  {"match": "db*@*.example", "site": "eu-west", "transport": "quic", "tick_ms": 15000}
+]}`
+
+// TestMeasureDecisions runs MeasureDecisions on the WAT and a Go sample.
+// Tests never assert on speed: the figures are logged (go test -v).
+func TestMeasureDecisions(t *testing.T) {
+	e := newEngine(t, Config{})
+	install(t, e, "wat", localOnly(t), "")
+	install(t, e, "go", staticMap(t), benchMapConfig)
+	for _, name := range []string{"wat", "go"} {
+		p50, p99, err := MeasureDecisions(ctx, e, name, benchRequest, 20000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p50 <= 0 || p99 < p50 {
+			t.Errorf("%s: p50 %v, p99 %v", name, p50, p99)
+		}
+		t.Logf("%s: p50 %v p99 %v", name, p50, p99)
+	}
+	if _, _, err := MeasureDecisions(ctx, e, "missing", benchRequest, 10); err == nil {
+		t.Error("measuring a missing policy succeeded")
+	}
+}
+
+func benchmarkLookup(b *testing.B, name string, module []byte, config string) {
+	e := newEngine(b, Config{})
+	install(b, e, name, module, config)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.Lookup(ctx, name, benchRequest); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkLookupWAT(b *testing.B) { benchmarkLookup(b, "wat", localOnly(b), "") }
+func BenchmarkLookupGo(b *testing.B)  { benchmarkLookup(b, "go", staticMap(b), benchMapConfig) }
+
+func BenchmarkLookupWATParallel(b *testing.B) {
+	e := newEngine(b, Config{})
+	install(b, e, "wat", localOnly(b), "")
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := e.Lookup(ctx, "wat", benchRequest); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
