@@ -593,6 +593,11 @@ func fillAddrs(eps []Endpoint, c net.Conn) []Endpoint {
 	return out
 }
 
+// IsLocalHost reports whether a host part names this host: empty,
+// localhost, one of Config.HostNames (or the system host name), or an
+// address of this host.
+func (s *Server) IsLocalHost(host string) bool { return s.isLocalHost(host) }
+
 func (s *Server) isLocalHost(host string) bool {
 	if host == "" || strings.EqualFold(host, "localhost") || s.hosts[strings.ToLower(host)] {
 		return true

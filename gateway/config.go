@@ -1,0 +1,359 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the gateway's configuration: one YAML file, documented key by
+// key in samples/configs/gateway.yaml. Zero values mean the embedded
+// defaults; unknown keys are refused.
+type Config struct {
+	// Site names this gateway's site; peers know it by this name.
+	Site string `yaml:"site"`
+	// DataDir holds the identity key, certificates, policies and the admin
+	// token.
+	DataDir string `yaml:"data_dir"`
+
+	EPMD   EPMDConfig   `yaml:"epmd"`
+	Admin  AdminConfig  `yaml:"admin"`
+	Links  LinksConfig  `yaml:"links"`
+	Proxy  ProxyConfig  `yaml:"proxy"`
+	Policy PolicyConfig `yaml:"policy"`
+	Peers  []PeerConfig `yaml:"peers"`
+	// Routes is the static table of the default lookup policy: the first
+	// route whose pattern matches a node name decides.
+	Routes []RouteConfig `yaml:"routes"`
+}
+
+// EPMDConfig configures the classic EPMD listener.
+type EPMDConfig struct {
+	// Listen is where the EPMD listens; 127.0.0.1:4369 by default. The
+	// classic EPMD stays on loopback unless told otherwise.
+	Listen string `yaml:"listen"`
+	// Relaxed allows `epmd -kill` with live nodes and `epmd -stop`.
+	Relaxed bool `yaml:"relaxed"`
+	// Hosts are host parts that mean this host in full-name lookups, in
+	// addition to the system host name, localhost and local addresses.
+	Hosts []string `yaml:"hosts"`
+	// Disabled turns the EPMD listener off (a gateway in front of a host
+	// that runs its own).
+	Disabled bool `yaml:"disabled"`
+}
+
+// AdminConfig configures the admin API.
+type AdminConfig struct {
+	// Listen is a loopback host:port, or unix:/path/to/socket; by default
+	// 127.0.0.1:4370. The bearer token is in <data_dir>/admin.token.
+	Listen string `yaml:"listen"`
+}
+
+// LinksConfig configures the listeners peer gateways dial.
+type LinksConfig struct {
+	// QUIC is the UDP address for QUIC links; empty: no QUIC listener.
+	QUIC string `yaml:"quic"`
+	// TLS is the TCP address for TLS links; empty: no TLS listener.
+	TLS string `yaml:"tls"`
+	// Names are the DNS names this gateway's link certificate carries
+	// (the site name is always one).
+	Names []string `yaml:"names"`
+}
+
+// ProxyConfig configures the loopback proxy ports of remote nodes.
+type ProxyConfig struct {
+	// Address is where proxy ports open; 127.0.0.1 by default.
+	Address string `yaml:"address"`
+	// Idle releases a proxy port unused for this long; 10m by default.
+	Idle Duration `yaml:"idle"`
+}
+
+// PolicyConfig configures how policies run.
+type PolicyConfig struct {
+	// CallTimeout bounds one policy call; 5ms by default.
+	CallTimeout Duration `yaml:"call_timeout"`
+	// FailClosed is what a failing policy answers: "deny" (default) or
+	// "default", the built-in policy's answer.
+	OnFailure string `yaml:"on_failure"`
+}
+
+// PeerConfig describes a peer gateway.
+type PeerConfig struct {
+	// Site is the peer's site name.
+	Site string `yaml:"site"`
+	// QUIC and TLS are the peer's link addresses (host:port); at least
+	// one is needed. The order of Transports says which to prefer.
+	QUIC string `yaml:"quic"`
+	TLS  string `yaml:"tls"`
+	// Identity pins the peer's identity, as `distgate id` prints it.
+	Identity string `yaml:"identity"`
+	// CA is a PEM bundle that signs the peer's link certificate, checked
+	// against ServerName (the site name by default).
+	CA         string `yaml:"ca"`
+	ServerName string `yaml:"server_name"`
+}
+
+// RouteConfig is one line of the static routing table.
+type RouteConfig struct {
+	// Match is a pattern on the full node name (name@host), with * and ?
+	// as in shell globs; "*@*.site-b.example".
+	Match string `yaml:"match"`
+	// Site routes matching nodes via that peer; "local" (or empty with
+	// Deny unset) answers from this host's registry.
+	Site string `yaml:"site"`
+	// Transport is "quic" or "tls"; the peer's first configured one when
+	// empty.
+	Transport string `yaml:"transport"`
+	// Deny refuses matching nodes with this reason.
+	Deny string `yaml:"deny"`
+	// Liveness closes relayed connections of this route when their link
+	// has been silent this long; 15s by default.
+	Liveness Duration `yaml:"liveness"`
+	// Tick, when set, is how often the gateway sends a distribution tick
+	// to the local node on a quiet relayed connection.
+	Tick Duration `yaml:"tick"`
+	// Priority orders routes that match equally; higher first.
+	Priority int `yaml:"priority"`
+}
+
+// Duration is a time.Duration written as "3s", "250ms" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	if v < 0 {
+		return fmt.Errorf("line %d: negative duration %s", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// Defaults.
+const (
+	DefaultEPMDListen   = "127.0.0.1:4369"
+	DefaultAdminListen  = "127.0.0.1:4370"
+	DefaultLinkPort     = "4371"
+	DefaultProxyIdle    = 10 * time.Minute
+	DefaultLiveness     = 15 * time.Second
+	DefaultPolicyCall   = 5 * time.Millisecond
+	DefaultSite         = "local"
+	defaultDataDirName  = "distgate"
+	onFailureDeny       = "deny"
+	onFailureDefault    = "default"
+	transportQUIC       = "quic"
+	transportTLS        = "tls"
+	routeSiteLocal      = "local"
+	maxConfigFileLength = 1 << 20
+)
+
+// LoadConfig reads and validates a configuration file.
+func LoadConfig(file string) (Config, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxConfigFileLength+1))
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", file, err)
+	}
+	if len(b) > maxConfigFileLength {
+		return Config{}, fmt.Errorf("config %s: larger than %d bytes", file, maxConfigFileLength)
+	}
+	cfg, err := ParseConfig(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", file, err)
+	}
+	// Relative paths in the file are relative to the file.
+	dir := filepath.Dir(file)
+	rel := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	if cfg.DataDir != "" {
+		rel(&cfg.DataDir)
+	}
+	for i := range cfg.Peers {
+		rel(&cfg.Peers[i].CA)
+	}
+	return cfg, nil
+}
+
+// ParseConfig parses YAML, refusing unknown keys, and validates it.
+func ParseConfig(b []byte) (Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// WithDefaults returns a copy of c with every zero value replaced by its
+// default. The data directory defaults to $XDG_STATE_HOME/distgate, else
+// ~/.local/state/distgate.
+func (c Config) WithDefaults() Config {
+	if c.Site == "" {
+		c.Site = DefaultSite
+	}
+	if c.DataDir == "" {
+		c.DataDir = defaultDataDir()
+	}
+	if c.EPMD.Listen == "" {
+		c.EPMD.Listen = DefaultEPMDListen
+	}
+	if c.Admin.Listen == "" {
+		c.Admin.Listen = DefaultAdminListen
+	}
+	if c.Proxy.Address == "" {
+		c.Proxy.Address = "127.0.0.1"
+	}
+	if c.Proxy.Idle == 0 {
+		c.Proxy.Idle = Duration(DefaultProxyIdle)
+	}
+	if c.Policy.CallTimeout == 0 {
+		c.Policy.CallTimeout = Duration(DefaultPolicyCall)
+	}
+	if c.Policy.OnFailure == "" {
+		c.Policy.OnFailure = onFailureDeny
+	}
+	for i := range c.Routes {
+		if c.Routes[i].Liveness == 0 {
+			c.Routes[i].Liveness = Duration(DefaultLiveness)
+		}
+	}
+	return c
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, defaultDataDirName)
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", defaultDataDirName)
+	}
+	return filepath.Join(os.TempDir(), defaultDataDirName)
+}
+
+// Validate checks the configuration; every problem is named with its key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.Site != "" && !validName(c.Site) {
+		bad("site", "%q: use letters, digits, '.', '-' and '_'", c.Site)
+	}
+	checkAddr := func(key, addr string) {
+		if addr == "" {
+			return
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "%q is not host:port: %v", addr, err)
+		}
+	}
+	checkAddr("epmd.listen", c.EPMD.Listen)
+	checkAddr("links.quic", c.Links.QUIC)
+	checkAddr("links.tls", c.Links.TLS)
+	if a := c.Admin.Listen; a != "" && !strings.HasPrefix(a, "unix:") {
+		host, _, err := net.SplitHostPort(a)
+		if err != nil {
+			bad("admin.listen", "%q is not host:port or unix:/path: %v", a, err)
+		} else if ip, err := netip.ParseAddr(host); (err != nil && host != "localhost") || (err == nil && !ip.IsLoopback()) {
+			bad("admin.listen", "%q: the admin API listens on loopback only (or a unix: socket)", a)
+		}
+	}
+	if a := c.Proxy.Address; a != "" {
+		if ip, err := netip.ParseAddr(a); err != nil || !ip.IsLoopback() {
+			bad("proxy.address", "%q: proxy ports open on a loopback address", a)
+		}
+	}
+	if f := c.Policy.OnFailure; f != "" && f != onFailureDeny && f != onFailureDefault {
+		bad("policy.on_failure", "%q: want deny or default", f)
+	}
+	sites := map[string]bool{}
+	for i, p := range c.Peers {
+		key := fmt.Sprintf("peers[%d]", i)
+		switch {
+		case !validName(p.Site):
+			bad(key+".site", "%q: a site name is required (letters, digits, '.', '-', '_')", p.Site)
+		case sites[p.Site]:
+			bad(key+".site", "%q appears twice", p.Site)
+		case p.Site == c.Site || p.Site == routeSiteLocal:
+			bad(key+".site", "%q is this gateway's own site", p.Site)
+		}
+		sites[p.Site] = true
+		if p.QUIC == "" && p.TLS == "" {
+			bad(key, "give the peer's quic or tls address")
+		}
+		checkAddr(key+".quic", p.QUIC)
+		checkAddr(key+".tls", p.TLS)
+		if p.Identity == "" && p.CA == "" {
+			bad(key, "give the peer's identity (distgate id) or a ca bundle to trust")
+		}
+		if p.Identity != "" {
+			if _, err := ParseIdentity(p.Identity); err != nil {
+				bad(key+".identity", "%v", err)
+			}
+		}
+	}
+	for i, r := range c.Routes {
+		key := fmt.Sprintf("routes[%d]", i)
+		if r.Match == "" {
+			bad(key+".match", "a pattern is required")
+		} else if _, err := path.Match(r.Match, ""); err != nil {
+			bad(key+".match", "%q: %v", r.Match, err)
+		}
+		switch {
+		case r.Deny != "" && r.Site != "":
+			bad(key, "a route either denies or leads to a site, not both")
+		case r.Site != "" && r.Site != routeSiteLocal && !sites[r.Site]:
+			bad(key+".site", "%q is not a configured peer", r.Site)
+		}
+		if t := r.Transport; t != "" && t != transportQUIC && t != transportTLS {
+			bad(key+".transport", "%q: want quic or tls", t)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

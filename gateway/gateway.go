@@ -1,0 +1,379 @@
+// Package gateway wires distgate together: the EPMD with its routing
+// resolver, the links to peer gateways (QUIC and TLS), the loopback proxy
+// ports of remote nodes, the relays, certificates, policies and the admin
+// API.
+//
+// A lookup of a remote node (name@host routed via a peer site) is answered
+// with a loopback proxy port. A node that connects to it is relayed, after
+// its send_name has told who calls, over a stream to the peer gateway,
+// which asks its policy, finds the target in its registry and connects to
+// it. Distribution bytes pass unchanged.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+
+	"github.com/distgate/distgate/epmd"
+)
+
+// Options are the parts of a gateway that are not configuration.
+type Options struct {
+	// Logger receives the gateway's structured log; discarded when nil.
+	Logger *slog.Logger
+	// Issuers replaces the certificate issuers (tests use ACME ones);
+	// by default the built-in issuer of the gateway's identity.
+	Issuers []certmagic.Issuer
+}
+
+// Gateway is a running distgate.
+type Gateway struct {
+	cfg      Config
+	log      *slog.Logger
+	identity *Identity
+	certs    *certManager
+	epmd     *epmd.Server
+	epmdLn   net.Listener
+	links    *links
+	proxies  *proxyPorts
+	relays   *relayTable
+	bufs     *relayBufs
+	admin    *adminServer
+	started  time.Time
+	router   atomic.Pointer[routerBox]
+	inbound  sync.WaitGroup // relays of streams peers opened
+
+	closeOnce sync.Once
+	serveErr  chan error
+}
+
+// routerBox lets the active router be swapped atomically.
+type routerBox struct{ Router }
+
+// New starts a gateway: it loads or creates its identity and certificates
+// and opens every listener of cfg (with defaults applied).
+func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	g = &Gateway{cfg: cfg, log: log, relays: newRelayTable(), bufs: newRelayBufs(), started: time.Now(), serveErr: make(chan error, 4)}
+	g.router.Store(&routerBox{newStaticRouter(cfg)})
+	defer func() {
+		if err != nil {
+			g.Close()
+		}
+	}()
+	if g.identity, err = LoadOrCreateIdentity(cfg.DataDir, cfg.Site, time.Now()); err != nil {
+		return nil, err
+	}
+	issuers := opts.Issuers
+	if len(issuers) == 0 {
+		issuers = []certmagic.Issuer{&BuiltinIssuer{Identity: g.identity}}
+	}
+	names := append([]string{cfg.Site}, cfg.Links.Names...)
+	if g.certs, err = newCertManager(ctx, cfg.DataDir, names, issuers, log); err != nil {
+		return nil, err
+	}
+	if g.links, err = newLinks(cfg.Site, cfg.Peers, g.certs, log); err != nil {
+		return nil, err
+	}
+	g.links.accept = g.serveStream
+	if err = g.links.listen(cfg.Links.QUIC, cfg.Links.TLS); err != nil {
+		return nil, err
+	}
+	g.proxies = newProxyPorts(cfg.Proxy.Address, cfg.Proxy.Idle.Std(), g.links, g.relays, g.bufs, log)
+	if !cfg.EPMD.Disabled {
+		if err = g.startEPMD(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if g.admin, err = newAdminServer(g); err != nil {
+		return nil, err
+	}
+	log.Info("distgate running", "site", cfg.Site, "identity", g.identity.ID.String(), "epmd", addrString(g.epmdLn),
+		"admin", g.admin.addr(), "quic", netAddrString(g.links.QUICAddr()), "tls", netAddrString(g.links.TLSAddr()), "data_dir", cfg.DataDir)
+	return g, nil
+}
+
+func (g *Gateway) startEPMD(ctx context.Context) error {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", g.cfg.EPMD.Listen)
+	if err != nil {
+		return fmt.Errorf("epmd.listen: %w", err)
+	}
+	g.epmdLn = ln
+	g.epmd = epmd.NewServer(epmd.Config{
+		Port:      ln.Addr().(*net.TCPAddr).Port,
+		Relaxed:   g.cfg.EPMD.Relaxed,
+		HostNames: g.cfg.EPMD.Hosts,
+		Resolver:  g,
+		Logger:    g.log.With("component", "epmd"),
+	})
+	go func() { g.serveErr <- g.epmd.Serve(ln) }()
+	return nil
+}
+
+// Err returns a channel that yields an error if a listener fails.
+func (g *Gateway) Err() <-chan error { return g.serveErr }
+
+// Identity returns the gateway's identity.
+func (g *Gateway) Identity() *Identity { return g.identity }
+
+// EPMDAddr returns the EPMD listener's address (nil when disabled).
+func (g *Gateway) EPMDAddr() net.Addr {
+	if g.epmdLn == nil {
+		return nil
+	}
+	return g.epmdLn.Addr()
+}
+
+// AdminAddr returns where the admin API listens.
+func (g *Gateway) AdminAddr() string { return g.admin.addr() }
+
+// LinkAddrs returns the QUIC and TLS link listeners' addresses.
+func (g *Gateway) LinkAddrs() (quicAddr, tlsAddr net.Addr) {
+	return g.links.QUICAddr(), g.links.TLSAddr()
+}
+
+// SetRouter replaces the routing policy; nil restores the built-in one.
+func (g *Gateway) SetRouter(r Router) {
+	if r == nil {
+		r = newStaticRouter(g.cfg)
+	}
+	g.router.Store(&routerBox{r})
+}
+
+func (g *Gateway) routerNow() Router { return g.router.Load().Router }
+
+// Close stops every listener and relay and waits for them. It is
+// idempotent.
+func (g *Gateway) Close() error {
+	g.closeOnce.Do(func() {
+		if g.admin != nil {
+			g.admin.close()
+		}
+		if g.proxies != nil {
+			g.proxies.close()
+		}
+		if g.epmd != nil {
+			g.epmd.Close()
+		}
+		if g.links != nil {
+			g.links.close()
+		}
+		if g.proxies != nil {
+			g.proxies.wait()
+		}
+		g.inbound.Wait()
+		if g.certs != nil {
+			g.certs.stop()
+		}
+	})
+	return nil
+}
+
+// Resolve implements epmd.Resolver: it asks the router where a node leads
+// and turns the route into endpoints; a remote node is answered with its
+// loopback proxy port.
+func (g *Gateway) Resolve(ctx context.Context, q epmd.Query) epmd.Answer {
+	node := q.Name
+	if q.Host != "" {
+		node += "@" + q.Host
+	}
+	rt := g.routerNow().Lookup(ctx, LookupInput{
+		Node: node, Name: q.Name, Host: q.Host, LocalHost: q.LocalHost, Accept: q.Accept, Asker: q.Asker,
+		Local: q.Local, Registered: q.Registered,
+	})
+	switch rt.Kind {
+	case RouteLocal:
+		eps := q.Local
+		if len(rt.Endpoints) > 0 {
+			eps = rt.Endpoints
+		}
+		if len(eps) == 0 {
+			if !q.Registered {
+				return epmd.Answer{Status: epmd.StatusNotFound, Message: "no node " + q.Name + " is registered here"}
+			}
+			return epmd.Answer{Status: epmd.StatusNotFound, Message: "node " + q.Name + " offers none of the accepted protocols"}
+		}
+		return epmd.Answer{Status: epmd.StatusOK, Endpoints: eps}
+	case RouteVia:
+		if q.Host == "" {
+			return epmd.Answer{Status: epmd.StatusNotFound, Message: "a remote node is looked up by its full name"}
+		}
+		if !acceptsTCP(q.Accept) {
+			return epmd.Answer{Status: epmd.StatusNotFound, Message: "node " + node + " is reached through a loopback TCP proxy port: accept inet_tcp"}
+		}
+		port, err := g.proxies.portFor(node, rt)
+		if err != nil {
+			g.log.Error("lookup", "node", node, "err", err)
+			return epmd.Answer{Status: epmd.StatusUnavailable, Message: err.Error()}
+		}
+		return epmd.Answer{Status: epmd.StatusOK, Endpoints: []epmd.Endpoint{{
+			Transport: epmd.Transport{Proto: "inet_tcp", Port: uint16(port), Family: epmd.FamilyInet,
+				Addr: mustLoopback(g.cfg.Proxy.Address), HighVsn: 6, LowVsn: 6},
+			NodeType: epmd.NodeTypeNormal,
+		}}}
+	case RouteDeny:
+		g.log.Info("lookup denied", "node", node, "asker", q.Asker, "reason", rt.Reason)
+		return epmd.Answer{Status: epmd.StatusDenied, Message: rt.Reason}
+	}
+	return epmd.Answer{Status: epmd.StatusNoRoute, Message: "host " + q.Host + " is not this host and no route leads there"}
+}
+
+func acceptsTCP(accept []string) bool {
+	if len(accept) == 0 {
+		return true
+	}
+	for _, p := range accept {
+		if p == "inet_tcp" {
+			return true
+		}
+	}
+	return false
+}
+
+// deadliner is what link streams offer to bound the header read.
+type deadliner interface {
+	SetReadDeadline(time.Time) error
+}
+
+// serveStream serves a stream a peer gateway opened.
+func (g *Gateway) serveStream(ctx context.Context, site, transport string, s io.ReadWriteCloser) {
+	g.inbound.Add(1)
+	defer g.inbound.Done()
+	d, _ := s.(deadliner)
+	if d != nil {
+		d.SetReadDeadline(time.Now().Add(handshakeTimeout))
+	}
+	hdr, err := readStreamHeader(s)
+	if err != nil {
+		g.log.Warn("link stream refused", "peer", site, "err", err)
+		s.Write(appendLinkReply(nil, linkBadRequest, err.Error()))
+		abortConn(s)
+		return
+	}
+	if d != nil {
+		d.SetReadDeadline(time.Time{})
+	}
+	switch hdr.Kind {
+	case kindRelay:
+		g.serveRelay(ctx, site, transport, s, hdr)
+	default:
+		s.Write(appendLinkReply(nil, linkBadRequest, fmt.Sprintf("stream kind %d is not served here", hdr.Kind)))
+		s.Close()
+	}
+}
+
+// serveRelay connects a peer's caller to a node of this site.
+func (g *Gateway) serveRelay(ctx context.Context, site, transport string, s io.ReadWriteCloser, hdr streamHeader) {
+	refuse := func(status byte, msg string) {
+		g.log.Warn("relay refused", "peer", site, "caller", hdr.Caller, "target", hdr.Target, "reason", msg)
+		s.Write(appendLinkReply(nil, status, msg))
+		s.Close()
+	}
+	if ok, reason := g.routerNow().Authorize(ctx, AuthInput{Action: ActionReach, Site: site, Caller: hdr.Caller, Target: hdr.Target}); !ok {
+		refuse(linkDenied, fmt.Sprintf("%s may not reach %s: %s", hdr.Caller, hdr.Target, reason))
+		return
+	}
+	name, host := epmd.SplitNode(hdr.Target)
+	addr, err := g.localTarget(name, host)
+	if err != nil {
+		refuse(linkNotFound, err.Error())
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	c, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
+	cancel()
+	if err != nil {
+		refuse(linkUnreachable, fmt.Sprintf("%s does not accept connections: %v", hdr.Target, err))
+		return
+	}
+	if _, err := s.Write(appendLinkReply(nil, linkOK, "")); err != nil {
+		c.Close()
+		abortConn(s)
+		return
+	}
+	ri := g.relays.add(hdr.Caller, hdr.Target, site, transport, "in")
+	defer g.relays.remove(ri)
+	var local io.ReadWriteCloser = c.(*net.TCPConn)
+	if hdr.Tick > 0 {
+		local = newTicker(c.(*net.TCPConn), hdr.Tick, false)
+	}
+	g.log.Debug("relay started", "caller", hdr.Caller, "target", hdr.Target, "peer", site, "transport", transport)
+	if err := relay(local, s, g.bufs, &ri.Stats); err != nil {
+		g.log.Info("relay ended", "caller", hdr.Caller, "target", hdr.Target, "err", err)
+	}
+}
+
+// localTarget finds where a node of this site listens for TCP
+// distribution.
+func (g *Gateway) localTarget(name, host string) (string, error) {
+	if g.epmd == nil {
+		return "", errors.New("this gateway runs no EPMD")
+	}
+	var eps []epmd.Endpoint
+	var registered bool
+	var regHost string
+	g.epmd.Registry(func(r *epmd.Registry) {
+		eps, registered = r.Lookup(name, []string{"inet_tcp", "inet6_tcp"})
+		regHost = r.Host(name)
+	})
+	if !registered {
+		return "", fmt.Errorf("no node %s is registered at site %s", name, g.cfg.Site)
+	}
+	if host != "" && !g.epmd.IsLocalHost(host) && !strings.EqualFold(host, regHost) {
+		return "", fmt.Errorf("host %s is not served by site %s", host, g.cfg.Site)
+	}
+	if len(eps) == 0 {
+		return "", fmt.Errorf("node %s listens for no TCP distribution", name)
+	}
+	ep := eps[0]
+	ip := "127.0.0.1"
+	if ep.Family == epmd.FamilyInet6 {
+		ip = "::1"
+	}
+	if ep.Addr.IsValid() && !ep.Addr.IsUnspecified() {
+		ip = ep.Addr.String()
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(int(ep.Port))), nil
+}
+
+// mustLoopback parses the proxy address (validated as a loopback IP).
+func mustLoopback(s string) netip.Addr {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	}
+	return a
+}
+
+func addrString(ln net.Listener) string {
+	if ln == nil {
+		return "off"
+	}
+	return ln.Addr().String()
+}
+
+func netAddrString(a net.Addr) string {
+	if a == nil {
+		return "off"
+	}
+	return a.String()
+}

@@ -1,0 +1,325 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/gateway/handshake"
+)
+
+// testLogger logs to the test when -v, else nowhere.
+func testLogger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func freeTCP(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func freeUDP(t testing.TB) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().String()
+}
+
+// site is a gateway under test, prepared before it starts so that peers
+// can know each other's addresses and identities.
+type site struct {
+	name     string
+	dataDir  string
+	id       *Identity
+	quic     string
+	tls      string
+	hostname string // the host part of this site's node names
+	cfg      Config
+	gw       *Gateway
+}
+
+func prepareSite(t testing.TB, name string) *site {
+	t.Helper()
+	s := &site{name: name, dataDir: t.TempDir(), quic: freeUDP(t), tls: freeTCP(t), hostname: "n1." + name + ".example"}
+	id, err := LoadOrCreateIdentity(s.dataDir, name, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.id = id
+	s.cfg = Config{
+		Site: name, DataDir: s.dataDir,
+		EPMD:  EPMDConfig{Listen: "127.0.0.1:0", Hosts: []string{s.hostname}},
+		Admin: AdminConfig{Listen: "127.0.0.1:0"},
+		Links: LinksConfig{QUIC: s.quic, TLS: s.tls},
+	}
+	return s
+}
+
+// peerOf describes s as a peer of another site.
+func (s *site) peerOf() PeerConfig {
+	return PeerConfig{Site: s.name, QUIC: s.quic, TLS: s.tls, Identity: s.id.ID.String()}
+}
+
+func (s *site) start(t testing.TB) {
+	t.Helper()
+	gw, err := New(context.Background(), s.cfg, Options{Logger: testLogger(t).With("site", s.name)})
+	if err != nil {
+		t.Fatalf("start %s: %v", s.name, err)
+	}
+	s.gw = gw
+	t.Cleanup(func() { gw.Close() })
+}
+
+func (s *site) epmdClient() *epmd.Client {
+	return &epmd.Client{Addr: s.gw.EPMDAddr().String(), Timeout: 5 * time.Second}
+}
+
+// twoSites starts site-a and site-b, each routing the other's names to it
+// over transport.
+func twoSites(t testing.TB, transport string) (a, b *site) {
+	t.Helper()
+	a, b = prepareSite(t, "site-a"), prepareSite(t, "site-b")
+	a.cfg.Peers = []PeerConfig{b.peerOf()}
+	b.cfg.Peers = []PeerConfig{a.peerOf()}
+	a.cfg.Routes = []RouteConfig{{Match: "*@*.site-b.example", Site: "site-b", Transport: transport, Liveness: Duration(3 * time.Second)}}
+	b.cfg.Routes = []RouteConfig{{Match: "*@*.site-a.example", Site: "site-a", Transport: transport, Liveness: Duration(3 * time.Second)}}
+	a.start(t)
+	b.start(t)
+	return a, b
+}
+
+// fakeNode stands for an Erlang node: it registers with a site's EPMD and
+// records what callers send it; after the caller's first frame it echoes
+// every byte back.
+type fakeNode struct {
+	ln    net.Listener
+	reg   *epmd.Registered
+	mu    sync.Mutex
+	first [][]byte // the first frame of each connection
+}
+
+func startFakeNode(t testing.TB, s *site, name string) *fakeNode {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &fakeNode{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				frame, _, err := handshake.ReadFrame(c, 2, handshake.MaxSendName)
+				if err != nil {
+					return
+				}
+				n.mu.Lock()
+				n.first = append(n.first, frame)
+				n.mu.Unlock()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	reg, err := s.epmdClient().RegisterX(context.Background(), epmd.Registration{Name: name, Host: s.hostname, Transports: []epmd.Transport{
+		{Proto: "inet_tcp", Port: uint16(port), Family: epmd.FamilyInet, HighVsn: 6, LowVsn: 6},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	n.reg = reg
+	return n
+}
+
+// dialRemote looks target up at site s and connects to the answer, sending
+// a send_name for caller.
+func dialRemote(t testing.TB, s *site, target, caller string) (net.Conn, []byte, error) {
+	t.Helper()
+	eps, err := s.epmdClient().Lookup(context.Background(), epmd.LookupRequest{Node: target, Accept: []string{"inet_tcp"}, Asker: caller})
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(eps) != 1 || !eps[0].Addr.IsLoopback() {
+		t.Fatalf("lookup %s: %+v, want one loopback proxy endpoint", target, eps)
+	}
+	c, err := net.Dial("tcp", net.JoinHostPort(eps[0].Addr.String(), strconv.Itoa(int(eps[0].Port))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := handshake.AppendSendNameV6(nil, handshake.SendName{Name: caller, Flags: 0xd07df7fbd, Creation: 7})
+	frame := append([]byte{byte(len(body) >> 8), byte(len(body))}, body...)
+	if _, err := c.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	return c, frame, nil
+}
+
+func testRelay(t *testing.T, transport string) {
+	a, b := twoSites(t, transport)
+	node := startFakeNode(t, b, "y")
+	c, frame, err := dialRemote(t, a, "y@n1.site-b.example", "x@n1.site-a.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// 4 MB of patterned bytes each way, with writes and reads overlapping.
+	payload := make([]byte, 4<<20)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	go c.Write(payload)
+	got := make([]byte, len(payload))
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("reading the echo: %v", err)
+	}
+	if sha256.Sum256(got) != sha256.Sum256(payload) {
+		t.Fatal("echoed bytes differ")
+	}
+	node.mu.Lock()
+	first := node.first[0]
+	node.mu.Unlock()
+	if !bytes.Equal(first, frame) {
+		t.Fatalf("the node got send_name %x, want %x", first, frame)
+	}
+	st := a.gw.Status()
+	if len(st.Relays) != 1 || st.Relays[0].Caller != "x@n1.site-a.example" || st.Relays[0].Target != "y@n1.site-b.example" || st.Relays[0].Transport != transport {
+		t.Fatalf("site-a relays: %+v", st.Relays)
+	}
+	if st.Relays[0].BytesOut < int64(len(payload)) {
+		t.Fatalf("site-a counted %d bytes out", st.Relays[0].BytesOut)
+	}
+	found := false
+	for _, l := range st.Links {
+		found = found || (l.Peer == "site-b" && l.Transport == transport)
+	}
+	if !found {
+		t.Fatalf("site-a links: %+v", st.Links)
+	}
+	// Closing the caller ends the relay on both sites.
+	c.Close()
+	waitFor(t, "relays to end", func() bool { return a.gw.relays.len() == 0 && b.gw.relays.len() == 0 })
+}
+
+func TestRelayQUIC(t *testing.T) { testRelay(t, transportQUIC) }
+func TestRelayTLS(t *testing.T)  { testRelay(t, transportTLS) }
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestRelayRefusals: an unknown target and a policy refusal close the
+// caller's connection at once, and say why in the log.
+func TestRelayRefusals(t *testing.T) {
+	a, b := twoSites(t, transportQUIC)
+	startFakeNode(t, b, "y")
+	c, _, err := dialRemote(t, a, "nobody@n1.site-b.example", "x@n1.site-a.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("unknown target: read %d, %v; want the connection closed", n, err)
+	}
+	c.Close()
+	b.gw.SetRouter(denyAll{})
+	c, _, err = dialRemote(t, a, "y@n1.site-b.example", "x@n1.site-a.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("denied: read %d, %v; want the connection closed", n, err)
+	}
+}
+
+type denyAll struct{}
+
+func (denyAll) Lookup(context.Context, LookupInput) Route { return Route{Kind: RouteNone} }
+func (denyAll) Authorize(context.Context, AuthInput) (bool, string) {
+	return false, "denied by test"
+}
+
+// TestWrongIdentityRefused: a peer pinned with another identity cannot
+// link.
+func TestWrongIdentityRefused(t *testing.T) {
+	a, b := prepareSite(t, "site-a"), prepareSite(t, "site-b")
+	imposter := prepareSite(t, "site-b")
+	pa := b.peerOf()
+	pa.Identity = imposter.id.ID.String() // A expects someone else
+	a.cfg.Peers = []PeerConfig{pa}
+	b.cfg.Peers = []PeerConfig{a.peerOf()}
+	a.cfg.Routes = []RouteConfig{{Match: "*@*.site-b.example", Site: "site-b"}}
+	a.start(t)
+	b.start(t)
+	startFakeNode(t, b, "y")
+	c, _, err := dialRemote(t, a, "y@n1.site-b.example", "x@n1.site-a.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read %d, %v; want the connection closed", n, err)
+	}
+	st := a.gw.Status()
+	down := ""
+	for _, l := range st.Links {
+		down += l.Down
+	}
+	if !strings.Contains(down, "pinned identity") {
+		t.Fatalf("link status does not say why: %+v", st.Links)
+	}
+}
+
+func TestIdentityRoundTrip(t *testing.T) {
+	s := prepareSite(t, "x")
+	id, err := ParseIdentity(s.id.ID.String())
+	if err != nil || id != s.id.ID {
+		t.Fatalf("ParseIdentity(%s) = %v, %v", s.id.ID, id, err)
+	}
+	again, err := LoadOrCreateIdentity(s.dataDir, "x", time.Now())
+	if err != nil || again.ID != s.id.ID {
+		t.Fatalf("reloaded identity %v, %v; want %v", again.ID, err, s.id.ID)
+	}
+	for _, bad := range []string{"", "dg1:", "dg2:" + strings.Repeat("a", 52), "dg1:" + strings.Repeat("!", 52)} {
+		if _, err := ParseIdentity(bad); err == nil {
+			t.Errorf("ParseIdentity(%q) succeeded", bad)
+		}
+	}
+	_ = fmt.Sprint()
+}

@@ -1,0 +1,719 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"golang.org/x/sys/unix"
+)
+
+// alpnLink is the ALPN protocol of links between gateways, over QUIC and
+// over TLS.
+const alpnLink = "distgate/1"
+
+// Stream error codes of aborted relays.
+const (
+	codeAborted    quic.StreamErrorCode      = 1
+	codeGoingAway  quic.ApplicationErrorCode = 0
+	codeLinkFailed quic.ApplicationErrorCode = 1
+)
+
+// quicStream adapts a QUIC stream to the relay: Close is the orderly end
+// (FIN, then stop reading), Abort resets both directions.
+type quicStream struct {
+	*quic.Stream
+	conn *quic.Conn
+}
+
+func (s quicStream) CloseWrite() error { return s.Stream.Close() }
+
+func (s quicStream) Close() error {
+	err := s.Stream.Close()
+	s.Stream.CancelRead(0)
+	return err
+}
+
+func (s quicStream) Abort() {
+	s.Stream.CancelRead(codeAborted)
+	s.Stream.CancelWrite(codeAborted)
+}
+
+// linkKey identifies a link: routes with different liveness timeouts get
+// different QUIC connections, since the idle timeout is per connection.
+type linkKey struct {
+	site      string
+	transport string
+	liveness  time.Duration
+}
+
+// quicLink is an established QUIC connection to a peer.
+type quicLink struct {
+	key     linkKey
+	conn    *quic.Conn
+	since   time.Time
+	streams atomic.Int64
+}
+
+// dialBackoff spaces out redials of a link that failed.
+type dialBackoff struct {
+	failures int
+	next     time.Time
+	lastErr  error
+}
+
+const (
+	backoffMin = 100 * time.Millisecond
+	backoffMax = 2 * time.Second
+)
+
+// links owns the gateway's side of every link: the listeners peers dial,
+// the QUIC connections it dialled, and the TLS configurations of both.
+type links struct {
+	site   string
+	log    *slog.Logger
+	certs  *certManager
+	trusts map[string]*peerTrust
+	peers  map[string]PeerConfig
+	// accept serves a stream a peer opened; set by the gateway.
+	accept func(ctx context.Context, site string, transport string, s io.ReadWriteCloser)
+
+	serverTLS *tls.Config
+	udp       *net.UDPConn
+	transport *quic.Transport
+	quicLn    *quic.Listener
+	tlsLn     net.Listener
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex // guards the following
+	quic     map[linkKey]*quicLink
+	dialing  map[linkKey]chan struct{} // closed when a dial in progress ends
+	backoffs map[linkKey]*dialBackoff
+	tlsConns map[*tls.Conn]linkKey // live TLS relay connections, both directions
+	inbound  map[*quic.Conn]inboundLink
+}
+
+// inboundLink is a QUIC connection a peer dialled.
+type inboundLink struct {
+	site  string
+	since time.Time
+}
+
+func newLinks(site string, peers []PeerConfig, certs *certManager, log *slog.Logger) (*links, error) {
+	l := &links{
+		site: site, log: log, certs: certs,
+		trusts:   map[string]*peerTrust{},
+		peers:    map[string]PeerConfig{},
+		quic:     map[linkKey]*quicLink{},
+		dialing:  map[linkKey]chan struct{}{},
+		backoffs: map[linkKey]*dialBackoff{},
+		tlsConns: map[*tls.Conn]linkKey{},
+		inbound:  map[*quic.Conn]inboundLink{},
+	}
+	for _, p := range peers {
+		t, err := newPeerTrust(p)
+		if err != nil {
+			return nil, err
+		}
+		l.trusts[p.Site] = t
+		l.peers[p.Site] = p
+	}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.serverTLS = &tls.Config{
+		MinVersion:     tls.VersionTLS13,
+		NextProtos:     []string{alpnLink},
+		GetCertificate: certs.serverCert,
+		ClientAuth:     tls.RequireAnyClientCert,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			_, err := l.identify(cs.PeerCertificates)
+			return err
+		},
+	}
+	return l, nil
+}
+
+// identify returns the site of the peer a certificate chain belongs to.
+func (l *links) identify(chain []*x509.Certificate) (string, error) {
+	now := time.Now()
+	var errs []error
+	for site, t := range l.trusts {
+		if err := t.verify(chain, now); err == nil {
+			return site, nil
+		} else {
+			errs = append(errs, err)
+		}
+	}
+	if len(chain) > 0 {
+		return "", fmt.Errorf("certificate of %q (identity %s) belongs to no configured peer: %w", chain[0].Subject.CommonName, identityOf(chain[0]), errUntrusted)
+	}
+	return "", fmt.Errorf("no client certificate: %w", errUntrusted)
+}
+
+// clientTLS is the configuration for dialling a peer.
+func (l *links) clientTLS(site string) *tls.Config {
+	t := l.trusts[site]
+	return &tls.Config{
+		MinVersion:           tls.VersionTLS13,
+		NextProtos:           []string{alpnLink},
+		ServerName:           t.serverName,
+		InsecureSkipVerify:   true, // verified by VerifyConnection against the pin or the CA
+		GetClientCertificate: l.certs.clientCert,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			return t.verify(cs.PeerCertificates, time.Now())
+		},
+		ClientSessionCache: tls.NewLRUClientSessionCache(64),
+	}
+}
+
+// listen opens the QUIC and TLS listeners that the config names.
+func (l *links) listen(quicAddr, tlsAddr string) error {
+	if quicAddr != "" {
+		ua, err := net.ResolveUDPAddr("udp", quicAddr)
+		if err != nil {
+			return fmt.Errorf("links.quic: %w", err)
+		}
+		l.udp, err = net.ListenUDP("udp", ua)
+		if err != nil {
+			return fmt.Errorf("links.quic: %w", err)
+		}
+		checkUDPBuffers(l.udp, l.log)
+		l.transport = &quic.Transport{Conn: l.udp}
+		l.quicLn, err = l.transport.Listen(l.serverTLS, l.quicServerConfig())
+		if err != nil {
+			return fmt.Errorf("links.quic: %w", err)
+		}
+		l.wg.Add(1)
+		go l.acceptQUIC()
+	}
+	if tlsAddr != "" {
+		ln, err := net.Listen("tcp", tlsAddr)
+		if err != nil {
+			return fmt.Errorf("links.tls: %w", err)
+		}
+		l.tlsLn = ln
+		l.wg.Add(1)
+		go l.acceptTLS()
+	}
+	return nil
+}
+
+// QUICAddr and TLSAddr return the listeners' addresses (nil when off).
+func (l *links) QUICAddr() net.Addr {
+	if l.udp == nil {
+		return nil
+	}
+	return l.udp.LocalAddr()
+}
+
+func (l *links) TLSAddr() net.Addr {
+	if l.tlsLn == nil {
+		return nil
+	}
+	return l.tlsLn.Addr()
+}
+
+func (l *links) quicServerConfig() *quic.Config {
+	// The idle timeout is the smaller of both ends': the dialling side's
+	// route liveness decides, the accepting side only bounds it.
+	return &quic.Config{
+		MaxIdleTimeout:       2 * time.Minute,
+		HandshakeIdleTimeout: 10 * time.Second,
+		MaxIncomingStreams:   1 << 16,
+	}
+}
+
+func (l *links) quicClientConfig(liveness time.Duration) *quic.Config {
+	return &quic.Config{
+		MaxIdleTimeout:       liveness,
+		KeepAlivePeriod:      liveness / 3,
+		HandshakeIdleTimeout: min(liveness, 10*time.Second),
+		MaxIncomingStreams:   1 << 16,
+	}
+}
+
+func (l *links) acceptQUIC() {
+	defer l.wg.Done()
+	for {
+		conn, err := l.quicLn.Accept(l.ctx)
+		if err != nil {
+			if l.ctx.Err() == nil {
+				l.log.Error("quic accept", "err", err)
+			}
+			return
+		}
+		site, err := l.identify(conn.ConnectionState().TLS.PeerCertificates)
+		if err != nil {
+			conn.CloseWithError(codeLinkFailed, "untrusted")
+			continue
+		}
+		l.log.Info("link up", "peer", site, "transport", "quic", "remote", conn.RemoteAddr().String(), "direction", "in")
+		l.mu.Lock()
+		l.inbound[conn] = inboundLink{site: site, since: time.Now()}
+		l.mu.Unlock()
+		l.wg.Add(1)
+		go func() {
+			l.serveQUICConn(site, conn)
+			l.mu.Lock()
+			delete(l.inbound, conn)
+			l.mu.Unlock()
+		}()
+	}
+}
+
+func (l *links) serveQUICConn(site string, conn *quic.Conn) {
+	defer l.wg.Done()
+	for {
+		s, err := conn.AcceptStream(l.ctx)
+		if err != nil {
+			l.log.Info("link down", "peer", site, "transport", "quic", "direction", "in", "reason", err.Error())
+			return
+		}
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			l.accept(l.ctx, site, transportQUIC, quicStream{Stream: s, conn: conn})
+		}()
+	}
+}
+
+func (l *links) acceptTLS() {
+	defer l.wg.Done()
+	for {
+		c, err := l.tlsLn.Accept()
+		if err != nil {
+			if l.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				l.log.Error("tls accept", "err", err)
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return
+		}
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			tc := tls.Server(c, l.serverTLS)
+			ctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
+			err := tc.HandshakeContext(ctx)
+			cancel()
+			if err != nil {
+				l.log.Warn("tls link refused", "remote", c.RemoteAddr().String(), "err", err)
+				c.Close()
+				return
+			}
+			site, err := l.identify(tc.ConnectionState().PeerCertificates)
+			if err != nil {
+				tc.Close()
+				return
+			}
+			key := linkKey{site: site, transport: transportTLS}
+			if !l.trackTLS(tc, key) {
+				tc.Close()
+				return
+			}
+			defer l.untrackTLS(tc)
+			l.accept(l.ctx, site, transportTLS, tc)
+		}()
+	}
+}
+
+func (l *links) trackTLS(c *tls.Conn, key linkKey) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ctx.Err() != nil {
+		return false
+	}
+	l.tlsConns[c] = key
+	return true
+}
+
+func (l *links) untrackTLS(c *tls.Conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.tlsConns, c)
+}
+
+// transportFor picks the transport of a route to a peer: the route's, else
+// QUIC when the peer offers it, else TLS.
+func (l *links) transportFor(site, want string) (string, error) {
+	p, ok := l.peers[site]
+	if !ok {
+		return "", fmt.Errorf("no peer %q is configured", site)
+	}
+	switch {
+	case want == transportQUIC && p.QUIC == "":
+		return "", fmt.Errorf("peer %s has no quic address", site)
+	case want == transportTLS && p.TLS == "":
+		return "", fmt.Errorf("peer %s has no tls address", site)
+	case want != "":
+		return want, nil
+	case p.QUIC != "":
+		return transportQUIC, nil
+	}
+	return transportTLS, nil
+}
+
+// open opens a stream to a peer: it writes the header and first bytes and
+// returns once the peer answered, or with its refusal as *LinkError.
+func (l *links) open(ctx context.Context, site, transport string, liveness time.Duration, hdr streamHeader, first []byte) (io.ReadWriteCloser, error) {
+	transport, err := l.transportFor(site, transport)
+	if err != nil {
+		return nil, err
+	}
+	if liveness <= 0 {
+		liveness = DefaultLiveness
+	}
+	key := linkKey{site: site, transport: transport, liveness: liveness}
+	var s io.ReadWriteCloser
+	if transport == transportQUIC {
+		s, err = l.openQUIC(ctx, key)
+	} else {
+		s, err = l.openTLS(ctx, key)
+	}
+	if err != nil {
+		return nil, err
+	}
+	hdr.Site = l.site
+	msg := append(hdr.append(nil), first...)
+	stop := context.AfterFunc(ctx, func() { abortConn(s) })
+	defer stop()
+	if _, err := s.Write(msg); err != nil {
+		abortConn(s)
+		return nil, fmt.Errorf("link to %s (%s): %w", site, transport, err)
+	}
+	if err := readLinkReply(s); err != nil {
+		abortConn(s)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("link to %s (%s): %w", site, transport, ctx.Err())
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+func (l *links) openQUIC(ctx context.Context, key linkKey) (io.ReadWriteCloser, error) {
+	ql, err := l.quicConn(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	s, err := ql.conn.OpenStreamSync(ctx)
+	if err != nil {
+		l.dropQUIC(ql)
+		return nil, fmt.Errorf("link to %s (quic): %w", key.site, err)
+	}
+	ql.streams.Add(1)
+	return &countedStream{quicStream: quicStream{Stream: s, conn: ql.conn}, link: ql}, nil
+}
+
+// countedStream keeps a link's count of open streams.
+type countedStream struct {
+	quicStream
+	link *quicLink
+	once sync.Once
+}
+
+func (s *countedStream) done() { s.once.Do(func() { s.link.streams.Add(-1) }) }
+
+func (s *countedStream) Close() error { s.done(); return s.quicStream.Close() }
+
+func (s *countedStream) Abort() { s.done(); s.quicStream.Abort() }
+
+// quicConn returns the live connection for key, dialling it when there is
+// none; one dial at a time per key, spaced by a backoff after failures.
+func (l *links) quicConn(ctx context.Context, key linkKey) (*quicLink, error) {
+	for {
+		l.mu.Lock()
+		if l.ctx.Err() != nil {
+			l.mu.Unlock()
+			return nil, errors.New("gateway is shutting down")
+		}
+		if ql, ok := l.quic[key]; ok && ql.conn.Context().Err() == nil {
+			l.mu.Unlock()
+			return ql, nil
+		}
+		if wait, ok := l.dialing[key]; ok {
+			l.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		if b := l.backoffs[key]; b != nil && time.Now().Before(b.next) {
+			l.mu.Unlock()
+			return nil, fmt.Errorf("link to %s (quic) is down (%v); next attempt in %v", key.site, b.lastErr, time.Until(b.next).Round(time.Millisecond))
+		}
+		done := make(chan struct{})
+		l.dialing[key] = done
+		l.mu.Unlock()
+
+		ql, err := l.dialQUIC(ctx, key)
+
+		l.mu.Lock()
+		delete(l.dialing, key)
+		close(done)
+		if err != nil {
+			b := l.backoffs[key]
+			if b == nil {
+				b = &dialBackoff{}
+				l.backoffs[key] = b
+			}
+			b.failures++
+			b.lastErr = err
+			b.next = time.Now().Add(min(backoffMin<<min(b.failures-1, 8), backoffMax))
+			l.mu.Unlock()
+			return nil, err
+		}
+		delete(l.backoffs, key)
+		l.quic[key] = ql
+		l.mu.Unlock()
+		l.wg.Add(1)
+		go l.watchQUIC(ql)
+		return ql, nil
+	}
+}
+
+func (l *links) dialQUIC(ctx context.Context, key linkKey) (*quicLink, error) {
+	p := l.peers[key.site]
+	ua, err := net.ResolveUDPAddr("udp", p.QUIC)
+	if err != nil {
+		return nil, fmt.Errorf("link to %s (quic): %w", key.site, err)
+	}
+	tr, err := l.dialTransport()
+	if err != nil {
+		return nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := tr.Dial(dctx, ua, l.clientTLS(key.site), l.quicClientConfig(key.liveness))
+	if err != nil {
+		return nil, fmt.Errorf("link to %s (quic %s): %w", key.site, p.QUIC, err)
+	}
+	// The peer may accept on a connection we dialled: serve its streams.
+	ql := &quicLink{key: key, conn: conn, since: time.Now()}
+	l.log.Info("link up", "peer", key.site, "transport", "quic", "remote", p.QUIC, "direction", "out", "liveness", key.liveness)
+	l.wg.Add(1)
+	go l.serveQUICConn(key.site, conn)
+	return ql, nil
+}
+
+// dialTransport returns the QUIC transport to dial from: the listener's
+// UDP socket when there is one, else a socket of its own.
+func (l *links) dialTransport() (*quic.Transport, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.transport != nil {
+		return l.transport, nil
+	}
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{})
+	if err != nil {
+		return nil, fmt.Errorf("quic: %w", err)
+	}
+	checkUDPBuffers(udp, l.log)
+	l.udp = udp
+	l.transport = &quic.Transport{Conn: udp}
+	return l.transport, nil
+}
+
+// watchQUIC forgets a connection when it ends.
+func (l *links) watchQUIC(ql *quicLink) {
+	defer l.wg.Done()
+	<-ql.conn.Context().Done()
+	l.dropQUIC(ql)
+	if l.ctx.Err() == nil {
+		l.log.Warn("link down", "peer", ql.key.site, "transport", "quic", "direction", "out", "reason", context.Cause(ql.conn.Context()))
+	}
+}
+
+func (l *links) dropQUIC(ql *quicLink) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.quic[ql.key] == ql {
+		delete(l.quic, ql.key)
+	}
+}
+
+// openTLS dials one TLS connection for one relayed connection. TCP
+// keep-alives and a user timeout derived from the route's liveness bound
+// how long a dead peer goes unnoticed.
+func (l *links) openTLS(ctx context.Context, key linkKey) (io.ReadWriteCloser, error) {
+	l.mu.Lock()
+	if b := l.backoffs[key]; b != nil && time.Now().Before(b.next) {
+		l.mu.Unlock()
+		return nil, fmt.Errorf("link to %s (tls) is down (%v); next attempt in %v", key.site, b.lastErr, time.Until(b.next).Round(time.Millisecond))
+	}
+	l.mu.Unlock()
+	p := l.peers[key.site]
+	d := &tls.Dialer{
+		NetDialer: &net.Dialer{
+			Timeout:         10 * time.Second,
+			KeepAliveConfig: keepAliveFor(key.liveness),
+			Control:         userTimeoutControl(key.liveness),
+		},
+		Config: l.clientTLS(key.site),
+	}
+	c, err := d.DialContext(ctx, "tcp", p.TLS)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		b := l.backoffs[key]
+		if b == nil {
+			b = &dialBackoff{}
+			l.backoffs[key] = b
+		}
+		b.failures++
+		b.lastErr = err
+		b.next = time.Now().Add(min(backoffMin<<min(b.failures-1, 8), backoffMax))
+		return nil, fmt.Errorf("link to %s (tls %s): %w", key.site, p.TLS, err)
+	}
+	delete(l.backoffs, key)
+	tc := c.(*tls.Conn)
+	l.tlsConns[tc] = key
+	return &trackedTLS{Conn: tc, l: l}, nil
+}
+
+// trackedTLS forgets its connection when closed.
+type trackedTLS struct {
+	*tls.Conn
+	l *links
+}
+
+func (t *trackedTLS) Close() error {
+	t.l.untrackTLS(t.Conn)
+	return t.Conn.Close()
+}
+
+func keepAliveFor(liveness time.Duration) net.KeepAliveConfig {
+	if liveness <= 0 {
+		liveness = DefaultLiveness
+	}
+	idle := max(liveness/3, time.Second)
+	return net.KeepAliveConfig{Enable: true, Idle: idle, Interval: max(liveness/6, time.Second), Count: 3}
+}
+
+// userTimeoutControl sets TCP_USER_TIMEOUT: unacknowledged data older than
+// the liveness timeout ends the connection.
+func userTimeoutControl(liveness time.Duration) func(string, string, syscall.RawConn) error {
+	return func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(liveness.Milliseconds()))
+		})
+		return serr
+	}
+}
+
+// LinkStatus describes one link for `distgate status`.
+type LinkStatus struct {
+	Peer      string        `json:"peer"`
+	Transport string        `json:"transport"`
+	Direction string        `json:"direction"`
+	Remote    string        `json:"remote"`
+	Liveness  time.Duration `json:"liveness_ns,omitempty"`
+	RTT       time.Duration `json:"rtt_ns"`
+	Streams   int64         `json:"streams"`
+	Since     time.Time     `json:"since"`
+	BytesOut  uint64        `json:"bytes_out"`
+	BytesIn   uint64        `json:"bytes_in"`
+	Down      string        `json:"down,omitempty"` // why the last dial failed
+}
+
+// status lists the links: QUIC connections this gateway dialled, TLS
+// connections grouped by peer, and links in backoff.
+func (l *links) status() []LinkStatus {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []LinkStatus
+	for _, ql := range l.quic {
+		st := ql.conn.ConnectionStats()
+		out = append(out, LinkStatus{
+			Peer: ql.key.site, Transport: transportQUIC, Direction: "out", Remote: ql.conn.RemoteAddr().String(),
+			Liveness: ql.key.liveness, RTT: st.SmoothedRTT, Streams: ql.streams.Load(), Since: ql.since,
+			BytesOut: st.BytesSent, BytesIn: st.BytesReceived,
+		})
+	}
+	for conn, in := range l.inbound {
+		st := conn.ConnectionStats()
+		out = append(out, LinkStatus{
+			Peer: in.site, Transport: transportQUIC, Direction: "in", Remote: conn.RemoteAddr().String(),
+			RTT: st.SmoothedRTT, Since: in.since, BytesOut: st.BytesSent, BytesIn: st.BytesReceived,
+		})
+	}
+	tlsBy := map[string]*LinkStatus{}
+	for c, key := range l.tlsConns {
+		ls := tlsBy[key.site]
+		if ls == nil {
+			ls = &LinkStatus{Peer: key.site, Transport: transportTLS, Direction: "both", Remote: c.RemoteAddr().String()}
+			tlsBy[key.site] = ls
+		}
+		ls.Streams++
+		if ls.RTT == 0 {
+			ls.RTT = tcpRTT(c.NetConn())
+		}
+	}
+	for _, ls := range tlsBy {
+		out = append(out, *ls)
+	}
+	for key, b := range l.backoffs {
+		out = append(out, LinkStatus{Peer: key.site, Transport: key.transport, Direction: "out", Liveness: key.liveness, Down: b.lastErr.Error()})
+	}
+	return out
+}
+
+// tcpRTT reads the kernel's smoothed round-trip time of a TCP connection.
+func tcpRTT(c net.Conn) time.Duration {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return 0
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var rtt time.Duration
+	rc.Control(func(fd uintptr) {
+		if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+			rtt = time.Duration(info.Rtt) * time.Microsecond
+		}
+	})
+	return rtt
+}
+
+// close stops the listeners, closes every link and waits for them.
+func (l *links) close() {
+	l.cancel()
+	if l.quicLn != nil {
+		l.quicLn.Close()
+	}
+	if l.tlsLn != nil {
+		l.tlsLn.Close()
+	}
+	l.mu.Lock()
+	for _, ql := range l.quic {
+		ql.conn.CloseWithError(codeGoingAway, "gateway shutting down")
+	}
+	for conn := range l.inbound {
+		conn.CloseWithError(codeGoingAway, "gateway shutting down")
+	}
+	for c := range l.tlsConns {
+		c.NetConn().Close()
+	}
+	l.mu.Unlock()
+	if l.transport != nil {
+		l.transport.Close()
+	}
+	l.wg.Wait()
+}

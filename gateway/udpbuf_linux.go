@@ -1,0 +1,49 @@
+package gateway
+
+import (
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// quicWantBuffer is the UDP socket buffer size quic-go asks for (7 MiB);
+// with less, QUIC throughput suffers on fast links.
+const quicWantBuffer = 7 << 20
+
+// checkUDPBuffers tells the operator at start when the kernel limits UDP
+// socket buffers below what QUIC wants, and how to fix it. quic-go asks for
+// the buffers itself (as root it may exceed the limits); this reads back
+// what the socket got.
+func checkUDPBuffers(c *net.UDPConn, log *slog.Logger) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	var rcv, snd int
+	rc.Control(func(fd uintptr) {
+		rcv, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
+		snd, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+	})
+	// Linux reports twice the size set (the kernel's bookkeeping share).
+	rmax, wmax := readSysctl("net/core/rmem_max"), readSysctl("net/core/wmem_max")
+	if rcv/2 >= quicWantBuffer && snd/2 >= quicWantBuffer {
+		return
+	}
+	log.Warn("UDP socket buffers are smaller than QUIC wants: QUIC links will be slower than they can be",
+		"receive_buffer", rcv/2, "send_buffer", snd/2, "want", quicWantBuffer,
+		"net.core.rmem_max", rmax, "net.core.wmem_max", wmax,
+		"fix", "sysctl -w net.core.rmem_max=7500000 net.core.wmem_max=7500000 (or run the gateway with CAP_NET_ADMIN)")
+}
+
+func readSysctl(name string) int {
+	b, err := os.ReadFile("/proc/sys/" + name)
+	if err != nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
