@@ -23,9 +23,12 @@ const (
 	// page or two. The memory is reserved address space, committed only as
 	// the guest touches it.
 	DefaultMaxMemoryBytes = 64 << 20
-	// DefaultCallTimeout is the deadline of one decision. A decision takes
-	// microseconds; a Go guest's rare GC pause a few hundred.
-	DefaultCallTimeout = 5 * time.Millisecond
+	// DefaultCallTimeout is the deadline of one decision, in wall-clock
+	// time. A decision takes microseconds, but a Go guest's garbage
+	// collection pauses it for up to 3 ms now and then, longer on a machine
+	// short of CPU: 10 ms cuts a runaway loop off quickly without killing
+	// healthy instances.
+	DefaultCallTimeout = 10 * time.Millisecond
 	// DefaultInitTimeout bounds instantiation: the guest's runtime
 	// initializer (_initialize) and distgate_init with its configuration.
 	DefaultInitTimeout = time.Second

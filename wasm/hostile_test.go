@@ -103,7 +103,7 @@ func TestTrap(t *testing.T) {
 }
 
 func TestUnboundedMemory(t *testing.T) {
-	e := newEngine(t, Config{MaxMemoryBytes: 4 << 20})
+	e := newEngine(t, Config{MaxMemoryBytes: 4 << 20, CallTimeout: DefaultCallTimeout})
 	install(t, e, "grow", testdata(t, "grow"), "")
 	r, err := e.Lookup(ctx, "grow", remoteReq)
 	var trap *TrapError

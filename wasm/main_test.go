@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/distgate/distgate/wasm/wasmtest"
 )
@@ -37,6 +38,11 @@ func newEngine(t testing.TB, cfg Config) *Engine {
 	t.Helper()
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = cacheDir
+	}
+	if cfg.CallTimeout == 0 {
+		// Tests share two cores with other test binaries: only the tests
+		// of deadlines use short ones.
+		cfg.CallTimeout = time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))

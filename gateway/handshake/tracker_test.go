@@ -4,7 +4,9 @@ import (
 	"testing"
 )
 
-func frame2(body string) []byte { return append([]byte{byte(len(body) >> 8), byte(len(body))}, body...) }
+func frame2(body string) []byte {
+	return append([]byte{byte(len(body) >> 8), byte(len(body))}, body...)
+}
 func frame4(body string) []byte {
 	n := len(body)
 	return append([]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, body...)
