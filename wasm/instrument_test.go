@@ -1,0 +1,60 @@
+package wasm
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/tetratelabs/wazero"
+)
+
+func TestInstrument(t *testing.T) {
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	for _, name := range []string{"loop", "trap", "garbage", "grow"} {
+		m, err := instrument(testdata(t, name))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		cm, err := rt.CompileModule(ctx, m)
+		if err != nil {
+			t.Fatalf("%s: instrumented module does not compile: %v", name, err)
+		}
+		mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+		if err != nil || mod.ExportedGlobal(interruptExport) == nil {
+			t.Errorf("%s: no %s export", name, interruptExport)
+		}
+		cm.Close(ctx)
+	}
+	// loop.wat has no global: the interrupt is global 0, checked at the loop.
+	m, _ := instrument(testdata(t, "loop"))
+	if check := []byte{0x03, 0x40, 0x23, 0x00, 0x04, 0x40, 0x00, 0x0b}; !bytes.Contains(m, check) {
+		t.Errorf("loop header without the check % x", check)
+	}
+}
+
+func TestInstrumentRefuses(t *testing.T) {
+	// A body reading global 0 in a module without globals: invalid as
+	// uploaded, it would read the interrupt once instrumented.
+	sneaky := []byte("\x00asm\x01\x00\x00\x00" +
+		"\x01\x04\x01\x60\x00\x00" + // type () -> ()
+		"\x03\x02\x01\x00" + // one function
+		"\x0a\x07\x01\x05\x00\x23\x00\x1a\x0b") // global.get 0, drop, end
+	for _, tc := range []struct {
+		name   string
+		module []byte
+		want   string
+	}{
+		{"sneaky global", sneaky, "global 0 out of range"},
+		{"start", testdata(t, "start"), "has a start function"},
+		{"reserved export", testdata(t, "reserved_export"), `exports "distgate.interrupt"`},
+		{"unknown opcode", bytes.Replace(sneaky, []byte{0x23, 0x00, 0x1a}, []byte{0x01, 0x01, 0xff}, 1), "unsupported instruction 0xff"},
+		{"truncated body", sneaky[:len(sneaky)-2], "truncated"},
+	} {
+		_, err := instrument(tc.module)
+		if !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want ErrInvalidModule saying %q", tc.name, err, tc.want)
+		}
+	}
+}
