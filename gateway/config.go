@@ -68,6 +68,10 @@ type LinksConfig struct {
 	// Names are the DNS names this gateway's link certificate carries
 	// (the site name is always one).
 	Names []string `yaml:"names"`
+	// Off disables both link listeners (the gateway still dials peers).
+	// Without it, and with neither address given, both listen on
+	// 127.0.0.1:4371.
+	Off bool `yaml:"off"`
 }
 
 // ProxyConfig configures the loopback proxy ports of remote nodes.
@@ -233,6 +237,10 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Admin.Listen == "" {
 		c.Admin.Listen = DefaultAdminListen
+	}
+	if c.Links.QUIC == "" && c.Links.TLS == "" && !c.Links.Off {
+		c.Links.QUIC = "127.0.0.1:" + DefaultLinkPort
+		c.Links.TLS = "127.0.0.1:" + DefaultLinkPort
 	}
 	if c.Proxy.Address == "" {
 		c.Proxy.Address = "127.0.0.1"

@@ -189,12 +189,13 @@ func (l *links) listen(quicAddr, tlsAddr string) error {
 		if err != nil {
 			return fmt.Errorf("links.quic: %w", err)
 		}
-		checkUDPBuffers(l.udp, l.log)
+		forceUDPBuffers(l.udp)
 		l.transport = &quic.Transport{Conn: l.udp}
 		l.quicLn, err = l.transport.Listen(l.serverTLS, l.quicServerConfig())
 		if err != nil {
 			return fmt.Errorf("links.quic: %w", err)
 		}
+		checkUDPBuffers(l.udp, l.log) // after quic-go sized them
 		l.wg.Add(1)
 		go l.acceptQUIC()
 	}
@@ -522,9 +523,10 @@ func (l *links) dialTransport() (*quic.Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("quic: %w", err)
 	}
-	checkUDPBuffers(udp, l.log)
+	forceUDPBuffers(udp)
 	l.udp = udp
 	l.transport = &quic.Transport{Conn: udp}
+	checkUDPBuffers(udp, l.log)
 	return l.transport, nil
 }
 

@@ -14,6 +14,20 @@ import (
 // with less, QUIC throughput suffers on fast links.
 const quicWantBuffer = 7 << 20
 
+// forceUDPBuffers raises a UDP socket's buffers to what QUIC wants past
+// the kernel's limits, which a process with CAP_NET_ADMIN may do; quic-go
+// then finds them large enough and leaves them.
+func forceUDPBuffers(c *net.UDPConn) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Control(func(fd uintptr) {
+		unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, quicWantBuffer)
+		unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, quicWantBuffer)
+	})
+}
+
 // checkUDPBuffers tells the operator at start when the kernel limits UDP
 // socket buffers below what QUIC wants, and how to fix it. quic-go asks for
 // the buffers itself (as root it may exceed the limits); this reads back

@@ -4,6 +4,8 @@
 //	distgate epmd [epmd flags]         a drop-in for OTP's epmd
 //	distgate names [-port N]           nodes and their transports
 //	distgate lookup NAME@HOST          endpoints of a node by full name
+//	distgate id                        the gateway's identity, for peers to pin
+//	distgate status                    links and relayed connections
 //
 // Started under the name "epmd" (a link or a copy), distgate behaves as
 // OTP's epmd, so it can stand first in PATH or be given to `erl -epmd`.
@@ -32,6 +34,10 @@ func subcommand(name string) func(args []string, stdout, stderr io.Writer) int {
 		return namesMain
 	case "lookup":
 		return lookupMain
+	case "id":
+		return idMain
+	case "status":
+		return statusMain
 	case "version":
 		return func(_ []string, stdout, _ io.Writer) int { fmt.Fprintln(stdout, "distgate", version); return 0 }
 	}
@@ -73,6 +79,8 @@ usage:
   distgate epmd [epmd flags]           a drop-in for OTP's epmd (see: distgate epmd -help)
   distgate names [-port N]             list nodes with all their transports
   distgate lookup [-port N] NAME@HOST  show the endpoints of a node
+  distgate id [-config FILE]           print this gateway's identity (peers pin it)
+  distgate status [-config FILE]       links, proxy ports and relayed connections
   distgate version                     print the version
 
 Started as "epmd" (a link or a copy of this binary), distgate is OTP's epmd.

@@ -6,51 +6,100 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os/signal"
-	"strconv"
 	"syscall"
+	"time"
 
-	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/gateway"
 )
 
-// runMain runs the gateway. With no flags it runs on embedded defaults:
-// the EPMD on 127.0.0.1:4369.
+// configFlags are the flags every command that reads the configuration
+// shares.
+type configFlags struct {
+	config  string
+	dataDir string
+}
+
+func (c *configFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.config, "config", "", "configuration `file` (YAML); embedded defaults without it")
+	fs.StringVar(&c.dataDir, "data", "", "data `directory` (overrides data_dir)")
+}
+
+// load reads the configuration and applies the defaults.
+func (c *configFlags) load() (gateway.Config, error) {
+	var cfg gateway.Config
+	if c.config != "" {
+		var err error
+		if cfg, err = gateway.LoadConfig(c.config); err != nil {
+			return cfg, err
+		}
+	}
+	if c.dataDir != "" {
+		cfg.DataDir = c.dataDir
+	}
+	return cfg.WithDefaults(), nil
+}
+
+// runMain runs the gateway until SIGINT or SIGTERM.
 func runMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	epmdAddr := fs.String("epmd", "127.0.0.1:"+strconv.Itoa(envPort()), "`address` of the EPMD listener")
-	relaxed := fs.Bool("relaxed", false, "allow epmd -kill with live nodes and epmd -stop")
+	var cf configFlags
+	cf.register(fs)
+	debug := fs.Bool("debug", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	cfg, err := cf.load()
+	if err != nil {
+		fmt.Fprintf(stderr, "distgate run: %v\n", err)
+		return 2
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	raiseFileLimit(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-
-	_, portStr, err := net.SplitHostPort(*epmdAddr)
-	if err != nil {
-		fmt.Fprintf(stderr, "distgate run: -epmd %q: %v\n", *epmdAddr, err)
-		return 2
-	}
-	port, _ := strconv.Atoi(portStr)
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", *epmdAddr)
+	g, err := gateway.New(ctx, cfg, gateway.Options{Logger: logger})
 	if err != nil {
 		fmt.Fprintf(stderr, "distgate run: %v\n", err)
 		return 1
 	}
-	srv := epmd.NewServer(epmd.Config{Port: port, Relaxed: *relaxed, Logger: logger})
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("distgate running", "epmd", ln.Addr().String())
+	defer g.Close()
 	select {
 	case <-ctx.Done():
-		srv.Close()
+		logger.Info("shutting down")
 		return 0
-	case err := <-errc:
-		logger.Error("epmd stopped", "err", err)
-		srv.Close()
+	case err := <-g.Err():
+		logger.Error("stopped", "err", err)
 		return 1
 	}
 }
+
+// idMain prints the gateway's public identity, creating it on first use.
+func idMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("id", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf configFlags
+	cf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		fmt.Fprintf(stderr, "distgate id: %v\n", err)
+		return 2
+	}
+	id, err := gateway.LoadOrCreateIdentity(cfg.DataDir, cfg.Site, timeNow())
+	if err != nil {
+		fmt.Fprintf(stderr, "distgate id: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, id.ID)
+	return 0
+}
+
+func timeNow() time.Time { return time.Now() }

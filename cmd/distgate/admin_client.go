@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// adminFlags locate the admin API and its token.
+type adminFlags struct {
+	configFlags
+	admin string
+	token string
+}
+
+func (a *adminFlags) register(fs *flag.FlagSet) {
+	a.configFlags.register(fs)
+	fs.StringVar(&a.admin, "admin", "", "admin API `address` (host:port or unix:/path); from the config by default")
+	fs.StringVar(&a.token, "token", "", "admin `token`; $DISTGATE_TOKEN, else <data_dir>/admin.token")
+}
+
+// adminClient talks to a gateway's admin API.
+type adminClient struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+func (a *adminFlags) client() (*adminClient, error) {
+	cfg, err := a.load()
+	if err != nil {
+		return nil, err
+	}
+	addr := a.admin
+	if addr == "" {
+		addr = cfg.Admin.Listen
+	}
+	tok := a.token
+	if tok == "" {
+		tok = os.Getenv("DISTGATE_TOKEN")
+	}
+	if tok == "" {
+		b, err := os.ReadFile(filepath.Join(cfg.DataDir, "admin.token"))
+		if err != nil {
+			return nil, fmt.Errorf("admin token: %w (give -token, $DISTGATE_TOKEN or -data)", err)
+		}
+		tok = strings.TrimSpace(string(b))
+	}
+	c := &adminClient{base: "http://" + addr, token: tok, http: &http.Client{Timeout: 30 * time.Second}}
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		c.base = "http://distgate"
+		c.http.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		}}
+	}
+	return c, nil
+}
+
+// do sends a request and decodes a JSON answer into out (when not nil).
+func (c *adminClient) do(method, path string, body io.Reader, contentType string, out any) error {
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin API: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("admin API: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct{ Error string }
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return fmt.Errorf("admin API: %s: %s", resp.Status, e.Error)
+		}
+		return fmt.Errorf("admin API: %s", resp.Status)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("admin API: decoding the answer: %w", err)
+	}
+	return nil
+}
+

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/distgate/distgate/gateway"
+)
+
+// statusMain shows links, proxy ports and relayed connections.
+func statusMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var af adminFlags
+	af.register(fs)
+	asJSON := fs.Bool("json", false, "print the raw JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	c, err := af.client()
+	if err != nil {
+		fmt.Fprintf(stderr, "distgate status: %v\n", err)
+		return 1
+	}
+	var st gateway.Status
+	if err := c.do("GET", "/v1/status", nil, "", &st); err != nil {
+		fmt.Fprintf(stderr, "distgate status: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(st)
+		return 0
+	}
+	fmt.Fprintf(stdout, "site %s  identity %s  up %s\n", st.Site, st.Identity, time.Since(st.Started).Round(time.Second))
+	fmt.Fprintf(stdout, "epmd %s  quic %s  tls %s  nodes %d  certificate until %s\n\n", st.EPMD, st.QUIC, st.TLS, st.Nodes, st.CertExpires.Format(time.RFC3339))
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LINK\tTRANSPORT\tDIR\tREMOTE\tRTT\tSTREAMS\tBYTES OUT\tBYTES IN\tSTATE")
+	for _, l := range st.Links {
+		state := "up"
+		if l.Down != "" {
+			state = "down: " + l.Down
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", l.Peer, l.Transport, l.Direction, l.Remote, l.RTT.Round(time.Microsecond), l.Streams, l.BytesOut, l.BytesIn, state)
+	}
+	tw.Flush()
+	fmt.Fprintln(stdout)
+	tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RELAY\tCALLER\tTARGET\tVIA\tTRANSPORT\tDIR\tBYTES OUT\tBYTES IN\tAGE")
+	for _, r := range st.Relays {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", r.ID, r.Caller, r.Target, r.Site, r.Transport, r.Direction, r.BytesOut, r.BytesIn, time.Since(r.Started).Round(time.Second))
+	}
+	tw.Flush()
+	if len(st.Proxies) > 0 {
+		fmt.Fprintln(stdout)
+		tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PROXY PORT\tTARGET\tVIA\tACTIVE")
+		for _, p := range st.Proxies {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\n", p.Port, p.Target, p.Via, p.Active)
+		}
+		tw.Flush()
+	}
+	return 0
+}
