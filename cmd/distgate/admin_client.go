@@ -98,4 +98,3 @@ func (c *adminClient) do(method, path string, body io.Reader, contentType string
 	}
 	return nil
 }
-
