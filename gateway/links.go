@@ -103,7 +103,16 @@ type links struct {
 	dialing  map[linkKey]chan struct{} // closed when a dial in progress ends
 	backoffs map[linkKey]*dialBackoff
 	tlsConns map[*tls.Conn]linkKey // live TLS relay connections, both directions
+	tlsSeen  map[string]*tlsPeerSeen
 	inbound  map[*quic.Conn]inboundLink
+}
+
+// tlsPeerSeen remembers the TLS link to a peer between its connections.
+type tlsPeerSeen struct {
+	remote   string
+	rtt      time.Duration
+	since    time.Time
+	lastUsed time.Time
 }
 
 // inboundLink is a QUIC connection a peer dialled.
@@ -121,6 +130,7 @@ func newLinks(site string, peers []PeerConfig, certs *certManager, log *slog.Log
 		dialing:  map[linkKey]chan struct{}{},
 		backoffs: map[linkKey]*dialBackoff{},
 		tlsConns: map[*tls.Conn]linkKey{},
+		tlsSeen:  map[string]*tlsPeerSeen{},
 		inbound:  map[*quic.Conn]inboundLink{},
 	}
 	for _, p := range peers {
@@ -337,7 +347,22 @@ func (l *links) trackTLS(c *tls.Conn, key linkKey) bool {
 		return false
 	}
 	l.tlsConns[c] = key
+	l.sawTLSLocked(c, key.site)
 	return true
+}
+
+// sawTLSLocked notes a TLS connection with a peer for the status.
+func (l *links) sawTLSLocked(c *tls.Conn, site string) {
+	seen := l.tlsSeen[site]
+	if seen == nil {
+		seen = &tlsPeerSeen{since: time.Now()}
+		l.tlsSeen[site] = seen
+	}
+	seen.remote = c.RemoteAddr().String()
+	seen.lastUsed = time.Now()
+	if rtt := tcpRTT(c.NetConn()); rtt > 0 {
+		seen.rtt = rtt
+	}
 }
 
 func (l *links) untrackTLS(c *tls.Conn) {
@@ -584,6 +609,7 @@ func (l *links) openTLS(ctx context.Context, key linkKey) (io.ReadWriteCloser, e
 	delete(l.backoffs, key)
 	tc := c.(*tls.Conn)
 	l.tlsConns[tc] = key
+	l.sawTLSLocked(tc, key.site)
 	return &trackedTLS{Conn: tc, l: l}, nil
 }
 
@@ -654,20 +680,13 @@ func (l *links) status() []LinkStatus {
 			RTT: st.SmoothedRTT, Since: in.since, BytesOut: st.BytesSent, BytesIn: st.BytesReceived,
 		})
 	}
-	tlsBy := map[string]*LinkStatus{}
-	for c, key := range l.tlsConns {
-		ls := tlsBy[key.site]
-		if ls == nil {
-			ls = &LinkStatus{Peer: key.site, Transport: transportTLS, Direction: "both", Remote: c.RemoteAddr().String()}
-			tlsBy[key.site] = ls
-		}
-		ls.Streams++
-		if ls.RTT == 0 {
-			ls.RTT = tcpRTT(c.NetConn())
-		}
+	active := map[string]int64{}
+	for _, key := range l.tlsConns {
+		active[key.site]++
 	}
-	for _, ls := range tlsBy {
-		out = append(out, *ls)
+	for site, seen := range l.tlsSeen {
+		out = append(out, LinkStatus{Peer: site, Transport: transportTLS, Direction: "both", Remote: seen.remote,
+			RTT: seen.rtt, Streams: active[site], Since: seen.since})
 	}
 	for key, b := range l.backoffs {
 		out = append(out, LinkStatus{Peer: key.site, Transport: key.transport, Direction: "out", Liveness: key.liveness, Down: b.lastErr.Error()})
