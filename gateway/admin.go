@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -45,6 +46,13 @@ func newAdminServer(g *Gateway) (*adminServer, error) {
 		return nil, fmt.Errorf("admin.listen: %w", err)
 	}
 	a.mux.HandleFunc("GET /v1/status", a.status)
+	// Go's profiler, behind the same token: `go tool pprof` with
+	// -http-header or curl -H "Authorization: Bearer ...".
+	a.mux.HandleFunc("/debug/pprof/", pprof.Index)
+	a.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	a.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	a.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	a.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	a.srv = &http.Server{Handler: a.auth(a.mux), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := a.srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
