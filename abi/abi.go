@@ -61,6 +61,7 @@ const (
 	CodeFailed      Code = -3 // the guest failed (a panic, a bug, a bad config)
 )
 
+// String returns a readable name.
 func (c Code) String() string {
 	switch c {
 	case CodeOK:

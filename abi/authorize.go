@@ -23,6 +23,7 @@ const (
 	ActionRegister Action = 3 // register Node (a name without host) with the gateway
 )
 
+// String returns a readable name.
 func (a Action) String() string {
 	switch a {
 	case ActionList:

@@ -32,6 +32,7 @@ const (
 	TypeDecision         Type = 4 // guest -> host, result of distgate_authorize
 )
 
+// String returns a readable name.
 func (t Type) String() string {
 	switch t {
 	case TypeLookupRequest:

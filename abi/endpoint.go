@@ -31,6 +31,7 @@ const (
 	FamilyInet6  Family = 6
 )
 
+// String returns a readable name.
 func (f Family) String() string {
 	switch f {
 	case FamilyLocal:

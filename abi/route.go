@@ -28,6 +28,7 @@ const (
 	RouteVia   RouteKind = 2 // through the peer gateway Site over Transport
 )
 
+// String returns a readable name.
 func (k RouteKind) String() string {
 	switch k {
 	case RouteDeny:

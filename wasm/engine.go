@@ -190,6 +190,27 @@ func (e *Engine) Install(ctx context.Context, name string, module, config []byte
 	return meta, nil
 }
 
+// Check validates a module and its configuration as Install does —
+// compiles it, checks it against the ABI and the limits, starts an
+// instance with the configuration — and stores, activates and changes
+// nothing. Its errors are those of Install.
+func (e *Engine) Check(ctx context.Context, module, config []byte) error {
+	if len(config) > e.cfg.MaxConfigBytes {
+		return fmt.Errorf("wasm: check: %w: configuration of %d bytes exceeds the cap of %d",
+			ErrInvalidModule, len(config), e.cfg.MaxConfigBytes)
+	}
+	if e.closed.Load() {
+		return ErrClosed
+	}
+	s := &slot{name: "(check)"}
+	v, err := e.load(ctx, s, Version{Policy: s.name, Config: config}, module)
+	if err != nil {
+		return fmt.Errorf("wasm: check: %w", err)
+	}
+	v.release()
+	return nil
+}
+
 // Activate makes a kept version of a policy active again (a rollback or
 // a roll forward), with the configuration it was installed with.
 func (e *Engine) Activate(ctx context.Context, name string, seq int) (Version, error) {

@@ -33,10 +33,12 @@ type TrapError struct {
 	Cause   error
 }
 
+// Error implements error.
 func (e *TrapError) Error() string {
 	return fmt.Sprintf("wasm: policy %s v%d trapped: %v", e.Policy, e.Version, e.Cause)
 }
 
+// Unwrap returns the cause.
 func (e *TrapError) Unwrap() error { return e.Cause }
 
 // TimeoutError reports a call cut off at its deadline. The instance is
@@ -47,6 +49,7 @@ type TimeoutError struct {
 	Limit   time.Duration
 }
 
+// Error implements error.
 func (e *TimeoutError) Error() string {
 	return fmt.Sprintf("wasm: policy %s v%d ran past its %v deadline", e.Policy, e.Version, e.Limit)
 }
@@ -64,6 +67,7 @@ type ResultError struct {
 	Cause   error
 }
 
+// Error implements error.
 func (e *ResultError) Error() string {
 	if e.Code != abi.CodeOK {
 		return fmt.Sprintf("wasm: policy %s v%d answered %v", e.Policy, e.Version, e.Code)
@@ -71,6 +75,8 @@ func (e *ResultError) Error() string {
 	return fmt.Sprintf("wasm: policy %s v%d returned garbage: %v", e.Policy, e.Version, e.Cause)
 }
 
+// Unwrap returns errors.ErrUnsupported for abi.CodeUnsupported, else the
+// decoding error.
 func (e *ResultError) Unwrap() error {
 	if e.Code == abi.CodeUnsupported {
 		return errors.ErrUnsupported

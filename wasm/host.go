@@ -39,9 +39,7 @@ func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 		in.v.log.Warn("policy logged out of bounds", "ptr", ptr, "len", n)
 		return
 	}
-	if in.v.log.Enabled(context.Background(), level) {
-		in.v.log.Log(context.Background(), level, string(msg))
-	}
+	in.v.guestLog.record(level, string(msg))
 }
 
 // hostNow is now() -> i64: the engine's clock in Unix nanoseconds.

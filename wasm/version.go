@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -26,7 +25,8 @@ type version struct {
 	compiled  wazero.CompiledModule
 	modConfig wazero.ModuleConfig
 	exports   exports
-	log       *slog.Logger
+	log       *slog.Logger // the engine's records about this version
+	guestLog  *guestLog    // the guest's own records
 
 	refs atomic.Int64
 
@@ -46,7 +46,8 @@ func (e *Engine) newVersion(s *slot, meta Version, cm wazero.CompiledModule, ex 
 		idle:  make(chan *instance, e.cfg.Instances),
 		slots: make(chan struct{}, e.cfg.Instances),
 	}
-	out := &logWriter{log: v.log}
+	v.guestLog = &guestLog{log: v.log, now: e.cfg.Now}
+	out := v.guestLog
 	now := e.cfg.Now
 	v.modConfig = wazero.NewModuleConfig().
 		WithName("").
@@ -168,21 +169,3 @@ func (v *version) backingOff() bool {
 	u := v.backoffUntil.Load()
 	return u != 0 && v.e.cfg.Now().UnixNano() < u
 }
-
-// logWriter logs what a guest writes to stdout or stderr (a Go panic, a
-// print), one record per write, truncated. It is shared by the instances
-// of a version; slog loggers are safe for concurrent use.
-type logWriter struct {
-	log *slog.Logger
-}
-
-func (w *logWriter) Write(p []byte) (int, error) {
-	n := len(p)
-	if len(p) > maxLogBytes {
-		p = p[:maxLogBytes]
-	}
-	w.log.Warn("policy output", "text", string(p))
-	return n, nil
-}
-
-var _ io.Writer = (*logWriter)(nil)
