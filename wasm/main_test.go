@@ -36,7 +36,7 @@ const samples = "../samples/policies/"
 // test's output, closed at the end of the test.
 func newEngine(t testing.TB, cfg Config) *Engine {
 	t.Helper()
-	if cfg.CacheDir == "" {
+	if cfg.CacheDir == "" && cfg.DataDir == "" {
 		cfg.CacheDir = cacheDir
 	}
 	if cfg.CallTimeout == 0 {

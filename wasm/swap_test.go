@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -99,7 +100,12 @@ func TestStoreReopen(t *testing.T) {
 		t.Errorf("Lookup after Close: %v, want ErrClosed", err)
 	}
 
+	if cached, _ := os.ReadDir(filepath.Join(dir, "cache")); len(cached) == 0 {
+		t.Error("no compiled code cached under the data dir")
+	}
+	start := time.Now()
 	e2 := newEngine(t, Config{DataDir: dir, KeepVersions: 3})
+	t.Logf("reopened with 2 policies (one in Go) in %v", time.Since(start))
 	infos := e2.Policies()
 	if len(infos) != 2 || infos[0].Name != "local" || infos[1].Name != "routes" {
 		t.Fatalf("Policies after reopening = %+v", infos)
@@ -155,5 +161,37 @@ func TestStoreCorruptModule(t *testing.T) {
 	}
 	if r, err := e2.Lookup(ctx, "local", remoteReq); err == nil || r.Kind != abi.RouteDeny {
 		t.Fatalf("Lookup on an unloaded policy = %+v, %v; want a denial", r, err)
+	}
+}
+
+func TestCloseLeaksNoGoroutine(t *testing.T) {
+	before := runtime.NumGoroutine()
+	e, err := New(ctx, Config{CacheDir: cacheDir, CallTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	install(t, e, "go", staticMap(t), staticMapConfig)
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 100; j++ {
+				e.Lookup(ctx, "go", remoteReq)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := e.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	for i := 0; runtime.NumGoroutine() > before; i++ {
+		if i == 100 {
+			t.Fatalf("%d goroutines after Close, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
