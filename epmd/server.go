@@ -47,6 +47,26 @@ type Config struct {
 	OnKill func()
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Public, when set, makes this an internet-facing EPMD: it never
+	// registers, dumps, kills or stops, whatever the peer's address, and
+	// answers PORT_PLEASE2 and NAMES as Public decides.
+	Public Public
+}
+
+// Public is the policy of an internet-facing EPMD (Config.Public). The
+// server refuses registrations, DUMP, KILL, STOP and the extension without
+// a reply, and asks Public about everything else.
+type Public interface {
+	// Admit is asked when a connection arrives, before a byte is read; a
+	// refusal closes it at once (rate limits).
+	Admit(peer netip.AddrPort) bool
+	// PortPlease answers PORT_PLEASE2; nil answers "not found", exactly as
+	// for a name that does not exist.
+	PortPlease(ctx context.Context, peer netip.AddrPort, name string) *PortInfo
+	// Names answers NAMES; ok false closes the connection without a reply.
+	Names(ctx context.Context, peer netip.AddrPort) (names []NameEntry, ok bool)
+	// Refused is told of each request refused outright, for the log.
+	Refused(peer netip.AddrPort, what string)
 }
 
 // Server serves the EPMD protocol on any number of listeners.
@@ -136,6 +156,10 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("epmd: accept: %w", err)
 		}
 		backoff = 0
+		if s.cfg.Public != nil && !s.cfg.Public.Admit(peerAddr(c)) {
+			c.Close()
+			continue
+		}
 		id := s.nextID.Add(1)
 		if !s.track(id, c) {
 			c.Close()
@@ -265,6 +289,15 @@ func (s *Server) reply(c net.Conn, b []byte) error {
 }
 
 func (s *Server) dispatch(id uint64, c net.Conn, req []byte, bp *[readBufLen]byte) {
+	if s.cfg.Public != nil {
+		defer s.bufs.Put(bp)
+		if out := s.dispatchPublic(c, req); out != nil {
+			if err := s.reply(c, out); err != nil {
+				s.log.Debug("epmd: write reply", "err", err)
+			}
+		}
+		return
+	}
 	local := isLocalPeer(c)
 	cmd := req[0]
 	switch cmd {
@@ -339,6 +372,45 @@ func (s *Server) dispatch(id uint64, c net.Conn, req []byte, bp *[readBufLen]byt
 	if err := s.reply(c, out); err != nil {
 		s.log.Debug("epmd: write reply", "err", err)
 	}
+}
+
+// dispatchPublic serves one request of an internet-facing EPMD; nil
+// closes without a reply.
+func (s *Server) dispatchPublic(c net.Conn, req []byte) []byte {
+	peer := peerAddr(c)
+	pub := s.cfg.Public
+	switch req[0] {
+	case cmdPortPlease:
+		name, err := parsePortPlease2(req)
+		if err != nil {
+			pub.Refused(peer, "malformed PORT_PLEASE2")
+			return nil
+		}
+		return appendPort2Reply(nil, pub.PortPlease(context.Background(), peer, name))
+	case cmdNames:
+		names, ok := pub.Names(context.Background(), peer)
+		if !ok {
+			return nil
+		}
+		out := appendPortHeader(nil, s.cfg.Port)
+		for _, n := range names {
+			out = appendNamesLine(out, n.Name, uint16(n.Port))
+		}
+		return out
+	case cmdAlive2, cmdRegisterX, cmdAddTranspts:
+		pub.Refused(peer, "registration")
+	case cmdDump:
+		pub.Refused(peer, "DUMP")
+	case cmdKill:
+		pub.Refused(peer, "KILL")
+	case cmdStop:
+		pub.Refused(peer, "STOP")
+	case cmdLookupX, cmdNamesX:
+		pub.Refused(peer, "extension request (use the secure remote query port)")
+	default:
+		pub.Refused(peer, fmt.Sprintf("unknown command %d", req[0]))
+	}
+	return nil
 }
 
 // portPlease answers PORT_PLEASE2 from the registry, asking the resolver
