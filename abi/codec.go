@@ -111,34 +111,48 @@ type fields struct {
 }
 
 // next returns the next field; ok is false at the end or on a truncated
-// field, which sets f.err.
+// field, which sets f.err. It is small enough to be inlined: parsing is
+// most of a Go guest's work.
 func (f *fields) next() (tag byte, value string, ok bool) {
-	if len(f.s) == 0 || f.err != nil {
+	s := f.s
+	if len(s) < fieldHeaderLen {
+		if len(s) != 0 {
+			f.truncated()
+		}
 		return 0, "", false
 	}
+	n := int(le32(s[1:]))
+	if n < 0 || n > len(s)-fieldHeaderLen {
+		f.truncated()
+		return 0, "", false
+	}
+	f.s = s[fieldHeaderLen+n:]
+	return s[0], s[fieldHeaderLen : fieldHeaderLen+n], true
+}
+
+// truncated records why the rest of the list cannot be read, and ends it.
+func (f *fields) truncated() {
 	if len(f.s) < fieldHeaderLen {
 		f.err = fmt.Errorf("field header of %d bytes: %w", len(f.s), ErrMalformed)
-		return 0, "", false
+	} else {
+		f.err = fmt.Errorf("field %d: %d of %d bytes: %w", f.s[0], len(f.s)-fieldHeaderLen, le32(f.s[1:]), ErrMalformed)
 	}
-	tag = f.s[0]
-	n := le32(f.s[1:])
-	if uint64(len(f.s)-fieldHeaderLen) < uint64(n) {
-		f.err = fmt.Errorf("field %d: %d of %d bytes: %w", tag, len(f.s)-fieldHeaderLen, n, ErrMalformed)
-		return 0, "", false
-	}
-	value, f.s = f.s[fieldHeaderLen:fieldHeaderLen+int(n)], f.s[fieldHeaderLen+int(n):]
-	return tag, value, true
+	f.s = ""
 }
 
 // count returns how many fields of a well-formed prefix of list have tag:
 // a parser sizes a repeated field's slice with it, in one allocation.
 func count(list string, tag byte) int {
 	n := 0
-	f := fields{s: list}
-	for t, _, ok := f.next(); ok; t, _, ok = f.next() {
-		if t == tag {
+	for len(list) >= fieldHeaderLen {
+		l := int(le32(list[1:]))
+		if l < 0 || l > len(list)-fieldHeaderLen {
+			break
+		}
+		if list[0] == tag {
 			n++
 		}
+		list = list[fieldHeaderLen+l:]
 	}
 	return n
 }
@@ -151,16 +165,22 @@ func le32(s string) uint32 {
 
 func fieldUint8(tag byte, v string) (byte, error) {
 	if len(v) != 1 {
-		return 0, fmt.Errorf("field %d: %d bytes, want 1: %w", tag, len(v), ErrMalformed)
+		return 0, badSize(tag, len(v), 1)
 	}
 	return v[0], nil
 }
 
 func fieldUint32(tag byte, v string) (uint32, error) {
 	if len(v) != 4 {
-		return 0, fmt.Errorf("field %d: %d bytes, want 4: %w", tag, len(v), ErrMalformed)
+		return 0, badSize(tag, len(v), 4)
 	}
 	return le32(v), nil
+}
+
+// badSize is the error of a fixed-size field of another size. It is apart
+// so that the field decoders are inlined.
+func badSize(tag byte, got, want int) error {
+	return fmt.Errorf("field %d: %d bytes, want %d: %w", tag, got, want, ErrMalformed)
 }
 
 func fieldBool(tag byte, v string) (bool, error) {

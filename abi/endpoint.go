@@ -106,7 +106,7 @@ func parseEndpoint(v string) (Endpoint, error) {
 			e.Proto = v
 		case tagEpPort:
 			if len(v) != 2 {
-				err = fmt.Errorf("field %d: %d bytes, want 2: %w", tag, len(v), ErrMalformed)
+				err = badSize(tag, len(v), 2)
 			} else {
 				e.Port = le16(v)
 			}
@@ -166,9 +166,11 @@ func (e *Endpoint) Validate() error {
 func parseAddr(v string) (netip.Addr, error) {
 	switch len(v) {
 	case 4:
-		return netip.AddrFrom4([4]byte([]byte(v))), nil
+		return netip.AddrFrom4([4]byte{v[0], v[1], v[2], v[3]}), nil
 	case 16:
-		return netip.AddrFrom16([16]byte([]byte(v))), nil
+		var a [16]byte
+		copy(a[:], v)
+		return netip.AddrFrom16(a), nil
 	}
 	return netip.Addr{}, fmt.Errorf("address of %d bytes: %w", len(v), ErrMalformed)
 }

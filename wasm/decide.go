@@ -20,6 +20,8 @@ type request interface{ Append([]byte) []byte }
 // garbage, an error code, a backoff — it returns Config.FailRoute (a
 // denial by default) together with the error, which the engine has
 // already counted and logged. The route's slices must not be modified.
+// ctx bounds only the wait for a free instance; the call itself is bounded
+// by Config.CallTimeout.
 func (e *Engine) Lookup(ctx context.Context, name string, req *abi.LookupRequest) (abi.Route, error) {
 	s, err := e.slot(name)
 	if err != nil {

@@ -6,6 +6,9 @@ import (
 	"github.com/distgate/distgate/abi"
 )
 
+// measureN is the number of lookups TestMeasureDecisions times.
+var measureN = 20000
+
 // benchRequest is a typical lookup: a full name, an asker with labels, the
 // registry's two endpoints.
 var benchRequest = &abi.LookupRequest{
@@ -30,7 +33,7 @@ func TestMeasureDecisions(t *testing.T) {
 	install(t, e, "wat", localOnly(t), "")
 	install(t, e, "go", staticMap(t), benchMapConfig)
 	for _, name := range []string{"wat", "go"} {
-		p50, p99, err := MeasureDecisions(ctx, e, name, benchRequest, 20000)
+		p50, p99, err := MeasureDecisions(ctx, e, name, benchRequest, measureN)
 		if err != nil {
 			t.Fatal(err)
 		}
