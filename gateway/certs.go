@@ -3,72 +3,256 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/certmagic"
+	"github.com/mholt/acmez/v3"
 	"go.uber.org/zap"
 )
 
-// certManager obtains and renews the gateway's link certificates through
-// certmagic, from the built-in issuer (and, with public names, ACME).
+// certManager obtains and renews the gateway's certificates through
+// certmagic: the link certificate for the site name from the built-in
+// issuer (always, synchronously at start), and certificates for public
+// names from ACME (in the background: a CA that is down at start does not
+// stop the gateway, which retries with backoff and says so).
 type certManager struct {
-	cfg   *certmagic.Config
-	cache *certmagic.Cache
-	names []string
+	cache   *certmagic.Cache
+	builtin *certmagic.Config
+	acme    *certmagic.Config // nil without public names
+	site    string
+	public  map[string]bool
+	log     *slog.Logger
+
+	mu     sync.Mutex // guards state
+	state  map[string]*CertState
+	cancel context.CancelFunc
 }
 
-// newCertManager manages certificates for names, stored under the data
-// directory; it returns once they are loaded or issued.
-func newCertManager(ctx context.Context, dataDir string, names []string, issuers []certmagic.Issuer, log *slog.Logger) (*certManager, error) {
-	var cfg *certmagic.Config
-	cache := certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return cfg, nil },
-		Logger:           zap.NewNop(),
-	})
-	cfg = certmagic.New(cache, certmagic.Config{
-		Storage: &certmagic.FileStorage{Path: filepath.Join(dataDir, certStorageDir)},
-		Issuers: issuers,
-		Logger:  zap.NewNop(),
-		OnEvent: func(_ context.Context, event string, data map[string]any) error {
-			switch event {
-			case "cert_obtained", "cert_failed", "cert_ocsp_revoked":
-				log.Info("certificate "+event[len("cert_"):], "identifier", data["identifier"], "issuer", data["issuer"], "error", data["error"])
-			}
-			return nil
-		},
-	})
-	if len(names) > 0 {
-		cfg.DefaultServerName = names[0]
+// CertState is what `distgate status` shows of one certificate.
+type CertState struct {
+	Name      string    `json:"name"`
+	Issuer    string    `json:"issuer"`
+	NotAfter  time.Time `json:"not_after,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+	ErrorAt   time.Time `json:"error_at,omitzero"`
+	Renewals  int       `json:"renewals"`
+}
+
+// certOptions are the inputs of newCertManager.
+type certOptions struct {
+	dataDir  string
+	site     string
+	names    []string // more names for the built-in certificate
+	builtin  certmagic.Issuer
+	acme     ACMEConfig
+	issuers  []certmagic.Issuer // replaces the ACME issuer (tests)
+	renewChk time.Duration      // how often certmagic checks renewals
+}
+
+func newCertManager(ctx context.Context, o certOptions, log *slog.Logger) (*certManager, error) {
+	m := &certManager{site: o.site, public: map[string]bool{}, log: log, state: map[string]*CertState{}}
+	storage := &certmagic.FileStorage{Path: filepath.Join(o.dataDir, certStorageDir)}
+	renewChk := o.renewChk
+	if renewChk == 0 {
+		renewChk = 10 * time.Minute
 	}
-	if err := cfg.ManageSync(ctx, names); err != nil {
-		cache.Stop()
+	m.cache = certmagic.NewCache(certmagic.CacheOptions{
+		GetConfigForCert: func(c certmagic.Certificate) (*certmagic.Config, error) {
+			for _, n := range c.Names {
+				if m.acme != nil && m.public[strings.ToLower(n)] {
+					return m.acme, nil
+				}
+			}
+			return m.builtin, nil
+		},
+		RenewCheckInterval: renewChk,
+		Logger:             zap.NewNop(),
+	})
+	m.builtin = certmagic.New(m.cache, certmagic.Config{
+		Storage: storage, Issuers: []certmagic.Issuer{o.builtin}, Logger: zap.NewNop(), OnEvent: m.onEvent,
+		DefaultServerName: o.site,
+	})
+	names := append([]string{o.site}, o.names...)
+	if err := m.builtin.ManageSync(ctx, names); err != nil {
+		m.cache.Stop()
 		return nil, fmt.Errorf("certificates for %v: %w", names, err)
 	}
-	return &certManager{cfg: cfg, cache: cache, names: names}, nil
+	if len(o.acme.Names) == 0 {
+		return m, nil
+	}
+	issuers := o.issuers
+	if len(issuers) == 0 {
+		iss, err := m.acmeIssuer(o.acme)
+		if err != nil {
+			m.cache.Stop()
+			return nil, err
+		}
+		issuers = []certmagic.Issuer{iss}
+	}
+	ratio := o.acme.RenewalRatio
+	if ratio == 0 {
+		ratio = 1.0 / 3
+	}
+	m.acme = certmagic.New(m.cache, certmagic.Config{
+		Storage: storage, Issuers: issuers, Logger: zap.NewNop(), OnEvent: m.onEvent,
+		RenewalWindowRatio: ratio,
+	})
+	for _, n := range o.acme.Names {
+		m.public[strings.ToLower(n)] = true
+		m.state[n] = &CertState{Name: n, Issuer: "acme"}
+	}
+	// In the background: serve with what storage holds meanwhile, retry
+	// with certmagic's backoff when the CA is down.
+	bg, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	if err := m.acme.ManageAsync(bg, o.acme.Names); err != nil {
+		cancel()
+		m.cache.Stop()
+		return nil, fmt.Errorf("acme: %w", err)
+	}
+	return m, nil
 }
 
-// serverCert serves the certificate for the requested name (the default
-// name when the client sends none).
+func (m *certManager) acmeIssuer(c ACMEConfig) (*certmagic.ACMEIssuer, error) {
+	tmpl := certmagic.ACMEIssuer{
+		CA: c.CA, Email: c.Email, Agreed: true, Logger: zap.NewNop(),
+		DisableHTTPChallenge:    c.Challenge != challengeHTTP,
+		DisableTLSALPNChallenge: c.Challenge != challengeTLSALPN,
+		AltTLSALPNPort:          c.TLSALPNPort,
+	}
+	if c.Challenge == challengeHTTP {
+		host, port, err := splitPort(c.HTTPAddress)
+		if err != nil {
+			return nil, fmt.Errorf("acme.http_address: %w", err)
+		}
+		tmpl.ListenHost, tmpl.AltHTTPPort = host, port
+	}
+	if c.TrustedRoots != "" {
+		b, err := os.ReadFile(c.TrustedRoots)
+		if err != nil {
+			return nil, fmt.Errorf("acme.trusted_roots: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("acme.trusted_roots %s holds no PEM certificate", c.TrustedRoots)
+		}
+		tmpl.TrustedRoots = pool
+	}
+	return certmagic.NewACMEIssuer(m.builtin, tmpl), nil
+}
+
+// onEvent logs certmagic's events and keeps each name's state for the
+// status.
+func (m *certManager) onEvent(_ context.Context, event string, data map[string]any) error {
+	name, _ := data["identifier"].(string)
+	switch event {
+	case "cert_obtained":
+		m.log.Info("certificate obtained", "name", name, "issuer", data["issuer"], "renewal", data["renewal"])
+		m.mu.Lock()
+		if st := m.state[name]; st != nil {
+			st.LastError, st.ErrorAt = "", time.Time{}
+			if r, _ := data["renewal"].(bool); r {
+				st.Renewals++
+			}
+		}
+		m.mu.Unlock()
+	case "cert_failed":
+		err, _ := data["error"].(error)
+		msg := fmt.Sprint(err)
+		m.log.Warn("certificate not obtained: serving with what is stored, retrying with backoff", "name", name, "issuer", data["issuer"], "err", msg)
+		m.mu.Lock()
+		if st := m.state[name]; st != nil {
+			st.LastError, st.ErrorAt = msg, time.Now()
+		}
+		m.mu.Unlock()
+	}
+	return nil
+}
+
+// getCertificate serves a TLS handshake: ACME challenges and public names
+// from the ACME configuration, everything else with the site's
+// certificate.
+func (m *certManager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if m.acme != nil && (m.public[strings.ToLower(hello.ServerName)] || isACMEChallenge(hello)) {
+		if c, err := m.acme.GetCertificate(hello); err == nil || isACMEChallenge(hello) {
+			return c, err
+		}
+	}
+	return m.builtin.GetCertificate(hello)
+}
+
+func isACMEChallenge(hello *tls.ClientHelloInfo) bool {
+	for _, p := range hello.SupportedProtos {
+		if p == acmez.ACMETLS1Protocol {
+			return true
+		}
+	}
+	return false
+}
+
+// serverCert is getCertificate for links (the site name by default).
 func (m *certManager) serverCert(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return m.cfg.GetCertificate(hello)
+	return m.getCertificate(hello)
 }
 
-// clientCert presents the gateway's own certificate to a peer.
+// clientCert presents the site's certificate to a peer.
 func (m *certManager) clientCert(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-	return m.cfg.GetCertificate(&tls.ClientHelloInfo{ServerName: m.names[0]})
+	return m.builtin.GetCertificate(&tls.ClientHelloInfo{ServerName: m.site})
 }
 
-func (m *certManager) stop() { m.cache.Stop() }
+// states reports every managed certificate.
+func (m *certManager) states() []CertState {
+	out := []CertState{{Name: m.site, Issuer: "builtin", NotAfter: m.expiry(m.site)}}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for n, st := range m.state {
+		s := *st
+		s.NotAfter = m.expiry(n)
+		out = append(out, s)
+	}
+	return out
+}
 
-// leafExpiry reports when the current certificate for the primary name
-// ends (zero if none is loaded).
-func (m *certManager) leafExpiry() time.Time {
-	c, err := m.clientCert(nil)
-	if err != nil || c.Leaf == nil {
+// expiry is when the cached certificate for name ends (zero when none).
+func (m *certManager) expiry(name string) time.Time {
+	var c *tls.Certificate
+	var err error
+	if m.public[strings.ToLower(name)] {
+		c, err = m.acme.GetCertificate(&tls.ClientHelloInfo{ServerName: name})
+	} else {
+		c, err = m.builtin.GetCertificate(&tls.ClientHelloInfo{ServerName: name})
+	}
+	if err != nil || c == nil || c.Leaf == nil {
 		return time.Time{}
 	}
 	return c.Leaf.NotAfter
+}
+
+// leafExpiry is when the site's certificate ends.
+func (m *certManager) leafExpiry() time.Time { return m.expiry(m.site) }
+
+func (m *certManager) stop() {
+	if m.cancel != nil {
+		m.cancel()
+	}
+	m.cache.Stop()
+}
+
+func splitPort(addr string) (string, int, error) {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return "", 0, fmt.Errorf("%q is not host:port", addr)
+	}
+	var port int
+	if _, err := fmt.Sscanf(addr[i+1:], "%d", &port); err != nil {
+		return "", 0, fmt.Errorf("%q: bad port", addr)
+	}
+	return addr[:i], port, nil
 }

@@ -32,6 +32,9 @@ type Config struct {
 	Proxy  ProxyConfig  `yaml:"proxy"`
 	Policy PolicyConfig `yaml:"policy"`
 	Peers  []PeerConfig `yaml:"peers"`
+	Public PublicConfig `yaml:"public"`
+	ACME   ACMEConfig   `yaml:"acme"`
+	Remote RemoteConfig `yaml:"remote"`
 	// Routes is the static table of the default lookup policy: the first
 	// route whose pattern matches a node name decides.
 	Routes []RouteConfig `yaml:"routes"`
@@ -89,6 +92,81 @@ type PolicyConfig struct {
 	// FailClosed is what a failing policy answers: "deny" (default) or
 	// "default", the built-in policy's answer.
 	OnFailure string `yaml:"on_failure"`
+}
+
+// PublicConfig configures the public edge: an EPMD that answers for
+// exported nodes only, and the TLS ports where nodes running OTP's
+// inet_tls_dist reach them (the gateway terminates TLS and relays to the
+// node's TCP port).
+type PublicConfig struct {
+	// EPMD is where the public EPMD listens ("0.0.0.0:4369"); off when
+	// empty. It never registers, dumps, kills or stops; it answers
+	// PORT_PLEASE2 for exported names with their TLS port.
+	EPMD string `yaml:"epmd"`
+	// Address is the IP where the per-node TLS ports open; the host of
+	// EPMD by default. Set it without EPMD to terminate TLS for nodes that
+	// find the ports by remote lookups.
+	Address string `yaml:"address"`
+	// Export lists patterns of node names (name or name@host) that the
+	// built-in policy exports; none by default.
+	Export []string `yaml:"export"`
+	// Names lets the public EPMD answer NAMES (exported names only); off
+	// by default.
+	Names bool `yaml:"names"`
+	// Rate and Burst limit requests per source address: 10/s and 20 by
+	// default.
+	Rate  float64 `yaml:"rate"`
+	Burst int     `yaml:"burst"`
+	// ClientCA is a PEM bundle that signs the certificates of nodes that
+	// may connect; with it, a client certificate is required.
+	ClientCA string `yaml:"client_ca"`
+}
+
+// ACMEConfig obtains certificates for public names by ACME.
+type ACMEConfig struct {
+	// Names are DNS names the gateway obtains certificates for: the host
+	// parts of exported nodes, the names of remote query endpoints.
+	Names []string `yaml:"names"`
+	// CA is the ACME directory URL; Let's Encrypt's by default.
+	CA string `yaml:"ca"`
+	// Email is the account's contact.
+	Email string `yaml:"email"`
+	// TrustedRoots is a PEM bundle that verifies the CA's own HTTPS
+	// endpoint, for a private CA.
+	TrustedRoots string `yaml:"trusted_roots"`
+	// Challenge is "tls-alpn-01" (default: answered on the gateway's own
+	// TLS listeners) or "http-01".
+	Challenge string `yaml:"challenge"`
+	// HTTPAddress is where http-01 challenges are answered (":80").
+	HTTPAddress string `yaml:"http_address"`
+	// TLSALPNPort is the port the CA connects to for tls-alpn-01 (443 in
+	// the real world): one of the gateway's TLS listeners must be on it.
+	TLSALPNPort int `yaml:"tls_alpn_port"`
+	// RenewalRatio is how much of a certificate's life is left when it is
+	// renewed; 1/3 by default.
+	RenewalRatio float64 `yaml:"renewal_ratio"`
+}
+
+// RemoteConfig serves the EPMD extension (names with transports, full-name
+// lookups) to remote clients over mutual TLS; peers also reach it over a
+// QUIC stream on the link port.
+type RemoteConfig struct {
+	// Listen is the TCP address of the remote query listener; off when
+	// empty.
+	Listen string `yaml:"listen"`
+	// ClientCA is a PEM bundle that signs the clients' certificates.
+	ClientCA string `yaml:"client_ca"`
+	// Allow is the built-in policy: which client identities may see which
+	// nodes.
+	Allow []RemoteRule `yaml:"allow"`
+}
+
+// RemoteRule lets the identities matching Identity look up the nodes
+// matching Nodes, and list them when List is set.
+type RemoteRule struct {
+	Identity string   `yaml:"identity"` // a pattern on the certificate's identity (CN or URI SAN)
+	Nodes    []string `yaml:"nodes"`    // patterns on node names
+	List     bool     `yaml:"list"`
 }
 
 // PeerConfig describes a peer gateway.
@@ -168,6 +246,8 @@ const (
 	defaultDataDirName  = "distgate"
 	onFailureDeny       = "deny"
 	onFailureDefault    = "default"
+	challengeTLSALPN    = "tls-alpn-01"
+	challengeHTTP       = "http-01"
 	transportQUIC       = "quic"
 	transportTLS        = "tls"
 	routeSiteLocal      = "local"
@@ -205,6 +285,9 @@ func LoadConfig(file string) (Config, error) {
 	for i := range cfg.Peers {
 		rel(&cfg.Peers[i].CA)
 	}
+	rel(&cfg.Public.ClientCA)
+	rel(&cfg.ACME.TrustedRoots)
+	rel(&cfg.Remote.ClientCA)
 	return cfg, nil
 }
 
@@ -254,6 +337,21 @@ func (c Config) WithDefaults() Config {
 	if c.Policy.OnFailure == "" {
 		c.Policy.OnFailure = onFailureDeny
 	}
+	if c.Public.Rate == 0 {
+		c.Public.Rate = 10
+	}
+	if c.Public.Burst == 0 {
+		c.Public.Burst = 20
+	}
+	if c.Public.Address == "" && c.Public.EPMD != "" {
+		c.Public.Address, _, _ = net.SplitHostPort(c.Public.EPMD)
+	}
+	if c.ACME.Challenge == "" {
+		c.ACME.Challenge = challengeTLSALPN
+	}
+	if c.ACME.CA == "" {
+		c.ACME.CA = "https://acme-v02.api.letsencrypt.org/directory"
+	}
 	for i := range c.Routes {
 		if c.Routes[i].Liveness == 0 {
 			c.Routes[i].Liveness = Duration(DefaultLiveness)
@@ -292,6 +390,35 @@ func (c Config) Validate() error {
 	checkAddr("epmd.listen", c.EPMD.Listen)
 	checkAddr("links.quic", c.Links.QUIC)
 	checkAddr("links.tls", c.Links.TLS)
+	checkAddr("public.epmd", c.Public.EPMD)
+	checkAddr("remote.listen", c.Remote.Listen)
+	if a := c.Public.Address; a != "" {
+		if _, err := netip.ParseAddr(a); err != nil {
+			bad("public.address", "%q is not an IP address", a)
+		}
+	}
+	for i, p := range c.Public.Export {
+		if _, err := path.Match(p, ""); err != nil {
+			bad(fmt.Sprintf("public.export[%d]", i), "%q: %v", p, err)
+		}
+	}
+	if c.Public.Rate < 0 || c.Public.Burst < 0 {
+		bad("public.rate", "rate and burst cannot be negative")
+	}
+	if ch := c.ACME.Challenge; ch != "" && ch != challengeTLSALPN && ch != challengeHTTP {
+		bad("acme.challenge", "%q: want tls-alpn-01 or http-01", ch)
+	}
+	if c.ACME.Challenge == challengeHTTP && len(c.ACME.Names) > 0 && c.ACME.HTTPAddress == "" {
+		bad("acme.http_address", "http-01 needs an address to answer on (\":80\")")
+	}
+	for i, n := range c.ACME.Names {
+		if !validName(n) || !strings.Contains(n, ".") {
+			bad(fmt.Sprintf("acme.names[%d]", i), "%q is not a DNS name", n)
+		}
+	}
+	if c.Remote.Listen != "" && c.Remote.ClientCA == "" && len(c.Peers) == 0 {
+		bad("remote.client_ca", "remote queries need client certificates: give the CA that signs them")
+	}
 	if a := c.Admin.Listen; a != "" && !strings.HasPrefix(a, "unix:") {
 		host, _, err := net.SplitHostPort(a)
 		if err != nil {

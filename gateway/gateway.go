@@ -33,9 +33,11 @@ import (
 type Options struct {
 	// Logger receives the gateway's structured log; discarded when nil.
 	Logger *slog.Logger
-	// Issuers replaces the certificate issuers (tests use ACME ones);
-	// by default the built-in issuer of the gateway's identity.
-	Issuers []certmagic.Issuer
+	// ACMEIssuers replaces the ACME issuer of public names.
+	ACMEIssuers []certmagic.Issuer
+	// RenewCheckInterval is how often certificates are checked for
+	// renewal; 10 minutes when zero.
+	RenewCheckInterval time.Duration
 }
 
 // Gateway is a running distgate.
@@ -83,12 +85,11 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if g.identity, err = LoadOrCreateIdentity(cfg.DataDir, cfg.Site, time.Now()); err != nil {
 		return nil, err
 	}
-	issuers := opts.Issuers
-	if len(issuers) == 0 {
-		issuers = []certmagic.Issuer{&BuiltinIssuer{Identity: g.identity}}
-	}
-	names := append([]string{cfg.Site}, cfg.Links.Names...)
-	if g.certs, err = newCertManager(ctx, cfg.DataDir, names, issuers, log); err != nil {
+	if g.certs, err = newCertManager(ctx, certOptions{
+		dataDir: cfg.DataDir, site: cfg.Site, names: cfg.Links.Names,
+		builtin: &BuiltinIssuer{Identity: g.identity}, acme: cfg.ACME, issuers: opts.ACMEIssuers,
+		renewChk: opts.RenewCheckInterval,
+	}, log); err != nil {
 		return nil, err
 	}
 	if g.links, err = newLinks(cfg.Site, cfg.Peers, g.certs, log); err != nil {

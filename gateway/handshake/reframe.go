@@ -54,6 +54,10 @@ func itoa(n int) string {
 // Done reports whether the handshake is over in this direction.
 func (r *Reframer) Done() bool { return r.done }
 
+// Passthrough reports whether every byte from now on passes unchanged:
+// the handshake is over and its last message has gone by whole.
+func (r *Reframer) Passthrough() bool { return r.done && r.remain == 0 && r.err == nil }
+
 // Feed rewrites in and appends the result to out. After an error the
 // reframer stays failed and the connection must be closed.
 func (r *Reframer) Feed(out, in []byte) ([]byte, error) {
