@@ -3,23 +3,14 @@ package wasm
 import (
 	"testing"
 
-	"github.com/distgate/distgate/abi"
+	"github.com/distgate/distgate/wasm/wasmtest"
 )
 
 // measureN is the number of lookups TestMeasureDecisions times.
 var measureN = 20000
 
-// benchRequest is a typical lookup: a full name, an asker with labels, the
-// registry's two endpoints.
-var benchRequest = &abi.LookupRequest{
-	Name: "db1", Host: "h1.example", Accept: []string{"inet_tls", "inet_tcp"},
-	Asker:     abi.Asker{Node: "web@h2", Site: "eu", Identity: "spiffe://example.org/web", Labels: []abi.Label{{Key: "region", Value: "eu"}}},
-	LocalHost: true, Registered: true,
-	Local: []abi.Endpoint{
-		{Proto: "inet_tcp", Port: 40001, Family: abi.FamilyInet, HighVsn: 6, LowVsn: 5, NodeType: 'M'},
-		{Proto: "inet_tls", Port: 40002, Family: abi.FamilyInet, HighVsn: 6, LowVsn: 5, NodeType: 'M'},
-	},
-}
+// benchRequest is the request the bench-policy command times.
+var benchRequest = wasmtest.LookupRequest()
 
 const benchMapConfig = `{"routes": [
   {"match": "cache*@*", "site": "us", "transport": "tls"},
