@@ -43,7 +43,7 @@ func distgateAuthorize(ptr unsafe.Pointer, n uint32) uint64 {
 }
 
 // owns reports whether ptr is the input buffer distgate_alloc handed out.
-func (r *runtime) owns(ptr unsafe.Pointer) bool {
+func (r *dispatcher) owns(ptr unsafe.Pointer) bool {
 	return cap(r.in) > 0 && ptr == unsafe.Pointer(unsafe.SliceData(r.in))
 }
 

@@ -53,7 +53,7 @@ type Constructor func(config []byte) (Policy, error)
 // WebAssembly instance is a process of its own: the exports are static
 // functions, and each instance has its own memory, hence its own module.
 // The host never calls an instance from two goroutines at once.
-var module runtime
+var module dispatcher
 
 // Register sets the policy's constructor. Call it once, from a package
 // variable initializer (var _ = guest.Register(New)) or an init function:
@@ -75,8 +75,8 @@ const (
 	memoryLimit = 24 << 20
 )
 
-// runtime dispatches the exports; it is plain Go, tested natively.
-type runtime struct {
+// dispatcher dispatches the exports; it is plain Go, tested natively.
+type dispatcher struct {
 	newPolicy Constructor
 	policy    Policy
 	ready     bool
@@ -86,7 +86,7 @@ type runtime struct {
 
 // alloc returns an input buffer of n bytes, reusing the last one when it
 // is large enough.
-func (r *runtime) alloc(n uint32) []byte {
+func (r *dispatcher) alloc(n uint32) []byte {
 	if uint32(cap(r.in)) < n || cap(r.in) == 0 {
 		r.in = make([]byte, max(n, 256))
 	}
@@ -96,7 +96,7 @@ func (r *runtime) alloc(n uint32) []byte {
 
 // init builds the policy from config. The result is an error message, or
 // nil on success.
-func (r *runtime) init(config []byte) (msg []byte) {
+func (r *dispatcher) init(config []byte) (msg []byte) {
 	if r.newPolicy == nil {
 		return r.result("no policy registered: call guest.Register from the main package")
 	}
@@ -118,13 +118,13 @@ func (r *runtime) init(config []byte) (msg []byte) {
 	return nil
 }
 
-func (r *runtime) result(msg string) []byte {
+func (r *dispatcher) result(msg string) []byte {
 	r.out = append(r.out[:0], msg...)
 	return r.out
 }
 
 // lookup answers distgate_lookup for the request in r.in[:n].
-func (r *runtime) lookup(n uint32) (out []byte, code abi.Code) {
+func (r *dispatcher) lookup(n uint32) (out []byte, code abi.Code) {
 	if !r.ready {
 		return nil, abi.CodeFailed
 	}
@@ -146,7 +146,7 @@ func (r *runtime) lookup(n uint32) (out []byte, code abi.Code) {
 }
 
 // authorize answers distgate_authorize for the request in r.in[:n].
-func (r *runtime) authorize(n uint32) (out []byte, code abi.Code) {
+func (r *dispatcher) authorize(n uint32) (out []byte, code abi.Code) {
 	if !r.ready {
 		return nil, abi.CodeFailed
 	}
@@ -168,7 +168,7 @@ func (r *runtime) authorize(n uint32) (out []byte, code abi.Code) {
 }
 
 // recoverTo turns a panic in a decision into CodeFailed and a log line.
-func (r *runtime) recoverTo(what string, code *abi.Code) {
+func (r *dispatcher) recoverTo(what string, code *abi.Code) {
 	if v := recover(); v != nil {
 		Log(abi.LevelError, fmt.Sprintf("%s panicked: %v", what, v))
 		*code = abi.CodeFailed

@@ -7,9 +7,9 @@ import (
 	"github.com/distgate/distgate/abi"
 )
 
-func newRuntime(t *testing.T, p Policy, err error) *runtime {
+func newDispatcher(t *testing.T, p Policy, err error) *dispatcher {
 	t.Helper()
-	r := &runtime{newPolicy: func(config []byte) (Policy, error) {
+	r := &dispatcher{newPolicy: func(config []byte) (Policy, error) {
 		if string(config) != "cfg" {
 			t.Errorf("config = %q", config)
 		}
@@ -18,13 +18,13 @@ func newRuntime(t *testing.T, p Policy, err error) *runtime {
 	return r
 }
 
-func call(r *runtime, msg []byte, f func(uint32) ([]byte, abi.Code)) ([]byte, abi.Code) {
+func call(r *dispatcher, msg []byte, f func(uint32) ([]byte, abi.Code)) ([]byte, abi.Code) {
 	copy(r.alloc(uint32(len(msg))), msg)
 	return f(uint32(len(msg)))
 }
 
 func TestLookup(t *testing.T) {
-	r := newRuntime(t, Policy{Lookup: func(req abi.LookupRequest) abi.Route {
+	r := newDispatcher(t, Policy{Lookup: func(req abi.LookupRequest) abi.Route {
 		return abi.Via("site-"+req.Host, abi.TransportQUIC)
 	}}, nil)
 	if msg := r.init([]byte("cfg")); msg != nil {
@@ -51,7 +51,7 @@ func TestLookup(t *testing.T) {
 }
 
 func TestAuthorizePanics(t *testing.T) {
-	r := newRuntime(t, Policy{Authorize: func(req abi.AuthorizeRequest) abi.Decision { panic("boom") }}, nil)
+	r := newDispatcher(t, Policy{Authorize: func(req abi.AuthorizeRequest) abi.Decision { panic("boom") }}, nil)
 	if msg := r.init([]byte("cfg")); msg != nil {
 		t.Fatalf("init: %s", msg)
 	}
@@ -61,17 +61,17 @@ func TestAuthorizePanics(t *testing.T) {
 }
 
 func TestInitErrors(t *testing.T) {
-	if msg := (&runtime{}).init(nil); string(msg) == "" {
+	if msg := (&dispatcher{}).init(nil); string(msg) == "" {
 		t.Error("init without Register succeeded")
 	}
-	r := newRuntime(t, Policy{}, errors.New("bad glob"))
+	r := newDispatcher(t, Policy{}, errors.New("bad glob"))
 	if msg := r.init([]byte("cfg")); string(msg) != "bad glob" {
 		t.Errorf("init with a failing constructor = %q", msg)
 	}
 	if _, code := call(r, (&abi.LookupRequest{}).Append(nil), r.lookup); code != abi.CodeFailed {
 		t.Errorf("lookup after a failed init: code %v, want failed", code)
 	}
-	r = newRuntime(t, Policy{}, nil)
+	r = newDispatcher(t, Policy{}, nil)
 	if msg := r.init([]byte("cfg")); msg == nil {
 		t.Error("init of a policy with no decisions succeeded")
 	}
