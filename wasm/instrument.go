@@ -232,7 +232,7 @@ func instrumentBody(out []byte, r *reader, check []byte, globals uint32) ([]byte
 		case op <= 0x01 || op == 0x05 || op == 0x0a || op == 0x0b || op == 0x0f || op == 0x19 || op == 0x1a || op == 0x1b:
 		case op == 0x07 || op == 0x08 || op == 0x09 || op == 0x0c || op == 0x0d || op == 0x10 || op == 0x12 ||
 			op == 0x14 || op == 0x15 || op == 0x18 || op == 0x20 || op == 0x21 || op == 0x22 || op == 0x25 ||
-			op == 0x26 || op == 0xd2 || op == 0xd4 || op == 0xd6:
+			op == 0x26 || op == 0xd2 || op == 0xd5 || op == 0xd6: // ... ref.func, br_on_null, br_on_non_null
 			r.u32()
 		case op == 0x23 || op == 0x24: // global.get, global.set
 			if g := r.u32(); g >= globals && r.err == nil {
@@ -270,7 +270,7 @@ func instrumentBody(out []byte, r *reader, check []byte, globals uint32) ([]byte
 			r.bytes(4)
 		case op == 0x44:
 			r.bytes(8)
-		case op >= 0x45 && op <= 0xc4, op == 0xd1, op == 0xd3:
+		case op >= 0x45 && op <= 0xc4, op == 0xd1, op == 0xd3, op == 0xd4: // numeric, ref.is_null, ref.eq, ref.as_non_null
 		case op == 0xd0: // ref.null
 			r.sleb()
 		case op == 0xfc:

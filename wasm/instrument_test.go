@@ -58,3 +58,27 @@ func TestInstrumentRefuses(t *testing.T) {
 		}
 	}
 }
+
+func TestInstrumentKeepsSemantics(t *testing.T) {
+	orig := testdata(t, "opcodes")
+	inst, err := instrument(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(m []byte) uint64 {
+		rt := wazero.NewRuntime(ctx)
+		defer rt.Close(ctx)
+		mod, err := rt.InstantiateWithConfig(ctx, m, wazero.NewModuleConfig().WithName(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := mod.ExportedFunction("compute").Call(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r[0]
+	}
+	if a, b := run(orig), run(inst); a != b {
+		t.Fatalf("compute = %d before instrumentation, %d after", a, b)
+	}
+}
