@@ -56,7 +56,7 @@ func newAdminServer(g *Gateway) (*adminServer, error) {
 	a.srv = &http.Server{Handler: a.auth(a.mux), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := a.srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			g.serveErr <- fmt.Errorf("admin: %w", err)
+			g.serve(func() error { return fmt.Errorf("admin: %w", err) })
 		}
 	}()
 	return a, nil
@@ -100,6 +100,8 @@ type Status struct {
 	QUIC        string        `json:"quic"`
 	TLS         string        `json:"tls"`
 	CertExpires time.Time     `json:"cert_expires"`
+	Certs       []CertState   `json:"certificates"`
+	PublicEPMD  string        `json:"public_epmd"`
 	Nodes       int           `json:"nodes"`
 	Links       []LinkStatus  `json:"links"`
 	Proxies     []ProxyStatus `json:"proxies"`
@@ -111,8 +113,8 @@ func (g *Gateway) Status() Status {
 	st := Status{
 		Site: g.cfg.Site, Identity: g.identity.ID.String(), Started: g.started,
 		EPMD: addrString(g.epmdLn), QUIC: netAddrString(g.links.QUICAddr()), TLS: netAddrString(g.links.TLSAddr()),
-		CertExpires: g.certs.leafExpiry(),
-		Links:       g.links.status(), Proxies: g.proxies.status(), Relays: g.relays.status(),
+		CertExpires: g.certs.leafExpiry(), Certs: g.certs.states(), PublicEPMD: addrString(g.publicLn),
+		Links: g.links.status(), Proxies: g.proxies.status(), Relays: g.relays.status(),
 	}
 	if g.epmd != nil {
 		g.epmd.Registry(func(r *epmd.Registry) { st.Nodes = r.Len() })

@@ -53,9 +53,13 @@ type Gateway struct {
 	relays   *relayTable
 	bufs     *relayBufs
 	admin    *adminServer
-	started  time.Time
-	router   atomic.Pointer[routerBox]
-	inbound  sync.WaitGroup // relays of streams peers opened
+	term     *terminator // TLS termination ports; nil when off
+	// publicEPMD is the internet-facing EPMD; nil when off.
+	publicEPMD *epmd.Server
+	publicLn   net.Listener
+	started    time.Time
+	router     atomic.Pointer[routerBox]
+	inbound    sync.WaitGroup // relays of streams peers opened
 
 	closeOnce sync.Once
 	serveErr  chan error
@@ -105,11 +109,14 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 			return nil, err
 		}
 	}
+	if err = g.startPublic(ctx); err != nil {
+		return nil, err
+	}
 	if g.admin, err = newAdminServer(g); err != nil {
 		return nil, err
 	}
 	log.Info("distgate running", "site", cfg.Site, "identity", g.identity.ID.String(), "epmd", addrString(g.epmdLn),
-		"admin", g.admin.addr(), "quic", netAddrString(g.links.QUICAddr()), "tls", netAddrString(g.links.TLSAddr()), "data_dir", cfg.DataDir)
+		"admin", g.admin.addr(), "public_epmd", addrString(g.publicLn), "quic", netAddrString(g.links.QUICAddr()), "tls", netAddrString(g.links.TLSAddr()), "data_dir", cfg.DataDir)
 	return g, nil
 }
 
@@ -126,8 +133,18 @@ func (g *Gateway) startEPMD(ctx context.Context) error {
 		Resolver:  g,
 		Logger:    g.log.With("component", "epmd"),
 	})
-	go func() { g.serveErr <- g.epmd.Serve(ln) }()
+	go g.serve(func() error { return g.epmd.Serve(ln) })
 	return nil
+}
+
+// serve runs a listener's loop and reports its failure on serveErr.
+func (g *Gateway) serve(f func() error) {
+	if err := f(); err != nil {
+		select {
+		case g.serveErr <- err:
+		default:
+		}
+	}
 }
 
 // Err returns a channel that yields an error if a listener fails.
@@ -171,6 +188,12 @@ func (g *Gateway) Close() error {
 		}
 		if g.proxies != nil {
 			g.proxies.close()
+		}
+		if g.publicEPMD != nil {
+			g.publicEPMD.Close()
+		}
+		if g.term != nil {
+			g.term.close()
 		}
 		if g.epmd != nil {
 			g.epmd.Close()
@@ -289,7 +312,7 @@ func (g *Gateway) serveRelay(ctx context.Context, site, transport string, s io.R
 		s.Write(appendLinkReply(nil, status, msg))
 		s.Close()
 	}
-	if ok, reason := g.routerNow().Authorize(ctx, AuthInput{Action: ActionReach, Site: site, Caller: hdr.Caller, Target: hdr.Target}); !ok {
+	if ok, reason := g.routerNow().Authorize(ctx, AuthInput{Action: ActionReach, Via: ViaLink, Site: site, Caller: hdr.Caller, Target: hdr.Target}); !ok {
 		refuse(linkDenied, fmt.Sprintf("%s may not reach %s: %s", hdr.Caller, hdr.Target, reason))
 		return
 	}

@@ -66,9 +66,18 @@ func (a Action) String() string {
 	return [...]string{"reach", "list", "lookup", "register"}[a]
 }
 
+// Channels a request to authorize arrives by.
+const (
+	ViaLink   = "link"   // a peer gateway, over a link
+	ViaPublic = "public" // the public EPMD or a TLS termination port
+	ViaRemote = "remote" // a remote query with a client certificate
+	ViaLocal  = "local"  // this host
+)
+
 // AuthInput is what a router is told about a request to authorize.
 type AuthInput struct {
 	Action   Action
+	Via      string // ViaLink, ViaPublic, ViaRemote or ViaLocal
 	Site     string // the peer site asking, for links
 	Identity string // the client certificate identity
 	Caller   string // the calling node, for ActionReach
@@ -88,10 +97,12 @@ type Router interface {
 type staticRouter struct {
 	routes []RouteConfig // sorted by priority, stable
 	peers  map[string]PeerConfig
+	public PublicConfig
+	remote []RemoteRule
 }
 
 func newStaticRouter(cfg Config) *staticRouter {
-	r := &staticRouter{routes: slices.Clone(cfg.Routes), peers: map[string]PeerConfig{}}
+	r := &staticRouter{routes: slices.Clone(cfg.Routes), peers: map[string]PeerConfig{}, public: cfg.Public, remote: cfg.Remote.Allow}
 	slices.SortStableFunc(r.routes, func(a, b RouteConfig) int { return b.Priority - a.Priority })
 	for _, p := range cfg.Peers {
 		r.peers[p.Site] = p
@@ -132,17 +143,57 @@ func (r *staticRouter) Lookup(_ context.Context, in LookupInput) Route {
 	return Route{Kind: RouteNone}
 }
 
-// Authorize implements Router: peers configured in the file may reach and
-// look up this site's nodes; listing names needs a policy.
+// Authorize implements Router with the rules of the config file:
+//   - peer gateways may reach, look up and list this site's nodes;
+//   - over the public edge, nodes matching public.export may be looked up
+//     and reached, and listed when public.names is set;
+//   - remote clients may do what the remote.allow rule of their identity
+//     says;
+//   - this host may register.
 func (r *staticRouter) Authorize(_ context.Context, in AuthInput) (bool, string) {
-	switch in.Action {
-	case ActionReach, ActionLookup:
+	switch in.Via {
+	case ViaLink:
 		if _, ok := r.peers[in.Site]; ok {
 			return true, ""
 		}
 		return false, "not a configured peer"
-	case ActionRegister:
+	case ViaPublic:
+		if in.Action == ActionList && !r.public.Names {
+			return false, "NAMES is off on the public EPMD"
+		}
+		if in.Target == "" && in.Action == ActionList {
+			return true, ""
+		}
+		if in.Action == ActionRegister {
+			return false, "no registration from outside"
+		}
+		for _, p := range r.public.Export {
+			if matchNode(p, in.Target) {
+				return true, ""
+			}
+		}
+		return false, "not exported"
+	case ViaRemote:
+		for _, rule := range r.remote {
+			if ok, _ := path.Match(rule.Identity, in.Identity); !ok {
+				continue
+			}
+			if in.Action == ActionList && !rule.List {
+				return false, "identity " + in.Identity + " may not list names"
+			}
+			if in.Target == "" {
+				return true, ""
+			}
+			for _, p := range rule.Nodes {
+				if matchNode(p, in.Target) {
+					return true, ""
+				}
+			}
+		}
+		return false, "no remote rule lets identity " + in.Identity + " see " + in.Target
+	}
+	if in.Action == ActionRegister {
 		return true, ""
 	}
-	return false, "listing names is off unless a policy allows it"
+	return false, "unknown channel"
 }
