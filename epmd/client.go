@@ -27,6 +27,9 @@ type Client struct {
 	Timeout time.Duration
 	// Dialer dials the daemon; a zero net.Dialer when nil.
 	Dialer *net.Dialer
+	// DialContext, when set, replaces Dialer: a TLS dialer reaches a
+	// gateway's secure remote query port.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func (c *Client) addr() string {
@@ -50,7 +53,11 @@ func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
-	conn, err := d.DialContext(ctx, "tcp", c.addr())
+	dial := d.DialContext
+	if c.DialContext != nil {
+		dial = c.DialContext
+	}
+	conn, err := dial(ctx, "tcp", c.addr())
 	if err != nil {
 		return nil, fmt.Errorf("epmd: dial %s: %w", c.addr(), err)
 	}

@@ -338,3 +338,37 @@ func parseNamesXReplyBody(body []byte) ([]NodeInfo, error) {
 	}
 	return nodes, nil
 }
+
+// ParseLookupRequest parses a LOOKUP_X payload (command and version bytes
+// included), for servers of the extension outside this package (remote
+// queries over TLS).
+func ParseLookupRequest(payload []byte) (LookupRequest, error) {
+	if len(payload) < 2 || payload[0] != cmdLookupX || payload[1] == 0 {
+		return LookupRequest{}, fmt.Errorf("epmd: not a LOOKUP_X request: %w", errMalformed)
+	}
+	return parseLookup(payload)
+}
+
+// IsNamesXRequest reports whether a payload is a NAMES_X request.
+func IsNamesXRequest(payload []byte) bool {
+	return len(payload) >= 2 && payload[0] == cmdNamesX && payload[1] != 0
+}
+
+// AppendLookupReply appends a LOOKUP_X reply.
+func AppendLookupReply(b []byte, status Status, eps []Endpoint, msg string) []byte {
+	return appendLookupReply(b, status, eps, msg)
+}
+
+// AppendNamesXReply appends a successful NAMES_X reply.
+func AppendNamesXReply(b []byte, nodes []NodeInfo) []byte { return appendNamesXReply(b, nodes) }
+
+// AppendNamesXRefusal appends a NAMES_X reply with a non-OK status.
+func AppendNamesXRefusal(b []byte, status Status, msg string) []byte {
+	return appendExtReply(b, respNamesX, status, appendStringField(nil, tagMessage, msg))
+}
+
+// AppendBadRequest appends a reply for a request code a server does not
+// serve.
+func AppendBadRequest(b []byte, code byte, msg string) []byte {
+	return appendExtReply(b, code|0x20, StatusBadRequest, appendStringField(nil, tagMessage, msg))
+}

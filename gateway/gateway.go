@@ -57,6 +57,7 @@ type Gateway struct {
 	// publicEPMD is the internet-facing EPMD; nil when off.
 	publicEPMD *epmd.Server
 	publicLn   net.Listener
+	remoteLn   net.Listener // remote queries over TLS; nil when off
 	started    time.Time
 	router     atomic.Pointer[routerBox]
 	inbound    sync.WaitGroup // relays of streams peers opened
@@ -100,6 +101,11 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		return nil, err
 	}
 	g.links.accept = g.serveStream
+	if cfg.Remote.ClientCA != "" {
+		if g.links.remotePool, err = loadPool(cfg.Remote.ClientCA, "remote.client_ca"); err != nil {
+			return nil, err
+		}
+	}
 	if err = g.links.listen(cfg.Links.QUIC, cfg.Links.TLS); err != nil {
 		return nil, err
 	}
@@ -112,11 +118,14 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if err = g.startPublic(ctx); err != nil {
 		return nil, err
 	}
+	if err = g.startRemote(); err != nil {
+		return nil, err
+	}
 	if g.admin, err = newAdminServer(g); err != nil {
 		return nil, err
 	}
 	log.Info("distgate running", "site", cfg.Site, "identity", g.identity.ID.String(), "epmd", addrString(g.epmdLn),
-		"admin", g.admin.addr(), "public_epmd", addrString(g.publicLn), "quic", netAddrString(g.links.QUICAddr()), "tls", netAddrString(g.links.TLSAddr()), "data_dir", cfg.DataDir)
+		"admin", g.admin.addr(), "public_epmd", addrString(g.publicLn), "remote", addrString(g.remoteLn), "quic", netAddrString(g.links.QUICAddr()), "tls", netAddrString(g.links.TLSAddr()), "data_dir", cfg.DataDir)
 	return g, nil
 }
 
@@ -185,6 +194,9 @@ func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
 		if g.admin != nil {
 			g.admin.close()
+		}
+		if g.remoteLn != nil {
+			g.remoteLn.Close()
 		}
 		if g.proxies != nil {
 			g.proxies.close()
@@ -278,8 +290,9 @@ type deadliner interface {
 	SetReadDeadline(time.Time) error
 }
 
-// serveStream serves a stream a peer gateway opened.
-func (g *Gateway) serveStream(ctx context.Context, site, transport string, s io.ReadWriteCloser) {
+// serveStream serves a stream a peer gateway (or a remote query client,
+// with an empty site) opened.
+func (g *Gateway) serveStream(ctx context.Context, site, identity, transport string, s io.ReadWriteCloser) {
 	g.inbound.Add(1)
 	defer g.inbound.Done()
 	d, _ := s.(deadliner)
@@ -296,9 +309,22 @@ func (g *Gateway) serveStream(ctx context.Context, site, transport string, s io.
 	if d != nil {
 		d.SetReadDeadline(time.Time{})
 	}
+	if site == "" && hdr.Kind != kindEPMD {
+		s.Write(appendLinkReply(nil, linkDenied, "a client that is not a peer gateway may only query"))
+		s.Close()
+		return
+	}
 	switch hdr.Kind {
 	case kindRelay:
 		g.serveRelay(ctx, site, transport, s, hdr)
+	case kindEPMD:
+		s.Write(appendLinkReply(nil, linkOK, ""))
+		a := asker{via: ViaLink, site: site, identity: identity, addr: transport}
+		if site == "" {
+			a.via = ViaRemote
+		}
+		g.serveQuery(ctx, s, a)
+		s.Close()
 	default:
 		s.Write(appendLinkReply(nil, linkBadRequest, fmt.Sprintf("stream kind %d is not served here", hdr.Kind)))
 		s.Close()
@@ -387,6 +413,8 @@ func mustLoopback(s string) netip.Addr {
 	}
 	return a
 }
+
+func equalFold(a, b string) bool { return strings.EqualFold(a, b) }
 
 func addrString(ln net.Listener) string {
 	if ln == nil {

@@ -85,8 +85,12 @@ type links struct {
 	certs  *certManager
 	trusts map[string]*peerTrust
 	peers  map[string]PeerConfig
-	// accept serves a stream a peer opened; set by the gateway.
-	accept func(ctx context.Context, site string, transport string, s io.ReadWriteCloser)
+	// accept serves a stream a peer opened; set by the gateway. site is
+	// empty for a remote client that is not a peer (identity is then its
+	// certificate's), which may only query.
+	accept func(ctx context.Context, site, identity, transport string, s io.ReadWriteCloser)
+	// remotePool signs the certificates of remote query clients.
+	remotePool *x509.CertPool
 
 	serverTLS *tls.Config
 	udp       *net.UDPConn
@@ -148,11 +152,24 @@ func newLinks(site string, peers []PeerConfig, certs *certManager, log *slog.Log
 		GetCertificate: certs.serverCert,
 		ClientAuth:     tls.RequireAnyClientCert,
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			_, err := l.identify(cs.PeerCertificates)
+			_, _, err := l.identifyAny(cs.PeerCertificates)
 			return err
 		},
 	}
 	return l, nil
+}
+
+// identifyAny accepts a peer gateway (its site) or a remote query client
+// whose certificate the remote CA signed (its identity).
+func (l *links) identifyAny(chain []*x509.Certificate) (site, identity string, err error) {
+	site, err = l.identify(chain)
+	if err == nil {
+		return site, "", nil
+	}
+	if l.remotePool != nil && verifyClient(l.remotePool, chain) == nil {
+		return "", certIdentity(chain[0]), nil
+	}
+	return "", "", err
 }
 
 // identify returns the site of the peer a certificate chain belongs to.
@@ -265,9 +282,17 @@ func (l *links) acceptQUIC() {
 			}
 			return
 		}
-		site, err := l.identify(conn.ConnectionState().TLS.PeerCertificates)
+		site, identity, err := l.identifyAny(conn.ConnectionState().TLS.PeerCertificates)
 		if err != nil {
 			conn.CloseWithError(codeLinkFailed, "untrusted")
+			continue
+		}
+		if site == "" {
+			l.wg.Add(1)
+			go func() {
+				defer l.wg.Done()
+				l.serveQUICStreams("", identity, conn)
+			}()
 			continue
 		}
 		l.log.Info("link up", "peer", site, "transport", "quic", "remote", conn.RemoteAddr().String(), "direction", "in")
@@ -286,16 +311,21 @@ func (l *links) acceptQUIC() {
 
 func (l *links) serveQUICConn(site string, conn *quic.Conn) {
 	defer l.wg.Done()
+	l.serveQUICStreams(site, "", conn)
+	l.log.Info("link down", "peer", site, "transport", "quic", "direction", "in", "reason", context.Cause(conn.Context()))
+}
+
+// serveQUICStreams serves the streams a connection's far end opens.
+func (l *links) serveQUICStreams(site, identity string, conn *quic.Conn) {
 	for {
 		s, err := conn.AcceptStream(l.ctx)
 		if err != nil {
-			l.log.Info("link down", "peer", site, "transport", "quic", "direction", "in", "reason", err.Error())
 			return
 		}
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			l.accept(l.ctx, site, transportQUIC, quicStream{Stream: s, conn: conn})
+			l.accept(l.ctx, site, identity, transportQUIC, quicStream{Stream: s, conn: conn})
 		}()
 	}
 }
@@ -324,8 +354,13 @@ func (l *links) acceptTLS() {
 				c.Close()
 				return
 			}
-			site, err := l.identify(tc.ConnectionState().PeerCertificates)
+			site, identity, err := l.identifyAny(tc.ConnectionState().PeerCertificates)
 			if err != nil {
+				tc.Close()
+				return
+			}
+			if site == "" {
+				l.accept(l.ctx, "", identity, transportTLS, tc)
 				tc.Close()
 				return
 			}
@@ -335,7 +370,7 @@ func (l *links) acceptTLS() {
 				return
 			}
 			defer l.untrackTLS(tc)
-			l.accept(l.ctx, site, transportTLS, tc)
+			l.accept(l.ctx, site, "", transportTLS, tc)
 		}()
 	}
 }

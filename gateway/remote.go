@@ -1,0 +1,291 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/mholt/acmez/v3"
+
+	"github.com/distgate/distgate/epmd"
+)
+
+// Secure remote EPMD queries: the EPMD extension's NAMES_X and LOOKUP_X,
+// one request per connection as on the classic port, served over mutual
+// TLS (remote.listen) and over a QUIC stream on the link port. The client
+// certificate's identity is what the authorize policy decides on; a client
+// without a valid certificate is refused at the handshake, a client the
+// policy refuses gets a clear status and learns nothing else.
+
+// asker is who sent a remote query.
+type asker struct {
+	via      string // ViaRemote or ViaLink
+	site     string // the peer site, for ViaLink
+	identity string // the certificate identity, for ViaRemote
+	addr     string
+	local    netip.Addr // the address the client reached
+}
+
+// remoteQueryTimeout bounds reading a query.
+const remoteQueryTimeout = 10 * time.Second
+
+// loadPool reads a PEM bundle.
+func loadPool(file, key string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s: %s holds no PEM certificate", key, file)
+	}
+	return pool, nil
+}
+
+// verifyClient checks a client chain against a CA pool, for client
+// authentication.
+func verifyClient(pool *x509.CertPool, chain []*x509.Certificate) error {
+	if len(chain) == 0 {
+		return errors.New("no client certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	_, err := chain[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	return err
+}
+
+// startRemote opens the remote query listener.
+func (g *Gateway) startRemote() error {
+	rc := g.cfg.Remote
+	if rc.Listen == "" {
+		return nil
+	}
+	var pool *x509.CertPool
+	if rc.ClientCA != "" {
+		var err error
+		if pool, err = loadPool(rc.ClientCA, "remote.client_ca"); err != nil {
+			return err
+		}
+	}
+	conf := &tls.Config{
+		MinVersion:     tls.VersionTLS12, // Erlang's ssl clients too
+		GetCertificate: g.certs.getCertificate,
+		ClientAuth:     tls.RequireAnyClientCert,
+		NextProtos:     []string{acmez.ACMETLS1Protocol},
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if cs.NegotiatedProtocol == acmez.ACMETLS1Protocol {
+				return nil
+			}
+			if _, err := g.links.identify(cs.PeerCertificates); err == nil {
+				return nil
+			}
+			if pool == nil {
+				return errors.New("client certificate not trusted")
+			}
+			return verifyClient(pool, cs.PeerCertificates)
+		},
+	}
+	ln, err := net.Listen("tcp", rc.Listen)
+	if err != nil {
+		return fmt.Errorf("remote.listen: %w", err)
+	}
+	g.remoteLn = ln
+	g.inbound.Add(1)
+	go func() {
+		defer g.inbound.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			g.inbound.Add(1)
+			go func() {
+				defer g.inbound.Done()
+				g.serveRemoteTLS(c, conf)
+			}()
+		}
+	}()
+	return nil
+}
+
+func (g *Gateway) serveRemoteTLS(raw net.Conn, conf *tls.Config) {
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(remoteQueryTimeout))
+	tc := tls.Server(raw, conf)
+	if err := tc.Handshake(); err != nil {
+		g.log.Warn("remote query refused at the handshake", "peer", raw.RemoteAddr().String(), "err", err)
+		return
+	}
+	cs := tc.ConnectionState()
+	if cs.NegotiatedProtocol == acmez.ACMETLS1Protocol {
+		return
+	}
+	a := asker{via: ViaRemote, addr: raw.RemoteAddr().String(), identity: certIdentity(cs.PeerCertificates[0])}
+	if site, err := g.links.identify(cs.PeerCertificates); err == nil {
+		a.via, a.site, a.identity = ViaLink, site, ""
+	}
+	if la, ok := raw.LocalAddr().(*net.TCPAddr); ok {
+		a.local = la.AddrPort().Addr().Unmap()
+	}
+	g.serveQuery(context.Background(), tc, a)
+	tc.Close()
+}
+
+// readQueryFrame reads one framed EPMD request.
+func readQueryFrame(r io.Reader) ([]byte, error) {
+	var hdr [2]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n, ok := epmd.FrameLen(hdr)
+	if !ok {
+		return nil, fmt.Errorf("request of %d bytes", binary.BigEndian.Uint16(hdr[:]))
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// serveQuery answers one NAMES_X or LOOKUP_X.
+func (g *Gateway) serveQuery(ctx context.Context, rw io.ReadWriter, a asker) {
+	req, err := readQueryFrame(rw)
+	if err != nil {
+		g.log.Warn("remote query unreadable", "peer", a.addr, "err", err)
+		return
+	}
+	var out []byte
+	switch {
+	case epmd.IsNamesXRequest(req):
+		out = g.remoteNames(ctx, a)
+	case req[0] == 'L':
+		q, err := epmd.ParseLookupRequest(req)
+		if err != nil {
+			out = epmd.AppendLookupReply(nil, epmd.StatusBadRequest, nil, err.Error())
+		} else {
+			out = g.remoteLookup(ctx, a, q)
+		}
+	default:
+		out = epmd.AppendBadRequest(nil, req[0], "only NAMES_X and LOOKUP_X are served on this port")
+	}
+	rw.Write(out)
+}
+
+func (a asker) authInput(action Action, target string) AuthInput {
+	return AuthInput{Action: action, Via: a.via, Site: a.site, Identity: a.identity, Target: target, Addr: a.addr}
+}
+
+func (a asker) who() string {
+	if a.via == ViaLink {
+		return "site " + a.site
+	}
+	return "identity " + a.identity
+}
+
+// remoteEndpoints is how a remote client reaches a node of this host: its
+// TLS termination port when the gateway terminates TLS, else the node's
+// own transports at the address the client reached.
+func (g *Gateway) remoteEndpoints(name string, eps []epmd.Endpoint, nodeType byte, local netip.Addr) []epmd.Endpoint {
+	if g.term != nil {
+		port, err := g.term.portFor(name)
+		if err == nil {
+			addr, _ := netip.ParseAddr(g.cfg.Public.Address)
+			if !addr.IsValid() || addr.IsUnspecified() {
+				addr = local
+			}
+			fam := epmd.FamilyInet
+			if addr.Is6() {
+				fam = epmd.FamilyInet6
+			}
+			return []epmd.Endpoint{{Transport: epmd.Transport{Proto: "inet_tls", Port: uint16(port), Family: fam, Addr: addr, HighVsn: 6, LowVsn: 6}, NodeType: nodeType}}
+		}
+	}
+	out := make([]epmd.Endpoint, 0, len(eps))
+	for _, ep := range eps {
+		if ep.Family == epmd.FamilyLocal {
+			continue
+		}
+		if !ep.Addr.IsValid() && local.IsValid() {
+			ep.Addr = local
+		}
+		out = append(out, ep)
+	}
+	return out
+}
+
+func (g *Gateway) remoteLookup(ctx context.Context, a asker, q epmd.LookupRequest) []byte {
+	if ok, reason := g.routerNow().Authorize(ctx, a.authInput(ActionLookup, q.Node)); !ok {
+		g.log.Warn("remote lookup refused", "who", a.who(), "node", q.Node, "reason", reason, "peer", a.addr)
+		return epmd.AppendLookupReply(nil, epmd.StatusDenied, nil, fmt.Sprintf("%s may not look up %s", a.who(), q.Node))
+	}
+	name, host := epmd.SplitNode(q.Node)
+	if g.epmd == nil || (host != "" && !g.epmd.IsLocalHost(host) && !g.registeredHost(name, host)) {
+		return epmd.AppendLookupReply(nil, epmd.StatusNotFound, nil, "no node "+q.Node+" behind this gateway")
+	}
+	var eps []epmd.Endpoint
+	var registered bool
+	g.epmd.Registry(func(r *epmd.Registry) { eps, registered = r.Lookup(name, q.Accept) })
+	if !registered {
+		return epmd.AppendLookupReply(nil, epmd.StatusNotFound, nil, "no node "+q.Node+" behind this gateway")
+	}
+	nodeType := byte(epmd.NodeTypeNormal)
+	if len(eps) > 0 {
+		nodeType = eps[0].NodeType
+	}
+	out := g.remoteEndpoints(name, eps, nodeType, a.local)
+	if len(out) == 0 {
+		return epmd.AppendLookupReply(nil, epmd.StatusNotFound, nil, "node "+q.Node+" offers none of the accepted protocols")
+	}
+	return epmd.AppendLookupReply(nil, epmd.StatusOK, out, "")
+}
+
+func (g *Gateway) registeredHost(name, host string) bool {
+	var h string
+	g.epmd.Registry(func(r *epmd.Registry) { h = r.Host(name) })
+	return h != "" && equalFold(h, host)
+}
+
+func (g *Gateway) remoteNames(ctx context.Context, a asker) []byte {
+	router := g.routerNow()
+	if ok, reason := router.Authorize(ctx, a.authInput(ActionList, "")); !ok {
+		g.log.Warn("remote names refused", "who", a.who(), "reason", reason, "peer", a.addr)
+		return epmd.AppendNamesXRefusal(nil, epmd.StatusDenied, a.who()+" may not list names")
+	}
+	if g.epmd == nil {
+		return epmd.AppendNamesXReply(nil, nil)
+	}
+	var nodes []epmd.NodeInfo
+	g.epmd.Registry(func(r *epmd.Registry) { nodes = r.Nodes() })
+	var out []epmd.NodeInfo
+	for _, n := range nodes {
+		full := n.Name
+		if n.Host != "" {
+			full += "@" + n.Host
+		}
+		if ok, _ := router.Authorize(ctx, a.authInput(ActionList, full)); !ok {
+			continue
+		}
+		eps := make([]epmd.Endpoint, len(n.Transports))
+		for i, t := range n.Transports {
+			eps[i] = epmd.Endpoint{Transport: t, NodeType: n.NodeType}
+		}
+		var ts []epmd.Transport
+		for _, ep := range g.remoteEndpoints(n.Name, eps, n.NodeType, a.local) {
+			ts = append(ts, ep.Transport)
+		}
+		n.Transports = ts
+		out = append(out, n)
+	}
+	return epmd.AppendNamesXReply(nil, out)
+}
