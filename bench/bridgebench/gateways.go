@@ -1,0 +1,208 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distgate/distgate/epmd"
+)
+
+// liveness is the routes' liveness timeout: long enough that nothing in
+// the bench mistakes load for a dead peer.
+const liveness = 10 * time.Second
+
+// site is one distgate gateway run as `distgate run -config`, with its own
+// data directory, EPMD, admin API and link listeners on loopback, as in
+// the end-to-end tests.
+type site struct {
+	name     string // site-a, site-b
+	host     string // host part of its node names
+	dir      string
+	config   string
+	id       string
+	epmdPort int
+	admin    string
+	link     string // host:port of both the QUIC and the TLS listener
+	proc     *child
+}
+
+func newSite(bin, dir, name string) (*site, error) {
+	dir = filepath.Join(dir, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	s := &site{name: name, host: "n1." + name + ".example", dir: dir, config: filepath.Join(dir, "distgate.yaml")}
+	var err error
+	if s.epmdPort, err = freePort(); err != nil {
+		return nil, err
+	}
+	adminPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s.admin = "127.0.0.1:" + strconv.Itoa(adminPort)
+	if s.link, err = freeLinkAddr(); err != nil {
+		return nil, err
+	}
+	out, err := exec.Command(bin, "id", "-data", s.dataDir()).Output()
+	if err != nil {
+		return nil, fmt.Errorf("distgate id: %w", err)
+	}
+	s.id = strings.TrimSpace(string(out))
+	return s, nil
+}
+
+func (s *site) dataDir() string { return filepath.Join(s.dir, "data") }
+
+// writeConfig writes the site's configuration: its peer and a route of the
+// peer's node names over transport.
+func (s *site) writeConfig(transport string, peer *site) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "site: %s\ndata_dir: %s\n", s.name, s.dataDir())
+	fmt.Fprintf(&b, "epmd:\n  listen: 127.0.0.1:%d\n  hosts: [%s]\n", s.epmdPort, s.host)
+	fmt.Fprintf(&b, "admin:\n  listen: %s\n", s.admin)
+	fmt.Fprintf(&b, "links:\n  quic: %s\n  tls: %s\n", s.link, s.link)
+	fmt.Fprintf(&b, "peers:\n  - site: %s\n    quic: %s\n    tls: %s\n    identity: %s\n", peer.name, peer.link, peer.link, peer.id)
+	fmt.Fprintf(&b, "routes:\n  - match: \"*@*.%s.example\"\n    site: %s\n    transport: %s\n    liveness: %s\n", peer.name, peer.name, transport, liveness)
+	return os.WriteFile(s.config, []byte(b.String()), 0o600)
+}
+
+func (s *site) start(ctx context.Context, bin string) error {
+	c, err := startChild(s.name, nil, false, bin, "run", "-config", s.config)
+	if err != nil {
+		return err
+	}
+	s.proc = c
+	if err := waitListening(ctx, "127.0.0.1:"+strconv.Itoa(s.epmdPort), c, 30*time.Second); err != nil {
+		c.stop()
+		return err
+	}
+	return nil
+}
+
+func (s *site) stop() { s.proc.stop() }
+
+func (s *site) epmdClient() *epmd.Client {
+	return &epmd.Client{Addr: "127.0.0.1:" + strconv.Itoa(s.epmdPort), Timeout: 5 * time.Second}
+}
+
+// gatewayPair starts site-a and site-b, each routing the other's node
+// names to it over transport.
+func gatewayPair(ctx context.Context, bin, dir, transport string) (a, b *site, err error) {
+	dir = filepath.Join(dir, "gw-"+transport+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	if a, err = newSite(bin, dir, "site-a"); err != nil {
+		return nil, nil, err
+	}
+	if b, err = newSite(bin, dir, "site-b"); err != nil {
+		return nil, nil, err
+	}
+	if err = a.writeConfig(transport, b); err != nil {
+		return nil, nil, err
+	}
+	if err = b.writeConfig(transport, a); err != nil {
+		return nil, nil, err
+	}
+	if err = a.start(ctx, bin); err != nil {
+		return nil, nil, err
+	}
+	if err = b.start(ctx, bin); err != nil {
+		a.stop()
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
+// adminGet fetches a path of the site's admin API with its bearer token.
+func (s *site) adminGet(ctx context.Context, path string) ([]byte, error) {
+	tok, err := os.ReadFile(filepath.Join(s.dataDir(), "admin.token"))
+	if err != nil {
+		return nil, fmt.Errorf("admin token: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+s.admin+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("admin %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+// cpuProfile fetches a CPU profile of the gateway over the admin API's
+// pprof handler and writes it to file.
+func (s *site) cpuProfile(ctx context.Context, seconds int, file string) error {
+	b, err := s.adminGet(ctx, "/debug/pprof/profile?seconds="+strconv.Itoa(seconds))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, b, 0o644)
+}
+
+// goStats are a gateway's Go memory figures after a forced GC, from the
+// pprof heap endpoint's runtime.MemStats section.
+type goStats struct {
+	heapInuse  int64 // bytes in in-use heap spans
+	stackInuse int64 // bytes of goroutine stacks
+	goroutines int64
+}
+
+func (s *site) goStats(ctx context.Context) (goStats, error) {
+	heap, err := s.adminGet(ctx, "/debug/pprof/heap?gc=1&debug=1")
+	if err != nil {
+		return goStats{}, err
+	}
+	gr, err := s.adminGet(ctx, "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return goStats{}, err
+	}
+	return parseGoStats(string(heap), string(gr))
+}
+
+// parseGoStats reads "# HeapInuse = N", "# Stack = N / M" and
+// "goroutine profile: total N".
+func parseGoStats(heap, goroutines string) (goStats, error) {
+	var st goStats
+	var found int
+	for _, l := range strings.Split(heap, "\n") {
+		if v, ok := strings.CutPrefix(l, "# HeapInuse = "); ok {
+			st.heapInuse, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			found++
+		}
+		if v, ok := strings.CutPrefix(l, "# Stack = "); ok {
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				st.stackInuse, _ = strconv.ParseInt(f[0], 10, 64)
+				found++
+			}
+		}
+	}
+	first, _, _ := strings.Cut(goroutines, "\n")
+	if v, ok := strings.CutPrefix(first, "goroutine profile: total "); ok {
+		st.goroutines, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		found++
+	}
+	if found != 3 {
+		return st, fmt.Errorf("pprof: memory figures not found")
+	}
+	return st, nil
+}

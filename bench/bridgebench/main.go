@@ -1,0 +1,333 @@
+//go:build linux
+
+// Command bridgebench measures Erlang distribution between two nodes on
+// loopback over five paths, with the same Erlang sender and receiver
+// (bench_node.erl, compiled at run time):
+//
+//   - direct: TCP distribution, node to node;
+//   - otp_tls: OTP's inet_tls_dist, node to node, verify_peer both ways;
+//   - stunnel: TCP distribution through an stunnel client and server
+//     (Debian's stunnel4, TLS 1.3 with TLS_AES_128_GCM_SHA256);
+//   - distgate_tls and distgate_quic: TCP distribution through two
+//     `distgate run` gateways (site-a, site-b) linked over TLS or QUIC, the
+//     nodes using samples/erlang/distgate_epmd.erl.
+//
+// Usage (what `make bench-bridge` runs):
+//
+//	go run ./bench/bridgebench -distgate bin/distgate [-duration 5s]
+//	    [-paths direct,otp_tls,stunnel,distgate_tls,distgate_quic]
+//	    [-conns 500] [-idle tls,quic] [-pprof DIR] [-perf DIR]
+//
+// On each path the sender sends binaries of 1 KiB, then of 64 KiB, for
+// -duration each, with at most -window bytes unacknowledged by the
+// receiver (a sync message every eighth of the window), and the receiver
+// reports the bytes delivered between its first and its last message.
+// Then up to -rtt-count sequential ping-pongs (also bounded by -duration)
+// give the round-trip time. The CPU of every process of the path (both
+// nodes, and the stunnel pair or the gateways) is sampled from /proc at
+// each phase's start and end.
+//
+// Then, for each transport of -idle, a fresh gateway pair relays -conns
+// connections from a Go client through site A's proxy port to an echo
+// node registered at site B; each echoes a few bytes and goes idle. The
+// VmRSS both gateways gained, after -settle, divided by the connections,
+// is the memory per idle relayed connection.
+//
+// It prints the tables, then as its last line:
+//
+//	bridge tls_vs_stunnel=R quic_vs_stunnel=R tls_vs_otp_tls=R rtt_tls_vs_direct=R rss_kib_per_conn=K
+//
+// the 64 KiB throughput ratios, distgate TLS's median round trip over
+// direct's, and the largest RSS per idle connection of any gateway.
+//
+// As root it raises net.core.rmem_max and wmem_max to 7,500,000 for the
+// run (quic-go wants 7 MiB UDP buffers) and restores them at exit.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(doMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the command's flags.
+type options struct {
+	distgate     string
+	distgateEpmd string
+	stunnel      string
+	duration     time.Duration
+	rttCount     int
+	rounds       int
+	window       int
+	conns        int
+	settle       time.Duration
+	paths        []string
+	idle         []string
+	erlFlags     string
+	udpBuffers   bool
+	pprofDir     string
+	perfDir      string
+	keep         bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	var paths, idle string
+	fs := flag.NewFlagSet("bridgebench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.distgate, "distgate", "", "path of the distgate binary (required)")
+	fs.StringVar(&o.distgateEpmd, "distgate-epmd", "samples/erlang/distgate_epmd.erl", "the nodes' -epmd_module on the distgate paths (source)")
+	fs.StringVar(&o.stunnel, "stunnel", "stunnel4", "stunnel: a path, or a name looked up in PATH")
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of each throughput phase, and most of the round-trip phase")
+	fs.IntVar(&o.rttCount, "rtt-count", 20000, "most ping-pongs of the round-trip phase")
+	fs.IntVar(&o.rounds, "rounds", 1, "run every path this many times, interleaved, and keep each figure's best (other load on the machine only ever slows a path)")
+	fs.IntVar(&o.window, "window", 8<<20, "most bytes the sender has unacknowledged by the receiver")
+	fs.IntVar(&o.conns, "conns", 500, "idle relayed connections of the memory phase")
+	fs.DurationVar(&o.settle, "settle", 3*time.Second, "wait before each RSS reading of the memory phase")
+	fs.StringVar(&paths, "paths", strings.Join(allPaths, ","), "paths to measure, in this order")
+	fs.StringVar(&idle, "idle", "tls,quic", "link transports of the memory phase (empty: none)")
+	fs.StringVar(&o.erlFlags, "erl-flags", "+sbwt none +sbwtdcpu none +sbwtdio none", "emulator flags of every node (no busy-waiting schedulers: the nodes share 2 cores with the relays)")
+	fs.BoolVar(&o.udpBuffers, "udp-buffers", true, "as root, raise net.core.rmem_max/wmem_max to 7500000 for the run")
+	fs.StringVar(&o.pprofDir, "pprof", "", "write CPU profiles of both gateways during each distgate throughput phase to `dir`")
+	fs.StringVar(&o.perfDir, "perf", "", "perf record every process of each path during each throughput phase into `dir`")
+	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	o.paths = splitList(paths)
+	o.idle = splitList(idle)
+	switch {
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	case o.distgate == "":
+		return o, errors.New("-distgate PATH is required")
+	case o.duration < 100*time.Millisecond:
+		return o, errors.New("-duration must be at least 100ms")
+	case o.rttCount < 1:
+		return o, errors.New("-rtt-count must be positive")
+	case o.rounds < 1 || o.rounds > 20:
+		return o, errors.New("-rounds must be in 1..20")
+	case o.window < 64<<10:
+		return o, errors.New("-window must be at least 64 KiB")
+	case o.conns < 1 || o.conns > 50000:
+		return o, errors.New("-conns must be in 1..50000")
+	case o.settle < 0:
+		return o, errors.New("-settle must not be negative")
+	case len(o.paths) == 0:
+		return o, errors.New("-paths is empty")
+	}
+	for _, p := range o.paths {
+		if !slices.Contains(allPaths, p) {
+			return o, fmt.Errorf("-paths: unknown path %q (known: %s)", p, strings.Join(allPaths, ", "))
+		}
+	}
+	for _, t := range o.idle {
+		if t != "tls" && t != "quic" {
+			return o, fmt.Errorf("-idle: unknown transport %q (tls, quic)", t)
+		}
+	}
+	return o, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func doMain(args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bridgebench: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, stdout); err != nil {
+		fmt.Fprintf(stderr, "bridgebench: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// bench is one run's shared state.
+type bench struct {
+	o       options
+	ctx     context.Context
+	stdout  io.Writer
+	dir     string // work directory: configs, logs, data directories
+	ebin    string // compiled Erlang modules
+	stunnel string // stunnel's path
+	tls     tlsFiles
+}
+
+// run checks the tools, prepares the work directory, runs every path and
+// the memory phase, and prints the report. Every process it started is
+// stopped before it returns.
+func run(ctx context.Context, o options, stdout io.Writer) error {
+	b := &bench{o: o, ctx: ctx, stdout: stdout}
+	var err error
+	if o.distgate, err = filepath.Abs(o.distgate); err != nil {
+		return err
+	}
+	if _, err := os.Stat(o.distgate); err != nil {
+		return fmt.Errorf("distgate: %w", err)
+	}
+	if _, err := os.Stat(o.distgateEpmd); err != nil {
+		return fmt.Errorf("-distgate-epmd: %w", err)
+	}
+	for _, tool := range []string{"erl", "erlc"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s: %w (make deps installs Erlang/OTP)", tool, err)
+		}
+	}
+	if slices.Contains(o.paths, pathStunnel) {
+		if b.stunnel, err = lookStunnel(o.stunnel); err != nil {
+			return err
+		}
+	}
+	if o.perfDir != "" {
+		if _, err := exec.LookPath("perf"); err != nil {
+			return fmt.Errorf("-perf: %w", err)
+		}
+	}
+	if err := mkdirs(o.pprofDir, o.perfDir); err != nil {
+		return err
+	}
+	if err := raiseFileLimit(uint64(2*o.conns + 256)); err != nil {
+		return err
+	}
+	if b.dir, err = os.MkdirTemp("", "bridgebench-"); err != nil {
+		return err
+	}
+	if o.keep {
+		defer fmt.Fprintf(stdout, "work directory kept: %s\n", b.dir)
+	} else {
+		defer os.RemoveAll(b.dir)
+	}
+	b.ebin = filepath.Join(b.dir, "ebin")
+	if err := os.Mkdir(b.ebin, 0o700); err != nil {
+		return err
+	}
+	if err := compileErlang(b.ebin, o.distgateEpmd); err != nil {
+		return err
+	}
+	if b.tls, err = makeTLSFiles(b.dir); err != nil {
+		return err
+	}
+	udp := "not changed (-udp-buffers=false): " + readUDPBuffers()
+	if o.udpBuffers {
+		var restore func()
+		udp, restore = raiseUDPBuffers()
+		defer restore()
+	}
+
+	fmt.Fprintf(stdout, "bridgebench: %d CPUs, %s, %s, Go %s (bench)\n", runtime.NumCPU(), kernel(), erlVersion(), runtime.Version())
+	if b.stunnel != "" {
+		fmt.Fprintf(stdout, "stunnel: %s\n", stunnelVersion(b.stunnel))
+	}
+	fmt.Fprintf(stdout, "udp buffers: %s\n", udp)
+	fmt.Fprintf(stdout, "nodes: erl %s; %v per throughput phase, window %d KiB, at most %d ping-pongs\n",
+		o.erlFlags, o.duration, o.window>>10, o.rttCount)
+	for _, p := range o.paths {
+		fmt.Fprintf(stdout, "  %-14s %s\n", p, pathLabels[p])
+	}
+
+	rounds := map[string][]pathResult{}
+	var errs []error
+	for round := 1; round <= o.rounds; round++ {
+		for _, p := range o.paths {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			fmt.Fprintf(stdout, "running %s (round %d of %d) ...\n", p, round, o.rounds)
+			r, err := b.runPath(p)
+			if err != nil {
+				fmt.Fprintf(stdout, "%s failed: %v\n", p, err)
+				errs = append(errs, err)
+				continue
+			}
+			fmt.Fprintf(stdout, "  %s\n", r.brief())
+			rounds[p] = append(rounds[p], r)
+		}
+	}
+	var results []pathResult
+	for _, p := range o.paths {
+		if len(rounds[p]) > 0 {
+			results = append(results, bestOf(rounds[p]))
+		}
+	}
+	var mems []memResult
+	for _, t := range o.idle {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fmt.Fprintf(stdout, "running idle relays over %s (%d connections) ...\n", t, o.conns)
+		m, err := b.measureIdle(t)
+		if err != nil {
+			fmt.Fprintf(stdout, "idle relays over %s failed: %v\n", t, err)
+			errs = append(errs, err)
+			continue
+		}
+		mems = append(mems, m)
+	}
+	fmt.Fprintln(stdout)
+	if o.rounds > 1 {
+		fmt.Fprintf(stdout, "best of %d rounds: each path's highest throughputs, lowest round trip (p50) and setup; CPU of its round with the highest 64 KiB throughput\n", o.rounds)
+	}
+	printThroughput(stdout, results)
+	fmt.Fprintln(stdout)
+	printCPU(stdout, results)
+	if len(mems) > 0 {
+		fmt.Fprintln(stdout)
+		printMemory(stdout, mems)
+	}
+	s := summarize(results, mems)
+	fmt.Fprintln(stdout)
+	printTargets(stdout, s)
+	fmt.Fprintln(stdout, s.line())
+	return errors.Join(errs...)
+}
+
+func lookStunnel(name string) (string, error) {
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p, nil
+	}
+	if name == "stunnel4" {
+		if p, err2 := exec.LookPath("stunnel"); err2 == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("stunnel: %w (make deps installs stunnel4)", err)
+}
+
+func kernel() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return "Linux"
+	}
+	return "Linux " + strings.TrimSpace(string(b))
+}
