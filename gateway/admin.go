@@ -46,6 +46,7 @@ func newAdminServer(g *Gateway) (*adminServer, error) {
 		return nil, fmt.Errorf("admin.listen: %w", err)
 	}
 	a.mux.HandleFunc("GET /v1/status", a.status)
+	a.registerPolicyRoutes()
 	// Go's profiler, behind the same token: `go tool pprof` with
 	// -http-header or curl -H "Authorization: Bearer ...".
 	a.mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -85,11 +85,19 @@ type ProxyConfig struct {
 	Idle Duration `yaml:"idle"`
 }
 
-// PolicyConfig configures how policies run.
+// PolicyConfig configures how uploaded policies are used and run.
 type PolicyConfig struct {
-	// CallTimeout bounds one policy call; 5ms by default.
+	// Lookup and Authorize name the uploaded policies that decide lookups
+	// and authorizations ("lookup" and "authorize" by default). Until one
+	// is uploaded, the built-in policy decides: the routes and rules of
+	// this file and the local registry.
+	Lookup    string `yaml:"lookup"`
+	Authorize string `yaml:"authorize"`
+	// CallTimeout bounds one policy call; 10ms by default.
 	CallTimeout Duration `yaml:"call_timeout"`
-	// FailClosed is what a failing policy answers: "deny" (default) or
+	// MaxMemory caps a policy instance's memory, in MiB; 64 by default.
+	MaxMemory int `yaml:"max_memory_mib"`
+	// OnFailure is what a failing policy answers: "deny" (default) or
 	// "default", the built-in policy's answer.
 	OnFailure string `yaml:"on_failure"`
 }
@@ -241,7 +249,7 @@ const (
 	DefaultLinkPort     = "4371"
 	DefaultProxyIdle    = 10 * time.Minute
 	DefaultLiveness     = 15 * time.Second
-	DefaultPolicyCall   = 5 * time.Millisecond
+	DefaultPolicyCall   = 10 * time.Millisecond
 	DefaultSite         = "local"
 	defaultDataDirName  = "distgate"
 	onFailureDeny       = "deny"
@@ -333,6 +341,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Policy.CallTimeout == 0 {
 		c.Policy.CallTimeout = Duration(DefaultPolicyCall)
+	}
+	if c.Policy.Lookup == "" {
+		c.Policy.Lookup = "lookup"
+	}
+	if c.Policy.Authorize == "" {
+		c.Policy.Authorize = "authorize"
 	}
 	if c.Policy.OnFailure == "" {
 		c.Policy.OnFailure = onFailureDeny
@@ -431,6 +445,9 @@ func (c Config) Validate() error {
 		if ip, err := netip.ParseAddr(a); err != nil || !ip.IsLoopback() {
 			bad("proxy.address", "%q: proxy ports open on a loopback address", a)
 		}
+	}
+	if c.Policy.MaxMemory < 0 || c.Policy.MaxMemory > 4096 {
+		bad("policy.max_memory_mib", "%d: want 1..4096", c.Policy.MaxMemory)
 	}
 	if f := c.Policy.OnFailure; f != "" && f != onFailureDeny && f != onFailureDefault {
 		bad("policy.on_failure", "%q: want deny or default", f)

@@ -27,6 +27,7 @@ import (
 	"github.com/caddyserver/certmagic"
 
 	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/wasm"
 )
 
 // Options are the parts of a gateway that are not configuration.
@@ -53,7 +54,11 @@ type Gateway struct {
 	relays   *relayTable
 	bufs     *relayBufs
 	admin    *adminServer
-	term     *terminator // TLS termination ports; nil when off
+	engine   *wasm.Engine
+	policies *policyRouter
+	// policyLogs keeps each policy's recent log lines.
+	policyLogs *policyLogs
+	term       *terminator // TLS termination ports; nil when off
 	// publicEPMD is the internet-facing EPMD; nil when off.
 	publicEPMD *epmd.Server
 	publicLn   net.Listener
@@ -90,6 +95,16 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if g.identity, err = LoadOrCreateIdentity(cfg.DataDir, cfg.Site, time.Now()); err != nil {
 		return nil, err
 	}
+	g.policyLogs = newPolicyLogs()
+	engineLog := slog.New(&captureHandler{inner: log.Handler(), logs: g.policyLogs}).With("component", "policy")
+	if g.engine, err = wasm.New(ctx, wasm.Config{
+		DataDir: cfg.DataDir, Logger: engineLog,
+		CallTimeout: cfg.Policy.CallTimeout.Std(), MaxMemoryBytes: cfg.Policy.MaxMemory << 20,
+	}); err != nil {
+		return nil, fmt.Errorf("policies: %w", err)
+	}
+	g.policies = newPolicyRouter(g.engine, cfg)
+	g.router.Store(&routerBox{g.policies})
 	if g.certs, err = newCertManager(ctx, certOptions{
 		dataDir: cfg.DataDir, site: cfg.Site, names: cfg.Links.Names,
 		builtin: &BuiltinIssuer{Identity: g.identity}, acme: cfg.ACME, issuers: opts.ACMEIssuers,
@@ -178,10 +193,11 @@ func (g *Gateway) LinkAddrs() (quicAddr, tlsAddr net.Addr) {
 	return g.links.QUICAddr(), g.links.TLSAddr()
 }
 
-// SetRouter replaces the routing policy; nil restores the built-in one.
+// SetRouter replaces the routing policy; nil restores the uploaded
+// policies (with the built-in one behind them).
 func (g *Gateway) SetRouter(r Router) {
 	if r == nil {
-		r = newStaticRouter(g.cfg)
+		r = g.policies
 	}
 	g.router.Store(&routerBox{r})
 }
@@ -220,6 +236,9 @@ func (g *Gateway) Close() error {
 		if g.certs != nil {
 			g.certs.stop()
 		}
+		if g.engine != nil {
+			g.engine.Close(context.Background())
+		}
 	})
 	return nil
 }
@@ -252,6 +271,10 @@ func (g *Gateway) Resolve(ctx context.Context, q epmd.Query) epmd.Answer {
 	case RouteVia:
 		if q.Host == "" {
 			return epmd.Answer{Status: epmd.StatusNotFound, Message: "a remote node is looked up by its full name"}
+		}
+		if _, ok := g.links.peers[rt.Site]; !ok {
+			g.log.Error("lookup routed to a site that is not a configured peer", "node", node, "site", rt.Site)
+			return epmd.Answer{Status: epmd.StatusUnavailable, Message: "the route of " + node + " leads to site " + rt.Site + ", which is not a configured peer"}
 		}
 		if !acceptsTCP(q.Accept) {
 			return epmd.Answer{Status: epmd.StatusNotFound, Message: "node " + node + " is reached through a loopback TCP proxy port: accept inet_tcp"}

@@ -38,6 +38,8 @@ func subcommand(name string) func(args []string, stdout, stderr io.Writer) int {
 		return idMain
 	case "status":
 		return statusMain
+	case "policy":
+		return policyMain
 	case "version":
 		return func(_ []string, stdout, _ io.Writer) int { fmt.Fprintln(stdout, "distgate", version); return 0 }
 	}
@@ -81,6 +83,8 @@ usage:
   distgate lookup [-port N] NAME@HOST  show the endpoints of a node
   distgate id [-config FILE]           print this gateway's identity (peers pin it)
   distgate status [-config FILE]       links, proxy ports and relayed connections
+  distgate policy push|list|activate|rollback|test|logs|remove ...
+                                       manage the gateway's WebAssembly policies
   distgate version                     print the version
 
 Started as "epmd" (a link or a copy of this binary), distgate is OTP's epmd.

@@ -1,0 +1,237 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/distgate/distgate/abi"
+	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/wasm"
+)
+
+// maxUpload bounds an uploaded policy: the module and its configuration.
+const maxUpload = 64 << 20
+
+// PolicyView is a policy as the admin API shows it.
+type PolicyView struct {
+	Name     string         `json:"name"`
+	Role     string         `json:"role,omitempty"` // "lookup", "authorize", or both
+	Active   *wasm.Version  `json:"active,omitempty"`
+	Versions []wasm.Version `json:"versions"`
+	Stats    wasm.Stats     `json:"stats"`
+	Error    string         `json:"error,omitempty"`
+}
+
+func (g *Gateway) policyView(info wasm.PolicyInfo) PolicyView {
+	v := PolicyView{Name: info.Name, Versions: info.Versions, Stats: info.Stats}
+	for i := range v.Versions {
+		v.Versions[i].Config = nil // shown by seq and hash; configs can be large
+	}
+	if info.Active.Seq != 0 {
+		a := info.Active
+		a.Config = nil
+		v.Active = &a
+	}
+	if info.Err != nil {
+		v.Error = info.Err.Error()
+	}
+	switch info.Name {
+	case g.cfg.Policy.Lookup:
+		v.Role = "lookup"
+		if info.Name == g.cfg.Policy.Authorize {
+			v.Role = "lookup, authorize"
+		}
+	case g.cfg.Policy.Authorize:
+		v.Role = "authorize"
+	}
+	return v
+}
+
+func (a *adminServer) registerPolicyRoutes() {
+	a.handle("GET /v1/policies", a.listPolicies)
+	a.handle("GET /v1/policies/{name}", a.getPolicy)
+	a.handle("POST /v1/policies/{name}", a.pushPolicy)
+	a.handle("DELETE /v1/policies/{name}", a.removePolicy)
+	a.handle("POST /v1/policies/{name}/activate", a.activatePolicy)
+	a.handle("POST /v1/policies/{name}/rollback", a.rollbackPolicy)
+	a.handle("POST /v1/policies/{name}/test", a.testPolicy)
+	a.handle("GET /v1/policies/{name}/logs", a.policyLogs)
+}
+
+func (a *adminServer) listPolicies(w http.ResponseWriter, _ *http.Request) {
+	infos := a.g.engine.Policies()
+	out := make([]PolicyView, 0, len(infos))
+	for _, info := range infos {
+		out = append(out, a.g.policyView(info))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *adminServer) getPolicy(w http.ResponseWriter, r *http.Request) {
+	info, err := a.g.engine.Policy(r.PathValue("name"))
+	if err != nil {
+		writePolicyError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.g.policyView(info))
+}
+
+// pushPolicy installs an upload: multipart form fields "module" (the
+// WebAssembly binary) and "config" (optional, opaque bytes).
+func (a *adminServer) pushPolicy(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxUpload)
+	if err := r.ParseMultipartForm(maxUpload); err != nil {
+		writeError(w, http.StatusBadRequest, "want a multipart form with a module file (and a config file): "+err.Error())
+		return
+	}
+	module, err := formFile(r, "module")
+	if err != nil || len(module) == 0 {
+		writeError(w, http.StatusBadRequest, "the form has no module file")
+		return
+	}
+	config, _ := formFile(r, "config")
+	v, err := a.g.engine.Install(r.Context(), r.PathValue("name"), module, config)
+	a.g.policies.refresh()
+	if err != nil {
+		writePolicyError(w, err)
+		return
+	}
+	v.Config = nil
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func formFile(r *http.Request, field string) ([]byte, error) {
+	f, _, err := r.FormFile(field)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+func (a *adminServer) removePolicy(w http.ResponseWriter, r *http.Request) {
+	err := a.g.engine.Remove(r.PathValue("name"))
+	a.g.policies.refresh()
+	if err != nil {
+		writePolicyError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *adminServer) activatePolicy(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Version int `json:"version"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&body); err != nil || body.Version <= 0 {
+		writeError(w, http.StatusBadRequest, `want {"version": N}`)
+		return
+	}
+	v, err := a.g.engine.Activate(r.Context(), r.PathValue("name"), body.Version)
+	if err != nil {
+		writePolicyError(w, err)
+		return
+	}
+	v.Config = nil
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (a *adminServer) rollbackPolicy(w http.ResponseWriter, r *http.Request) {
+	v, err := a.g.engine.Rollback(r.Context(), r.PathValue("name"))
+	if err != nil {
+		writePolicyError(w, err)
+		return
+	}
+	v.Config = nil
+	writeJSON(w, http.StatusOK, v)
+}
+
+// PolicyTest is the body of POST /v1/policies/{name}/test.
+type PolicyTest struct {
+	Node    string   `json:"node"`
+	Accept  []string `json:"accept,omitempty"`
+	Asker   string   `json:"asker,omitempty"`
+	Site    string   `json:"site,omitempty"`
+	Version int      `json:"version,omitempty"` // 0: the active version
+}
+
+// RouteView is a route as the admin API shows it.
+type RouteView struct {
+	Kind       string            `json:"kind"`
+	Site       string            `json:"site,omitempty"`
+	Transport  string            `json:"transport,omitempty"`
+	Reason     string            `json:"reason,omitempty"`
+	Endpoints  []abi.Endpoint    `json:"endpoints,omitempty"`
+	LivenessMS uint32            `json:"liveness_ms,omitempty"`
+	TickMS     uint32            `json:"tick_ms,omitempty"`
+	Priority   int32             `json:"priority,omitempty"`
+	Took       time.Duration     `json:"took_ns"`
+	Request    abi.LookupRequest `json:"request"`
+}
+
+// testPolicy dry-runs a lookup against a version of a policy, with the
+// registry's view of the node, as a real lookup would.
+func (a *adminServer) testPolicy(w http.ResponseWriter, r *http.Request) {
+	var t PolicyTest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&t); err != nil || t.Node == "" {
+		writeError(w, http.StatusBadRequest, `want {"node": "name@host", "accept": [...], "asker": "...", "version": N}`)
+		return
+	}
+	req := a.g.lookupRequestFor(t)
+	start := time.Now()
+	rt, err := a.g.engine.DryRunLookup(r.Context(), r.PathValue("name"), t.Version, &req)
+	took := time.Since(start)
+	if err != nil {
+		writePolicyError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, RouteView{
+		Kind: rt.Kind.String(), Site: rt.Site, Transport: rt.Transport, Reason: rt.Reason, Endpoints: rt.Endpoints,
+		LivenessMS: rt.Options.LivenessTimeoutMS, TickMS: rt.Options.TickMS, Priority: rt.Options.Priority,
+		Took: took, Request: req,
+	})
+}
+
+// lookupRequestFor builds the request a lookup of t.Node would send.
+func (g *Gateway) lookupRequestFor(t PolicyTest) abi.LookupRequest {
+	name, host := epmd.SplitNode(t.Node)
+	req := abi.LookupRequest{Name: name, Host: host, Accept: t.Accept, Asker: abi.Asker{Node: t.Asker, Site: t.Site}}
+	if g.epmd != nil {
+		req.LocalHost = g.epmd.IsLocalHost(host)
+		var eps []epmd.Endpoint
+		g.epmd.Registry(func(r *epmd.Registry) { eps, req.Registered = r.Lookup(name, t.Accept) })
+		for _, ep := range eps {
+			req.Local = append(req.Local, toABIEndpoint(ep))
+		}
+	}
+	return req
+}
+
+func (a *adminServer) policyLogs(w http.ResponseWriter, r *http.Request) {
+	n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+	name := r.PathValue("name")
+	if _, err := a.g.engine.Policy(name); err != nil {
+		writePolicyError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"policy": name, "lines": a.g.policyLogs.recent(name, n)})
+}
+
+// writePolicyError maps engine errors to HTTP statuses.
+func writePolicyError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, wasm.ErrInvalidModule):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, wasm.ErrNoPolicy):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, wasm.ErrClosed):
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+	default:
+		writeError(w, http.StatusUnprocessableEntity, fmt.Sprint(err))
+	}
+}
