@@ -94,6 +94,7 @@ func (s *gatewaySite) start(t testing.TB) {
 	t.Helper()
 	s.proc = startProc(t, nil, distgateBin(t), "run", "-config", s.config)
 	waitListening(t, "127.0.0.1:"+strconv.Itoa(s.epmdPort), s.proc)
+	waitListening(t, s.admin, s.proc) // the last listener the gateway opens
 }
 
 // status runs `distgate status` against the site.

@@ -71,7 +71,7 @@ func (p *policyRouter) Lookup(ctx context.Context, in LookupInput) Route {
 	if err != nil && (errors.Is(err, errors.ErrUnsupported) || p.onFailure == onFailureDefault) {
 		return p.fallback.Lookup(ctx, in)
 	}
-	return fromABIRoute(r, in.LocalHost)
+	return fromABIRoute(r)
 }
 
 // Authorize implements Router.
@@ -129,9 +129,9 @@ func fromABIEndpoint(ep abi.Endpoint) epmd.Endpoint {
 }
 
 // fromABIRoute turns a policy's route into the gateway's. A local route
-// without endpoints for a host that is not this one means "not mine": the
-// asker resolves it the classic way.
-func fromABIRoute(r abi.Route, localHost bool) Route {
+// without endpoints answers with the registry's endpoints of the name,
+// whatever the host part: a policy may alias names to this host.
+func fromABIRoute(r abi.Route) Route {
 	rt := Route{
 		Liveness: time.Duration(r.Options.LivenessTimeoutMS) * time.Millisecond,
 		Tick:     time.Duration(r.Options.TickMS) * time.Millisecond,
@@ -139,10 +139,6 @@ func fromABIRoute(r abi.Route, localHost bool) Route {
 	}
 	switch r.Kind {
 	case abi.RouteLocal:
-		if len(r.Endpoints) == 0 && !localHost {
-			rt.Kind = RouteNone
-			return rt
-		}
 		rt.Kind = RouteLocal
 		for _, ep := range r.Endpoints {
 			rt.Endpoints = append(rt.Endpoints, fromABIEndpoint(ep))
