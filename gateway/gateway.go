@@ -346,6 +346,11 @@ func (g *Gateway) serveStream(ctx context.Context, site, identity, transport str
 		if site == "" {
 			a.via = ViaRemote
 		}
+		if la, ok := s.(interface{ LocalAddr() net.Addr }); ok {
+			if ap, err := netip.ParseAddrPort(la.LocalAddr().String()); err == nil {
+				a.local = ap.Addr().Unmap()
+			}
+		}
 		g.serveQuery(ctx, s, a)
 		s.Close()
 	default:

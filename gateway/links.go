@@ -38,6 +38,9 @@ type quicStream struct {
 
 func (s quicStream) CloseWrite() error { return s.Stream.Close() }
 
+// LocalAddr is the address of the QUIC connection's end here.
+func (s quicStream) LocalAddr() net.Addr { return s.conn.LocalAddr() }
+
 func (s quicStream) Close() error {
 	err := s.Stream.Close()
 	s.Stream.CancelRead(0)
