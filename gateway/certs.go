@@ -33,6 +33,7 @@ type certManager struct {
 	mu     sync.Mutex // guards state
 	state  map[string]*CertState
 	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // CertState is what `distgate status` shows of one certificate.
@@ -42,6 +43,7 @@ type CertState struct {
 	NotAfter  time.Time `json:"not_after,omitzero"`
 	LastError string    `json:"last_error,omitempty"`
 	ErrorAt   time.Time `json:"error_at,omitzero"`
+	NextTry   time.Time `json:"next_try,omitzero"`
 	Renewals  int       `json:"renewals"`
 }
 
@@ -108,16 +110,46 @@ func newCertManager(ctx context.Context, o certOptions, log *slog.Logger) (*cert
 		m.public[strings.ToLower(n)] = true
 		m.state[n] = &CertState{Name: n, Issuer: "acme"}
 	}
-	// In the background: serve with what storage holds meanwhile, retry
-	// with certmagic's backoff when the CA is down.
+	// In the background: the gateway serves with what storage holds (or
+	// the built-in certificate) meanwhile, and retries a CA that is down
+	// with its own backoff, from seconds up to five minutes.
 	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	if err := m.acme.ManageAsync(bg, o.acme.Names); err != nil {
-		cancel()
-		m.cache.Stop()
-		return nil, fmt.Errorf("acme: %w", err)
+	for _, n := range o.acme.Names {
+		m.wg.Add(1)
+		go m.manage(bg, n)
 	}
 	return m, nil
+}
+
+// ACME retry backoff when a certificate cannot be obtained.
+const (
+	acmeRetryMin = 2 * time.Second
+	acmeRetryMax = 5 * time.Minute
+)
+
+// manage obtains (or loads) the certificate of a public name, retrying
+// until it succeeds; from then on certmagic's maintenance renews it.
+func (m *certManager) manage(ctx context.Context, name string) {
+	defer m.wg.Done()
+	wait := acmeRetryMin
+	for {
+		err := m.acme.ManageSync(ctx, []string{name})
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		m.mu.Lock()
+		st := m.state[name]
+		st.LastError, st.ErrorAt, st.NextTry = err.Error(), time.Now(), time.Now().Add(wait)
+		m.mu.Unlock()
+		m.log.Warn("certificate not obtained: serving without it, retrying", "name", name, "retry_in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, acmeRetryMax)
+	}
 }
 
 func (m *certManager) acmeIssuer(c ACMEConfig) (*certmagic.ACMEIssuer, error) {
@@ -157,7 +189,7 @@ func (m *certManager) onEvent(_ context.Context, event string, data map[string]a
 		m.log.Info("certificate obtained", "name", name, "issuer", data["issuer"], "renewal", data["renewal"])
 		m.mu.Lock()
 		if st := m.state[name]; st != nil {
-			st.LastError, st.ErrorAt = "", time.Time{}
+			st.LastError, st.ErrorAt, st.NextTry = "", time.Time{}, time.Time{}
 			if r, _ := data["renewal"].(bool); r {
 				st.Renewals++
 			}
@@ -166,7 +198,7 @@ func (m *certManager) onEvent(_ context.Context, event string, data map[string]a
 	case "cert_failed":
 		err, _ := data["error"].(error)
 		msg := fmt.Sprint(err)
-		m.log.Warn("certificate not obtained: serving with what is stored, retrying with backoff", "name", name, "issuer", data["issuer"], "err", msg)
+		m.log.Warn("certificate not obtained", "name", name, "issuer", data["issuer"], "err", msg)
 		m.mu.Lock()
 		if st := m.state[name]; st != nil {
 			st.LastError, st.ErrorAt = msg, time.Now()
@@ -204,7 +236,16 @@ func (m *certManager) serverCert(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 
 // clientCert presents the site's certificate to a peer.
 func (m *certManager) clientCert(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-	return m.builtin.GetCertificate(&tls.ClientHelloInfo{ServerName: m.site})
+	var best *certmagic.Certificate
+	for _, c := range m.cache.AllMatchingCertificates(m.site) {
+		if c.Leaf != nil && (best == nil || c.Leaf.NotAfter.After(best.Leaf.NotAfter)) {
+			best = &c
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("no certificate for %s is loaded", m.site)
+	}
+	return &best.Certificate, nil
 }
 
 // states reports every managed certificate.
@@ -220,19 +261,16 @@ func (m *certManager) states() []CertState {
 	return out
 }
 
-// expiry is when the cached certificate for name ends (zero when none).
+// expiry is when the newest cached certificate for name ends (zero when
+// none is cached).
 func (m *certManager) expiry(name string) time.Time {
-	var c *tls.Certificate
-	var err error
-	if m.public[strings.ToLower(name)] {
-		c, err = m.acme.GetCertificate(&tls.ClientHelloInfo{ServerName: name})
-	} else {
-		c, err = m.builtin.GetCertificate(&tls.ClientHelloInfo{ServerName: name})
+	var end time.Time
+	for _, c := range m.cache.AllMatchingCertificates(name) {
+		if c.Leaf != nil && c.Leaf.NotAfter.After(end) {
+			end = c.Leaf.NotAfter
+		}
 	}
-	if err != nil || c == nil || c.Leaf == nil {
-		return time.Time{}
-	}
-	return c.Leaf.NotAfter
+	return end
 }
 
 // leafExpiry is when the site's certificate ends.
@@ -242,6 +280,7 @@ func (m *certManager) stop() {
 	if m.cancel != nil {
 		m.cancel()
 	}
+	m.wg.Wait()
 	m.cache.Stop()
 }
 

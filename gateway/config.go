@@ -151,8 +151,12 @@ type ACMEConfig struct {
 	// the real world): one of the gateway's TLS listeners must be on it.
 	TLSALPNPort int `yaml:"tls_alpn_port"`
 	// RenewalRatio is how much of a certificate's life is left when it is
-	// renewed; 1/3 by default.
+	// renewed; 1/3 by default (the CA's renewal information, when it
+	// publishes some, takes precedence).
 	RenewalRatio float64 `yaml:"renewal_ratio"`
+	// RenewCheck is how often certificates are checked for renewal; 10m
+	// by default.
+	RenewCheck Duration `yaml:"renew_check"`
 }
 
 // RemoteConfig serves the EPMD extension (names with transports, full-name

@@ -36,9 +36,6 @@ type Options struct {
 	Logger *slog.Logger
 	// ACMEIssuers replaces the ACME issuer of public names.
 	ACMEIssuers []certmagic.Issuer
-	// RenewCheckInterval is how often certificates are checked for
-	// renewal; 10 minutes when zero.
-	RenewCheckInterval time.Duration
 }
 
 // Gateway is a running distgate.
@@ -108,7 +105,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if g.certs, err = newCertManager(ctx, certOptions{
 		dataDir: cfg.DataDir, site: cfg.Site, names: cfg.Links.Names,
 		builtin: &BuiltinIssuer{Identity: g.identity}, acme: cfg.ACME, issuers: opts.ACMEIssuers,
-		renewChk: opts.RenewCheckInterval,
+		renewChk: cfg.ACME.RenewCheck.Std(),
 	}, log); err != nil {
 		return nil, err
 	}

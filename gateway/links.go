@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mholt/acmez/v3"
 	"github.com/quic-go/quic-go"
 	"golang.org/x/sys/unix"
 )
@@ -151,10 +152,15 @@ func newLinks(site string, peers []PeerConfig, certs *certManager, log *slog.Log
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.serverTLS = &tls.Config{
 		MinVersion:     tls.VersionTLS13,
-		NextProtos:     []string{alpnLink},
+		NextProtos:     []string{alpnLink, acmez.ACMETLS1Protocol},
 		GetCertificate: certs.serverCert,
-		ClientAuth:     tls.RequireAnyClientCert,
+		// Required, but checked by VerifyConnection so that an ACME
+		// validation (acme-tls/1, no client certificate) gets through.
+		ClientAuth: tls.RequestClientCert,
 		VerifyConnection: func(cs tls.ConnectionState) error {
+			if cs.NegotiatedProtocol == acmez.ACMETLS1Protocol {
+				return nil
+			}
 			_, _, err := l.identifyAny(cs.PeerCertificates)
 			return err
 		},
@@ -355,6 +361,10 @@ func (l *links) acceptTLS() {
 			if err != nil {
 				l.log.Warn("tls link refused", "remote", c.RemoteAddr().String(), "err", err)
 				c.Close()
+				return
+			}
+			if tc.ConnectionState().NegotiatedProtocol == acmez.ACMETLS1Protocol {
+				tc.Close() // an ACME validation, answered by the handshake
 				return
 			}
 			site, identity, err := l.identifyAny(tc.ConnectionState().PeerCertificates)

@@ -1,0 +1,145 @@
+package e2e
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/distgate/distgate/gateway"
+)
+
+const acmeName = "gw.acme.test"
+
+func portOf(addr string) string {
+	_, port, _ := strings.Cut(addr, ":")
+	return port
+}
+
+// certStatus reads the state of the ACME certificate from `distgate status`.
+func (s *gatewaySite) certStatus(t testing.TB, name string) gateway.CertState {
+	t.Helper()
+	out, errOut, code := runCmd(t, nil, distgateBin(t), "status", "-json", "-config", s.config)
+	if code != 0 {
+		t.Fatalf("status: %s\ngateway log:\n%s", errOut, s.proc.out)
+	}
+	var st gateway.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	for _, c := range st.Certs {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("status has no certificate %s: %+v", name, st.Certs)
+	return gateway.CertState{}
+}
+
+// TestACMEIssuanceAndRenewal: a gateway with a public name obtains its
+// certificate from a real ACME server (Pebble) by TLS-ALPN-01 on its own
+// TLS listener, serves it for that name, and renews it before it ends.
+func TestACMEIssuanceAndRenewal(t *testing.T) {
+	t.Parallel()
+	link := freeLinkAddr(t)
+	ca := startPebble(t, mustAtoi(portOf(link)), 30*time.Second, 0)
+	ca.run(t)
+	gw := acmeSiteAt(t, ca, link)
+	var first gateway.CertState
+	waitUntil(t, "the ACME certificate", 60, func() bool {
+		first = gw.certStatus(t, acmeName)
+		return !first.NotAfter.IsZero()
+	})
+	leaf := serverCertOf(t, gw.link, acmeName)
+	if leaf == nil {
+		t.Fatal("no certificate served for the ACME name")
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: ca.issuingRoots(t), DNSName: acmeName, Intermediates: intermediatesOf(t, gw, acmeName)}); err != nil {
+		t.Fatalf("the served certificate does not verify against Pebble's roots: %v", err)
+	}
+	// The site's own name keeps the built-in certificate.
+	if own := serverCertOf(t, gw.link, "edge"); own == nil || !strings.HasPrefix(own.Issuer.CommonName, "distgate ") {
+		t.Fatalf("the site name is not served by the built-in issuer")
+	}
+	// Renewal: a third of the way before the end, the certificate changes.
+	waitUntil(t, "a renewal", 60, func() bool {
+		st := gw.certStatus(t, acmeName)
+		return st.NotAfter.After(first.NotAfter) && st.Renewals > 0
+	})
+	if renewed := serverCertOf(t, gw.link, acmeName); renewed == nil || renewed.SerialNumber.Cmp(leaf.SerialNumber) == 0 {
+		t.Fatal("the renewed certificate is not served")
+	}
+	if !strings.Contains(gw.proc.out.String(), "certificate obtained") {
+		t.Fatalf("no log of the issuance:\n%s", gw.proc.out)
+	}
+}
+
+// acmeSiteAt starts an ACME gateway whose link TLS listener is link.
+func acmeSiteAt(t testing.TB, ca *pebbleCA, link string) *gatewaySite {
+	t.Helper()
+	s := newGatewaySite(t, "edge")
+	s.link = link
+	writeFile(t, s.config, fmt.Sprintf(`site: edge
+data_dir: %s
+epmd: {listen: "127.0.0.1:%d"}
+admin: {listen: %q}
+links: {tls: %q}
+acme:
+  names: [%s]
+  ca: %q
+  email: ops@acme.test
+  trusted_roots: %q
+  tls_alpn_port: %s
+  renewal_ratio: 0.5
+  renew_check: 1s
+`, filepath.Join(s.dir, "data"), s.epmdPort, s.admin, link, acmeName, ca.Directory, ca.Roots, portOf(link)))
+	s.start(t)
+	return s
+}
+
+// intermediatesOf is a pool of what the server sends after its leaf.
+func intermediatesOf(t testing.TB, s *gatewaySite, name string) *x509.CertPool {
+	pool := x509.NewCertPool()
+	for _, c := range serverChainOf(t, s.link, name)[1:] {
+		pool.AddCert(c)
+	}
+	return pool
+}
+
+// TestACMECADownAtStart: with the CA down, the gateway starts and serves
+// (its EPMD answers, the site certificate serves), says so in its log and
+// status, and obtains the certificate once the CA is up, without a restart.
+func TestACMECADownAtStart(t *testing.T) {
+	t.Parallel()
+	link := freeLinkAddr(t)
+	ca := startPebble(t, mustAtoi(portOf(link)), time.Hour, 0) // configured, not running
+	gw := acmeSiteAt(t, ca, link)
+	if _, err := gw.epmdClient().NamesX(t.Context()); err != nil {
+		t.Fatalf("the EPMD does not answer while the CA is down: %v", err)
+	}
+	var st gateway.CertState
+	waitUntil(t, "the failure in the status", 30, func() bool {
+		st = gw.certStatus(t, acmeName)
+		return st.LastError != ""
+	})
+	if !st.NotAfter.IsZero() || st.NextTry.IsZero() {
+		t.Fatalf("status while the CA is down: %+v", st)
+	}
+	if !strings.Contains(gw.proc.out.String(), "retrying") {
+		t.Fatalf("the log does not say it retries:\n%s", gw.proc.out)
+	}
+	ca.run(t)
+	waitUntil(t, "the certificate once the CA is up", 60, func() bool {
+		st = gw.certStatus(t, acmeName)
+		return !st.NotAfter.IsZero() && st.LastError == ""
+	})
+}
+
+func mustAtoi(s string) int {
+	var n int
+	fmt.Sscanf(s, "%d", &n)
+	return n
+}
