@@ -143,3 +143,79 @@ func mustAtoi(s string) int {
 	fmt.Sscanf(s, "%d", &n)
 	return n
 }
+
+// TestACMERotationUnderTraffic: site B links to site A over TLS, trusting
+// A's ACME certificate by the CA's roots; a relayed connection carries
+// traffic while A's certificate is renewed, and nothing is lost or cut.
+func TestACMERotationUnderTraffic(t *testing.T) {
+	t.Parallel()
+	aLink := freeLinkAddr(t)
+	ca := startPebble(t, mustAtoi(portOf(aLink)), 20*time.Second, 0)
+	ca.run(t)
+	roots := filepath.Join(t.TempDir(), "acme-roots.pem")
+	writeFile(t, roots, string(ca.issuingRootsPEM(t)))
+
+	a, b := newGatewaySite(t, "site-a"), newGatewaySite(t, "site-b")
+	a.link = aLink
+	a.writeConfig(t, "tls", 10*time.Second, b)
+	a.extra = fmt.Sprintf(`acme:
+  names: [%s]
+  ca: %q
+  trusted_roots: %q
+  tls_alpn_port: %s
+  renewal_ratio: 0.5
+  renew_check: 1s
+`, acmeName, ca.Directory, ca.Roots, portOf(aLink))
+	a.writeConfig(t, "tls", 10*time.Second, b)
+	b.writeConfig(t, "tls", 10*time.Second, a)
+	// B trusts A by the ACME CA and A's public name, not by identity.
+	cfg := readFile(t, b.config)
+	cfg = strings.Replace(cfg, "identity: "+a.id, fmt.Sprintf("ca: %q\n    server_name: %s", roots, acmeName), 1)
+	writeFile(t, b.config, cfg)
+	a.start(t)
+	var first gateway.CertState
+	waitUntil(t, "A's ACME certificate", 60, func() bool {
+		first = a.certStatus(t, acmeName)
+		return !first.NotAfter.IsZero()
+	})
+	b.start(t)
+	echoNode(t, a, "echo")
+
+	eps, err := b.epmdClient().Lookup(t.Context(), lookupReq("echo@"+a.host))
+	if err != nil {
+		t.Fatalf("lookup through B: %v\n%s", err, b.proc.out)
+	}
+	conn, err := openRelay(eps, "pump@"+b.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rounds := 0
+	for deadline := time.Now().Add(60 * time.Second); ; rounds++ {
+		if err := echoRound(conn, 256<<10); err != nil {
+			t.Fatalf("round %d through the relay: %v\nsite A:\n%s\nsite B:\n%s", rounds, err, a.proc.out, b.proc.out)
+		}
+		st := a.certStatus(t, acmeName)
+		if st.Renewals > 0 && st.NotAfter.After(first.NotAfter) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no renewal within 60 s")
+		}
+	}
+	for range 5 { // and after the rotation, on the same connection
+		if err := echoRound(conn, 256<<10); err != nil {
+			t.Fatalf("after the rotation: %v", err)
+		}
+	}
+	// A new relay after the rotation works too.
+	conn2, err := openRelay(eps, "fresh@"+b.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	if err := echoRound(conn2, 1<<20); err != nil {
+		t.Fatalf("a new relay after the rotation: %v", err)
+	}
+	t.Logf("%d rounds of 256 KiB each way through the rotation", rounds)
+}

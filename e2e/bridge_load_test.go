@@ -141,3 +141,45 @@ func tail(s string, n int) string {
 	}
 	return s
 }
+
+func lookupReq(node string) epmd.LookupRequest {
+	return epmd.LookupRequest{Node: node, Accept: []string{"inet_tcp"}}
+}
+
+// openRelay connects to a proxy endpoint and sends a send_name.
+func openRelay(eps []epmd.Endpoint, caller string) (net.Conn, error) {
+	if len(eps) == 0 {
+		return nil, fmt.Errorf("no endpoint")
+	}
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(eps[0].Addr.String(), strconv.Itoa(int(eps[0].Port))), 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	body := handshake.AppendSendNameV6(nil, handshake.SendName{Name: caller, Flags: 1})
+	if _, err := c.Write(append([]byte{byte(len(body) >> 8), byte(len(body))}, body...)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// echoRound sends n random bytes and checks they come back.
+func echoRound(c net.Conn, n int) error {
+	payload := make([]byte, n)
+	rand.Read(payload)
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	werr := make(chan error, 1)
+	go func() { _, err := c.Write(payload); werr <- err }()
+	got := make([]byte, n)
+	if _, err := io.ReadFull(c, got); err != nil {
+		return fmt.Errorf("read: %w", err)
+	}
+	if err := <-werr; err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if sha256.Sum256(got) != sha256.Sum256(payload) {
+		return fmt.Errorf("echo differs")
+	}
+	return nil
+}
