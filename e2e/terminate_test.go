@@ -161,3 +161,43 @@ public:
 		t.Logf("gateway log:\n%s", log)
 	}
 }
+
+// TestRemoteLookupFromErlang: a node that runs inet_tls_dist and
+// distgate_epmd pointed at a remote gateway looks a node up by its full
+// name over mutual TLS (Erlang's ssl), gets the gateway's TLS termination
+// port, and reaches the node through it.
+func TestRemoteLookupFromErlang(t *testing.T) {
+	t.Parallel()
+	requireTools(t, "erl")
+	ca := makeTLSFiles(t)
+	s := newGatewaySite(t, "edge")
+	remote := freePort(t)
+	writeFile(t, s.config, fmt.Sprintf(`site: edge
+data_dir: %s
+epmd: {listen: "127.0.0.1:%d"}
+admin: {listen: %q}
+links: {off: true, names: [localhost, %q]}
+public:
+  address: 127.0.0.1
+  export: ["*"]
+  client_ca: %q
+remote:
+  listen: "127.0.0.1:%d"
+  client_ca: %q
+  allow:
+    - {identity: localhost, nodes: ["*"]}
+`, filepath.Join(s.dir, "data"), s.epmdPort, s.admin, shortHost(), ca.CA, remote, ca.CA))
+	s.start(t)
+	target := startNode(t, s.epmdPort, "target")
+	remoteConf := filepath.Join(t.TempDir(), "remote.conf")
+	writeFile(t, remoteConf, fmt.Sprintf("[{certfile, %q}, {keyfile, %q}, {cacertfile, %q}, {verify, verify_peer}].\n",
+		ca.Cert, ca.Key, filepath.Join(s.dir, "data", "identity.crt")))
+	args := append(withModule(t), "-proto_dist", "inet_tls", "-ssl_dist_optfile", tlsCallerConf(t, s, ca, true),
+		"-dist_listen", "false", "-hidden",
+		"-distgate_epmd_remote", fmt.Sprintf("localhost:%d", remote), "-distgate_epmd_ssl", remoteConf)
+	// The caller has no EPMD of its own: an unused port proves it.
+	out, err := tryEvalErl(t, freePort(t), "caller", fmt.Sprintf(`{net_adm:ping('%[1]s'), rpc:call('%[1]s', erlang, node, [])}`, target.name), args...)
+	if err != nil || out != fmt.Sprintf("{pong,%s}", target.name) {
+		t.Fatalf("caller: %v\n%s\ngateway:\n%s", err, out, s.proc.out)
+	}
+}

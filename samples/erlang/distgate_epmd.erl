@@ -17,6 +17,10 @@
 %%%   -start_epmd false
 %%%   -proto_dist inet_tcp inet_tls
 %%%   -ssl_dist_optfile /etc/distgate/ssl_dist.conf
+%%% To look nodes up at a remote gateway (mutual TLS, through ssl), add
+%%%   -distgate_epmd_remote gw.example.com:4372 -distgate_epmd_ssl /etc/app/remote.conf
+%%% (remote.conf: [{certfile,"c.pem"},{keyfile,"k.pem"},{cacertfile,"ca.pem"},
+%%%  {verify,verify_peer}].)
 %%% See README.md next to this file.
 -module(distgate_epmd).
 -behaviour(gen_server).
@@ -547,22 +551,68 @@ lookup(Name, Host, Accept) ->
                field(1, node_string(Name, Host)),
                [field(2, P) || P <- Accept],
                field(3, atom_to_binary(node(), utf8))],
+    case remote() of
+        none -> lookup_local(Payload);
+        {Host0, Port, SslOpts} -> lookup_remote(Payload, Host0, Port, SslOpts)
+    end.
+
+lookup_local(Payload) ->
     case connect_epmd(?LOOKUP_TIMEOUT) of
         {ok, Sock} ->
             Reply = request(Sock, Payload, ?LOOKUP_X_RESP, ?LOOKUP_TIMEOUT),
             _ = gen_tcp:close(Sock),
-            case Reply of
-                {ok, ?ST_OK, Body} -> endpoints(Body);
-                {ok, ?ST_NOT_FOUND, _} -> {error, nxdomain};
-                {ok, ?ST_NO_ROUTE, _} -> stock;   % not ours to route: the classic lookup
-                {ok, St, Body} -> {error, {distgate_epmd, status_name(St), message(Body)}};
-                stock -> stock;
-                {error, _} = Error -> Error
-            end;
+            lookup_outcome(Reply);
         {error, econnrefused} ->
             stock;                      % no local EPMD: as stock OTP would
         {error, _} = Error ->
             Error
+    end.
+
+lookup_outcome(Reply) ->
+    case Reply of
+        {ok, ?ST_OK, Body} -> endpoints(Body);
+        {ok, ?ST_NOT_FOUND, _} -> {error, nxdomain};
+        {ok, ?ST_NO_ROUTE, _} -> stock;   % not ours to route: the classic lookup
+        {ok, St, Body} -> {error, {distgate_epmd, status_name(St), message(Body)}};
+        stock -> stock;
+        {error, _} = Error -> Error
+    end.
+
+%% A lookup at a remote gateway's secure query port, over TLS with this
+%% node's client certificate (epmd/PROTOCOL.md: the same request and reply
+%% as on the local port). A refusal is an error, never a fallback.
+lookup_remote(Payload, Host, Port, SslOpts) ->
+    Opts = [binary, {packet, raw}, {active, false} | SslOpts],
+    _ = ssl:start(),
+    case ssl:connect(Host, Port, Opts, ?LOOKUP_TIMEOUT) of
+        {ok, S} ->
+            Reply = request({ssl, S}, Payload, ?LOOKUP_X_RESP, ?LOOKUP_TIMEOUT),
+            _ = ssl:close(S),
+            case lookup_outcome(Reply) of
+                stock -> {error, {distgate_epmd, remote_refused, Host}};
+                Outcome -> Outcome
+            end;
+        {error, Reason} ->
+            {error, {distgate_epmd, remote, Host, Reason}}
+    end.
+
+%% The remote gateway to look nodes up at, from
+%%   -distgate_epmd_remote host:port  -distgate_epmd_ssl FILE
+%% where FILE holds a list of ssl client options ({certfile, ...},
+%% {keyfile, ...}, {cacertfile, ...}, {verify, verify_peer}, ...).
+remote() ->
+    case init:get_argument(distgate_epmd_remote) of
+        {ok, [[HostPort | _] | _]} ->
+            {Host, [$: | PortS]} = lists:splitwith(fun(C) -> C =/= $: end, HostPort),
+            SslOpts = case init:get_argument(distgate_epmd_ssl) of
+                          {ok, [[File | _] | _]} ->
+                              {ok, [Opts]} = file:consult(File),
+                              Opts;
+                          _ -> []
+                      end,
+            {Host, list_to_integer(PortS), SslOpts};
+        _ ->
+            none
     end.
 
 endpoints(Body) ->
@@ -610,14 +660,21 @@ epmd_port() ->
 %% {ok, Status, Body}, 'stock' when the daemon closed before the first byte
 %% (OTP's epmd does that on every extension command), or {error, _}.
 request(Sock, Payload, Code, Timeout) ->
-    case gen_tcp:send(Sock, [<<(iolist_size(Payload)):16>>, Payload]) of
+    case conn_send(Sock, [<<(iolist_size(Payload)):16>>, Payload]) of
         ok -> recv_reply(Sock, Code, Timeout);
         {error, closed} -> stock;
         {error, _} = Error -> Error
     end.
 
+%% A connection is a gen_tcp socket or {ssl, SslSocket}.
+conn_send({ssl, S}, Data) -> ssl:send(S, Data);
+conn_send(Sock, Data) -> gen_tcp:send(Sock, Data).
+
+conn_recv({ssl, S}, N, Timeout) -> ssl:recv(S, N, Timeout);
+conn_recv(Sock, N, Timeout) -> gen_tcp:recv(Sock, N, Timeout).
+
 recv_reply(Sock, Code, Timeout) ->
-    case gen_tcp:recv(Sock, 7, Timeout) of
+    case conn_recv(Sock, 7, Timeout) of
         {ok, <<Code, _Vsn, Status, Len:32>>} when Len =< ?MAX_REPLY ->
             case recv_body(Sock, Len, Timeout) of
                 {ok, Body} -> {ok, Status, Body};
@@ -636,7 +693,7 @@ recv_reply(Sock, Code, Timeout) ->
 recv_body(_Sock, 0, _Timeout) ->
     {ok, <<>>};
 recv_body(Sock, Len, Timeout) ->
-    gen_tcp:recv(Sock, Len, Timeout).
+    conn_recv(Sock, Len, Timeout).
 
 close(Result, Sock) ->
     _ = gen_tcp:close(Sock),
