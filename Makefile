@@ -4,7 +4,7 @@ BIN     := bin/distgate
 # The whole suite stays well under CI's limit; this bounds a hung test.
 TESTFLAGS ?= -timeout 20m
 
-.PHONY: all build run deps test vet test-unit test-e2e fuzz bench bench-epmd clean
+.PHONY: all build run deps test vet test-unit fuzz bench bench-epmd bench-policy bench-bridge clean
 
 all: build
 
@@ -36,12 +36,24 @@ FUZZTIME ?= 20s
 fuzz:
 	$(GO) test ./epmd -run '^$$' -fuzz FuzzRequest -fuzztime $(FUZZTIME)
 	$(GO) test ./epmd -run '^$$' -fuzz FuzzReply -fuzztime $(FUZZTIME)
+	$(GO) test ./gateway/handshake -run '^$$' -fuzz FuzzParseSendName -fuzztime $(FUZZTIME)
+	$(GO) test ./gateway/handshake -run '^$$' -fuzz FuzzTracker -fuzztime $(FUZZTIME)
+	$(GO) test ./gateway/handshake -run '^$$' -fuzz FuzzReframe -fuzztime $(FUZZTIME)
 
-bench: bench-epmd
+bench: bench-epmd bench-policy bench-bridge
 
 ## bench-epmd: stock epmd vs distgate, PORT_PLEASE2 lookups at 900 and 10,000 names.
 bench-epmd: deps build
 	$(GO) run ./bench/epmdbench -distgate $(BIN)
+
+## bench-policy: one policy decision in process (WAT and Go samples), and EPMD lookups
+## with the Go static-map policy active against the stock epmd.
+bench-policy: deps build
+	$(GO) run ./bench/policybench -distgate $(BIN)
+
+## bench-bridge: Erlang distribution direct, over inet_tls_dist, stunnel, and distgate TLS/QUIC.
+bench-bridge: deps build
+	$(GO) run ./bench/bridgebench -distgate $(BIN)
 
 clean:
 	rm -rf bin
