@@ -39,6 +39,10 @@ fuzz:
 	$(GO) test ./gateway/handshake -run '^$$' -fuzz FuzzParseSendName -fuzztime $(FUZZTIME)
 	$(GO) test ./gateway/handshake -run '^$$' -fuzz FuzzTracker -fuzztime $(FUZZTIME)
 	$(GO) test ./gateway/handshake -run '^$$' -fuzz FuzzReframe -fuzztime $(FUZZTIME)
+	$(GO) test ./abi -run '^$$' -fuzz FuzzParseLookupRequest -fuzztime $(FUZZTIME)
+	$(GO) test ./abi -run '^$$' -fuzz FuzzParseAuthorizeRequest -fuzztime $(FUZZTIME)
+	$(GO) test ./abi -run '^$$' -fuzz FuzzParseDecision -fuzztime $(FUZZTIME)
+	$(GO) test ./abi -run '^$$' -fuzz FuzzParseRoute -fuzztime $(FUZZTIME)
 
 bench: bench-epmd bench-policy bench-bridge
 
