@@ -1,0 +1,135 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBenchTiny runs the whole benchmark in a tiny configuration against
+// OTP's epmd and a distgate built for the test. Without epmd it is
+// skipped, except under CI=true, where it fails.
+func TestBenchTiny(t *testing.T) {
+	stock, err := exec.LookPath("epmd")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("OTP's epmd is required under CI: %v", err)
+		}
+		t.Skipf("OTP's epmd is not installed: %v", err)
+	}
+	dg := filepath.Join(t.TempDir(), "distgate")
+	if out, err := exec.Command("go", "build", "-o", dg, "../../cmd/distgate").CombinedOutput(); err != nil {
+		t.Fatalf("go build distgate: %v\n%s", err, out)
+	}
+
+	var stdout, stderr bytes.Buffer
+	args := []string{"-distgate", dg, "-stock", stock, "-duration", "200ms", "-names", "20", "-bignames", "50"}
+	if code := doMain(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("doMain %q = %d\nstdout:\n%s\nstderr:\n%s", args, code, &stdout, &stderr)
+	}
+	t.Logf("\n%s", &stdout)
+
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	last := lines[len(lines)-1]
+	re := regexp.MustCompile(`^epmd-lookups ratio=(\d+\.\d\d) cpu_ratio=(\d+\.\d\d) p99_us=(\d+) scale10k=(\d+\.\d\d)$`)
+	m := re.FindStringSubmatch(last)
+	if m == nil {
+		t.Fatalf("last line %q does not match %v", last, re)
+	}
+	for i, name := range []string{"ratio", "cpu_ratio", "p99_us", "scale10k"} {
+		v, err := strconv.ParseFloat(m[i+1], 64)
+		if err != nil || v <= 0 {
+			t.Errorf("%s=%s: want a positive number (%v)", name, m[i+1], err)
+		}
+	}
+	for _, row := range []string{"stock", "distgate"} {
+		if !regexp.MustCompile(`(?m)^ *` + row + ` +20 +8 `).MatchString(stdout.String()) {
+			t.Errorf("no table row for %s with 20 names and 8 clients", row)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^ *distgate\* +20 +8 `).MatchString(stdout.String()) {
+		t.Errorf("no paced table row for distgate")
+	}
+	if !regexp.MustCompile(`(?m)^ *distgate +50 +8 `).MatchString(stdout.String()) {
+		t.Errorf("no table row for distgate with 50 names")
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	for _, args := range [][]string{
+		nil, // -distgate is required
+		{"-distgate", "x", "-names", "0"},
+		{"-distgate", "x", "-names", "100", "-bignames", "100"},
+		{"-distgate", "x", "-duration", "0s"},
+		{"-distgate", "x", "-sources", "254"},
+		{"-distgate", "x", "extra"},
+	} {
+		if _, err := parseFlags(args, new(bytes.Buffer)); err == nil {
+			t.Errorf("parseFlags(%q): no error", args)
+		}
+	}
+	o, err := parseFlags([]string{"-distgate", "bin/distgate"}, new(bytes.Buffer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.stock != "epmd" || o.duration != 5*time.Second || o.names != 900 || o.bigNames != 10000 || o.sources != 253 || o.linger {
+		t.Errorf("defaults: %+v", o)
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// The command name may hold spaces and parentheses.
+	line := "4242 (ep md) (x)) S 1 4242 4242 0 -1 4194560 120 0 0 0 731 269 0 0 20 0 1 0 100 9000000 300 18446744073709551615\n"
+	got, err := parseStatCPU([]byte(line))
+	if err != nil || got != 1000 {
+		t.Errorf("parseStatCPU = %d, %v; want 1000", got, err)
+	}
+	for _, bad := range []string{"", "4242 no parens", "4242 (epmd) S 1 2 3", "4242 (epmd) S 1 4242 4242 0 -1 0 0 0 0 0 x 2 0"} {
+		if _, err := parseStatCPU([]byte(bad)); err == nil {
+			t.Errorf("parseStatCPU(%q): no error", bad)
+		}
+	}
+}
+
+func TestParseSystemBusy(t *testing.T) {
+	stat := "cpu  100 5 30 9000 7 1 2 3 40 0\ncpu0 50 0 15 4500 3 0 1 1 20 0\n"
+	if got, err := parseSystemBusy([]byte(stat)); err != nil || got != 141 {
+		t.Errorf("parseSystemBusy = %d, %v; want 141", got, err)
+	}
+	if _, err := parseSystemBusy([]byte("intr 1 2 3\n")); err == nil {
+		t.Error("parseSystemBusy of a line without cpu: no error")
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var s []time.Duration
+	for i := 1; i <= 100; i++ {
+		s = append(s, time.Duration(i))
+	}
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 50}, {0.99, 99}, {1, 100}, {0, 1}} {
+		if got := percentile(s, c.q); got != c.want {
+			t.Errorf("percentile(1..100, %v) = %d, want %d", c.q, got, c.want)
+		}
+	}
+	if got := percentile(nil, 0.99); got != 0 {
+		t.Errorf("percentile(nil) = %d", got)
+	}
+}
+
+func TestPort2Reply(t *testing.T) {
+	want := []byte{'w', 0, 0x27, 0x11, 'M', 0, 0, 6, 0, 6, 0, 5, 'n', '0', '0', '0', '1', 0, 0}
+	if got := port2Reply("n0001", 10001); !bytes.Equal(got, want) {
+		t.Errorf("port2Reply = % x, want % x", got, want)
+	}
+}
