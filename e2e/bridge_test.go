@@ -187,3 +187,35 @@ func TestBridgePeerGatewayKilled(t *testing.T) {
 		t.Fatalf("after the restart: %s\nsite A:\n%s\nsite B:\n%s", again, a.proc.out, b.proc.out)
 	}
 }
+
+// TestBridgeRouteTick: on a route with a tick, the gateway ticks the local
+// node itself on a quiet connection. A caller with a short net_ticktime
+// (4 s) keeps its connection to a remote node that is frozen (SIGSTOP, no
+// ticks of its own) for three times that, because the link stays alive;
+// on a route without a tick it would have seen nodedown.
+func TestBridgeRouteTick(t *testing.T) {
+	t.Parallel()
+	requireTools(t, "erl")
+	a, b := newGatewaySite(t, "site-a"), newGatewaySite(t, "site-b")
+	a.writeConfig(t, "quic", 10*time.Second, b)
+	b.writeConfig(t, "quic", 10*time.Second, a)
+	cfg := readFile(t, a.config)
+	writeFile(t, a.config, strings.Replace(cfg, "    liveness: 10s\n", "    liveness: 10s\n    tick: 1s\n", 1))
+	a.start(t)
+	b.start(t)
+	y := startSiteNode(t, b, "y")
+	expr := fmt.Sprintf(`
+		Y = '%[1]s',
+		pong = net_adm:ping(Y),
+		monitor_node(Y, true),
+		io:format("UP~n"),
+		receive {nodedown, Y} -> io:format("DOWN~n") after 12000 -> io:format("STILL ~p~n", [lists:member(Y, nodes(hidden) ++ nodes())]) end,
+		halt().`, y.name)
+	p, w := startScriptNode(t, a, "x", expr, "-kernel", "net_ticktime", "4")
+	w.waitLine(t, "UP", 30*time.Second, p)
+	y.cmd.Process.Signal(syscall.SIGSTOP)
+	defer y.cmd.Process.Signal(syscall.SIGCONT)
+	if got := w.waitLine(t, "", 30*time.Second, p); got != "STILL true" {
+		t.Fatalf("with gateway ticks, x printed %q (net_ticktime 4 s, y frozen 12 s)", got)
+	}
+}

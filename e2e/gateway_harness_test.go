@@ -164,9 +164,9 @@ type lineWaiter struct {
 
 // startScriptNode starts a node that evaluates expr and prints progress
 // lines the test waits for.
-func startScriptNode(t testing.TB, s *gatewaySite, name, expr string) (*proc, *lineWaiter) {
+func startScriptNode(t testing.TB, s *gatewaySite, name, expr string, extra ...string) (*proc, *lineWaiter) {
 	t.Helper()
-	args := longNodeArgs(t, name+"@"+s.host, "-eval", expr)
+	args := longNodeArgs(t, name+"@"+s.host, append(extra, "-eval", expr)...)
 	cmd := exec.Command("erl", args...)
 	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(s.epmdPort))
 	stdout, err := cmd.StdoutPipe()
