@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestBenchSmall runs the benchmark in a tiny configuration and checks its
+// last line.
+func TestBenchSmall(t *testing.T) {
+	for _, tool := range []string{"epmd", "wat2wasm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is missing", tool)
+			}
+			t.Skipf("%s is missing", tool)
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "distgate")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/distgate").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"-distgate", bin, "-names", "20", "-clients", "2", "-duration", "200ms", "-decisions", "500"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, errOut.String(), out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	last := lines[len(lines)-1]
+	if !regexp.MustCompile(`^policy-decision p50_ns=\d+ p99_ns=\d+ epmd_ratio=\d+\.\d\d$`).MatchString(last) {
+		t.Fatalf("last line %q\n%s", last, out.String())
+	}
+	rows := 0
+	for _, l := range lines {
+		if strings.Contains(l, "stock epmd,") || strings.Contains(l, "distgate + Go") {
+			rows++
+			if f := strings.Fields(l); f[len(f)-1] != "0" {
+				t.Errorf("lookups failed: %q", l)
+			}
+		}
+	}
+	if rows != 2 {
+		t.Fatalf("no lookup rows:\n%s", out.String())
+	}
+}
