@@ -81,6 +81,19 @@ const (
 	backoffMax = 2 * time.Second
 )
 
+// failedLocked notes a failed dial of a link: the next attempt waits for
+// twice as long as the last one did, up to backoffMax.
+func (l *links) failedLocked(key linkKey, err error) {
+	b := l.backoffs[key]
+	if b == nil {
+		b = &dialBackoff{}
+		l.backoffs[key] = b
+	}
+	b.failures++
+	b.lastErr = err
+	b.next = time.Now().Add(min(backoffMin<<min(b.failures-1, 8), backoffMax))
+}
+
 // links owns the gateway's side of every link: the listeners peers dial,
 // the QUIC connections it dialled, and the TLS configurations of both.
 type links struct {
@@ -540,14 +553,7 @@ func (l *links) quicConn(ctx context.Context, key linkKey) (*quicLink, error) {
 		delete(l.dialing, key)
 		close(done)
 		if err != nil {
-			b := l.backoffs[key]
-			if b == nil {
-				b = &dialBackoff{}
-				l.backoffs[key] = b
-			}
-			b.failures++
-			b.lastErr = err
-			b.next = time.Now().Add(min(backoffMin<<min(b.failures-1, 8), backoffMax))
+			l.failedLocked(key, err)
 			l.mu.Unlock()
 			return nil, err
 		}
@@ -644,15 +650,9 @@ func (l *links) openTLS(ctx context.Context, key linkKey) (io.ReadWriteCloser, e
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err != nil {
-		b := l.backoffs[key]
-		if b == nil {
-			b = &dialBackoff{}
-			l.backoffs[key] = b
-		}
-		b.failures++
-		b.lastErr = err
-		b.next = time.Now().Add(min(backoffMin<<min(b.failures-1, 8), backoffMax))
-		return nil, fmt.Errorf("link to %s (tls %s): %w", key.site, p.TLS, err)
+		err = fmt.Errorf("link to %s (tls %s): %w", key.site, p.TLS, err)
+		l.failedLocked(key, err)
+		return nil, err
 	}
 	delete(l.backoffs, key)
 	tc := c.(*tls.Conn)

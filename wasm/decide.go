@@ -27,18 +27,24 @@ func (e *Engine) Lookup(ctx context.Context, name string, req *abi.LookupRequest
 	if err != nil {
 		return e.failRoute(name), err
 	}
+	route, err := e.lookupOn(ctx, s, req)
+	if err != nil {
+		return e.failRoute(name), err
+	}
+	return route, nil
+}
+
+// lookupOn asks the version loaded in slot s for a route and checks it.
+func (e *Engine) lookupOn(ctx context.Context, s *slot, req *abi.LookupRequest) (abi.Route, error) {
 	var route abi.Route
-	err = e.decide(ctx, s, func(in *instance) api.Function { return in.lookup }, req, func(out []byte) error {
+	err := e.decide(ctx, s, func(in *instance) api.Function { return in.lookup }, req, func(out []byte) error {
 		var err error
 		if route, err = abi.ParseRoute(out); err == nil {
 			err = route.Validate()
 		}
 		return err
 	})
-	if err != nil {
-		return e.failRoute(name), err
-	}
-	return route, nil
+	return route, err
 }
 
 // Authorize asks policy name whether an asker may do something. On

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/distgate/distgate/abi"
-	"github.com/tetratelabs/wazero/api"
 )
 
 // DryRunLookup answers a lookup with one kept version of a policy (seq 0:
@@ -40,14 +39,7 @@ func (e *Engine) DryRunLookup(ctx context.Context, name string, seq int, req *ab
 	}
 	s.cur.Store(v)
 	defer v.release()
-	var route abi.Route
-	err = e.decide(ctx, s, func(in *instance) api.Function { return in.lookup }, req, func(out []byte) error {
-		var err error
-		if route, err = abi.ParseRoute(out); err == nil {
-			err = route.Validate()
-		}
-		return err
-	})
+	route, err := e.lookupOn(ctx, s, req)
 	if err != nil {
 		return abi.Route{}, err
 	}
