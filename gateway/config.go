@@ -81,7 +81,8 @@ type LinksConfig struct {
 type ProxyConfig struct {
 	// Address is where proxy ports open; 127.0.0.1 by default.
 	Address string `yaml:"address"`
-	// Idle releases a proxy port unused for this long; 10m by default.
+	// Idle releases a proxy port unused for this long, and closes a link
+	// that has carried no connection for as long; 10m by default.
 	Idle Duration `yaml:"idle"`
 }
 

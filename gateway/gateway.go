@@ -113,6 +113,8 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		return nil, err
 	}
 	g.links.accept = g.serveStream
+	g.links.wg.Add(1)
+	go g.links.janitor(cfg.Proxy.Idle.Std())
 	if cfg.Remote.ClientCA != "" {
 		if g.links.remotePool, err = loadPool(cfg.Remote.ClientCA, "remote.client_ca"); err != nil {
 			return nil, err

@@ -323,3 +323,46 @@ func TestIdentityRoundTrip(t *testing.T) {
 	}
 	_ = fmt.Sprint()
 }
+
+// TestRelayHalfCloseAndIdleLink: a caller that half-closes gets every byte
+// echoed and then the end of the stream, over QUIC and TLS; a QUIC link
+// that carries nothing for the idle time is closed, and dialled again on
+// the next connection.
+func TestRelayHalfCloseAndIdleLink(t *testing.T) {
+	for _, transport := range []string{transportQUIC, transportTLS} {
+		t.Run(transport, func(t *testing.T) {
+			a, b := prepareSite(t, "site-a"), prepareSite(t, "site-b")
+			a.cfg.Peers = []PeerConfig{b.peerOf()}
+			b.cfg.Peers = []PeerConfig{a.peerOf()}
+			a.cfg.Routes = []RouteConfig{{Match: "*@*.site-b.example", Site: "site-b", Transport: transport}}
+			a.cfg.Proxy.Idle = Duration(300 * time.Millisecond)
+			a.start(t)
+			b.start(t)
+			startFakeNode(t, b, "y")
+			for round := range 2 {
+				c, _, err := dialRemote(t, a, "y@n1.site-b.example", "x@n1.site-a.example")
+				if err != nil {
+					t.Fatal(err)
+				}
+				payload := bytes.Repeat([]byte("half-close "), 100000)
+				if _, err := c.Write(payload); err != nil {
+					t.Fatal(err)
+				}
+				c.(*net.TCPConn).CloseWrite()
+				c.SetReadDeadline(time.Now().Add(20 * time.Second))
+				got, err := io.ReadAll(c)
+				if err != nil || !bytes.Equal(got, payload) {
+					t.Fatalf("round %d: echoed %d of %d bytes, %v", round, len(got), len(payload), err)
+				}
+				c.Close()
+				if transport == transportQUIC {
+					waitFor(t, "the unused link to close", func() bool {
+						a.gw.links.mu.Lock()
+						defer a.gw.links.mu.Unlock()
+						return len(a.gw.links.quic) == 0
+					})
+				}
+			}
+		})
+	}
+}

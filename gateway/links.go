@@ -63,10 +63,11 @@ type linkKey struct {
 
 // quicLink is an established QUIC connection to a peer.
 type quicLink struct {
-	key     linkKey
-	conn    *quic.Conn
-	since   time.Time
-	streams atomic.Int64
+	key      linkKey
+	conn     *quic.Conn
+	since    time.Time
+	streams  atomic.Int64
+	lastUsed atomic.Int64 // Unix ns when the last stream ended or began
 }
 
 // dialBackoff spaces out redials of a link that failed.
@@ -140,6 +141,39 @@ type tlsPeerSeen struct {
 type inboundLink struct {
 	site  string
 	since time.Time
+}
+
+// closeIdle closes the QUIC links this gateway dialled that have carried
+// no stream for longer than idle: links are kept while used.
+func (l *links) closeIdle(idle time.Duration) {
+	cutoff := time.Now().Add(-idle).UnixNano()
+	l.mu.Lock()
+	var drop []*quicLink
+	for _, ql := range l.quic {
+		if ql.streams.Load() == 0 && ql.lastUsed.Load() < cutoff {
+			drop = append(drop, ql)
+		}
+	}
+	l.mu.Unlock()
+	for _, ql := range drop {
+		l.log.Info("link closed: unused", "peer", ql.key.site, "transport", "quic", "idle", idle)
+		ql.conn.CloseWithError(codeGoingAway, "unused")
+	}
+}
+
+// janitor closes unused links every quarter of idle.
+func (l *links) janitor(idle time.Duration) {
+	defer l.wg.Done()
+	tick := time.NewTicker(max(idle/4, 50*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-tick.C:
+			l.closeIdle(idle)
+		}
+	}
 }
 
 func newLinks(site string, peers []PeerConfig, certs *certManager, log *slog.Logger) (*links, error) {
@@ -501,6 +535,7 @@ func (l *links) openQUIC(ctx context.Context, key linkKey) (io.ReadWriteCloser, 
 		return nil, fmt.Errorf("link to %s (quic): %w", key.site, err)
 	}
 	ql.streams.Add(1)
+	ql.lastUsed.Store(time.Now().UnixNano())
 	return &countedStream{quicStream: quicStream{Stream: s, conn: ql.conn}, link: ql}, nil
 }
 
@@ -511,7 +546,12 @@ type countedStream struct {
 	once sync.Once
 }
 
-func (s *countedStream) done() { s.once.Do(func() { s.link.streams.Add(-1) }) }
+func (s *countedStream) done() {
+	s.once.Do(func() {
+		s.link.streams.Add(-1)
+		s.link.lastUsed.Store(time.Now().UnixNano())
+	})
+}
 
 func (s *countedStream) Close() error { s.done(); return s.quicStream.Close() }
 
@@ -584,6 +624,7 @@ func (l *links) dialQUIC(ctx context.Context, key linkKey) (*quicLink, error) {
 	}
 	// The peer may accept on a connection we dialled: serve its streams.
 	ql := &quicLink{key: key, conn: conn, since: time.Now()}
+	ql.lastUsed.Store(time.Now().UnixNano())
 	l.log.Info("link up", "peer", key.site, "transport", "quic", "remote", p.QUIC, "direction", "out", "liveness", key.liveness)
 	l.wg.Add(1)
 	go l.serveQUICConn(key.site, conn)
