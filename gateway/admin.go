@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/distgate/distgate/epmd"
 )
 
@@ -47,6 +49,7 @@ func newAdminServer(g *Gateway) (*adminServer, error) {
 	}
 	a.mux.HandleFunc("GET /v1/status", a.status)
 	a.registerPolicyRoutes()
+	a.mux.Handle("GET /metrics", promhttp.HandlerFor(g.metrics.reg, promhttp.HandlerOpts{}))
 	// Go's profiler, behind the same token: `go tool pprof` with
 	// -http-header or curl -H "Authorization: Bearer ...".
 	a.mux.HandleFunc("/debug/pprof/", pprof.Index)

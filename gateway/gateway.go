@@ -55,6 +55,7 @@ type Gateway struct {
 	policies *policyRouter
 	// policyLogs keeps each policy's recent log lines.
 	policyLogs *policyLogs
+	metrics    *metrics
 	term       *terminator // TLS termination ports; nil when off
 	// publicEPMD is the internet-facing EPMD; nil when off.
 	publicEPMD *epmd.Server
@@ -83,6 +84,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		log = slog.New(slog.DiscardHandler)
 	}
 	g = &Gateway{cfg: cfg, log: log, relays: newRelayTable(), bufs: newRelayBufs(), started: time.Now(), serveErr: make(chan error, 4)}
+	g.metrics = newMetrics(g)
 	g.router.Store(&routerBox{newStaticRouter(cfg)})
 	defer func() {
 		if err != nil {
@@ -113,6 +115,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		return nil, err
 	}
 	g.links.accept = g.serveStream
+	g.links.onDial = g.metrics.dialed
 	g.links.wg.Add(1)
 	go g.links.janitor(cfg.Proxy.Idle.Std())
 	if cfg.Remote.ClientCA != "" {
@@ -124,6 +127,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		return nil, err
 	}
 	g.proxies = newProxyPorts(cfg.Proxy.Address, cfg.Proxy.Idle.Std(), g.links, g.relays, g.bufs, log)
+	g.proxies.metrics = g.metrics
 	if !cfg.EPMD.Disabled {
 		if err = g.startEPMD(ctx); err != nil {
 			return nil, err
@@ -246,6 +250,12 @@ func (g *Gateway) Close() error {
 // and turns the route into endpoints; a remote node is answered with its
 // loopback proxy port.
 func (g *Gateway) Resolve(ctx context.Context, q epmd.Query) epmd.Answer {
+	rt, ans := g.resolve(ctx, q)
+	g.metrics.lookups.WithLabelValues(rt.String(), ans.Status.String()).Inc()
+	return ans
+}
+
+func (g *Gateway) resolve(ctx context.Context, q epmd.Query) (RouteKind, epmd.Answer) {
 	node := q.Name
 	if q.Host != "" {
 		node += "@" + q.Host
@@ -262,37 +272,37 @@ func (g *Gateway) Resolve(ctx context.Context, q epmd.Query) epmd.Answer {
 		}
 		if len(eps) == 0 {
 			if !q.Registered {
-				return epmd.Answer{Status: epmd.StatusNotFound, Message: "no node " + q.Name + " is registered here"}
+				return rt.Kind, epmd.Answer{Status: epmd.StatusNotFound, Message: "no node " + q.Name + " is registered here"}
 			}
-			return epmd.Answer{Status: epmd.StatusNotFound, Message: "node " + q.Name + " offers none of the accepted protocols"}
+			return rt.Kind, epmd.Answer{Status: epmd.StatusNotFound, Message: "node " + q.Name + " offers none of the accepted protocols"}
 		}
-		return epmd.Answer{Status: epmd.StatusOK, Endpoints: eps}
+		return rt.Kind, epmd.Answer{Status: epmd.StatusOK, Endpoints: eps}
 	case RouteVia:
 		if q.Host == "" {
-			return epmd.Answer{Status: epmd.StatusNotFound, Message: "a remote node is looked up by its full name"}
+			return rt.Kind, epmd.Answer{Status: epmd.StatusNotFound, Message: "a remote node is looked up by its full name"}
 		}
 		if _, ok := g.links.peers[rt.Site]; !ok {
 			g.log.Error("lookup routed to a site that is not a configured peer", "node", node, "site", rt.Site)
-			return epmd.Answer{Status: epmd.StatusUnavailable, Message: "the route of " + node + " leads to site " + rt.Site + ", which is not a configured peer"}
+			return rt.Kind, epmd.Answer{Status: epmd.StatusUnavailable, Message: "the route of " + node + " leads to site " + rt.Site + ", which is not a configured peer"}
 		}
 		if !acceptsTCP(q.Accept) {
-			return epmd.Answer{Status: epmd.StatusNotFound, Message: "node " + node + " is reached through a loopback TCP proxy port: accept inet_tcp"}
+			return rt.Kind, epmd.Answer{Status: epmd.StatusNotFound, Message: "node " + node + " is reached through a loopback TCP proxy port: accept inet_tcp"}
 		}
 		port, err := g.proxies.portFor(node, rt)
 		if err != nil {
 			g.log.Error("lookup", "node", node, "err", err)
-			return epmd.Answer{Status: epmd.StatusUnavailable, Message: err.Error()}
+			return rt.Kind, epmd.Answer{Status: epmd.StatusUnavailable, Message: err.Error()}
 		}
-		return epmd.Answer{Status: epmd.StatusOK, Endpoints: []epmd.Endpoint{{
+		return rt.Kind, epmd.Answer{Status: epmd.StatusOK, Endpoints: []epmd.Endpoint{{
 			Transport: epmd.Transport{Proto: "inet_tcp", Port: uint16(port), Family: epmd.FamilyInet,
 				Addr: mustLoopback(g.cfg.Proxy.Address), HighVsn: 6, LowVsn: 6},
 			NodeType: epmd.NodeTypeNormal,
 		}}}
 	case RouteDeny:
 		g.log.Info("lookup denied", "node", node, "asker", q.Asker, "reason", rt.Reason)
-		return epmd.Answer{Status: epmd.StatusDenied, Message: rt.Reason}
+		return rt.Kind, epmd.Answer{Status: epmd.StatusDenied, Message: rt.Reason}
 	}
-	return epmd.Answer{Status: epmd.StatusNoRoute, Message: "host " + q.Host + " is not this host and no route leads there"}
+	return rt.Kind, epmd.Answer{Status: epmd.StatusNoRoute, Message: "host " + q.Host + " is not this host and no route leads there"}
 }
 
 func acceptsTCP(accept []string) bool {
@@ -361,6 +371,7 @@ func (g *Gateway) serveStream(ctx context.Context, site, identity, transport str
 // serveRelay connects a peer's caller to a node of this site.
 func (g *Gateway) serveRelay(ctx context.Context, site, transport string, s io.ReadWriteCloser, hdr streamHeader) {
 	refuse := func(status byte, msg string) {
+		g.metrics.relayed("in", transport, false)
 		g.log.Warn("relay refused", "peer", site, "caller", hdr.Caller, "target", hdr.Target, "reason", msg)
 		s.Write(appendLinkReply(nil, status, msg))
 		s.Close()
@@ -389,6 +400,8 @@ func (g *Gateway) serveRelay(ctx context.Context, site, transport string, s io.R
 	}
 	ri := g.relays.add(hdr.Caller, hdr.Target, site, transport, "in")
 	defer g.relays.remove(ri)
+	defer g.metrics.relayDone(ri)
+	g.metrics.relayed("in", transport, true)
 	var local io.ReadWriteCloser = c.(*net.TCPConn)
 	if hdr.Tick > 0 {
 		local = newTicker(c.(*net.TCPConn), hdr.Tick, false)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -228,6 +229,37 @@ func testRelay(t *testing.T, transport string) {
 	// Closing the caller ends the relay on both sites.
 	c.Close()
 	waitFor(t, "relays to end", func() bool { return a.gw.relays.len() == 0 && b.gw.relays.len() == 0 })
+	m := scrape(t, a)
+	for _, want := range []string{
+		`distgate_relays_total{direction="out",result="ok",transport="` + transport + `"} 1`,
+		`distgate_lookups_total{route="via",status="ok"} 1`,
+		`distgate_link_dials_total{peer="site-b",result="ok",transport="` + transport + `"} 1`,
+		"distgate_relays_active 0",
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("site A metrics lack %s", want)
+		}
+	}
+	if !strings.Contains(scrape(t, b), `distgate_relays_total{direction="in",result="ok",transport="`+transport+`"} 1`) {
+		t.Error("site B does not count the relay")
+	}
+}
+
+// scrape reads a site's metrics through its admin API.
+func scrape(t testing.TB, s *site) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+s.gw.AdminAddr()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+s.gw.admin.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %s", resp.Status)
+	}
+	return string(b)
 }
 
 func TestRelayQUIC(t *testing.T) { testRelay(t, transportQUIC) }

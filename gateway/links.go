@@ -109,6 +109,8 @@ type links struct {
 	accept func(ctx context.Context, site, identity, transport string, s io.ReadWriteCloser)
 	// remotePool signs the certificates of remote query clients.
 	remotePool *x509.CertPool
+	// onDial is told of every dial of a link (for metrics).
+	onDial func(peer, transport string, err error)
 
 	serverTLS *tls.Config
 	udp       *net.UDPConn
@@ -588,6 +590,9 @@ func (l *links) quicConn(ctx context.Context, key linkKey) (*quicLink, error) {
 		l.mu.Unlock()
 
 		ql, err := l.dialQUIC(ctx, key)
+		if l.onDial != nil {
+			l.onDial(key.site, transportQUIC, err)
+		}
 
 		l.mu.Lock()
 		delete(l.dialing, key)
@@ -688,6 +693,9 @@ func (l *links) openTLS(ctx context.Context, key linkKey) (io.ReadWriteCloser, e
 		Config: l.clientTLS(key.site),
 	}
 	c, err := d.DialContext(ctx, "tcp", p.TLS)
+	if l.onDial != nil {
+		l.onDial(key.site, transportTLS, err)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err != nil {

@@ -33,12 +33,13 @@ func (pp *proxyPort) touch() { pp.lastUsed.Store(time.Now().UnixNano()) }
 // proxyPorts allocates proxy ports on first lookup, reuses them, and
 // releases those idle for longer than idle.
 type proxyPorts struct {
-	addr   string
-	idle   time.Duration
-	log    *slog.Logger
-	links  *links
-	relays *relayTable
-	bufs   *relayBufs
+	addr    string
+	idle    time.Duration
+	log     *slog.Logger
+	links   *links
+	relays  *relayTable
+	bufs    *relayBufs
+	metrics *metrics
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -126,6 +127,7 @@ func (p *proxyPorts) handle(pp *proxyPort, c net.Conn) {
 	}, frame)
 	cancel()
 	if err != nil {
+		p.metrics.relayed("out", rt.Transport, false)
 		p.log.Error("relay refused", "caller", sn.Name, "target", pp.target, "via", rt.Site, "err", err)
 		c.Close()
 		return
@@ -133,6 +135,8 @@ func (p *proxyPorts) handle(pp *proxyPort, c net.Conn) {
 	transport, _ := p.links.transportFor(rt.Site, rt.Transport)
 	ri := p.relays.add(sn.Name, pp.target, rt.Site, transport, "out")
 	defer p.relays.remove(ri)
+	defer p.metrics.relayDone(ri)
+	p.metrics.relayed("out", transport, true)
 	p.log.Debug("relay started", "caller", sn.Name, "target", pp.target, "via", rt.Site, "transport", transport)
 	var local io.ReadWriteCloser = c.(*net.TCPConn)
 	if rt.Tick > 0 {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -119,6 +120,11 @@ func (p *publicEPMD) Names(ctx context.Context, peer netip.AddrPort) ([]epmd.Nam
 // Refused implements epmd.Public: logged, at most once a second for the
 // same reason and address.
 func (p *publicEPMD) Refused(peer netip.AddrPort, what string) {
+	kind, _, _ := strings.Cut(what, ":")
+	if strings.HasPrefix(kind, "PORT_PLEASE2") {
+		kind = "PORT_PLEASE2"
+	}
+	p.g.metrics.publicRefusals.WithLabelValues(kind).Inc()
 	key := peer.Addr().String() + " " + what
 	now := time.Now()
 	p.mu.Lock()

@@ -177,6 +177,7 @@ func (t *terminator) handle(tp *termPort, raw net.Conn) {
 		identity = certIdentity(cs.PeerCertificates[0])
 	}
 	refuse := func(reason string) {
+		t.g.metrics.relayed("in", "tls-terminated", false)
 		t.log.Warn("TLS caller refused", "caller", sn.Name, "target", target, "identity", identity, "peer", peer, "reason", reason)
 		tc.Close()
 	}
@@ -219,6 +220,7 @@ func (t *terminator) handle(tp *termPort, raw net.Conn) {
 	}
 	ri := t.g.relays.add(sn.Name, target, "public", "tls-terminated", "in")
 	defer t.g.relays.remove(ri)
+	defer t.g.metrics.relayDone(ri)
 	var caller io.ReadWriteCloser = tc
 	if tlsBackend {
 		if _, err := b.Write(frame); err != nil {
@@ -242,8 +244,10 @@ func (t *terminator) handle(tp *termPort, raw net.Conn) {
 		caller = newReframedConn(tc, up)
 		b = newReframedConn(b, handshake.NewReframer(2, 4, 'a'))
 	}
+	t.g.metrics.relayed("in", "tls-terminated", true)
 	t.log.Debug("TLS relay started", "caller", sn.Name, "target", target, "identity", identity, "backend", backend)
-	if err := relay(caller, b, t.g.bufs, &ri.Stats); err != nil {
+	// The local node is a, as in every relay: AToB counts bytes from it.
+	if err := relay(b, caller, t.g.bufs, &ri.Stats); err != nil {
 		t.log.Info("TLS relay ended", "caller", sn.Name, "target", target, "err", err)
 	}
 }
