@@ -43,7 +43,7 @@ func TestBenchTiny(t *testing.T) {
 
 	var stdout, stderr bytes.Buffer
 	args := []string{"-distgate", dg, "-distgate-epmd", "../../samples/erlang/distgate_epmd.erl",
-		"-duration", "300ms", "-rtt-count", "200", "-conns", "20", "-settle", "300ms"}
+		"-duration", "300ms", "-rtt-count", "200", "-rounds", "1", "-conns", "20", "-settle", "300ms"}
 	if code := doMain(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("doMain %q = %d\nstdout:\n%s\nstderr:\n%s", args, code, &stdout, &stderr)
 	}
@@ -85,6 +85,9 @@ func TestParseFlags(t *testing.T) {
 		{"-distgate", "x", "-conns", "0"},
 		{"-distgate", "x", "-window", "1024"},
 		{"-distgate", "x", "-rounds", "0"},
+		{"-distgate", "x", "-idle-bytes", "0"},
+		{"-distgate", "x", "-perf-mode", "flame"},
+		{"-distgate", "x", "-gateway-env", "GOMAXPROCS"},
 		{"-distgate", "x", "extra"},
 	} {
 		if _, err := parseFlags(args, new(bytes.Buffer)); err == nil {
@@ -95,7 +98,7 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.duration != 5*time.Second || o.conns != 500 || len(o.paths) != 5 || len(o.idle) != 2 || o.rounds != 1 || !o.udpBuffers {
+	if o.duration != 5*time.Second || o.conns != 500 || len(o.paths) != 5 || len(o.idle) != 2 || o.rounds != 2 || !o.udpBuffers {
 		t.Errorf("defaults: %+v", o)
 	}
 }

@@ -77,8 +77,8 @@ func (s *site) writeConfig(transport string, peer *site) error {
 	return os.WriteFile(s.config, []byte(b.String()), 0o600)
 }
 
-func (s *site) start(ctx context.Context, bin string) error {
-	c, err := startChild(s.name, nil, false, bin, "run", "-config", s.config)
+func (s *site) start(ctx context.Context, bin string, env []string) error {
+	c, err := startChild(s.name, env, false, bin, "run", "-config", s.config)
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func (s *site) epmdClient() *epmd.Client {
 
 // gatewayPair starts site-a and site-b, each routing the other's node
 // names to it over transport.
-func gatewayPair(ctx context.Context, bin, dir, transport string) (a, b *site, err error) {
+func gatewayPair(ctx context.Context, bin, dir, transport string, env []string) (a, b *site, err error) {
 	dir = filepath.Join(dir, "gw-"+transport+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
 	if a, err = newSite(bin, dir, "site-a"); err != nil {
 		return nil, nil, err
@@ -112,10 +112,10 @@ func gatewayPair(ctx context.Context, bin, dir, transport string) (a, b *site, e
 	if err = b.writeConfig(transport, a); err != nil {
 		return nil, nil, err
 	}
-	if err = a.start(ctx, bin); err != nil {
+	if err = a.start(ctx, bin, env); err != nil {
 		return nil, nil, err
 	}
-	if err = b.start(ctx, bin); err != nil {
+	if err = b.start(ctx, bin, env); err != nil {
 		a.stop()
 		return nil, nil, err
 	}

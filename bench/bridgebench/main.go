@@ -14,9 +14,10 @@
 //
 // Usage (what `make bench-bridge` runs):
 //
-//	go run ./bench/bridgebench -distgate bin/distgate [-duration 5s]
+//	go run ./bench/bridgebench -distgate bin/distgate [-duration 5s] [-rounds 2]
 //	    [-paths direct,otp_tls,stunnel,distgate_tls,distgate_quic]
-//	    [-conns 500] [-idle tls,quic] [-pprof DIR] [-perf DIR]
+//	    [-conns 500] [-idle tls,quic] [-idle-bytes 256] [-rtt-spin]
+//	    [-gateway-env "GOMAXPROCS=1"] [-pprof DIR] [-perf DIR [-perf-mode trace]]
 //
 // On each path the sender sends binaries of 1 KiB, then of 64 KiB, for
 // -duration each, with at most -window bytes unacknowledged by the
@@ -25,7 +26,10 @@
 // Then up to -rtt-count sequential ping-pongs (also bounded by -duration)
 // give the round-trip time. The CPU of every process of the path (both
 // nodes, and the stunnel pair or the gateways) is sampled from /proc at
-// each phase's start and end.
+// each phase's start and end. The paths run -rounds times, interleaved,
+// and each figure keeps its best round: other load on a shared machine
+// only ever slows a path down. A phase during which other processes kept
+// more than a tenth of the machine busy is flagged in the report.
 //
 // Then, for each transport of -idle, a fresh gateway pair relays -conns
 // connections from a Go client through site A's proxy port to an echo
@@ -42,6 +46,12 @@
 //
 // As root it raises net.core.rmem_max and wmem_max to 7,500,000 for the
 // run (quic-go wants 7 MiB UDP buffers) and restores them at exit.
+//
+// To find what limits a figure: -pprof DIR saves CPU profiles of both
+// gateways for every distgate throughput phase (over their admin API) and
+// heap profiles with the idle relays; -perf DIR runs `perf record -g` on
+// every process of each path during each phase, or with -perf-mode trace
+// `perf trace -s` (syscall counts per thread; it slows everything down).
 package main
 
 import (
@@ -73,21 +83,25 @@ type options struct {
 	duration     time.Duration
 	rttCount     int
 	rounds       int
+	rttSpin      bool
 	window       int
 	conns        int
+	idleBytes    int
 	settle       time.Duration
 	paths        []string
 	idle         []string
 	erlFlags     string
+	gatewayEnv   []string
 	udpBuffers   bool
 	pprofDir     string
 	perfDir      string
+	perfMode     string
 	keep         bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
-	var paths, idle string
+	var paths, idle, gatewayEnv string
 	fs := flag.NewFlagSet("bridgebench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.distgate, "distgate", "", "path of the distgate binary (required)")
@@ -95,22 +109,27 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.stunnel, "stunnel", "stunnel4", "stunnel: a path, or a name looked up in PATH")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of each throughput phase, and most of the round-trip phase")
 	fs.IntVar(&o.rttCount, "rtt-count", 20000, "most ping-pongs of the round-trip phase")
-	fs.IntVar(&o.rounds, "rounds", 1, "run every path this many times, interleaved, and keep each figure's best (other load on the machine only ever slows a path)")
+	fs.IntVar(&o.rounds, "rounds", 2, "run every path this many times, interleaved, and keep each figure's best (other load on the machine only ever slows a path)")
+	fs.BoolVar(&o.rttSpin, "rtt-spin", false, "during the round-trip phases, keep every CPU busy with SCHED_IDLE spinners (chrt --idle), so that no wakeup pays for leaving an idle CPU")
 	fs.IntVar(&o.window, "window", 8<<20, "most bytes the sender has unacknowledged by the receiver")
 	fs.IntVar(&o.conns, "conns", 500, "idle relayed connections of the memory phase")
+	fs.IntVar(&o.idleBytes, "idle-bytes", 256, "bytes each idle connection echoes through the relay before it goes quiet (a distribution handshake is a few hundred)")
 	fs.DurationVar(&o.settle, "settle", 3*time.Second, "wait before each RSS reading of the memory phase")
 	fs.StringVar(&paths, "paths", strings.Join(allPaths, ","), "paths to measure, in this order")
 	fs.StringVar(&idle, "idle", "tls,quic", "link transports of the memory phase (empty: none)")
 	fs.StringVar(&o.erlFlags, "erl-flags", "+sbwt none +sbwtdcpu none +sbwtdio none", "emulator flags of every node (no busy-waiting schedulers: the nodes share 2 cores with the relays)")
+	fs.StringVar(&gatewayEnv, "gateway-env", "", "extra environment of the gateways, space-separated `K=V` (GOMAXPROCS=1, GODEBUG=...)")
 	fs.BoolVar(&o.udpBuffers, "udp-buffers", true, "as root, raise net.core.rmem_max/wmem_max to 7500000 for the run")
-	fs.StringVar(&o.pprofDir, "pprof", "", "write CPU profiles of both gateways during each distgate throughput phase to `dir`")
+	fs.StringVar(&o.pprofDir, "pprof", "", "write CPU profiles of both gateways during each distgate throughput phase, and their heap profiles with the idle relays, to `dir`")
 	fs.StringVar(&o.perfDir, "perf", "", "perf record every process of each path during each throughput phase into `dir`")
+	fs.StringVar(&o.perfMode, "perf-mode", "record", "what -perf does in each phase: record (perf record -g) or trace (perf trace -s: syscall counts per thread)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	o.paths = splitList(paths)
 	o.idle = splitList(idle)
+	o.gatewayEnv = strings.Fields(gatewayEnv)
 	switch {
 	case fs.NArg() > 0:
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
@@ -126,8 +145,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-window must be at least 64 KiB")
 	case o.conns < 1 || o.conns > 50000:
 		return o, errors.New("-conns must be in 1..50000")
+	case o.idleBytes < 1 || o.idleBytes > 64<<20:
+		return o, errors.New("-idle-bytes must be in 1..64 MiB")
 	case o.settle < 0:
 		return o, errors.New("-settle must not be negative")
+	case slices.ContainsFunc(o.gatewayEnv, func(kv string) bool { return !strings.Contains(kv, "=") }):
+		return o, fmt.Errorf("-gateway-env: want K=V pairs, got %q", gatewayEnv)
+	case o.perfMode != "record" && o.perfMode != "trace":
+		return o, fmt.Errorf("-perf-mode: record or trace, not %q", o.perfMode)
 	case len(o.paths) == 0:
 		return o, errors.New("-paths is empty")
 	}
@@ -249,6 +274,9 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "stunnel: %s\n", stunnelVersion(b.stunnel))
 	}
 	fmt.Fprintf(stdout, "udp buffers: %s\n", udp)
+	if len(o.gatewayEnv) > 0 {
+		fmt.Fprintf(stdout, "gateways: environment %s\n", strings.Join(o.gatewayEnv, " "))
+	}
 	fmt.Fprintf(stdout, "nodes: erl %s; %v per throughput phase, window %d KiB, at most %d ping-pongs\n",
 		o.erlFlags, o.duration, o.window>>10, o.rttCount)
 	for _, p := range o.paths {
@@ -284,7 +312,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		fmt.Fprintf(stdout, "running idle relays over %s (%d connections) ...\n", t, o.conns)
+		fmt.Fprintf(stdout, "running idle relays over %s (%d connections, %d bytes echoed by each) ...\n", t, o.conns, o.idleBytes)
 		m, err := b.measureIdle(t)
 		if err != nil {
 			fmt.Fprintf(stdout, "idle relays over %s failed: %v\n", t, err)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -14,11 +16,6 @@ import (
 	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/gateway/handshake"
 )
-
-// pingSize is what each idle connection echoes once through the relay
-// before it goes quiet: a relayed connection has carried a distribution
-// handshake's worth of bytes in both directions.
-const pingSize = 256
 
 // memResult is the memory one gateway pair spent on idle relays.
 type memResult struct {
@@ -101,8 +98,8 @@ func (e *echoNode) close() {
 }
 
 // openIdle opens one relayed connection through a proxy port: send_name,
-// then pingSize bytes that must come back; it is then left idle.
-func openIdle(proxy, caller string) (net.Conn, error) {
+// then size bytes that must come back; it is then left idle.
+func openIdle(proxy, caller string, size int) (net.Conn, error) {
 	c, err := net.DialTimeout("tcp", proxy, 30*time.Second)
 	if err != nil {
 		return nil, err
@@ -110,18 +107,23 @@ func openIdle(proxy, caller string) (net.Conn, error) {
 	c.SetDeadline(time.Now().Add(60 * time.Second))
 	body := handshake.AppendSendNameV6(nil, handshake.SendName{Name: caller, Flags: 1})
 	msg := append([]byte{byte(len(body) >> 8), byte(len(body))}, body...)
-	ping := make([]byte, pingSize)
+	ping := make([]byte, size)
 	for i := range ping {
 		ping[i] = byte(i)
 	}
-	if _, err := c.Write(append(msg, ping...)); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("%s: write: %w", caller, err)
-	}
-	back := make([]byte, pingSize)
+	werr := make(chan error, 1)
+	go func() {
+		_, err := c.Write(append(msg, ping...))
+		werr <- err
+	}()
+	back := make([]byte, size)
 	if _, err := io.ReadFull(c, back); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("%s: echo: %w", caller, err)
+	}
+	if err := <-werr; err != nil {
+		c.Close()
+		return nil, fmt.Errorf("%s: write: %w", caller, err)
 	}
 	c.SetDeadline(time.Time{})
 	return c, nil
@@ -132,7 +134,7 @@ func openIdle(proxy, caller string) (net.Conn, error) {
 // relayed connections that stay idle for -settle.
 func (b *bench) measureIdle(transport string) (memResult, error) {
 	res := memResult{transport: transport, conns: b.o.conns}
-	a, s, err := gatewayPair(b.ctx, b.o.distgate, b.dir, transport)
+	a, s, err := gatewayPair(b.ctx, b.o.distgate, b.dir, transport, b.o.gatewayEnv)
 	if err != nil {
 		return res, err
 	}
@@ -166,7 +168,7 @@ func (b *bench) measureIdle(transport string) (memResult, error) {
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				c, err := openIdle(proxy, fmt.Sprintf("idle%d@%s", i, a.host))
+				c, err := openIdle(proxy, fmt.Sprintf("idle%d@%s", i, a.host), b.o.idleBytes)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
@@ -213,6 +215,12 @@ func (b *bench) measureIdle(transport string) (memResult, error) {
 	for i, st := range sites {
 		if res.sites[i].statsErr == nil {
 			res.sites[i].after, res.sites[i].statsErr = st.goStats(b.ctx)
+		}
+		if b.o.pprofDir != "" {
+			// A heap profile of the idle relays (after the forced GC).
+			if heap, err := st.adminGet(b.ctx, "/debug/pprof/heap"); err == nil {
+				os.WriteFile(filepath.Join(b.o.pprofDir, "idle-"+transport+"-"+st.name+".heap.pprof"), heap, 0o644)
+			}
 		}
 	}
 	return res, nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -89,7 +90,7 @@ func (b *bench) setupPath(name string) (*pathEnv, error) {
 		if name == pathDistgateQUIC {
 			transport = "quic"
 		}
-		a, s, err := gatewayPair(b.ctx, b.o.distgate, b.dir, transport)
+		a, s, err := gatewayPair(b.ctx, b.o.distgate, b.dir, transport, b.o.gatewayEnv)
 		if err != nil {
 			return nil, err
 		}
@@ -144,6 +145,30 @@ type pathResult struct {
 	tput    map[int]tputResult
 	rtt     rttResult
 	cpu     []phaseCPU
+}
+
+// startSpinners starts one busy loop per CPU at the SCHED_IDLE policy,
+// which any other runnable thread preempts at once: the CPUs never go idle,
+// so a wakeup costs a context switch and not the exit from a halted
+// (virtual) CPU. It returns the function that stops them.
+func startSpinners() (func(), error) {
+	var cs []*child
+	stop := func() {
+		for _, c := range cs {
+			c.cmd.Process.Kill()
+			<-c.done
+		}
+		cs = nil
+	}
+	for i := range runtime.NumCPU() {
+		c, err := startChild(fmt.Sprintf("spinner %d", i), nil, false, "chrt", "--idle", "0", "sh", "-c", "while :; do :; done")
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("-rtt-spin: %w", err)
+		}
+		cs = append(cs, c)
+	}
+	return stop, nil
 }
 
 // brief is a one-line progress report.
@@ -254,6 +279,7 @@ func (b *bench) runPath(name string) (res pathResult, err error) {
 	var begin cpuSnap
 	var phase string
 	var prof *profiler
+	stopSpin := func() {}
 	limit := b.o.duration + 90*time.Second
 	for {
 		l, err := tx.waitLine(b.ctx, "", limit)
@@ -272,11 +298,18 @@ func (b *bench) runPath(name string) (res pathResult, err error) {
 			res.connect = time.Duration(sl.nums[0]) * time.Microsecond
 		case "BEGIN":
 			phase = sl.phase
+			if phase == "rtt" && b.o.rttSpin {
+				if stopSpin, err = startSpinners(); err != nil {
+					return fail(err)
+				}
+				defer stopSpin()
+			}
 			prof = b.startProfiles(name, phase, env, pids)
 			begin = snapCPU(pids)
 		case "END":
 			res.cpu = append(res.cpu, cpuBetween(phase, begin, snapCPU(pids)))
 			prof.wait()
+			stopSpin()
 		case "TPUT":
 			res.tput[int(sl.nums[0])] = tputResult{bytes: sl.nums[1], msgs: sl.nums[2], elapsed: time.Duration(sl.nums[3]) * time.Microsecond}
 		case "RTT":
@@ -325,25 +358,30 @@ func (p *profiler) run(f func() error) {
 	}()
 }
 
-// startProfiles starts, for a throughput phase, a CPU profile of each
-// gateway over its admin API (-pprof) and a perf recording of every
-// process of the path (-perf). Both last the phase's whole seconds.
+// startProfiles starts, for a phase, a CPU profile of each gateway over
+// its admin API (-pprof; throughput phases) and a perf recording or
+// syscall summary of every process of the path (-perf, -perf-mode). They
+// last the phase's whole seconds.
 func (b *bench) startProfiles(path, phase string, env *pathEnv, pids []int) *profiler {
 	secs := int(b.o.duration / time.Second)
-	if secs < 1 || (b.o.pprofDir == "" && b.o.perfDir == "") || phase == "rtt" {
+	if secs < 1 || (b.o.pprofDir == "" && b.o.perfDir == "") {
 		return nil
 	}
 	p := &profiler{out: func(err error) { fmt.Fprintf(b.stdout, "profile: %v\n", err) }}
 	tag := path + "-" + sizeTag(phase)
-	if b.o.pprofDir != "" {
+	if b.o.pprofDir != "" && phase != "rtt" {
 		for _, s := range env.sites {
 			file := filepath.Join(b.o.pprofDir, tag+"-"+s.name+".pprof")
 			p.run(func() error { return s.cpuProfile(b.ctx, secs, file) })
 		}
 	}
 	if b.o.perfDir != "" {
-		file := filepath.Join(b.o.perfDir, tag+".perf.data")
-		args := []string{"record", "-q", "-g", "-F", "499", "-o", file, "-p", joinInts(pids), "--", "sleep", strconv.Itoa(secs)}
+		var args []string
+		if b.o.perfMode == "trace" {
+			args = []string{"trace", "-s", "-o", filepath.Join(b.o.perfDir, tag+".trace.txt"), "-p", joinInts(pids), "--", "sleep", strconv.Itoa(secs)}
+		} else {
+			args = []string{"record", "-q", "-g", "-F", "499", "-o", filepath.Join(b.o.perfDir, tag+".perf.data"), "-p", joinInts(pids), "--", "sleep", strconv.Itoa(secs)}
+		}
 		p.run(func() error {
 			if out, err := exec.CommandContext(b.ctx, "perf", args...).CombinedOutput(); err != nil {
 				return fmt.Errorf("perf %v: %v\n%s", args, err, out)
