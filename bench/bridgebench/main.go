@@ -117,7 +117,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.settle, "settle", 3*time.Second, "wait before each RSS reading of the memory phase")
 	fs.StringVar(&paths, "paths", strings.Join(allPaths, ","), "paths to measure, in this order")
 	fs.StringVar(&idle, "idle", "tls,quic", "link transports of the memory phase (empty: none)")
-	fs.StringVar(&o.erlFlags, "erl-flags", "+sbwt none +sbwtdcpu none +sbwtdio none", "emulator flags of every node (no busy-waiting schedulers: the nodes share 2 cores with the relays)")
+	fs.StringVar(&o.erlFlags, "erl-flags", "", "emulator flags of every node, e.g. \"+sbwt none\" (OTP's defaults by default: inet_tls_dist loses half its throughput without busy-waiting schedulers)")
 	fs.StringVar(&gatewayEnv, "gateway-env", "", "extra environment of the gateways, space-separated `K=V` (GOMAXPROCS=1, GODEBUG=...)")
 	fs.BoolVar(&o.udpBuffers, "udp-buffers", true, "as root, raise net.core.rmem_max/wmem_max to 7500000 for the run")
 	fs.StringVar(&o.pprofDir, "pprof", "", "write CPU profiles of both gateways during each distgate throughput phase, and their heap profiles with the idle relays, to `dir`")
@@ -277,8 +277,12 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	if len(o.gatewayEnv) > 0 {
 		fmt.Fprintf(stdout, "gateways: environment %s\n", strings.Join(o.gatewayEnv, " "))
 	}
+	flags := o.erlFlags
+	if flags == "" {
+		flags = "(OTP's default emulator flags)"
+	}
 	fmt.Fprintf(stdout, "nodes: erl %s; %v per throughput phase, window %d KiB, at most %d ping-pongs\n",
-		o.erlFlags, o.duration, o.window>>10, o.rttCount)
+		flags, o.duration, o.window>>10, o.rttCount)
 	for _, p := range o.paths {
 		fmt.Fprintf(stdout, "  %-14s %s\n", p, pathLabels[p])
 	}
