@@ -77,7 +77,7 @@ func TestTLSTermination(t *testing.T) {
 		t.Fatalf("no trace of the termination:\n%s", st)
 	}
 	out, _ = tryEvalErl(t, public, "nocert", `net_adm:ping('y@`+shortHost()+`')`, callerArgs(tlsCallerConf(t, s, ca, false))...)
-	if !strings.HasSuffix(out, "pang") {
+	if first, _, _ := strings.Cut(out, "\n"); first != "pang" { // (OTP may log the TLS alert after it)
 		t.Fatalf("a caller without a client certificate: %s", out)
 	}
 	waitUntil(t, "the refusal in the log", 5, func() bool {

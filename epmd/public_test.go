@@ -25,6 +25,8 @@ func (p *exportOnly) Admit(netip.AddrPort) bool {
 	return p.admit >= 0
 }
 
+func (p *exportOnly) Done(netip.AddrPort) {}
+
 func (p *exportOnly) PortPlease(_ context.Context, _ netip.AddrPort, name string) *PortInfo {
 	if name != "pub" {
 		return nil

@@ -18,8 +18,10 @@ type Query struct {
 	// Accept. Registered is false when the name is not registered here.
 	Local      []Endpoint
 	Registered bool
-	// Peer is the address the query came from.
-	Peer netip.AddrPort
+	// Peer is the address the query came from; LocalPeer whether it is
+	// this host (loopback or one of its addresses).
+	Peer      netip.AddrPort
+	LocalPeer bool
 	// Classic is set for PORT_PLEASE2, which has no host and no accept list.
 	Classic bool
 }

@@ -47,6 +47,10 @@ type Config struct {
 	OnKill func()
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// RequestTimeout, when set, bounds the whole request of a connection
+	// from its accept, however slowly its bytes trickle in (PacketTimeout
+	// is renewed by every byte, as OTP's epmd does).
+	RequestTimeout time.Duration
 	// Public, when set, makes this an internet-facing EPMD: it never
 	// registers, dumps, kills or stops, whatever the peer's address, and
 	// answers PORT_PLEASE2 and NAMES as Public decides.
@@ -58,8 +62,10 @@ type Config struct {
 // a reply, and asks Public about everything else.
 type Public interface {
 	// Admit is asked when a connection arrives, before a byte is read; a
-	// refusal closes it at once (rate limits).
+	// refusal closes it at once (rate and concurrency limits). Done is
+	// called when an admitted connection ends.
 	Admit(peer netip.AddrPort) bool
+	Done(peer netip.AddrPort)
 	// PortPlease answers PORT_PLEASE2; nil answers "not found", exactly as
 	// for a name that does not exist.
 	PortPlease(ctx context.Context, peer netip.AddrPort, name string) *PortInfo
@@ -156,9 +162,12 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("epmd: accept: %w", err)
 		}
 		backoff = 0
-		if s.cfg.Public != nil && !s.cfg.Public.Admit(peerAddr(c)) {
-			c.Close()
-			continue
+		if s.cfg.Public != nil {
+			if !s.cfg.Public.Admit(peerAddr(c)) {
+				c.Close()
+				continue
+			}
+			c = &admittedConn{Conn: c, done: s.cfg.Public.Done, peer: peerAddr(c)}
 		}
 		id := s.nextID.Add(1)
 		if !s.track(id, c) {
@@ -168,6 +177,20 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.wg.Add(1)
 		go s.handle(id, c)
 	}
+}
+
+// admittedConn tells the public policy when an admitted connection ends.
+type admittedConn struct {
+	net.Conn
+	done func(netip.AddrPort)
+	peer netip.AddrPort
+	once sync.Once
+}
+
+func (c *admittedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.done(c.peer) })
+	return err
 }
 
 func isTimeout(err error) bool {
@@ -246,12 +269,20 @@ func (s *Server) handle(id uint64, c net.Conn) {
 // the rest. Every read restarts the packet timeout.
 func (s *Server) readRequest(c net.Conn, buf []byte) ([]byte, bool) {
 	got, want := 0, 0
+	var hard time.Time
+	if s.cfg.RequestTimeout > 0 {
+		hard = s.cfg.Now().Add(s.cfg.RequestTimeout)
+	}
 	for {
 		limit := len(buf)
 		if want > 0 {
 			limit = want
 		}
-		c.SetReadDeadline(s.cfg.Now().Add(s.cfg.PacketTimeout))
+		deadline := s.cfg.Now().Add(s.cfg.PacketTimeout)
+		if !hard.IsZero() && hard.Before(deadline) {
+			deadline = hard
+		}
+		c.SetReadDeadline(deadline)
 		n, err := c.Read(buf[got:limit])
 		if n <= 0 || (err != nil && n == 0) {
 			if err != nil && isTimeout(err) {
@@ -430,7 +461,7 @@ func (s *Server) portPlease(c net.Conn, name string) *PortInfo {
 		return nil
 	}
 	ans := s.resolver.Resolve(context.Background(), Query{
-		Name: name, LocalHost: true, Peer: peerAddr(c), Classic: true,
+		Name: name, LocalHost: true, Peer: peerAddr(c), LocalPeer: isLocalPeer(c), Classic: true,
 	})
 	if ans.Status != StatusOK {
 		return nil
@@ -633,7 +664,7 @@ func (s *Server) lookupX(c net.Conn, req []byte) []byte {
 		return appendLookupReply(nil, StatusBadRequest, nil, err.Error())
 	}
 	name, host := SplitNode(q.Node)
-	query := Query{Name: name, Host: host, Accept: q.Accept, Asker: q.Asker, Peer: peerAddr(c)}
+	query := Query{Name: name, Host: host, Accept: q.Accept, Asker: q.Asker, Peer: peerAddr(c), LocalPeer: isLocalPeer(c)}
 	s.regMu.RLock()
 	query.Local, query.Registered = s.reg.Lookup(name, q.Accept)
 	regHost := s.reg.Host(name)
@@ -663,6 +694,13 @@ func fillAddrs(eps []Endpoint, c net.Conn) []Endpoint {
 		out[i] = ep
 	}
 	return out
+}
+
+// IsLocalAddr reports whether an address is this host's: loopback or one
+// of its interfaces' addresses.
+func (s *Server) IsLocalAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsLoopback() || s.localIPs[a]
 }
 
 // IsLocalHost reports whether a host part names this host: empty,

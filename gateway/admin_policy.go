@@ -14,9 +14,6 @@ import (
 	"github.com/distgate/distgate/wasm"
 )
 
-// maxUpload bounds an uploaded policy: the module and its configuration.
-const maxUpload = 64 << 20
-
 // PolicyView is a policy as the admin API shows it.
 type PolicyView struct {
 	Name     string         `json:"name"`

@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,6 +66,7 @@ type Gateway struct {
 
 	closeOnce sync.Once
 	serveErr  chan error
+	killed    chan struct{} // closed when a KILL request stopped the EPMD
 }
 
 // routerBox lets the active router be swapped atomically.
@@ -83,7 +83,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g = &Gateway{cfg: cfg, log: log, relays: newRelayTable(), bufs: newRelayBufs(), started: time.Now(), serveErr: make(chan error, 4)}
+	g = &Gateway{cfg: cfg, log: log, relays: newRelayTable(), bufs: newRelayBufs(), started: time.Now(), serveErr: make(chan error, 4), killed: make(chan struct{})}
 	g.metrics = newMetrics(g)
 	g.router.Store(&routerBox{newStaticRouter(cfg)})
 	defer func() {
@@ -159,6 +159,12 @@ func (g *Gateway) startEPMD(ctx context.Context) error {
 		HostNames: g.cfg.EPMD.Hosts,
 		Resolver:  g,
 		Logger:    g.log.With("component", "epmd"),
+		// `epmd -kill` stops OTP's epmd; it stops the gateway, which is
+		// this host's EPMD, rather than leave it running without one.
+		OnKill: func() {
+			g.log.Warn("the EPMD was told to stop (epmd -kill): the gateway stops")
+			close(g.killed)
+		},
 	})
 	go g.serve(func() error { return g.epmd.Serve(ln) })
 	return nil
@@ -176,6 +182,10 @@ func (g *Gateway) serve(f func() error) {
 
 // Err returns a channel that yields an error if a listener fails.
 func (g *Gateway) Err() <-chan error { return g.serveErr }
+
+// Killed is closed when a KILL request (epmd -kill) stopped the EPMD: the
+// gateway should stop.
+func (g *Gateway) Killed() <-chan struct{} { return g.killed }
 
 // Identity returns the gateway's identity.
 func (g *Gateway) Identity() *Identity { return g.identity }
@@ -285,6 +295,9 @@ func (g *Gateway) resolve(ctx context.Context, q epmd.Query) (RouteKind, epmd.An
 			g.log.Error("lookup routed to a site that is not a configured peer", "node", node, "site", rt.Site)
 			return rt.Kind, epmd.Answer{Status: epmd.StatusUnavailable, Message: "the route of " + node + " leads to site " + rt.Site + ", which is not a configured peer"}
 		}
+		if !q.LocalPeer {
+			return rt.Kind, epmd.Answer{Status: epmd.StatusDenied, Message: "remote nodes are reached through loopback proxy ports: ask the gateway of your own host"}
+		}
 		if !acceptsTCP(q.Accept) {
 			return rt.Kind, epmd.Answer{Status: epmd.StatusNotFound, Message: "node " + node + " is reached through a loopback TCP proxy port: accept inet_tcp"}
 		}
@@ -339,7 +352,11 @@ func (g *Gateway) serveStream(ctx context.Context, site, identity, transport str
 		return
 	}
 	if d != nil {
-		d.SetReadDeadline(time.Time{})
+		if hdr.Kind == kindEPMD {
+			d.SetReadDeadline(time.Now().Add(remoteQueryTimeout)) // one query, then the end
+		} else {
+			d.SetReadDeadline(time.Time{})
+		}
 	}
 	if site == "" && hdr.Kind != kindEPMD {
 		s.Write(appendLinkReply(nil, linkDenied, "a client that is not a peer gateway may only query"))
@@ -398,6 +415,7 @@ func (g *Gateway) serveRelay(ctx context.Context, site, transport string, s io.R
 		abortConn(s)
 		return
 	}
+	applyLiveness(s, hdr.Liveness)
 	ri := g.relays.add(hdr.Caller, hdr.Target, site, transport, "in")
 	defer g.relays.remove(ri)
 	defer g.metrics.relayDone(ri)
@@ -434,15 +452,7 @@ func (g *Gateway) localTarget(name, host string) (string, error) {
 	if len(eps) == 0 {
 		return "", fmt.Errorf("node %s listens for no TCP distribution", name)
 	}
-	ep := eps[0]
-	ip := "127.0.0.1"
-	if ep.Family == epmd.FamilyInet6 {
-		ip = "::1"
-	}
-	if ep.Addr.IsValid() && !ep.Addr.IsUnspecified() {
-		ip = ep.Addr.String()
-	}
-	return net.JoinHostPort(ip, strconv.Itoa(int(ep.Port))), nil
+	return g.endpointAddr(eps[0]), nil
 }
 
 // mustLoopback parses the proxy address (validated as a loopback IP).

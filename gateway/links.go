@@ -421,12 +421,18 @@ func (l *links) acceptTLS() {
 				tc.Close()
 				return
 			}
+			key := linkKey{site: site, transport: transportTLS}
 			if site == "" {
+				// A query client: tracked so that shutdown closes it.
+				if !l.trackTLS(tc, linkKey{transport: transportTLS}) {
+					tc.Close()
+					return
+				}
+				defer l.untrackTLS(tc)
 				l.accept(l.ctx, "", identity, transportTLS, tc)
 				tc.Close()
 				return
 			}
-			key := linkKey{site: site, transport: transportTLS}
 			if !l.trackTLS(tc, key) {
 				tc.Close()
 				return
@@ -444,7 +450,9 @@ func (l *links) trackTLS(c *tls.Conn, key linkKey) bool {
 		return false
 	}
 	l.tlsConns[c] = key
-	l.sawTLSLocked(c, key.site)
+	if key.site != "" {
+		l.sawTLSLocked(c, key.site)
+	}
 	return true
 }
 
@@ -531,12 +539,13 @@ func (l *links) openQUIC(ctx context.Context, key linkKey) (io.ReadWriteCloser, 
 	if err != nil {
 		return nil, err
 	}
+	// quicConn reserved a stream on ql.
 	s, err := ql.conn.OpenStreamSync(ctx)
 	if err != nil {
+		ql.streams.Add(-1)
 		l.dropQUIC(ql)
 		return nil, fmt.Errorf("link to %s (quic): %w", key.site, err)
 	}
-	ql.streams.Add(1)
 	ql.lastUsed.Store(time.Now().UnixNano())
 	return &countedStream{quicStream: quicStream{Stream: s, conn: ql.conn}, link: ql}, nil
 }
@@ -560,7 +569,8 @@ func (s *countedStream) Close() error { s.done(); return s.quicStream.Close() }
 func (s *countedStream) Abort() { s.done(); s.quicStream.Abort() }
 
 // quicConn returns the live connection for key, dialling it when there is
-// none; one dial at a time per key, spaced by a backoff after failures.
+// none; one dial at a time per key, spaced by a backoff after failures. It
+// reserves a stream on the connection, which the caller releases.
 func (l *links) quicConn(ctx context.Context, key linkKey) (*quicLink, error) {
 	for {
 		l.mu.Lock()
@@ -569,6 +579,7 @@ func (l *links) quicConn(ctx context.Context, key linkKey) (*quicLink, error) {
 			return nil, errors.New("gateway is shutting down")
 		}
 		if ql, ok := l.quic[key]; ok && ql.conn.Context().Err() == nil {
+			ql.streams.Add(1) // reserved under the lock: closeIdle sees it
 			l.mu.Unlock()
 			return ql, nil
 		}
@@ -598,12 +609,15 @@ func (l *links) quicConn(ctx context.Context, key linkKey) (*quicLink, error) {
 		delete(l.dialing, key)
 		close(done)
 		if err != nil {
-			l.failedLocked(key, err)
+			if ctx.Err() == nil { // a caller that gave up says nothing of the peer
+				l.failedLocked(key, err)
+			}
 			l.mu.Unlock()
 			return nil, err
 		}
 		delete(l.backoffs, key)
 		l.quic[key] = ql
+		ql.streams.Add(1)
 		l.mu.Unlock()
 		l.wg.Add(1)
 		go l.watchQUIC(ql)
@@ -700,7 +714,9 @@ func (l *links) openTLS(ctx context.Context, key linkKey) (io.ReadWriteCloser, e
 	defer l.mu.Unlock()
 	if err != nil {
 		err = fmt.Errorf("link to %s (tls %s): %w", key.site, p.TLS, err)
-		l.failedLocked(key, err)
+		if ctx.Err() == nil {
+			l.failedLocked(key, err)
+		}
 		return nil, err
 	}
 	delete(l.backoffs, key)
@@ -727,6 +743,29 @@ func keepAliveFor(liveness time.Duration) net.KeepAliveConfig {
 	}
 	idle := max(liveness/3, time.Second)
 	return net.KeepAliveConfig{Enable: true, Idle: idle, Interval: max(liveness/6, time.Second), Count: 3}
+}
+
+// applyLiveness gives an accepted TLS link connection the liveness of the
+// route the peer asked for (clamped to 1s..10m): TCP keep-alives and a user
+// timeout, so that a dead peer ends the relay within it, as the dialling
+// side does.
+func applyLiveness(s io.ReadWriteCloser, liveness time.Duration) {
+	tc, ok := s.(*tls.Conn)
+	if !ok {
+		return
+	}
+	if liveness <= 0 {
+		liveness = DefaultLiveness
+	}
+	liveness = min(max(liveness, time.Second), 10*time.Minute)
+	nc, ok := tc.NetConn().(*net.TCPConn)
+	if !ok {
+		return
+	}
+	nc.SetKeepAliveConfig(keepAliveFor(liveness))
+	if rc, err := nc.SyscallConn(); err == nil {
+		userTimeoutControl(liveness)("", "", rc)
+	}
 }
 
 // userTimeoutControl sets TCP_USER_TIMEOUT: unacknowledged data older than
@@ -779,7 +818,9 @@ func (l *links) status() []LinkStatus {
 	}
 	active := map[string]int64{}
 	for _, key := range l.tlsConns {
-		active[key.site]++
+		if key.site != "" {
+			active[key.site]++
+		}
 	}
 	for site, seen := range l.tlsSeen {
 		out = append(out, LinkStatus{Peer: site, Transport: transportTLS, Direction: "both", Remote: seen.remote,

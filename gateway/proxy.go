@@ -13,10 +13,6 @@ import (
 	"github.com/distgate/distgate/gateway/handshake"
 )
 
-// handshakeTimeout bounds how long a node may take to send its first
-// handshake message, and a link to answer.
-const handshakeTimeout = 10 * time.Second
-
 // proxyPort is a loopback listener standing for one remote node: a local
 // node that connects to it is relayed to that node through a link.
 type proxyPort struct {
@@ -69,6 +65,9 @@ func (p *proxyPorts) portFor(target string, rt Route) (int, error) {
 		pp.route.Store(&rt)
 		pp.touch()
 		return pp.port, nil
+	}
+	if len(p.byTarget) >= MaxProxyPorts {
+		return 0, fmt.Errorf("proxy port for %s: %d proxy ports are open, the most there may be", target, MaxProxyPorts)
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(p.addr, "0"))
 	if err != nil {

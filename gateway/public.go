@@ -10,69 +10,38 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/distgate/distgate/epmd"
 )
 
-// publicEPMD is the policy of the internet-facing EPMD (epmd.Public): a
-// token bucket per source address, PORT_PLEASE2 for exported names
-// answered with their TLS termination port, NAMES only when allowed, and
-// every refusal logged with its reason.
+// publicEPMD is the policy of the internet-facing EPMD (epmd.Public): the
+// edge limiter, PORT_PLEASE2 for exported names answered with their TLS
+// termination port, NAMES only when allowed, and every refusal logged
+// with its reason.
 type publicEPMD struct {
 	g     *Gateway
 	term  *terminator
 	log   *slog.Logger
-	rate  rate.Limit
-	burst int
+	limit *edgeLimiter
 
-	mu       sync.Mutex // guards the following
-	limiters map[netip.Addr]*limiterEntry
-	logged   map[string]time.Time // refusal log lines, at most one a second per reason and address
+	mu     sync.Mutex           // guards logged
+	logged map[string]time.Time // refusal log lines, at most one a second per reason and address
 }
 
-type limiterEntry struct {
-	lim  *rate.Limiter
-	seen time.Time
+func newPublicEPMD(g *Gateway, term *terminator, limit *edgeLimiter) *publicEPMD {
+	return &publicEPMD{g: g, term: term, log: g.log.With("component", "public-epmd"), limit: limit, logged: map[string]time.Time{}}
 }
 
-func newPublicEPMD(g *Gateway, term *terminator) *publicEPMD {
-	return &publicEPMD{
-		g: g, term: term, log: g.log.With("component", "public-epmd"),
-		rate: rate.Limit(g.cfg.Public.Rate), burst: g.cfg.Public.Burst,
-		limiters: map[netip.Addr]*limiterEntry{}, logged: map[string]time.Time{},
-	}
-}
-
-// Admit implements epmd.Public: a token bucket per source address.
+// Admit implements epmd.Public.
 func (p *publicEPMD) Admit(peer netip.AddrPort) bool {
-	now := time.Now()
-	p.mu.Lock()
-	e := p.limiters[peer.Addr()]
-	if e == nil {
-		if len(p.limiters) > 100_000 {
-			p.pruneLocked(now)
-		}
-		e = &limiterEntry{lim: rate.NewLimiter(p.rate, p.burst)}
-		p.limiters[peer.Addr()] = e
-	}
-	e.seen = now
-	ok := e.lim.AllowN(now, 1)
-	p.mu.Unlock()
+	ok, reason := p.limit.admit(peer.Addr(), time.Now())
 	if !ok {
-		p.Refused(peer, "rate limit")
+		p.Refused(peer, reason)
 	}
 	return ok
 }
 
-// pruneLocked forgets addresses not seen for a minute.
-func (p *publicEPMD) pruneLocked(now time.Time) {
-	for a, e := range p.limiters {
-		if now.Sub(e.seen) > time.Minute {
-			delete(p.limiters, a)
-		}
-	}
-}
+// Done implements epmd.Public.
+func (p *publicEPMD) Done(peer netip.AddrPort) { p.limit.done(peer.Addr()) }
 
 // PortPlease implements epmd.Public.
 func (p *publicEPMD) PortPlease(ctx context.Context, peer netip.AddrPort, name string) *epmd.PortInfo {
@@ -147,7 +116,8 @@ func (g *Gateway) startPublic(ctx context.Context) error {
 	if pc.Address == "" {
 		return nil
 	}
-	term, err := newTerminator(g, pc.Address, pc.ClientCA)
+	limit := newEdgeLimiter(pc.Rate, pc.Burst, publicPerAddr, publicTotal)
+	term, err := newTerminator(g, pc.Address, pc.ClientCA, limit)
 	if err != nil {
 		return err
 	}
@@ -164,9 +134,10 @@ func (g *Gateway) startPublic(ctx context.Context) error {
 	}
 	g.publicLn = ln
 	g.publicEPMD = epmd.NewServer(epmd.Config{
-		Port:   ln.Addr().(*net.TCPAddr).Port,
-		Public: newPublicEPMD(g, term),
-		Logger: g.log.With("component", "public-epmd"),
+		Port:           ln.Addr().(*net.TCPAddr).Port,
+		Public:         newPublicEPMD(g, term, limit),
+		RequestTimeout: publicRequestTime,
+		Logger:         g.log.With("component", "public-epmd"),
 	})
 	go g.serve(func() error { return g.publicEPMD.Serve(ln) })
 	return nil

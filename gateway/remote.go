@@ -34,9 +34,6 @@ type asker struct {
 	local    netip.Addr // the address the client reached
 }
 
-// remoteQueryTimeout bounds reading a query.
-const remoteQueryTimeout = 10 * time.Second
-
 // loadPool reads a PEM bundle.
 func loadPool(file, key string) (*x509.CertPool, error) {
 	b, err := os.ReadFile(file)
@@ -196,8 +193,11 @@ func (a asker) who() string {
 // remoteEndpoints is how a remote client reaches a node of this host: its
 // TLS termination port when the gateway terminates TLS, else the node's
 // own transports at the address the client reached.
-func (g *Gateway) remoteEndpoints(name string, eps []epmd.Endpoint, nodeType byte, local netip.Addr) []epmd.Endpoint {
-	if g.term != nil {
+func (g *Gateway) remoteEndpoints(ctx context.Context, a asker, name string, eps []epmd.Endpoint, nodeType byte) []epmd.Endpoint {
+	local := a.local
+	// The termination port, when the asker could use it.
+	reach := AuthInput{Action: ActionReach, Via: ViaPublic, Identity: a.identity, Target: name, Addr: a.addr}
+	if ok, _ := g.routerNow().Authorize(ctx, reach); g.term != nil && ok {
 		port, err := g.term.portFor(name)
 		if err == nil {
 			addr, _ := netip.ParseAddr(g.cfg.Public.Address)
@@ -243,7 +243,7 @@ func (g *Gateway) remoteLookup(ctx context.Context, a asker, q epmd.LookupReques
 	if len(eps) > 0 {
 		nodeType = eps[0].NodeType
 	}
-	out := g.remoteEndpoints(name, eps, nodeType, a.local)
+	out := g.remoteEndpoints(ctx, a, name, eps, nodeType)
 	if len(out) == 0 {
 		return epmd.AppendLookupReply(nil, epmd.StatusNotFound, nil, "node "+q.Node+" offers none of the accepted protocols")
 	}
@@ -281,7 +281,7 @@ func (g *Gateway) remoteNames(ctx context.Context, a asker) []byte {
 			eps[i] = epmd.Endpoint{Transport: t, NodeType: n.NodeType}
 		}
 		var ts []epmd.Transport
-		for _, ep := range g.remoteEndpoints(n.Name, eps, n.NodeType, a.local) {
+		for _, ep := range g.remoteEndpoints(ctx, a, n.Name, eps, n.NodeType) {
 			ts = append(ts, ep.Transport)
 		}
 		n.Transports = ts

@@ -172,6 +172,11 @@ func (r *staticRouter) Authorize(_ context.Context, in AuthInput) (bool, string)
 				return true, ""
 			}
 		}
+		// A caller with a verified client certificate may also reach what
+		// the remote rules let its identity see.
+		if in.Action == ActionReach && in.Identity != "" && r.remoteAllows(in.Identity, in.Target) {
+			return true, ""
+		}
 		return false, "not exported"
 	case ViaRemote:
 		for _, rule := range r.remote {
@@ -196,4 +201,19 @@ func (r *staticRouter) Authorize(_ context.Context, in AuthInput) (bool, string)
 		return true, ""
 	}
 	return false, "unknown channel"
+}
+
+// remoteAllows reports whether a remote rule lets identity see target.
+func (r *staticRouter) remoteAllows(identity, target string) bool {
+	for _, rule := range r.remote {
+		if ok, _ := path.Match(rule.Identity, identity); !ok {
+			continue
+		}
+		for _, p := range rule.Nodes {
+			if matchNode(p, target) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -32,6 +33,7 @@ type terminator struct {
 	addr    string
 	tlsConf *tls.Config
 	log     *slog.Logger
+	limit   *edgeLimiter
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -49,8 +51,8 @@ type termPort struct {
 	lastUsed atomic.Int64
 }
 
-func newTerminator(g *Gateway, addr, clientCA string) (*terminator, error) {
-	t := &terminator{g: g, addr: addr, log: g.log.With("component", "terminate"), ports: map[string]*termPort{}}
+func newTerminator(g *Gateway, addr, clientCA string, limit *edgeLimiter) (*terminator, error) {
+	t := &terminator{g: g, addr: addr, log: g.log.With("component", "terminate"), ports: map[string]*termPort{}, limit: limit}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	var pool *x509.CertPool
 	if clientCA != "" {
@@ -95,6 +97,9 @@ func (t *terminator) portFor(name string) (int, error) {
 		tp.lastUsed.Store(time.Now().UnixNano())
 		return tp.port, nil
 	}
+	if len(t.ports) >= MaxTerminationPorts {
+		return 0, fmt.Errorf("TLS port for %s: %d TLS ports are open, the most there may be", name, MaxTerminationPorts)
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(t.addr, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("TLS port for %s: %w", name, err)
@@ -115,10 +120,20 @@ func (t *terminator) serve(tp *termPort) {
 		if err != nil {
 			return
 		}
+		peer := netip.Addr{}
+		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+			peer = ta.AddrPort().Addr()
+		}
+		if ok, reason := t.limit.admit(peer, time.Now()); !ok {
+			t.log.Warn("TLS caller refused before the handshake", "peer", c.RemoteAddr().String(), "reason", reason)
+			c.Close()
+			continue
+		}
 		tp.active.Add(1)
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
+			defer t.limit.done(peer)
 			defer func() { tp.active.Add(-1); tp.lastUsed.Store(time.Now().UnixNano()) }()
 			t.handle(tp, c)
 		}()
@@ -245,6 +260,10 @@ func (t *terminator) handle(tp *termPort, raw net.Conn) {
 		b = newReframedConn(b, handshake.NewReframer(2, 4, 'a'))
 	}
 	t.g.metrics.relayed("in", "tls-terminated", true)
+	// Distribution connections last for ever: the gateway's shutdown ends
+	// them.
+	stop := context.AfterFunc(t.ctx, func() { abortConn(caller); abortConn(b) })
+	defer stop()
 	t.log.Debug("TLS relay started", "caller", sn.Name, "target", target, "identity", identity, "backend", backend)
 	// The local node is a, as in every relay: AToB counts bytes from it.
 	if err := relay(b, caller, t.g.bufs, &ri.Stats); err != nil {
@@ -302,19 +321,23 @@ func (g *Gateway) backendOf(name string) (addr string, isTLS bool, err error) {
 	case !registered:
 		return "", false, fmt.Errorf("no node %s is registered here", name)
 	case len(tcp) > 0:
-		return endpointAddr(tcp[0]), false, nil
+		return g.endpointAddr(tcp[0]), false, nil
 	case len(tlsEps) > 0:
-		return endpointAddr(tlsEps[0]), true, nil
+		return g.endpointAddr(tlsEps[0]), true, nil
 	}
 	return "", false, fmt.Errorf("node %s listens for no TCP or TLS distribution", name)
 }
 
-func endpointAddr(ep epmd.Endpoint) string {
+// endpointAddr is where the gateway connects to a node of this host: the
+// address the node registered when it is one of this host's, else
+// loopback. A registration cannot send the gateway, and the identity it
+// presents, to another host.
+func (g *Gateway) endpointAddr(ep epmd.Endpoint) string {
 	ip := "127.0.0.1"
 	if ep.Family == epmd.FamilyInet6 {
 		ip = "::1"
 	}
-	if ep.Addr.IsValid() && !ep.Addr.IsUnspecified() {
+	if ep.Addr.IsValid() && !ep.Addr.IsUnspecified() && g.epmd.IsLocalAddr(ep.Addr) {
 		ip = ep.Addr.String()
 	}
 	return net.JoinHostPort(ip, strconv.Itoa(int(ep.Port)))

@@ -17,12 +17,12 @@ import (
 type ticker struct {
 	*net.TCPConn
 	interval time.Duration
+	stop     chan struct{}
+	stopOnce sync.Once
 
-	mu        sync.Mutex // guards the following and serialises writes
+	mu        sync.Mutex // serialises writes; guards the following
 	tracker   *handshake.Tracker
 	lastWrite time.Time
-	stop      chan struct{}
-	stopped   bool
 }
 
 // newTicker wraps the connection of a node; dialled says whether that
@@ -51,33 +51,43 @@ func (t *ticker) loop() {
 			return
 		case <-tk.C:
 		}
-		t.mu.Lock()
-		if time.Since(t.lastWrite) >= t.interval && t.tracker.CanTick() {
-			t.TCPConn.SetWriteDeadline(time.Now().Add(t.interval))
-			if _, err := t.TCPConn.Write(handshake.Tick); err == nil {
-				t.lastWrite = time.Now()
-			}
-			t.TCPConn.SetWriteDeadline(time.Time{})
+		if !t.tick() {
+			return
 		}
-		t.mu.Unlock()
 	}
 }
 
-func (t *ticker) halt() {
+// tick sends a tick when one is due; false when the connection failed.
+func (t *ticker) tick() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !t.stopped {
-		t.stopped = true
-		close(t.stop)
+	if time.Since(t.lastWrite) < t.interval || !t.tracker.CanTick() {
+		return true
 	}
+	t.TCPConn.SetWriteDeadline(time.Now().Add(t.interval))
+	n, err := t.TCPConn.Write(handshake.Tick)
+	t.TCPConn.SetWriteDeadline(time.Time{})
+	if err != nil {
+		if n > 0 {
+			// Part of a tick is on the wire: the stream is broken.
+			t.TCPConn.Close()
+		}
+		return n == 0
+	}
+	t.lastWrite = time.Now()
+	return true
 }
 
+// halt stops the tick loop; it never waits for a write in progress.
+func (t *ticker) halt() { t.stopOnce.Do(func() { close(t.stop) }) }
+
 func (t *ticker) Close() error {
+	err := t.TCPConn.Close()
 	t.halt()
-	return t.TCPConn.Close()
+	return err
 }
 
 func (t *ticker) Abort() {
-	t.halt()
 	t.TCPConn.Close()
+	t.halt()
 }
