@@ -3,6 +3,7 @@ package epmd
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/netip"
 	"sync"
 	"testing"
@@ -88,5 +89,32 @@ func TestServerPublic(t *testing.T) {
 	got, _ = exchange(t, c.Addr, AppendFrame(nil, []byte("zpub")))
 	if len(got) != 0 || time.Since(start) > time.Second {
 		t.Fatalf("over the limit: %q after %v", got, time.Since(start))
+	}
+}
+
+// TestServerPublicRequestTimeout: with a request timeout, a client that
+// dribbles a byte at a time (each renewing the packet timeout) is closed
+// when the whole request has taken too long.
+func TestServerPublicRequestTimeout(t *testing.T) {
+	_, c := startServer(t, Config{Public: &exportOnly{admit: 10}, PacketTimeout: time.Second, RequestTimeout: 1500 * time.Millisecond})
+	conn, err := net.Dial("tcp", c.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte{0x0b, 0xf0}) // 3056 bytes to come
+	start := time.Now()
+	for time.Since(start) < 5*time.Second {
+		time.Sleep(400 * time.Millisecond)
+		if _, err := conn.Write([]byte{'z'}); err != nil {
+			break
+		}
+		conn.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+		if _, err := conn.Read(make([]byte, 1)); err != nil && !isTimeout(err) {
+			break // closed
+		}
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("a dribbling client held its connection for %v (request timeout 1.5 s)", took)
 	}
 }

@@ -79,7 +79,9 @@ func newCertManager(ctx context.Context, o certOptions, log *slog.Logger) (*cert
 	})
 	m.builtin = certmagic.New(m.cache, certmagic.Config{
 		Storage: storage, Issuers: []certmagic.Issuer{o.builtin}, Logger: zap.NewNop(), OnEvent: m.onEvent,
-		DefaultServerName: o.site,
+		// Names nothing is issued for get the site's certificate: the
+		// client decides whether that will do.
+		DefaultServerName: o.site, FallbackServerName: o.site,
 	})
 	names := append([]string{o.site}, o.names...)
 	if err := m.builtin.ManageSync(ctx, names); err != nil {

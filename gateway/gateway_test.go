@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -396,5 +397,45 @@ func TestRelayHalfCloseAndIdleLink(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTerminateReframesAndShutsDown: a TLS caller (framing of TLS
+// distribution) reaches a node's TCP port with its send_name reframed to
+// 2 bytes; closing the gateway ends the live relay instead of waiting
+// for the caller.
+func TestTerminateReframesAndShutsDown(t *testing.T) {
+	s := prepareSite(t, "edge")
+	s.cfg.Public = PublicConfig{Address: "127.0.0.1", Export: []string{"*"}}
+	s.cfg.Links.Off, s.cfg.Links.QUIC, s.cfg.Links.TLS = true, "", ""
+	s.start(t)
+	node := startFakeNode(t, s, "y")
+	port, err := s.gw.term.portFor("y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tls.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), &tls.Config{InsecureSkipVerify: true, ServerName: "n1.edge.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	body := handshake.AppendSendNameV6(nil, handshake.SendName{Name: "x@laptop", Flags: 1})
+	if _, err := c.Write(append([]byte{0, 0, 0, byte(len(body))}, body...)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the node to get the send_name", func() bool {
+		node.mu.Lock()
+		defer node.mu.Unlock()
+		return len(node.first) == 1
+	})
+	if want := append([]byte{0, byte(len(body))}, body...); !bytes.Equal(node.first[0], want) {
+		t.Fatalf("the node got %x, want %x", node.first[0], want)
+	}
+	closed := make(chan struct{})
+	go func() { s.gw.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for a live TLS-terminated relay")
 	}
 }
