@@ -139,6 +139,8 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if err = g.startRemote(); err != nil {
 		return nil, err
 	}
+	// Peers' streams are served once everything they reach is in place.
+	g.links.serve()
 	if g.admin, err = newAdminServer(g); err != nil {
 		return nil, err
 	}

@@ -263,7 +263,8 @@ func (l *links) clientTLS(site string) *tls.Config {
 	}
 }
 
-// listen opens the QUIC and TLS listeners that the config names.
+// listen opens the QUIC and TLS listeners that the config names; serve
+// starts accepting on them.
 func (l *links) listen(quicAddr, tlsAddr string) error {
 	if quicAddr != "" {
 		ua, err := net.ResolveUDPAddr("udp", quicAddr)
@@ -281,8 +282,6 @@ func (l *links) listen(quicAddr, tlsAddr string) error {
 			return fmt.Errorf("links.quic: %w", err)
 		}
 		checkUDPBuffers(l.udp, l.log) // after quic-go sized them
-		l.wg.Add(1)
-		go l.acceptQUIC()
 	}
 	if tlsAddr != "" {
 		ln, err := net.Listen("tcp", tlsAddr)
@@ -290,10 +289,21 @@ func (l *links) listen(quicAddr, tlsAddr string) error {
 			return fmt.Errorf("links.tls: %w", err)
 		}
 		l.tlsLn = ln
+	}
+	return nil
+}
+
+// serve starts accepting on the listeners listen opened; until then,
+// peers' connections wait in the listeners' queues.
+func (l *links) serve() {
+	if l.quicLn != nil {
+		l.wg.Add(1)
+		go l.acceptQUIC()
+	}
+	if l.tlsLn != nil {
 		l.wg.Add(1)
 		go l.acceptTLS()
 	}
-	return nil
 }
 
 // QUICAddr and TLSAddr return the listeners' addresses (nil when off).
@@ -403,7 +413,7 @@ func (l *links) acceptTLS() {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			tc := tls.Server(c, l.serverTLS)
+			tc := tls.Server(newLinkConn(c.(*net.TCPConn)), l.serverTLS)
 			ctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
 			err := tc.HandshakeContext(ctx)
 			cancel()
@@ -429,7 +439,7 @@ func (l *links) acceptTLS() {
 					return
 				}
 				defer l.untrackTLS(tc)
-				l.accept(l.ctx, "", identity, transportTLS, tc)
+				l.accept(l.ctx, "", identity, transportTLS, newTLSLink(tc))
 				tc.Close()
 				return
 			}
@@ -438,7 +448,7 @@ func (l *links) acceptTLS() {
 				return
 			}
 			defer l.untrackTLS(tc)
-			l.accept(l.ctx, site, "", transportTLS, tc)
+			l.accept(l.ctx, site, "", transportTLS, newTLSLink(tc))
 		}()
 	}
 }
@@ -698,15 +708,7 @@ func (l *links) openTLS(ctx context.Context, key linkKey) (io.ReadWriteCloser, e
 	}
 	l.mu.Unlock()
 	p := l.peers[key.site]
-	d := &tls.Dialer{
-		NetDialer: &net.Dialer{
-			Timeout:         10 * time.Second,
-			KeepAliveConfig: keepAliveFor(key.liveness),
-			Control:         userTimeoutControl(key.liveness),
-		},
-		Config: l.clientTLS(key.site),
-	}
-	c, err := d.DialContext(ctx, "tcp", p.TLS)
+	tc, err := l.dialTLS(ctx, key, p.TLS)
 	if l.onDial != nil {
 		l.onDial(key.site, transportTLS, err)
 	}
@@ -720,15 +722,31 @@ func (l *links) openTLS(ctx context.Context, key linkKey) (io.ReadWriteCloser, e
 		return nil, err
 	}
 	delete(l.backoffs, key)
-	tc := c.(*tls.Conn)
 	l.tlsConns[tc] = key
 	l.sawTLSLocked(tc, key.site)
-	return &trackedTLS{Conn: tc, l: l}, nil
+	return &trackedTLS{tlsLink: newTLSLink(tc), l: l}, nil
+}
+
+// dialTLS dials a TLS link connection over a linkConn.
+func (l *links) dialTLS(ctx context.Context, key linkKey, addr string) (*tls.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	nd := &net.Dialer{KeepAliveConfig: keepAliveFor(key.liveness), Control: userTimeoutControl(key.liveness)}
+	raw, err := nd.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Client(newLinkConn(raw.(*net.TCPConn)), l.clientTLS(key.site))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return tc, nil
 }
 
 // trackedTLS forgets its connection when closed.
 type trackedTLS struct {
-	*tls.Conn
+	*tlsLink
 	l *links
 }
 
@@ -750,20 +768,25 @@ func keepAliveFor(liveness time.Duration) net.KeepAliveConfig {
 // timeout, so that a dead peer ends the relay within it, as the dialling
 // side does.
 func applyLiveness(s io.ReadWriteCloser, liveness time.Duration) {
-	tc, ok := s.(*tls.Conn)
+	nc, ok := s.(interface{ NetConn() net.Conn })
 	if !ok {
+		return
+	}
+	var tcp *net.TCPConn
+	switch c := nc.NetConn().(type) {
+	case *linkConn:
+		tcp = c.TCPConn
+	case *net.TCPConn:
+		tcp = c
+	default:
 		return
 	}
 	if liveness <= 0 {
 		liveness = DefaultLiveness
 	}
 	liveness = min(max(liveness, time.Second), 10*time.Minute)
-	nc, ok := tc.NetConn().(*net.TCPConn)
-	if !ok {
-		return
-	}
-	nc.SetKeepAliveConfig(keepAliveFor(liveness))
-	if rc, err := nc.SyscallConn(); err == nil {
+	tcp.SetKeepAliveConfig(keepAliveFor(liveness))
+	if rc, err := tcp.SyscallConn(); err == nil {
 		userTimeoutControl(liveness)("", "", rc)
 	}
 }

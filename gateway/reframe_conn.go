@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"io"
+	"time"
 
 	"github.com/distgate/distgate/gateway/handshake"
 )
@@ -54,3 +55,12 @@ func (r *reframedConn) CloseWrite() error {
 }
 
 func (r *reframedConn) Abort() { abortConn(r.ReadWriteCloser) }
+
+// SetReadDeadline reaches the connection underneath, when it has
+// deadlines: the relay uses them to notice an idle direction.
+func (r *reframedConn) SetReadDeadline(t time.Time) error {
+	if d, ok := r.ReadWriteCloser.(readDeadliner); ok {
+		return d.SetReadDeadline(t)
+	}
+	return nil
+}
