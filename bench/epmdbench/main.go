@@ -30,7 +30,11 @@
 // For every phase it prints lookups per second, the daemon's own CPU time
 // per lookup (utime+stime from /proc/PID/stat: with the load generator on
 // the same cores this is the fair measure of a daemon), p50 and p99
-// latency (dial to close) and the errors. The last line sums it up:
+// latency (dial to close) and the errors; then this process's own CPU
+// per lookup and the share of the CPUs other processes kept busy (from
+// /proc/stat): a phase above 10% is flagged as disturbed, since the
+// daemons and the clients compete for the same cores. The last line sums
+// it up:
 //
 //	epmd-lookups ratio=R cpu_ratio=C p99_us=P scale10k=S
 //
