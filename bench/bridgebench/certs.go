@@ -101,3 +101,16 @@ func makeTLSFiles(dir string) (tlsFiles, error) {
 	}
 	return f, nil
 }
+
+// callerDistConf writes an ssl_dist_optfile for a sender that reaches a
+// terminating gateway: the otp_tls path's certificate, and the gateway's
+// CA to verify the gateway with.
+func callerDistConf(dir string, f tlsFiles, gatewayCA string) (string, error) {
+	path := filepath.Join(dir, "caller_dist.conf")
+	conf := fmt.Sprintf(`[{server, [{certfile, %[1]q}, {keyfile, %[2]q}, {cacertfile, %[3]q},
+            {verify, verify_peer}, {fail_if_no_peer_cert, true}]},
+ {client, [{certfile, %[1]q}, {keyfile, %[2]q}, {cacertfile, %[4]q},
+            {verify, verify_peer}]}].
+`, f.Cert, f.Key, f.CA, gatewayCA)
+	return path, os.WriteFile(path, []byte(conf), 0o600)
+}

@@ -34,6 +34,8 @@ type site struct {
 	admin    string
 	link     string // host:port of both the QUIC and the TLS listener
 	proc     *child
+	// publicPort is the public EPMD of a terminating gateway.
+	publicPort int
 }
 
 func newSite(bin, dir, name string) (*site, error) {
@@ -205,4 +207,51 @@ func parseGoStats(heap, goroutines string) (goStats, error) {
 		return st, fmt.Errorf("pprof: memory figures not found")
 	}
 	return st, nil
+}
+
+// terminateSite starts one gateway that exports every node and opens TLS
+// termination ports on loopback; its certificate names benchHost.
+func terminateSite(ctx context.Context, bin, dir string, env []string) (*site, error) {
+	dir = filepath.Join(dir, "gw-terminate-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	s, err := newSite(bin, dir, "edge")
+	if err != nil {
+		return nil, err
+	}
+	public, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s.publicPort = public
+	cfg := fmt.Sprintf(`site: edge
+data_dir: %s
+epmd: {listen: "127.0.0.1:%d", hosts: [%s]}
+admin: {listen: %q}
+links: {off: true, names: [%s]}
+public: {epmd: "127.0.0.1:%d", address: 127.0.0.1, export: ["*"], rate: 1000, burst: 1000}
+`, s.dataDir(), s.epmdPort, benchHost, s.admin, benchHost, public)
+	if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	if err := s.start(ctx, bin, env); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// terminationPort finds the TLS port of a node name at a terminating
+// gateway: its public EPMD answers PORT_PLEASE2 for registered exported
+// names, so a placeholder registers the name until the port is open (the
+// port stays; the gateway finds the real node when a caller connects).
+func (s *site) terminationPort(ctx context.Context, name string) (int, error) {
+	reg, err := s.epmdClient().Register(ctx, epmd.Alive2{Port: 1, NodeType: 'M', HighVsn: 6, LowVsn: 5, Name: name})
+	if err != nil {
+		return 0, fmt.Errorf("placeholder registration: %w", err)
+	}
+	defer reg.Close()
+	pub := &epmd.Client{Addr: "127.0.0.1:" + strconv.Itoa(s.publicPort), Timeout: 5 * time.Second}
+	info, err := pub.PortPlease(ctx, name)
+	if err != nil || info == nil {
+		return 0, fmt.Errorf("public PORT_PLEASE2 %s: %v %v", name, info, err)
+	}
+	return int(info.Port), nil
 }

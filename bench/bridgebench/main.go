@@ -338,6 +338,10 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	s := summarize(results, mems)
 	fmt.Fprintln(stdout)
+	if slices.Contains(o.paths, pathTerminate) {
+		printTerminate(stdout, s)
+		fmt.Fprintln(stdout)
+	}
 	printTargets(stdout, s)
 	fmt.Fprintln(stdout, s.line())
 	return errors.Join(errs...)

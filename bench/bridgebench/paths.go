@@ -20,9 +20,10 @@ const (
 	pathStunnel      = "stunnel"
 	pathDistgateTLS  = "distgate_tls"
 	pathDistgateQUIC = "distgate_quic"
+	pathTerminate    = "distgate_terminate"
 )
 
-var allPaths = []string{pathDirect, pathOTPTLS, pathStunnel, pathDistgateTLS, pathDistgateQUIC}
+var allPaths = []string{pathDirect, pathOTPTLS, pathStunnel, pathDistgateTLS, pathDistgateQUIC, pathTerminate}
 
 // pathLabels say what each path is, for the table's legend.
 var pathLabels = map[string]string{
@@ -31,6 +32,7 @@ var pathLabels = map[string]string{
 	pathStunnel:      "TCP distribution through an stunnel client and server (TLS 1.3, " + stunnelSuite + ")",
 	pathDistgateTLS:  "TCP distribution through two distgate gateways, TLS 1.3 link",
 	pathDistgateQUIC: "TCP distribution through two distgate gateways, QUIC link",
+	pathTerminate:    "inet_tls_dist sender, a distgate gateway terminating TLS, a TCP-distribution receiver",
 }
 
 // sizes are the message sizes of the throughput phases.
@@ -102,8 +104,41 @@ func (b *bench) setupPath(name string) (*pathEnv, error) {
 			sites:   []*site{a, s},
 			cleanup: func() { a.stop(); s.stop() },
 		}, nil
+	case pathTerminate:
+		return b.setupTerminate()
 	}
 	return nil, fmt.Errorf("unknown path %q", name)
+}
+
+// setupTerminate starts a gateway that terminates TLS for the receiver:
+// the sender speaks OTP's inet_tls_dist (verify_peer against the
+// gateway's CA, the same options as the otp_tls path otherwise) to the
+// receiver's TLS port on the gateway, which relays to the receiver's plain
+// TCP distribution port.
+func (b *bench) setupTerminate() (*pathEnv, error) {
+	s, err := terminateSite(b.ctx, b.o.distgate, b.dir, b.o.gatewayEnv)
+	if err != nil {
+		return nil, err
+	}
+	port, err := s.terminationPort(b.ctx, "rx")
+	if err != nil {
+		s.stop()
+		return nil, err
+	}
+	conf, err := callerDistConf(b.dir, b.tls, filepath.Join(s.dataDir(), "identity.crt"))
+	if err != nil {
+		s.stop()
+		return nil, err
+	}
+	mod := []string{"-epmd_module", "distgate_epmd"}
+	return &pathEnv{
+		rx: nodeSpec{name: "rx@" + benchHost, args: mod, env: []string{"ERL_EPMD_PORT=" + strconv.Itoa(s.epmdPort)}},
+		tx: nodeSpec{name: "tx@" + benchHost, args: []string{"-epmd_module", "bench_node", "-bench_peer_port", strconv.Itoa(port),
+			"-proto_dist", "inet_tls", "-ssl_dist_optfile", conf}},
+		relays:  []*child{s.proc},
+		sites:   []*site{s},
+		cleanup: s.stop,
+	}, nil
 }
 
 // tputResult is what the receiver counted in a throughput phase.
