@@ -98,7 +98,7 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.duration != 5*time.Second || o.conns != 500 || len(o.paths) != 5 || len(o.idle) != 2 || o.rounds != 2 || !o.udpBuffers {
+	if o.duration != 5*time.Second || o.conns != 500 || len(o.paths) != 6 || len(o.idle) != 2 || o.rounds != 2 || !o.udpBuffers {
 		t.Errorf("defaults: %+v", o)
 	}
 }
