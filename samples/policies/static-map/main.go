@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strings"
 
 	"github.com/distgate/distgate/abi"
 	"github.com/distgate/distgate/abi/guest"
@@ -36,8 +37,49 @@ type Rule struct {
 
 // Map is a parsed configuration.
 type Map struct {
-	routes []Rule
-	def    *Rule
+	routes   []Rule
+	matchers []glob // one per route
+	def      *Rule
+}
+
+// glob is a compiled pattern. Patterns made of literals and '*' (the usual
+// case) are matched by their literal parts in order, in one pass; others
+// by path.Match. The two agree on node names, which hold no '/'.
+type glob struct {
+	pattern string
+	parts   []string // the literals between the stars; nil: use path.Match
+}
+
+func compileGlob(pattern string) glob {
+	g := glob{pattern: pattern}
+	if strings.ContainsAny(pattern, "?[\\/") {
+		return g
+	}
+	g.parts = strings.Split(pattern, "*")
+	return g
+}
+
+func (g glob) match(s string) bool {
+	if g.parts == nil || strings.Contains(s, "/") {
+		ok, _ := path.Match(g.pattern, s)
+		return ok
+	}
+	if len(g.parts) == 1 {
+		return s == g.parts[0]
+	}
+	first, last := g.parts[0], g.parts[len(g.parts)-1]
+	if len(s) < len(first)+len(last) || !strings.HasPrefix(s, first) || !strings.HasSuffix(s, last) {
+		return false
+	}
+	s = s[len(first) : len(s)-len(last)]
+	for _, p := range g.parts[1 : len(g.parts)-1] {
+		i := strings.Index(s, p)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(p):]
+	}
+	return true
 }
 
 // New parses and checks a configuration.
@@ -59,7 +101,11 @@ func New(config []byte) (*Map, error) {
 			return nil, fmt.Errorf("static-map: default: %w", err)
 		}
 	}
-	return &Map{routes: c.Routes, def: c.Default}, nil
+	m := &Map{routes: c.Routes, def: c.Default}
+	for _, r := range c.Routes {
+		m.matchers = append(m.matchers, compileGlob(r.Match))
+	}
+	return m, nil
 }
 
 func (r *Rule) check() error {
@@ -86,7 +132,7 @@ func (r *Rule) check() error {
 func (m *Map) Lookup(req abi.LookupRequest) abi.Route {
 	node := req.Node()
 	for i := range m.routes {
-		if ok, _ := path.Match(m.routes[i].Match, node); ok {
+		if m.matchers[i].match(node) {
 			return m.routes[i].route()
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path"
 	"testing"
 
 	"github.com/distgate/distgate/abi"
@@ -58,6 +59,22 @@ func TestBadConfig(t *testing.T) {
 	} {
 		if _, err := New([]byte(c)); err == nil {
 			t.Errorf("New(%s) succeeded", c)
+		}
+	}
+}
+
+// TestGlobAgreesWithPathMatch: the compiled globs answer as path.Match
+// does on node names.
+func TestGlobAgreesWithPathMatch(t *testing.T) {
+	patterns := []string{"*", "db*", "*@gw1", "db*@*.eu.example", "a*b*c", "exact@h", "*@*", "x?y", "[ab]*", "**", "a**b"}
+	nodes := []string{"", "db1@h.eu.example", "db@gw1", "x@gw1", "abc", "aXbYc", "acb", "exact@h", "exact@hh", "xzy", "a@b", "b", "db1@h1.example", "ab"}
+	for _, p := range patterns {
+		g := compileGlob(p)
+		for _, n := range nodes {
+			want, _ := path.Match(p, n)
+			if got := g.match(n); got != want {
+				t.Errorf("glob %q on %q: %v, path.Match says %v", p, n, got, want)
+			}
 		}
 	}
 }
