@@ -105,6 +105,12 @@ func normalise(reply []byte, port int, t0 time.Time) string {
 		s = "<port>" + s[4:]
 	}
 	s = regexp.MustCompile(`fd = \d+`).ReplaceAllString(s, "fd = <fd>")
+	if len(reply) == 4 && reply[0] == 'y' && reply[1] == 0 {
+		// counter % 3 + 1 of a counter drawn from the clock
+		if c := binary.BigEndian.Uint16(reply[2:]); c >= 1 && c <= 3 {
+			s = "y\x00<creation 1..3>"
+		}
+	}
 	if len(reply) == 6 && reply[0] == 'v' && reply[1] == 0 {
 		c := int64(binary.BigEndian.Uint32(reply[2:]))
 		if d := c - t0.Unix(); d >= 0 && d <= 30 {
