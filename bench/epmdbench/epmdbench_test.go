@@ -31,7 +31,7 @@ func TestBenchTiny(t *testing.T) {
 	}
 
 	var stdout, stderr bytes.Buffer
-	args := []string{"-distgate", dg, "-stock", stock, "-duration", "200ms", "-names", "20", "-bignames", "50"}
+	args := []string{"-distgate", dg, "-stock", stock, "-duration", "200ms", "-names", "20", "-bignames", "50", "-rounds", "2"}
 	if code := doMain(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("doMain %q = %d\nstdout:\n%s\nstderr:\n%s", args, code, &stdout, &stderr)
 	}
@@ -51,8 +51,12 @@ func TestBenchTiny(t *testing.T) {
 		}
 	}
 	for _, row := range []string{"stock", "distgate"} {
-		if !regexp.MustCompile(`(?m)^ *` + row + ` +20 +8 `).MatchString(stdout.String()) {
-			t.Errorf("no table row for %s with 20 names and 8 clients", row)
+		for _, clients := range []string{"1", "8"} {
+			// One row per phase, however many rounds ran.
+			re := regexp.MustCompile(`(?m)^ *` + row + ` +20 +` + clients + ` `)
+			if n := len(re.FindAllString(stdout.String(), -1)); n != 1 {
+				t.Errorf("%d table rows for %s with 20 names and %s clients, want 1", n, row, clients)
+			}
 		}
 	}
 	if !regexp.MustCompile(`(?m)^ *distgate\* +20 +8 `).MatchString(stdout.String()) {
@@ -70,6 +74,7 @@ func TestParseFlags(t *testing.T) {
 		{"-distgate", "x", "-names", "100", "-bignames", "100"},
 		{"-distgate", "x", "-duration", "0s"},
 		{"-distgate", "x", "-sources", "254"},
+		{"-distgate", "x", "-rounds", "0"},
 		{"-distgate", "x", "extra"},
 	} {
 		if _, err := parseFlags(args, new(bytes.Buffer)); err == nil {
@@ -80,7 +85,7 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.stock != "epmd" || o.duration != 5*time.Second || o.names != 900 || o.bigNames != 10000 || o.sources != 253 || o.linger {
+	if o.stock != "epmd" || o.duration != 5*time.Second || o.names != 900 || o.bigNames != 10000 || o.sources != 253 || o.linger || o.rounds != 1 {
 		t.Errorf("defaults: %+v", o)
 	}
 }

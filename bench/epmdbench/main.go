@@ -6,14 +6,16 @@
 //
 //	go run ./bench/epmdbench -distgate bin/distgate [-stock epmd] [-duration 5s]
 //	                         [-names 900] [-bignames 10000] [-max-lookups N]
-//	                         [-sources 253] [-linger]
+//	                         [-rounds 1] [-sources 253] [-linger]
 //
 // It starts both daemons as its own children on free loopback ports, holds
 // -names ALIVE2 registrations open on each (900 by default: the stock
 // daemon's select loop tops out near 1,000 connections), and runs
 // PORT_PLEASE2 lookups from 1 and from 8 concurrent clients, each phase for
 // -duration (and at most -max-lookups lookups). Then it registers up to
-// -bignames names on distgate alone and measures it again.
+// -bignames names on distgate alone and measures it again. With -rounds N
+// every phase runs N times, the daemons still taking turns, and each row
+// shows the run during which other processes kept the CPUs least busy.
 //
 // Each lookup is a new TCP connection, from a source address taken round
 // robin in 127.0.0.2..127.0.0.254 (-sources) with IP_BIND_ADDRESS_NO_PORT,
@@ -80,6 +82,7 @@ type options struct {
 	maxLookups int64
 	sources    int
 	linger     bool
+	rounds     int
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -93,6 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.bigNames, "bignames", 10000, "registrations held on distgate in the last phases")
 	fs.Int64Var(&o.maxLookups, "max-lookups", 2_000_000, "most lookups per phase")
 	fs.IntVar(&o.sources, "sources", 253, "source addresses 127.0.0.2.. the lookups are spread over (0: 127.0.0.1, ports picked by the kernel)")
+	fs.IntVar(&o.rounds, "rounds", 1, "times each phase is run, taking turns; a row shows the round least disturbed by other processes")
 	fs.BoolVar(&o.linger, "linger", false, "set SO_LINGER 0 after reading the reply (close with RST, no TIME_WAIT)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -112,6 +116,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-sources must be in 0..253")
 	case o.maxLookups < 1:
 		return o, errors.New("-max-lookups must be positive")
+	case o.rounds < 1:
+		return o, errors.New("-rounds must be positive")
 	}
 	return o, nil
 }
@@ -149,8 +155,8 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "epmdbench: %d CPUs, RLIMIT_NOFILE soft=%d hard=%d (need %d), %s per phase, at most %d lookups\n",
-		cpuCount(), lim.Cur, lim.Max, fds, o.duration, o.maxLookups)
+	fmt.Fprintf(stdout, "epmdbench: %d CPUs, RLIMIT_NOFILE soft=%d hard=%d (need %d), %s per phase, at most %d lookups, %d round(s)\n",
+		cpuCount(), lim.Cur, lim.Max, fds, o.duration, o.maxLookups, o.rounds)
 	src := "127.0.0.1, ports picked by the kernel"
 	if o.sources > 0 {
 		src = fmt.Sprintf("127.0.0.2..127.0.0.%d round robin, IP_BIND_ADDRESS_NO_PORT", 1+o.sources)
@@ -181,7 +187,6 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	defer dgRegs.close()
 
-	var results []result
 	measure := func(d *daemon, regs *registrations, clients int, rate float64) (result, error) {
 		if err := regs.check(ctx, d); err != nil {
 			return result{}, err
@@ -194,29 +199,34 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		if err := regs.check(ctx, d); err != nil {
 			return r, fmt.Errorf("after the %s phase with %d clients: %w", d.name, clients, err)
 		}
-		results = append(results, r)
 		return r, nil
 	}
+	var rows bestRows
 	// The daemons take turns, so that both see the machine in the same
 	// state; the idle one only holds its registrations.
-	var stock8, dg8, big8 result
-	for _, c := range []int{smallClients, bigClients} {
-		rs, err := measure(stock, stockRegs, c, 0)
+	for range o.rounds {
+		var stock8 result
+		for _, c := range []int{smallClients, bigClients} {
+			rs, err := measure(stock, stockRegs, c, 0)
+			if err != nil {
+				return err
+			}
+			rows.keep(rs)
+			rd, err := measure(dg, dgRegs, c, 0)
+			if err != nil {
+				return err
+			}
+			rows.keep(rd)
+			stock8 = rs
+		}
+		// Closed-loop clients load a faster daemon harder: compare latency
+		// at the stock daemon's rate as well. The summary keeps the closed
+		// loop.
+		rp, err := measure(dg, dgRegs, bigClients, stock8.rate())
 		if err != nil {
 			return err
 		}
-		rd, err := measure(dg, dgRegs, c, 0)
-		if err != nil {
-			return err
-		}
-		if c == bigClients {
-			stock8, dg8 = rs, rd
-		}
-	}
-	// Closed-loop clients load a faster daemon harder: compare latency at
-	// the stock daemon's rate as well. The summary keeps the closed loop.
-	if _, err := measure(dg, dgRegs, bigClients, stock8.rate()); err != nil {
-		return err
+		rows.keep(rp)
 	}
 	stockRegs.close() // the stock daemon sits out the last phases
 	more, err := registerRange(ctx, dg, o.names+1, o.bigNames)
@@ -224,15 +234,19 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		return err
 	}
 	dgRegs.merge(more)
-	for _, c := range []int{smallClients, bigClients} {
-		r, err := measure(dg, dgRegs, c, 0)
-		if err != nil {
-			return err
-		}
-		if c == bigClients {
-			big8 = r
+	for range o.rounds {
+		for _, c := range []int{smallClients, bigClients} {
+			r, err := measure(dg, dgRegs, c, 0)
+			if err != nil {
+				return err
+			}
+			rows.keep(r)
 		}
 	}
+	results := rows.list
+	stock8 := rows.get(stock.name, o.names, bigClients)
+	dg8 := rows.get(dg.name, o.names, bigClients)
+	big8 := rows.get(dg.name, o.bigNames, bigClients)
 	printTable(stdout, results)
 	s, err := summarize(stock8, dg8, big8)
 	if err != nil {

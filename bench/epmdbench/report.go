@@ -88,6 +88,34 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
+// bestRows keeps one result per phase, in the order phases first ran:
+// over several rounds, the one least disturbed by other processes.
+type bestRows struct {
+	list []result
+}
+
+func (b *bestRows) keep(r result) {
+	for i, o := range b.list {
+		if o.daemon == r.daemon && o.names == r.names && o.clients == r.clients && (o.pace > 0) == (r.pace > 0) {
+			if r.otherLoad() < o.otherLoad() {
+				b.list[i] = r
+			}
+			return
+		}
+	}
+	b.list = append(b.list, r)
+}
+
+// get returns the closed-loop result of a phase; a zero result when none.
+func (b *bestRows) get(daemon string, names, clients int) result {
+	for _, r := range b.list {
+		if r.daemon == daemon && r.names == names && r.clients == clients && r.pace == 0 {
+			return r
+		}
+	}
+	return result{}
+}
+
 // summary is the last line's figures.
 type summary struct {
 	ratio    float64       // distgate's lookups/s over the stock daemon's
