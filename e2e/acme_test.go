@@ -97,6 +97,14 @@ acme:
   renew_check: 1s
 `, filepath.Join(s.dir, "data"), s.epmdPort, s.admin, link, acmeName, ca.Directory, ca.Roots, portOf(link)))
 	s.start(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("gateway log:\n%s", tail(s.proc.out.String(), 6000))
+			if ca.proc != nil {
+				t.Logf("pebble log:\n%s", tail(ca.proc.out.String(), 4000))
+			}
+		}
+	})
 	return s
 }
 

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,21 +48,7 @@ func newGatewaySite(t testing.TB, name string) *gatewaySite {
 // freeLinkAddr finds a loopback port free for both UDP and TCP.
 func freeLinkAddr(t testing.TB) string {
 	t.Helper()
-	for range 50 {
-		tl, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := tl.Addr().String()
-		ul, err := net.ListenPacket("udp4", addr)
-		tl.Close()
-		if err == nil {
-			ul.Close()
-			return addr
-		}
-	}
-	t.Fatal("no port free for both TCP and UDP")
-	return ""
+	return "127.0.0.1:" + strconv.Itoa(pickPort(t, true))
 }
 
 // writeConfig writes the site's configuration: its peers and, for each,

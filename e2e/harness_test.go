@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,16 +76,47 @@ func requireTools(t testing.TB, tools ...string) {
 	}
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t testing.TB) int {
+// Ports for the tests' daemons come from below the kernel's ephemeral
+// range (32768 and up by default), where the many outgoing connections of
+// the tests take theirs: a port picked free stays free until the daemon
+// binds it. Each test process starts at its own offset.
+var nextPort atomic.Int32
+
+// pickPort returns a port under the ephemeral range that is free now for
+// TCP and, with udp, for UDP too.
+func pickPort(t testing.TB, udp bool) int {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	nextPort.CompareAndSwap(0, int32(20000+(os.Getpid()%60)*200))
+	for range 2000 {
+		p := int(nextPort.Add(1))
+		if p >= 32000 {
+			nextPort.Store(20000)
+			continue
+		}
+		ln, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		ok := true
+		if udp {
+			pc, err := net.ListenPacket("udp4", "127.0.0.1:"+strconv.Itoa(p))
+			if err == nil {
+				pc.Close()
+			} else {
+				ok = false
+			}
+		}
+		ln.Close()
+		if ok {
+			return p
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port")
+	return 0
 }
+
+// freePort returns a loopback TCP port that is free now.
+func freePort(t testing.TB) int { return pickPort(t, false) }
 
 // syncBuffer is a bytes.Buffer safe for a process writing while the test
 // reads.

@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -142,16 +141,8 @@ func (p *pebbleCA) issuingRootsPEM(t testing.TB) []byte {
 	return out
 }
 
-// freeUDPPort returns a loopback UDP port that was free a moment ago.
-func freeUDPPort(t testing.TB) int {
-	t.Helper()
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
+// freeUDPPort returns a loopback UDP port that is free now.
+func freeUDPPort(t testing.TB) int { return pickPort(t, true) }
 
 // serverCertOf connects with TLS to addr with SNI name and returns the
 // certificate the server presents (whether or not the handshake completes).

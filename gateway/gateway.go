@@ -83,12 +83,13 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g = &Gateway{cfg: cfg, log: log, relays: newRelayTable(), bufs: newRelayBufs(), started: time.Now(), serveErr: make(chan error, 4), killed: make(chan struct{})}
+	gw := &Gateway{cfg: cfg, log: log, relays: newRelayTable(), bufs: newRelayBufs(), started: time.Now(), serveErr: make(chan error, 4), killed: make(chan struct{})}
+	g = gw
 	g.metrics = newMetrics(g)
 	g.router.Store(&routerBox{newStaticRouter(cfg)})
 	defer func() {
 		if err != nil {
-			g.Close()
+			gw.Close() // what was opened before the failure (g is nil by now)
 		}
 	}()
 	if g.identity, err = LoadOrCreateIdentity(cfg.DataDir, cfg.Site, time.Now()); err != nil {

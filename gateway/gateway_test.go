@@ -439,3 +439,19 @@ func TestTerminateReframesAndShutsDown(t *testing.T) {
 		t.Fatal("Close waited for a live TLS-terminated relay")
 	}
 }
+
+// TestNewFailsCleanly: a gateway that cannot open a listener returns the
+// error, having closed what it had opened.
+func TestNewFailsCleanly(t *testing.T) {
+	taken, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	s := prepareSite(t, "x")
+	s.cfg.Links.TLS = taken.Addr().String()
+	_, err = New(context.Background(), s.cfg, Options{Logger: testLogger(t)})
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("New with a taken port: %v", err)
+	}
+}
