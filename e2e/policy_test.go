@@ -242,7 +242,8 @@ func TestPolicySwapUnderLoad(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	if total.Load() < 100 || wrong.Load() != 0 {
-		t.Fatalf("%d lookups, %d without a version's answer (first: %v)", total.Load(), wrong.Load(), firstWrong.Load())
+		logs, _, _ := s.cli(t, "policy", "logs", "lookup")
+		t.Fatalf("%d lookups, %d without a version's answer (first: %v)\npolicy log:\n%s", total.Load(), wrong.Load(), firstWrong.Load(), logs)
 	}
 	t.Logf("%d lookups during 6 swaps, all answered", total.Load())
 }

@@ -68,6 +68,9 @@ func (p *policyRouter) Lookup(ctx context.Context, in LookupInput) Route {
 		req.Local = append(req.Local, toABIEndpoint(ep))
 	}
 	r, err := p.eng.Lookup(ctx, p.lookup, &req)
+	if retryable(err) {
+		r, err = p.eng.Lookup(ctx, p.lookup, &req)
+	}
 	if err != nil && (errors.Is(err, errors.ErrUnsupported) || p.onFailure == onFailureDefault) {
 		return p.fallback.Lookup(ctx, in)
 	}
@@ -93,10 +96,22 @@ func (p *policyRouter) Authorize(ctx context.Context, in AuthInput) (bool, strin
 	}
 	req.Asker.Labels = append(req.Asker.Labels, abi.Label{Key: "via", Value: in.Via})
 	d, err := p.eng.Authorize(ctx, p.authorize, &req)
+	if retryable(err) {
+		d, err = p.eng.Authorize(ctx, p.authorize, &req)
+	}
 	if err != nil && (errors.Is(err, errors.ErrUnsupported) || p.onFailure == onFailureDefault) {
 		return p.fallback.Authorize(ctx, in)
 	}
 	return d.Allow, d.Reason
+}
+
+// retryable reports a failure worth one more try on a fresh instance: a
+// call cut off at its deadline. The deadline is wall-clock time, which a
+// busy host can spend before the guest runs at all; a policy that really
+// runs away is cut off again, and fails closed, at twice the deadline.
+func retryable(err error) bool {
+	var te *wasm.TimeoutError
+	return errors.As(err, &te)
 }
 
 func toABIEndpoint(ep epmd.Endpoint) abi.Endpoint {
