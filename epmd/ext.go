@@ -52,6 +52,7 @@ const (
 
 var statusNames = [...]string{"ok", "name in use", "bad request", "not found", "denied", "unsupported", "unavailable", "no route"}
 
+// String names the status.
 func (s Status) String() string {
 	if int(s) < len(statusNames) {
 		return statusNames[s]
@@ -182,6 +183,7 @@ type StatusError struct {
 	Message string
 }
 
+// Error describes the refusal.
 func (e *StatusError) Error() string {
 	if e.Message != "" {
 		return fmt.Sprintf("epmd: %s: %s: %s", e.Op, e.Status, e.Message)

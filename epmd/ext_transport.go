@@ -17,6 +17,7 @@ const (
 	FamilyInet6  Family = 6
 )
 
+// String names the family.
 func (f Family) String() string {
 	switch f {
 	case FamilyLocal:

@@ -21,6 +21,7 @@ const (
 	RouteDeny                   // refused, with a reason
 )
 
+// String names the route kind.
 func (k RouteKind) String() string {
 	return [...]string{"none", "local", "via", "deny"}[k]
 }
@@ -62,6 +63,7 @@ const (
 	ActionRegister               // register a name
 )
 
+// String names the action.
 func (a Action) String() string {
 	return [...]string{"reach", "list", "lookup", "register"}[a]
 }

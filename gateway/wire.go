@@ -60,6 +60,7 @@ type LinkError struct {
 	Message string
 }
 
+// Error describes the refusal.
 func (e *LinkError) Error() string {
 	s := linkStatusNames[e.Status]
 	if s == "" {

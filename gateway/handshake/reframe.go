@@ -34,6 +34,7 @@ func NewReframer(from, to int, last byte) *Reframer {
 // for a 2-byte prefix.
 type ErrTooLong struct{ Len int }
 
+// Error describes the message that did not fit.
 func (e ErrTooLong) Error() string {
 	return "handshake: a message of " + itoa(e.Len) + " bytes does not fit a 2-byte length"
 }
