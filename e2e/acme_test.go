@@ -227,3 +227,36 @@ func TestACMERotationUnderTraffic(t *testing.T) {
 	}
 	t.Logf("%d rounds of 256 KiB each way through the rotation", rounds)
 }
+
+// TestACMEHTTP01: with challenge http-01 the gateway answers the CA on its
+// HTTP address instead of its TLS listener.
+func TestACMEHTTP01(t *testing.T) {
+	t.Parallel()
+	httpPort := freePort(t)
+	ca := startPebbleHTTP(t, httpPort)
+	ca.run(t)
+	s := newGatewaySite(t, "edge")
+	writeFile(t, s.config, fmt.Sprintf(`site: edge
+data_dir: %s
+epmd: {listen: "127.0.0.1:%d"}
+admin: {listen: %q}
+links: {tls: %q}
+acme:
+  names: [%s]
+  ca: %q
+  trusted_roots: %q
+  challenge: http-01
+  http_address: "127.0.0.1:%d"
+`, filepath.Join(s.dir, "data"), s.epmdPort, s.admin, s.link, acmeName, ca.Directory, ca.Roots, httpPort))
+	s.start(t)
+	waitUntil(t, "the certificate by http-01", 60, func() bool {
+		return !s.certStatus(t, acmeName).NotAfter.IsZero()
+	})
+	leaf := serverCertOf(t, s.link, acmeName)
+	if leaf == nil {
+		t.Fatal("no certificate served")
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: ca.issuingRoots(t), DNSName: acmeName, Intermediates: intermediatesOf(t, s, acmeName)}); err != nil {
+		t.Fatalf("not Pebble's: %v", err)
+	}
+}

@@ -23,6 +23,11 @@ func bridgeExpr(y string, mb int) string {
 		Sum = rpc:call(Y, erlang, md5, [Bin], 120000),
 		Back = rpc:call(Y, erlang, binary_part, [Bin, 0, 1024 * 1024], 120000),
 		Back = binary_part(Bin, 0, 1024 * 1024),
+		%% global, across the sites: a name registered on Y is seen here.
+		Named = spawn(Y, timer, sleep, [infinity]),
+		yes = rpc:call(Y, global, register_name, [distgate_bridge_test, Named]),
+		ok = global:sync(),
+		Named = global:whereis_name(distgate_bridge_test),
 		Linked = spawn(Y, timer, sleep, [infinity]),
 		Monitored = spawn(Y, timer, sleep, [infinity]),
 		process_flag(trap_exit, true),

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -156,5 +157,27 @@ func TestErlStartsDistgateAsEpmd(t *testing.T) {
 	}
 	if out, _, code := runCmd(t, env, link, "-kill"); code != 0 || out != "Killed\n" {
 		t.Fatalf("kill: %d %q", code, out)
+	}
+}
+
+// TestForegroundPrintsNothing: in the foreground, `distgate epmd` prints
+// nothing on stdout, as OTP's epmd, while it serves.
+func TestForegroundPrintsNothing(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	var stdout, stderr syncBuffer
+	cmd := exec.Command(distgateBin(t), "epmd", "-port", strconv.Itoa(port))
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	waitListening(t, "127.0.0.1:"+strconv.Itoa(port), nil)
+	startNode(t, port, "quiet")
+	if _, _, err := (&epmd.Client{Addr: "127.0.0.1:" + strconv.Itoa(port)}).Names(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if stdout.String() != "" {
+		t.Fatalf("the foreground daemon printed %q on stdout", stdout.String())
 	}
 }

@@ -64,6 +64,17 @@ type pebbleCA struct {
 // DNS answers 127.0.0.1 for every name.
 func startPebble(t testing.TB, tlsPort int, validity time.Duration, listenPort int) *pebbleCA {
 	t.Helper()
+	return startPebbleWith(t, freePort(t), tlsPort, validity, listenPort)
+}
+
+// startPebbleHTTP runs Pebble validating HTTP-01 on httpPort.
+func startPebbleHTTP(t testing.TB, httpPort int) *pebbleCA {
+	t.Helper()
+	return startPebbleWith(t, httpPort, freePort(t), time.Hour, 0)
+}
+
+func startPebbleWith(t testing.TB, httpPort, tlsPort int, validity time.Duration, listenPort int) *pebbleCA {
+	t.Helper()
 	_, dnsBin := pebbleBins(t)
 	dir := t.TempDir()
 	// Pebble's own HTTPS certificate, from a CA the gateway is told to trust.
@@ -95,7 +106,7 @@ func startPebble(t testing.TB, tlsPort int, validity time.Duration, listenPort i
   "retryAfter": {"authz": 1, "order": 1},
   "keyAlgorithm": "ecdsa",
   "profiles": {"default": {"description": "test", "validityPeriod": %d}}
-}}`, listenPort, p.mgmt, files.Cert, files.Key, freePort(t), tlsPort, int(validity.Seconds())))
+}}`, listenPort, p.mgmt, files.Cert, files.Key, httpPort, tlsPort, int(validity.Seconds())))
 	return p
 }
 
