@@ -48,7 +48,7 @@ bench: bench-epmd bench-policy bench-bridge
 
 ## bench-epmd: stock epmd vs distgate, PORT_PLEASE2 lookups at 900 and 10,000 names.
 bench-epmd: deps build
-	$(GO) run ./bench/epmdbench -distgate $(BIN)
+	$(GO) run ./bench/epmdbench -distgate $(BIN) -rounds 3
 
 ## bench-policy: one policy decision in process (WAT and Go samples), and EPMD lookups
 ## with the Go static-map policy active against the stock epmd.

@@ -56,7 +56,9 @@ func Listen(ctx context.Context, port int, addresses string) ([]net.Listener, er
 		if a.Is6() {
 			network = "tcp6" // IPV6_V6ONLY is set for tcp6, as OTP's epmd does
 		}
-		lc := net.ListenConfig{}
+		// No keep-alive probes: a lookup lives for one request, and
+		// enabling them costs four setsockopt calls per connection.
+		lc := net.ListenConfig{KeepAlive: -1}
 		ln, err := lc.Listen(ctx, network, net.JoinHostPort(a.String(), strconv.Itoa(port)))
 		if err != nil {
 			if errors.Is(err, syscall.EADDRINUSE) {

@@ -140,6 +140,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
+	// Accept a connection only once its first bytes are in: then most
+	// lookups are answered by answerNow, and no handler waits in the poller.
+	deferAccept(ln)
 
 	var backoff time.Duration
 	for {
@@ -169,6 +172,9 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			c = &admittedConn{Conn: c, done: s.cfg.Public.Done, peer: peerAddr(c)}
 		}
+		if s.answerNow(c) {
+			continue
+		}
 		id := s.nextID.Add(1)
 		if !s.track(id, c) {
 			c.Close()
@@ -191,6 +197,45 @@ func (c *admittedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { c.done(c.peer) })
 	return err
+}
+
+// answerNow answers, on the accepting goroutine, a PORT_PLEASE2 whose
+// whole frame is already in the socket buffer and whose answer needs no
+// resolver: a lookup then costs no goroutine, no deadline timer and no wait
+// in the poller. It only peeks, so that when it declines (another request,
+// a partial or oversized frame, bytes beyond the frame, a delay to
+// simulate) handle reads the connection from its first byte, as before.
+// The reply is at most 2+12+2*MaxSymLen bytes: it fits in the send buffer
+// of a new socket, so the write does not block.
+func (s *Server) answerNow(c net.Conn) bool {
+	if s.cfg.Public != nil || s.cfg.DelayWrite > 0 {
+		return false
+	}
+	var buf [peekLen]byte
+	n := recvNow(c, buf[:], true)
+	if n < 3 || buf[2] != cmdPortPlease {
+		return false
+	}
+	if want, ok := FrameLen([2]byte{buf[0], buf[1]}); !ok || n != want+2 {
+		return false
+	}
+	name, err := parsePortPlease2(buf[2:n])
+	if err != nil {
+		return false
+	}
+	s.regMu.RLock()
+	p := s.reg.PortPlease(name)
+	_, registered := s.reg.nodes[name]
+	s.regMu.RUnlock()
+	if _, local := s.resolver.(LocalResolver); !registered && !local {
+		return false // the resolver may take its time: a handler asks it
+	}
+	recvNow(c, buf[:n], false) // consume what was peeked
+	if _, err := c.Write(appendPort2Reply(buf[:0], p)); err != nil {
+		s.log.Debug("epmd: write reply", "err", err)
+	}
+	c.Close()
+	return true
 }
 
 func isTimeout(err error) bool {

@@ -1,0 +1,55 @@
+package epmd
+
+import (
+	"net"
+	"syscall"
+)
+
+// peekLen is how many bytes answerNow looks at: a PORT_PLEASE2 frame for
+// a name of up to 61 bytes.
+const peekLen = 64
+
+// deferAccept sets TCP_DEFER_ACCEPT on a TCP listener: the kernel queues
+// a connection for accept only when its first data has arrived (or, for a
+// silent peer, after about a second), so the request is there when the
+// connection is accepted.
+func deferAccept(ln net.Listener) {
+	tl, ok := ln.(*net.TCPListener)
+	if !ok {
+		return
+	}
+	raw, err := tl.SyscallConn()
+	if err != nil {
+		return
+	}
+	raw.Control(func(fd uintptr) {
+		syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT, 1)
+	})
+}
+
+// recvNow reads what c's receive buffer already holds into b, without
+// waiting; with peek the bytes stay in the buffer. It returns 0 when there
+// is nothing or c is not a socket.
+func recvNow(c net.Conn, b []byte, peek bool) int {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return 0
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	flags := syscall.MSG_DONTWAIT
+	if peek {
+		flags |= syscall.MSG_PEEK
+	}
+	n := 0
+	raw.Read(func(fd uintptr) bool {
+		n, _, err = syscall.Recvfrom(int(fd), b, flags)
+		return true // one try: never wait in the poller
+	})
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
