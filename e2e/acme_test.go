@@ -53,13 +53,7 @@ func TestACMEIssuanceAndRenewal(t *testing.T) {
 		first = gw.certStatus(t, acmeName)
 		return !first.NotAfter.IsZero()
 	})
-	leaf := serverCertOf(t, gw.link, acmeName)
-	if leaf == nil {
-		t.Fatal("no certificate served for the ACME name")
-	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: ca.issuingRoots(t), DNSName: acmeName, Intermediates: intermediatesOf(t, gw, acmeName)}); err != nil {
-		t.Fatalf("the served certificate does not verify against Pebble's roots: %v", err)
-	}
+	leaf := servedByPebble(t, ca, gw)
 	// The site's own name keeps the built-in certificate.
 	if own := serverCertOf(t, gw.link, "edge"); own == nil || !strings.HasPrefix(own.Issuer.CommonName, "distgate ") {
 		t.Fatalf("the site name is not served by the built-in issuer")
@@ -80,6 +74,13 @@ func TestACMEIssuanceAndRenewal(t *testing.T) {
 // acmeSiteAt starts an ACME gateway whose link TLS listener is link.
 func acmeSiteAt(t testing.TB, ca *pebbleCA, link string) *gatewaySite {
 	t.Helper()
+	return acmeSite(t, ca, link, fmt.Sprintf("  tls_alpn_port: %s\n  renewal_ratio: 0.5\n  renew_check: 1s\n", portOf(link)))
+}
+
+// acmeSite starts a gateway with one ACME name, its TLS link listener on
+// link, and challenge, the YAML lines that say how to answer the CA.
+func acmeSite(t testing.TB, ca *pebbleCA, link, challenge string) *gatewaySite {
+	t.Helper()
 	s := newGatewaySite(t, "edge")
 	s.link = link
 	writeFile(t, s.config, fmt.Sprintf(`site: edge
@@ -92,10 +93,7 @@ acme:
   ca: %q
   email: ops@acme.test
   trusted_roots: %q
-  tls_alpn_port: %s
-  renewal_ratio: 0.5
-  renew_check: 1s
-`, filepath.Join(s.dir, "data"), s.epmdPort, s.admin, link, acmeName, ca.Directory, ca.Roots, portOf(link)))
+%s`, filepath.Join(s.dir, "data"), s.epmdPort, s.admin, link, acmeName, ca.Directory, ca.Roots, challenge))
 	s.start(t)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -235,28 +233,23 @@ func TestACMEHTTP01(t *testing.T) {
 	httpPort := freePort(t)
 	ca := startPebbleHTTP(t, httpPort)
 	ca.run(t)
-	s := newGatewaySite(t, "edge")
-	writeFile(t, s.config, fmt.Sprintf(`site: edge
-data_dir: %s
-epmd: {listen: "127.0.0.1:%d"}
-admin: {listen: %q}
-links: {tls: %q}
-acme:
-  names: [%s]
-  ca: %q
-  trusted_roots: %q
-  challenge: http-01
-  http_address: "127.0.0.1:%d"
-`, filepath.Join(s.dir, "data"), s.epmdPort, s.admin, s.link, acmeName, ca.Directory, ca.Roots, httpPort))
-	s.start(t)
+	s := acmeSite(t, ca, freeLinkAddr(t), fmt.Sprintf("  challenge: http-01\n  http_address: \"127.0.0.1:%d\"\n", httpPort))
 	waitUntil(t, "the certificate by http-01", 60, func() bool {
 		return !s.certStatus(t, acmeName).NotAfter.IsZero()
 	})
+	servedByPebble(t, ca, s)
+}
+
+// servedByPebble checks that the gateway serves, for the ACME name, a
+// certificate that verifies against Pebble's roots, and returns it.
+func servedByPebble(t testing.TB, ca *pebbleCA, s *gatewaySite) *x509.Certificate {
+	t.Helper()
 	leaf := serverCertOf(t, s.link, acmeName)
 	if leaf == nil {
-		t.Fatal("no certificate served")
+		t.Fatal("no certificate served for the ACME name")
 	}
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: ca.issuingRoots(t), DNSName: acmeName, Intermediates: intermediatesOf(t, s, acmeName)}); err != nil {
-		t.Fatalf("not Pebble's: %v", err)
+		t.Fatalf("the served certificate does not verify against Pebble's roots: %v", err)
 	}
+	return leaf
 }

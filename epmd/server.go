@@ -223,11 +223,8 @@ func (s *Server) answerNow(c net.Conn) bool {
 	if err != nil {
 		return false
 	}
-	s.regMu.RLock()
-	p := s.reg.PortPlease(name)
-	_, registered := s.reg.nodes[name]
-	s.regMu.RUnlock()
-	if _, local := s.resolver.(LocalResolver); !registered && !local {
+	p, decided := s.localPortPlease(name)
+	if !decided {
 		return false // the resolver may take its time: a handler asks it
 	}
 	recvNow(c, buf[:n], false) // consume what was peeked
@@ -396,7 +393,7 @@ func (s *Server) dispatch(id uint64, c net.Conn, req []byte, bp *[readBufLen]byt
 		return
 	}
 	defer s.bufs.Put(bp)
-	out := bp[:0:0]
+	var out []byte
 	switch cmd {
 	case cmdPortPlease:
 		name, err := parsePortPlease2(req)
@@ -489,21 +486,23 @@ func (s *Server) dispatchPublic(c net.Conn, req []byte) []byte {
 	return nil
 }
 
+// localPortPlease answers PORT_PLEASE2 from the registry. decided is
+// false when the name is not registered here and the resolver is one that
+// may know it (not LocalResolver), which must then be asked.
+func (s *Server) localPortPlease(name string) (p *PortInfo, decided bool) {
+	s.regMu.RLock()
+	p = s.reg.PortPlease(name)
+	_, registered := s.reg.nodes[name]
+	s.regMu.RUnlock()
+	_, local := s.resolver.(LocalResolver)
+	return p, registered || local
+}
+
 // portPlease answers PORT_PLEASE2 from the registry, asking the resolver
 // for names not registered here.
 func (s *Server) portPlease(c net.Conn, name string) *PortInfo {
-	s.regMu.RLock()
-	p := s.reg.PortPlease(name)
-	registered := p != nil
-	if !registered {
-		_, registered = s.reg.nodes[name]
-	}
-	s.regMu.RUnlock()
-	if p != nil || registered {
+	if p, decided := s.localPortPlease(name); decided {
 		return p
-	}
-	if _, local := s.resolver.(LocalResolver); local {
-		return nil
 	}
 	ans := s.resolver.Resolve(context.Background(), Query{
 		Name: name, LocalHost: true, Peer: peerAddr(c), LocalPeer: isLocalPeer(c), Classic: true,

@@ -54,8 +54,7 @@ type certOptions struct {
 	names    []string // more names for the built-in certificate
 	builtin  certmagic.Issuer
 	acme     ACMEConfig
-	issuers  []certmagic.Issuer // replaces the ACME issuer (tests)
-	renewChk time.Duration      // how often certmagic checks renewals
+	renewChk time.Duration // how often certmagic checks renewals
 }
 
 func newCertManager(ctx context.Context, o certOptions, log *slog.Logger) (*certManager, error) {
@@ -91,15 +90,12 @@ func newCertManager(ctx context.Context, o certOptions, log *slog.Logger) (*cert
 	if len(o.acme.Names) == 0 {
 		return m, nil
 	}
-	issuers := o.issuers
-	if len(issuers) == 0 {
-		iss, err := m.acmeIssuer(o.acme)
-		if err != nil {
-			m.cache.Stop()
-			return nil, err
-		}
-		issuers = []certmagic.Issuer{iss}
+	iss, err := m.acmeIssuer(o.acme)
+	if err != nil {
+		m.cache.Stop()
+		return nil, err
 	}
+	issuers := []certmagic.Issuer{iss}
 	ratio := o.acme.RenewalRatio
 	if ratio == 0 {
 		ratio = 1.0 / 3

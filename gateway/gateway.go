@@ -12,7 +12,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,8 +22,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/caddyserver/certmagic"
-
 	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/wasm"
 )
@@ -33,8 +30,6 @@ import (
 type Options struct {
 	// Logger receives the gateway's structured log; discarded when nil.
 	Logger *slog.Logger
-	// ACMEIssuers replaces the ACME issuer of public names.
-	ACMEIssuers []certmagic.Issuer
 }
 
 // Gateway is a running distgate.
@@ -107,7 +102,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	g.router.Store(&routerBox{g.policies})
 	if g.certs, err = newCertManager(ctx, certOptions{
 		dataDir: cfg.DataDir, site: cfg.Site, names: cfg.Links.Names,
-		builtin: &BuiltinIssuer{Identity: g.identity}, acme: cfg.ACME, issuers: opts.ACMEIssuers,
+		builtin: &BuiltinIssuer{Identity: g.identity}, acme: cfg.ACME,
 		renewChk: cfg.ACME.RenewCheck.Std(),
 	}, log); err != nil {
 		return nil, err
@@ -436,26 +431,28 @@ func (g *Gateway) serveRelay(ctx context.Context, site, transport string, s io.R
 // localTarget finds where a node of this site listens for TCP
 // distribution.
 func (g *Gateway) localTarget(name, host string) (string, error) {
-	if g.epmd == nil {
-		return "", errors.New("this gateway runs no EPMD")
-	}
-	var eps []epmd.Endpoint
-	var registered bool
-	var regHost string
-	g.epmd.Registry(func(r *epmd.Registry) {
-		eps, registered = r.Lookup(name, []string{"inet_tcp", "inet6_tcp"})
-		regHost = r.Host(name)
-	})
-	if !registered {
-		return "", fmt.Errorf("no node %s is registered at site %s", name, g.cfg.Site)
-	}
-	if host != "" && !g.epmd.IsLocalHost(host) && !strings.EqualFold(host, regHost) {
+	addr, isTLS, err := g.backendOf(name)
+	switch {
+	case err != nil:
+		return "", err
+	case !g.servesHost(name, host):
 		return "", fmt.Errorf("host %s is not served by site %s", host, g.cfg.Site)
-	}
-	if len(eps) == 0 {
+	case isTLS:
 		return "", fmt.Errorf("node %s listens for no TCP distribution", name)
 	}
-	return g.endpointAddr(eps[0]), nil
+	return addr, nil
+}
+
+// servesHost reports whether host names this gateway's host for a node:
+// empty, one of the EPMD's host names or addresses, or the host the node
+// registered with.
+func (g *Gateway) servesHost(name, host string) bool {
+	if host == "" || g.epmd.IsLocalHost(host) {
+		return true
+	}
+	var h string
+	g.epmd.Registry(func(r *epmd.Registry) { h = r.Host(name) })
+	return h != "" && strings.EqualFold(h, host)
 }
 
 // mustLoopback parses the proxy address (validated as a loopback IP).
@@ -466,8 +463,6 @@ func mustLoopback(s string) netip.Addr {
 	}
 	return a
 }
-
-func equalFold(a, b string) bool { return strings.EqualFold(a, b) }
 
 func addrString(ln net.Listener) string {
 	if ln == nil {

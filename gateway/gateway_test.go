@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -354,7 +353,6 @@ func TestIdentityRoundTrip(t *testing.T) {
 			t.Errorf("ParseIdentity(%q) succeeded", bad)
 		}
 	}
-	_ = fmt.Sprint()
 }
 
 // TestRelayHalfCloseAndIdleLink: a caller that half-closes gets every byte

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -158,6 +157,3 @@ func selfSignCA(key *ecdsa.PrivateKey, site string, now time.Time) (*x509.Certif
 	}
 	return x509.ParseCertificate(der)
 }
-
-// Signer returns the identity key as a crypto.Signer.
-func (id *Identity) Signer() crypto.Signer { return id.Key }

@@ -242,7 +242,7 @@ func (l *links) identify(chain []*x509.Certificate) (string, error) {
 		}
 	}
 	if len(chain) > 0 {
-		return "", fmt.Errorf("certificate of %q (identity %s) belongs to no configured peer: %w", chain[0].Subject.CommonName, identityOf(chain[0]), errUntrusted)
+		return "", fmt.Errorf("certificate of %q (identity %s) belongs to no configured peer: %w", chain[0].Subject.CommonName, identityOf(chain[0]), errors.Join(errs...))
 	}
 	return "", fmt.Errorf("no client certificate: %w", errUntrusted)
 }

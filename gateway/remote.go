@@ -230,7 +230,7 @@ func (g *Gateway) remoteLookup(ctx context.Context, a asker, q epmd.LookupReques
 		return epmd.AppendLookupReply(nil, epmd.StatusDenied, nil, fmt.Sprintf("%s may not look up %s", a.who(), q.Node))
 	}
 	name, host := epmd.SplitNode(q.Node)
-	if g.epmd == nil || (host != "" && !g.epmd.IsLocalHost(host) && !g.registeredHost(name, host)) {
+	if g.epmd == nil || !g.servesHost(name, host) {
 		return epmd.AppendLookupReply(nil, epmd.StatusNotFound, nil, "no node "+q.Node+" behind this gateway")
 	}
 	var eps []epmd.Endpoint
@@ -248,12 +248,6 @@ func (g *Gateway) remoteLookup(ctx context.Context, a asker, q epmd.LookupReques
 		return epmd.AppendLookupReply(nil, epmd.StatusNotFound, nil, "node "+q.Node+" offers none of the accepted protocols")
 	}
 	return epmd.AppendLookupReply(nil, epmd.StatusOK, out, "")
-}
-
-func (g *Gateway) registeredHost(name, host string) bool {
-	var h string
-	g.epmd.Registry(func(r *epmd.Registry) { h = r.Host(name) })
-	return h != "" && equalFold(h, host)
 }
 
 func (g *Gateway) remoteNames(ctx context.Context, a asker) []byte {

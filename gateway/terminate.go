@@ -319,7 +319,7 @@ func (g *Gateway) backendOf(name string) (addr string, isTLS bool, err error) {
 	})
 	switch {
 	case !registered:
-		return "", false, fmt.Errorf("no node %s is registered here", name)
+		return "", false, fmt.Errorf("no node %s is registered at site %s", name, g.cfg.Site)
 	case len(tcp) > 0:
 		return g.endpointAddr(tcp[0]), false, nil
 	case len(tlsEps) > 0:

@@ -176,7 +176,6 @@ func bench(o options, out io.Writer) error {
 		ratio = dgRes.rate() / stockRes.rate()
 	}
 	fmt.Fprintf(out, "policy-decision p50_ns=%d p99_ns=%d epmd_ratio=%.2f\n", watP50.Nanoseconds(), watP99.Nanoseconds(), ratio)
-	_ = goP99
 	return nil
 }
 
