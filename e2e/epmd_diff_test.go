@@ -315,6 +315,11 @@ func TestCLIMatchesStockEpmd(t *testing.T) {
 		run{nil, []string{"-stop"}},
 		run{nil, []string{"-kill", "now"}},
 		run{nil, []string{"-packet_timeout", "0"}},
+		// atoi's int cut to 32 bits: 0, a usage error (-names after it, so
+		// that no daemon starts if the value were taken).
+		run{nil, []string{"-port", strconv.Itoa(down), "-packet_timeout", "4294967296", "-names"}},
+		run{nil, []string{"-port", strconv.Itoa(down), "-packet_timeout", "-99999999999999999999", "-names"}},
+		run{nil, []string{"-port", strconv.Itoa(down), "-packet_timeout", "-1", "-names"}},
 		run{nil, []string{"-stop", strings.Repeat("n", 1001)}},
 	)
 	norm := func(s string) string {

@@ -25,7 +25,10 @@ type Config struct {
 	// (-relaxed_command_check).
 	Relaxed bool
 	// PacketTimeout closes connections that have sent no byte for this
-	// long, except registrations. 60 s when zero.
+	// long, except registrations; 60 s when zero. It counts as OTP's
+	// epmd -packet_timeout does (see idleDeadline): in whole seconds, and
+	// the close comes at epmd's next select() wake-up past it, 1 s later
+	// for 1..4 s, at the next multiple of 5 s from 5 s up.
 	PacketTimeout time.Duration
 	// DelayAccept and DelayWrite simulate a busy server, as epmd's
 	// -delay_accept and -delay_write do.
@@ -142,7 +145,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	defer s.wg.Done()
 	// Accept a connection only once its first bytes are in: then most
 	// lookups are answered by answerNow, and no handler waits in the poller.
-	deferAccept(ln)
+	deferred := deferAccept(ln)
 
 	var backoff time.Duration
 	for {
@@ -181,7 +184,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return nil
 		}
 		s.wg.Add(1)
-		go s.handle(id, c)
+		go s.handle(id, c, deferred)
 	}
 }
 
@@ -235,6 +238,16 @@ func (s *Server) answerNow(c net.Conn) bool {
 	return true
 }
 
+// pending reports whether c has bytes waiting to be read, without
+// waiting or consuming them.
+func pending(c net.Conn) bool {
+	if a, ok := c.(*admittedConn); ok {
+		c = a.Conn
+	}
+	var b [1]byte
+	return recvNow(c, b[:], true) > 0
+}
+
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
@@ -286,8 +299,9 @@ func (s *Server) Registry(f func(*Registry)) {
 }
 
 // handle serves one connection: one request, or a registration for as
-// long as the connection lives.
-func (s *Server) handle(id uint64, c net.Conn) {
+// long as the connection lives. deferred tells that its listener holds
+// connections back until their first bytes come (deferAccept).
+func (s *Server) handle(id uint64, c net.Conn, deferred bool) {
 	defer s.wg.Done()
 	defer func() {
 		s.mu.Lock()
@@ -295,8 +309,15 @@ func (s *Server) handle(id uint64, c net.Conn) {
 		s.mu.Unlock()
 		c.Close()
 	}()
+	// The packet timeout counts from the connection's accept by epmd,
+	// which does not wait for bytes: a silent connection that the kernel
+	// held back was connected one SYN-ACK timeout ago.
+	start := s.cfg.Now()
+	if deferred && !pending(c) {
+		start = start.Add(-deferredSilence)
+	}
 	bp := s.bufs.Get().(*[readBufLen]byte)
-	req, ok := s.readRequest(c, bp[:])
+	req, ok := s.readRequest(c, bp[:], start)
 	if !ok {
 		s.bufs.Put(bp)
 		return
@@ -308,30 +329,40 @@ func (s *Server) handle(id uint64, c net.Conn) {
 // what is there into a buffer of INBUF_SIZE-1 bytes, learns the length
 // from the first two bytes, closes on a bad length or on more bytes than
 // declared in the read that completed the header, and then reads exactly
-// the rest. Every read restarts the packet timeout.
-func (s *Server) readRequest(c net.Conn, buf []byte) ([]byte, bool) {
+// the rest. The packet timeout counts from start (the accept), then from
+// every read, as epmd's mod_time does (idleDeadline).
+func (s *Server) readRequest(c net.Conn, buf []byte, start time.Time) ([]byte, bool) {
 	got, want := 0, 0
 	var hard time.Time
 	if s.cfg.RequestTimeout > 0 {
 		hard = s.cfg.Now().Add(s.cfg.RequestTimeout)
 	}
+	last := start
 	for {
 		limit := len(buf)
 		if want > 0 {
 			limit = want
 		}
-		deadline := s.cfg.Now().Add(s.cfg.PacketTimeout)
-		if !hard.IsZero() && hard.Before(deadline) {
+		deadline := idleDeadline(last, s.cfg.PacketTimeout)
+		if !hard.IsZero() && (deadline.IsZero() || hard.Before(deadline)) {
 			deadline = hard
 		}
 		c.SetReadDeadline(deadline)
 		n, err := c.Read(buf[got:limit])
 		if n <= 0 || (err != nil && n == 0) {
 			if err != nil && isTimeout(err) {
+				// epmd closes only a connection with nothing to read: bytes
+				// that came with the deadline are read, and closing with
+				// them unread would reset the connection.
+				if now := s.cfg.Now(); (hard.IsZero() || now.Before(hard)) && pending(c) {
+					last = now
+					continue
+				}
 				s.log.Debug("epmd: closing because timed out on receive", "peer", c.RemoteAddr())
 			}
 			return nil, false
 		}
+		last = s.cfg.Now()
 		got += n
 		if want == 0 && got >= 2 {
 			n, ok := FrameLen([2]byte{buf[0], buf[1]})

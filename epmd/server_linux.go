@@ -3,28 +3,38 @@ package epmd
 import (
 	"net"
 	"syscall"
+	"time"
 )
 
 // peekLen is how many bytes answerNow looks at: a PORT_PLEASE2 frame for
 // a name of up to 61 bytes.
 const peekLen = 64
 
+// deferredSilence is how long a listener with TCP_DEFER_ACCEPT of 1 s
+// holds a connection that sends nothing: until the first retransmission
+// of its SYN-ACK (TCP_TIMEOUT_INIT, 1 s) is acknowledged.
+const deferredSilence = time.Second
+
 // deferAccept sets TCP_DEFER_ACCEPT on a TCP listener: the kernel queues
 // a connection for accept only when its first data has arrived (or, for a
-// silent peer, after about a second), so the request is there when the
-// connection is accepted.
-func deferAccept(ln net.Listener) {
+// silent peer, after deferredSilence), so the request is there when the
+// connection is accepted. It reports whether the option is set.
+func deferAccept(ln net.Listener) bool {
 	tl, ok := ln.(*net.TCPListener)
 	if !ok {
-		return
+		return false
 	}
 	raw, err := tl.SyscallConn()
 	if err != nil {
-		return
+		return false
 	}
-	raw.Control(func(fd uintptr) {
-		syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT, 1)
-	})
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT, 1)
+	}); err != nil {
+		return false
+	}
+	return serr == nil
 }
 
 // recvNow reads what c's receive buffer already holds into b, without

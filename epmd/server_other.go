@@ -2,10 +2,15 @@
 
 package epmd
 
-import "net"
+import (
+	"net"
+	"time"
+)
 
 const peekLen = 64
 
-func deferAccept(net.Listener) {}
+const deferredSilence = time.Duration(0)
+
+func deferAccept(net.Listener) bool { return false }
 
 func recvNow(net.Conn, []byte, bool) int { return 0 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -50,7 +52,7 @@ func (a *adminFlags) client() (*adminClient, error) {
 	if tok == "" {
 		b, err := os.ReadFile(filepath.Join(cfg.DataDir, "admin.token"))
 		if err != nil {
-			return nil, fmt.Errorf("admin token: %w (give -token, $DISTGATE_TOKEN or -data)", err)
+			return nil, fmt.Errorf("admin token: %w (give the gateway's configuration with -config FILE, which names its data_dir and admin.listen; or -data DIR, -token, $DISTGATE_TOKEN)", err)
 		}
 		tok = strings.TrimSpace(string(b))
 	}
@@ -75,6 +77,9 @@ func (c *adminClient) do(method, path string, body io.Reader, contentType string
 		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.http.Do(req)
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+		return fmt.Errorf("admin API: %w (is the gateway running? give its configuration with -config FILE, or -admin ADDR)", err)
+	}
 	if err != nil {
 		return fmt.Errorf("admin API: %w", err)
 	}

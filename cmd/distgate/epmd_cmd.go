@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -117,8 +118,10 @@ func envPort() int {
 	return epmd.DefaultPort
 }
 
-// atoi is C's atoi: optional spaces and sign, then digits up to the first
-// other byte; 0 when there are none.
+// atoi is glibc's atoi, (int)strtol(s, NULL, 10): optional spaces and
+// sign, then digits up to the first other byte, 0 when there are none; a
+// value beyond a 64-bit long is clamped to it, and the result is cut to
+// the low 32 bits of a C int (so "4294967296" is 0, "4294967295" is -1).
 func atoi(s string) int {
 	i := 0
 	for i < len(s) && (s[i] == ' ' || s[i] >= '\t' && s[i] <= '\r') {
@@ -129,17 +132,33 @@ func atoi(s string) int {
 		neg = s[i] == '-'
 		i++
 	}
-	n := 0
+	const over = 1<<63 + 1 // past any long's magnitude
+	var n uint64
 	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
-		n = n*10 + int(s[i]-'0')
-		if n > 1<<31 {
-			n = 1 << 31
+		if d := uint64(s[i] - '0'); n <= (over-d)/10 {
+			n = n*10 + d
+		} else {
+			n = over
 		}
 	}
-	if neg {
-		return -n
+	var l int64 // strtol's long
+	switch {
+	case neg && n >= 1<<63:
+		l = math.MinInt64
+	case neg:
+		l = -int64(n)
+	case n >= 1<<63:
+		l = math.MaxInt64
+	default:
+		l = int64(n)
 	}
-	return n
+	return int(int32(l))
+}
+
+// packetTimeout is epmd's -packet_timeout: the int that atoi read, stored
+// in an unsigned int (epmd_int.h), in seconds. "-1" is 2^32-1 s: never.
+func packetTimeout(v int) time.Duration {
+	return time.Duration(uint32(int32(v))) * time.Second
 }
 
 func epmdServe(o epmdOptions, stderr io.Writer) int {
@@ -171,7 +190,7 @@ func epmdServe(o epmdOptions, stderr io.Writer) int {
 	srv := epmd.NewServer(epmd.Config{
 		Port:            o.port,
 		Relaxed:         o.relaxed,
-		PacketTimeout:   time.Duration(o.packetTimeout) * time.Second,
+		PacketTimeout:   packetTimeout(o.packetTimeout),
 		DelayAccept:     time.Duration(o.delayAccept) * time.Second,
 		DelayWrite:      time.Duration(o.delayWrite) * time.Second,
 		MaxUnregistered: maxUnreg,

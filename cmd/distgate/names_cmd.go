@@ -47,17 +47,24 @@ func namesMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "distgate names: %v\n", err)
 		return 1
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tCREATION\tTRANSPORTS")
+	printNodes(stdout, nodes)
+	return 0
+}
+
+// printNodes lists nodes as epmd names them, by the name part alone, with
+// the host a node told at registration in a column of its own: a classic
+// registration (ALIVE2) tells none, shown as "-".
+func printNodes(w io.Writer, nodes []epmd.NodeInfo) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tHOST\tCREATION\tTRANSPORTS")
 	for _, n := range nodes {
-		name := n.Name
-		if n.Host != "" {
-			name += "@" + n.Host
+		host := n.Host
+		if host == "" {
+			host = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\n", name, n.Creation, formatTransports(n.Transports))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", n.Name, host, n.Creation, formatTransports(n.Transports))
 	}
 	tw.Flush()
-	return 0
 }
 
 func formatTransports(ts []epmd.Transport) string {
