@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -20,19 +21,37 @@ var erlcOnce struct {
 	err error
 }
 
-// distgateEpmdEbin compiles samples/erlang/distgate_epmd.erl once, with
-// warnings as errors, and returns the directory of the .beam.
+// distgateEpmdSrc is the distgate_epmd application in the repository.
+func distgateEpmdSrc() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(filepath.Dir(file)), "erlang", "distgate_epmd")
+}
+
+// distgateEpmdEbin compiles the distgate_epmd application once, with
+// warnings as errors, as `erlc` users do (rebar3 and mix builds have their
+// own tests), and returns its ebin directory, .app file included.
 func distgateEpmdEbin(t testing.TB) string {
 	t.Helper()
 	requireTools(t, "erlc")
 	erlcOnce.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		src := filepath.Join(filepath.Dir(filepath.Dir(file)), "samples", "erlang", "distgate_epmd.erl")
-		erlcOnce.dir = filepath.Join(binDir, "ebin")
-		out, err := exec.Command("sh", "-c", fmt.Sprintf("mkdir -p %q && erlc -Wall -Werror -o %q %q", erlcOnce.dir, erlcOnce.dir, src)).CombinedOutput()
+		src := filepath.Join(distgateEpmdSrc(), "src")
+		dir := filepath.Join(binDir, "distgate_epmd", "ebin")
+		erlcOnce.dir = dir
+		mods, _ := filepath.Glob(filepath.Join(src, "*.erl"))
+		if err := os.MkdirAll(dir, 0o755); err != nil || len(mods) == 0 {
+			erlcOnce.err = fmt.Errorf("no modules in %s (%v)", src, err)
+			return
+		}
+		out, err := exec.Command("erlc", append([]string{"-Wall", "-Werror", "-o", dir}, mods...)...).CombinedOutput()
 		if err != nil {
 			erlcOnce.err = fmt.Errorf("erlc: %v\n%s", err, out)
+			return
 		}
+		app, err := os.ReadFile(filepath.Join(src, "distgate_epmd.app.src"))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, "distgate_epmd.app"), app, 0o644)
+		}
+		erlcOnce.err = err
 	})
 	if erlcOnce.err != nil {
 		t.Fatal(erlcOnce.err)
