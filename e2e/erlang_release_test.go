@@ -265,7 +265,7 @@ defmodule Dgmix.Echo do
   def handle_call({:echo, from}, _from, state), do: {:reply, {:echo, node(), from}, state}
 end
 `,
-		"config/config.exs": fmt.Sprintf("import Config\nconfig :distgate_epmd, epmd_port: %d\n", a.epmdPort),
+		"config/config.exs":  fmt.Sprintf("import Config\nconfig :distgate_epmd, epmd_port: %d\n", a.epmdPort),
 		"config/runtime.exs": "import Config\nconfig :dgmix, peer: System.get_env(\"DGMIX_PEER\")\n",
 		"rel/vm.args.eex":    "-epmd_module distgate_epmd\n-start_epmd false\n-proto_dist inet_tcp\n",
 	})
