@@ -51,15 +51,20 @@ func TestDistgateEpmdRemoteVerifiesGateway(t *testing.T) {
 		name, ssl string
 		want      []string // in the caller's output
 		reached   bool
+		appEnv    bool // the settings in the application environment, not the flags
 	}{
 		{"trusted CA, verification by default", fmt.Sprintf("{cacertfile, %q}", gatewayCA),
-			[]string{fmt.Sprintf("{pong,%s,{ok,{127,0,0,1},", target.name)}, true},
+			[]string{fmt.Sprintf("{pong,%s,{ok,{127,0,0,1},", target.name)}, true, false},
+		{"trusted CA, in the application environment", fmt.Sprintf("{cacertfile, %q}", gatewayCA),
+			[]string{fmt.Sprintf("{pong,%s,{ok,{127,0,0,1},", target.name)}, true, true},
+		{"untrusted gateway, in the application environment", fmt.Sprintf("{cacertfile, %q}", stranger.CA),
+			[]string{"{pang,", "unknown_ca"}, false, true},
 		{"untrusted gateway", fmt.Sprintf("{cacertfile, %q}", stranger.CA),
-			[]string{"{pang,", "unknown_ca"}, false},
+			[]string{"{pang,", "unknown_ca"}, false, false},
 		{"no CA", "",
-			[]string{"{pang,", "remote_ssl", "no CA to verify the gateway"}, false},
+			[]string{"{pang,", "remote_ssl", "no CA to verify the gateway"}, false, false},
 		{"verification turned off explicitly", "{verify, verify_none}",
-			[]string{fmt.Sprintf("{pong,%s,{ok,{127,0,0,1},", target.name)}, true},
+			[]string{fmt.Sprintf("{pong,%s,{ok,{127,0,0,1},", target.name)}, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -70,8 +75,12 @@ func TestDistgateEpmdRemoteVerifiesGateway(t *testing.T) {
 			remoteConf := filepath.Join(t.TempDir(), "remote.conf")
 			writeFile(t, remoteConf, "["+opts+"].\n")
 			args := append(withModule(t), "-proto_dist", "inet_tls", "-ssl_dist_optfile", tlsCallerConf(t, s, ca, true),
-				"-dist_listen", "false", "-hidden",
-				"-distgate_epmd_remote", fmt.Sprintf("localhost:%d", remote), "-distgate_epmd_ssl", remoteConf)
+				"-dist_listen", "false", "-hidden")
+			if tc.appEnv {
+				args = append(args, "-distgate_epmd", "remote", fmt.Sprintf(`"localhost:%d"`, remote), "-distgate_epmd", "remote_ssl", "["+opts+"]")
+			} else {
+				args = append(args, "-distgate_epmd_remote", fmt.Sprintf("localhost:%d", remote), "-distgate_epmd_ssl", remoteConf)
+			}
 			expr := fmt.Sprintf(`{net_adm:ping('%s'), rpc:call('%s', erlang, node, []), distgate_epmd:address_please("target", %q, inet)}`,
 				target.name, target.name, shortHost())
 			// The caller has no EPMD of its own: every lookup is remote.

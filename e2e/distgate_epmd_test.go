@@ -152,3 +152,41 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	waitUntil(t, what, 20, cond)
 }
+
+// TestDistgateEpmdAppEnv: the application environment configures a plain
+// `erl -pa` node too (the module loads its application): a sys.config
+// gives the EPMD port and registers the TLS listener only, and
+// `-distgate_epmd accept '[inet_tls]'` makes a TCP+TLS node dial TLS where
+// it would dial TCP.
+func TestDistgateEpmdAppEnv(t *testing.T) {
+	t.Parallel()
+	tls := makeTLSFiles(t)
+	port, _ := startDistgateEpmd(t)
+	sysConfig := filepath.Join(t.TempDir(), "sys.config")
+	writeFile(t, sysConfig, fmt.Sprintf("[{distgate_epmd, [{epmd_port, %d}, {register, [inet_tls]}]}].\n", port))
+	requireTools(t, "erl")
+	args := append(nodeArgs("tlsreg", withModule(t, "-proto_dist", "inet_tcp", "inet_tls", "-ssl_dist_optfile", tls.DistConf)...), "-config", sysConfig)
+	p := startWithEnv(t, cleanEnv(), "erl", args...)
+	waitTransports(t, port, "tlsreg", p, "inet_tls")
+
+	dual := startNode(t, port, "dual", withModule(t, "-proto_dist", "inet_tcp", "inet_tls", "-ssl_dist_optfile", tls.DistConf)...)
+	ports := waitTransports(t, port, "dual", dual.proc, "inet_tcp", "inet_tls")
+	for _, tc := range []struct {
+		name  string
+		extra []string
+		want  uint16
+	}{
+		{"default", nil, ports[0]},
+		{"accept", []string{"-distgate_epmd", "accept", "[inet_tls]"}, ports[1]},
+	} {
+		extra := withModule(t, append([]string{"-proto_dist", "inet_tcp", "inet_tls", "-ssl_dist_optfile", tls.DistConf}, tc.extra...)...)
+		if got := evalErl(t, port, "caller_"+tc.name, peerAddressExpr(dual.name), extra...); got != strconv.Itoa(int(tc.want)) {
+			t.Errorf("%s: reached dual on port %s, want %d", tc.name, got, tc.want)
+		}
+	}
+	// The TLS listener that alone was registered serves a TLS peer.
+	tlsreg := "tlsreg@" + shortHost()
+	if got := evalErl(t, port, "tlspeer", fmt.Sprintf(`net_adm:ping('%s')`, tlsreg), withModule(t, "-proto_dist", "inet_tls", "-ssl_dist_optfile", tls.DistConf)...); got != "pong" {
+		t.Errorf("TLS peer of tlsreg: %s", got)
+	}
+}

@@ -100,15 +100,15 @@ func build(t testing.TB, env []string, dir, name string, args ...string) {
 	}
 }
 
-// startRelease runs a release's start script in the foreground with
-// exactly env; the test's cleanup kills it.
-func startRelease(t testing.TB, env []string, script string, args ...string) *proc {
+// startWithEnv runs a command (a release's start script, erl) with exactly
+// env; the test's cleanup kills it.
+func startWithEnv(t testing.TB, env []string, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(script, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{cmd: exec.Command(name, args...), out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", script, err)
+		t.Fatalf("start %s: %v", name, err)
 	}
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(p.kill)
@@ -190,7 +190,7 @@ func TestRebar3Release(t *testing.T) {
 	})
 	build(t, env, project, "rebar3", "release")
 
-	rel := startRelease(t, cleanEnv("HOME="+filepath.Join(dir, "home")), filepath.Join(project, "_build", "default", "rel", "dgapp", "bin", "dgapp"), "foreground")
+	rel := startWithEnv(t, cleanEnv("HOME="+filepath.Join(dir, "home")), filepath.Join(project, "_build", "default", "rel", "dgapp", "bin", "dgapp"), "foreground")
 	ports := waitTransports(t, a.epmdPort, "app", rel, "inet_tcp", "inet_tls")
 
 	// A TLS-only node of site A reaches the release over its TLS listener
@@ -276,7 +276,7 @@ end
 
 	script := filepath.Join(project, "_build", "prod", "rel", "dgmix", "bin", "dgmix")
 	run := func(node string, extra ...string) *proc {
-		return startRelease(t, cleanEnv(append([]string{"HOME=" + home, "RELEASE_NODE=" + node,
+		return startWithEnv(t, cleanEnv(append([]string{"HOME=" + home, "RELEASE_NODE=" + node,
 			"RELEASE_DISTRIBUTION=name", "RELEASE_COOKIE=" + cookie}, extra...)...), script, "start")
 	}
 	target, caller := "b@"+b.host, "a@"+a.host
