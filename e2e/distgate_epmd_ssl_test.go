@@ -55,9 +55,10 @@ func TestDistgateEpmdRemoteVerifiesGateway(t *testing.T) {
 	}{
 		{"trusted CA, verification by default", fmt.Sprintf("{cacertfile, %q}", gatewayCA),
 			[]string{fmt.Sprintf("{pong,%s,{ok,{127,0,0,1},", target.name)}, true, false},
-		{"trusted CA, in the application environment", fmt.Sprintf("{cacertfile, %q}", gatewayCA),
+		// As Elixir writes them: binaries.
+		{"trusted CA, in the application environment", fmt.Sprintf("{cacertfile, <<%q>>}", gatewayCA),
 			[]string{fmt.Sprintf("{pong,%s,{ok,{127,0,0,1},", target.name)}, true, true},
-		{"untrusted gateway, in the application environment", fmt.Sprintf("{cacertfile, %q}", stranger.CA),
+		{"untrusted gateway, in the application environment", fmt.Sprintf("{cacertfile, <<%q>>}", stranger.CA),
 			[]string{"{pang,", "unknown_ca"}, false, true},
 		{"untrusted gateway", fmt.Sprintf("{cacertfile, %q}", stranger.CA),
 			[]string{"{pang,", "unknown_ca"}, false, false},
@@ -69,6 +70,9 @@ func TestDistgateEpmdRemoteVerifiesGateway(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			opts := fmt.Sprintf("{certfile, %q}, {keyfile, %q}", ca.Cert, ca.Key)
+			if tc.appEnv {
+				opts = fmt.Sprintf("{certfile, <<%q>>}, {keyfile, <<%q>>}", ca.Cert, ca.Key)
+			}
 			if tc.ssl != "" {
 				opts += ", " + tc.ssl
 			}
@@ -77,7 +81,7 @@ func TestDistgateEpmdRemoteVerifiesGateway(t *testing.T) {
 			args := append(withModule(t), "-proto_dist", "inet_tls", "-ssl_dist_optfile", tlsCallerConf(t, s, ca, true),
 				"-dist_listen", "false", "-hidden")
 			if tc.appEnv {
-				args = append(args, "-distgate_epmd", "remote", fmt.Sprintf(`"localhost:%d"`, remote), "-distgate_epmd", "remote_ssl", "["+opts+"]")
+				args = append(args, "-distgate_epmd", "remote", fmt.Sprintf(`<<"localhost:%d">>`, remote), "-distgate_epmd", "remote_ssl", "["+opts+"]")
 			} else {
 				args = append(args, "-distgate_epmd_remote", fmt.Sprintf("localhost:%d", remote), "-distgate_epmd_ssl", remoteConf)
 			}

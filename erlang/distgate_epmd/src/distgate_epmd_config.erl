@@ -97,7 +97,8 @@ remote_address() ->
         _ ->
             case application:get_env(?APP, remote) of
                 undefined -> none;
-                {ok, none} -> none;
+                {ok, Unset} when Unset =:= none; Unset =:= nil; Unset =:= undefined;
+                                 Unset =:= ""; Unset =:= <<>> -> none;
                 {ok, {Host, Port}} when is_integer(Port) -> {ok, to_list(Host), Port};
                 {ok, HostPort} -> host_port(to_list(HostPort))
             end
