@@ -576,8 +576,9 @@ accept({proto, P}) ->
 accept(any) ->
     uniq([list_to_binary(P) || P <- distgate_epmd_config:accept(proto_dist())]).
 
-%% The protocols net_kernel listens on: those registered, or the
-%% -proto_dist list when none is (a node started with -dist_listen false).
+%% The protocols net_kernel listens on (registered with distgate or not),
+%% or the -proto_dist list when none is (a node started with -dist_listen
+%% false).
 listeners() ->
     case persistent_term:get({?MODULE, listeners}, []) of
         [] -> proto_dist();
