@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -20,19 +21,37 @@ var erlcOnce struct {
 	err error
 }
 
-// distgateEpmdEbin compiles samples/erlang/distgate_epmd.erl once, with
-// warnings as errors, and returns the directory of the .beam.
+// distgateEpmdSrc is the distgate_epmd application in the repository.
+func distgateEpmdSrc() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(filepath.Dir(file)), "erlang", "distgate_epmd")
+}
+
+// distgateEpmdEbin compiles the distgate_epmd application once, with
+// warnings as errors, as `erlc` users do (rebar3 and mix builds have their
+// own tests), and returns its ebin directory, .app file included.
 func distgateEpmdEbin(t testing.TB) string {
 	t.Helper()
 	requireTools(t, "erlc")
 	erlcOnce.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		src := filepath.Join(filepath.Dir(filepath.Dir(file)), "samples", "erlang", "distgate_epmd.erl")
-		erlcOnce.dir = filepath.Join(binDir, "ebin")
-		out, err := exec.Command("sh", "-c", fmt.Sprintf("mkdir -p %q && erlc -Wall -Werror -o %q %q", erlcOnce.dir, erlcOnce.dir, src)).CombinedOutput()
+		src := filepath.Join(distgateEpmdSrc(), "src")
+		dir := filepath.Join(binDir, "distgate_epmd", "ebin")
+		erlcOnce.dir = dir
+		mods, _ := filepath.Glob(filepath.Join(src, "*.erl"))
+		if err := os.MkdirAll(dir, 0o755); err != nil || len(mods) == 0 {
+			erlcOnce.err = fmt.Errorf("no modules in %s (%v)", src, err)
+			return
+		}
+		out, err := exec.Command("erlc", append([]string{"-Wall", "-Werror", "-o", dir}, mods...)...).CombinedOutput()
 		if err != nil {
 			erlcOnce.err = fmt.Errorf("erlc: %v\n%s", err, out)
+			return
 		}
+		app, err := os.ReadFile(filepath.Join(src, "distgate_epmd.app.src"))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, "distgate_epmd.app"), app, 0o644)
+		}
+		erlcOnce.err = err
 	})
 	if erlcOnce.err != nil {
 		t.Fatal(erlcOnce.err)
@@ -132,4 +151,42 @@ func TestFullNameLookupThroughDistgate(t *testing.T) {
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	waitUntil(t, what, 20, cond)
+}
+
+// TestDistgateEpmdAppEnv: the application environment configures a plain
+// `erl -pa` node too (the module loads its application): a sys.config
+// gives the EPMD port and registers the TLS listener only, and
+// `-distgate_epmd accept '[inet_tls]'` makes a TCP+TLS node dial TLS where
+// it would dial TCP.
+func TestDistgateEpmdAppEnv(t *testing.T) {
+	t.Parallel()
+	tls := makeTLSFiles(t)
+	port, _ := startDistgateEpmd(t)
+	sysConfig := filepath.Join(t.TempDir(), "sys.config")
+	writeFile(t, sysConfig, fmt.Sprintf("[{distgate_epmd, [{epmd_port, %d}, {register, [inet_tls]}]}].\n", port))
+	requireTools(t, "erl")
+	args := append(nodeArgs("tlsreg", withModule(t, "-proto_dist", "inet_tcp", "inet_tls", "-ssl_dist_optfile", tls.DistConf)...), "-config", sysConfig)
+	p := startWithEnv(t, cleanEnv(), "erl", args...)
+	waitTransports(t, port, "tlsreg", p, "inet_tls")
+
+	dual := startNode(t, port, "dual", withModule(t, "-proto_dist", "inet_tcp", "inet_tls", "-ssl_dist_optfile", tls.DistConf)...)
+	ports := waitTransports(t, port, "dual", dual.proc, "inet_tcp", "inet_tls")
+	for _, tc := range []struct {
+		name  string
+		extra []string
+		want  uint16
+	}{
+		{"default", nil, ports[0]},
+		{"accept", []string{"-distgate_epmd", "accept", "[inet_tls]"}, ports[1]},
+	} {
+		extra := withModule(t, append([]string{"-proto_dist", "inet_tcp", "inet_tls", "-ssl_dist_optfile", tls.DistConf}, tc.extra...)...)
+		if got := evalErl(t, port, "caller_"+tc.name, peerAddressExpr(dual.name), extra...); got != strconv.Itoa(int(tc.want)) {
+			t.Errorf("%s: reached dual on port %s, want %d", tc.name, got, tc.want)
+		}
+	}
+	// The TLS listener that alone was registered serves a TLS peer.
+	tlsreg := "tlsreg@" + shortHost()
+	if got := evalErl(t, port, "tlspeer", fmt.Sprintf(`net_adm:ping('%s')`, tlsreg), withModule(t, "-proto_dist", "inet_tls", "-ssl_dist_optfile", tls.DistConf)...); got != "pong" {
+		t.Errorf("TLS peer of tlsreg: %s", got)
+	}
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and benchmarks need, from Debian's packages, when
 # it is missing: Erlang/OTP (erl, erlc, epmd and the ssl application),
+# rebar3 and elixir (mix) for the release tests of erlang/distgate_epmd,
 # wabt (wat2wasm) and stunnel4. Safe to run again: it installs nothing
 # that is already there.
 set -euo pipefail
@@ -11,9 +12,12 @@ command -v erl >/dev/null 2>&1 && command -v erlc >/dev/null 2>&1 && command -v 
 if command -v erl >/dev/null 2>&1 && ! erl -noshell -eval 'halt(case code:lib_dir(ssl) of {error,_} -> 1; _ -> 0 end).' >/dev/null 2>&1; then
 	need+=(erlang-crypto erlang-asn1 erlang-public-key erlang-ssl)
 fi
+command -v rebar3 >/dev/null 2>&1 || need+=(rebar3)
+command -v mix >/dev/null 2>&1 && command -v elixir >/dev/null 2>&1 || need+=(elixir)
 command -v wat2wasm >/dev/null 2>&1 || need+=(wabt)
 command -v stunnel4 >/dev/null 2>&1 || command -v stunnel >/dev/null 2>&1 || need+=(stunnel4)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v git >/dev/null 2>&1 || need+=(git)
 
 if ((${#need[@]} == 0)); then
 	exit 0

@@ -42,7 +42,7 @@ func TestBenchTiny(t *testing.T) {
 	}
 
 	var stdout, stderr bytes.Buffer
-	args := []string{"-distgate", dg, "-distgate-epmd", "../../samples/erlang/distgate_epmd.erl",
+	args := []string{"-distgate", dg, "-distgate-epmd", "../../erlang/distgate_epmd/src",
 		"-duration", "300ms", "-rtt-count", "200", "-rounds", "1", "-conns", "20", "-settle", "300ms"}
 	if code := doMain(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("doMain %q = %d\nstdout:\n%s\nstderr:\n%s", args, code, &stdout, &stderr)

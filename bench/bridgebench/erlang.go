@@ -22,14 +22,20 @@ var benchNodeErl []byte
 // cookie is the distribution cookie of every bench node.
 const cookie = "bridgebench"
 
-// compileErlang writes bench_node.erl to dir and compiles it, with
-// distgate_epmd.erl, into dir.
+// compileErlang writes bench_node.erl to dir and compiles it, with the
+// distgate_epmd modules (a source directory, or one .erl file), into dir.
 func compileErlang(dir, distgateEpmd string) error {
 	src := filepath.Join(dir, "bench_node.erl")
 	if err := os.WriteFile(src, benchNodeErl, 0o600); err != nil {
 		return err
 	}
-	out, err := exec.Command("erlc", "-o", dir, src, distgateEpmd).CombinedOutput()
+	mods := []string{distgateEpmd}
+	if fi, err := os.Stat(distgateEpmd); err == nil && fi.IsDir() {
+		if mods, _ = filepath.Glob(filepath.Join(distgateEpmd, "*.erl")); len(mods) == 0 {
+			return fmt.Errorf("no .erl file in %s", distgateEpmd)
+		}
+	}
+	out, err := exec.Command("erlc", append([]string{"-o", dir, src}, mods...)...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("erlc: %v\n%s", err, out)
 	}

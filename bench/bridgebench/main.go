@@ -10,7 +10,7 @@
 //     (Debian's stunnel4, TLS 1.3 with TLS_AES_128_GCM_SHA256);
 //   - distgate_tls and distgate_quic: TCP distribution through two
 //     `distgate run` gateways (site-a, site-b) linked over TLS or QUIC, the
-//     nodes using samples/erlang/distgate_epmd.erl.
+//     nodes using distgate_epmd (erlang/distgate_epmd).
 //
 // Usage (what `make bench-bridge` runs):
 //
@@ -105,7 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("bridgebench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.distgate, "distgate", "", "path of the distgate binary (required)")
-	fs.StringVar(&o.distgateEpmd, "distgate-epmd", "samples/erlang/distgate_epmd.erl", "the nodes' -epmd_module on the distgate paths (source)")
+	fs.StringVar(&o.distgateEpmd, "distgate-epmd", "erlang/distgate_epmd/src", "the nodes' -epmd_module on the distgate paths (its source directory, or one .erl file)")
 	fs.StringVar(&o.stunnel, "stunnel", "stunnel4", "stunnel: a path, or a name looked up in PATH")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of each throughput phase, and most of the round-trip phase")
 	fs.IntVar(&o.rttCount, "rtt-count", 20000, "most ping-pongs of the round-trip phase")

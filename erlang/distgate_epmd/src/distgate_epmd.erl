@@ -3,25 +3,16 @@
 %%% up by their full name (the multi-transport extension of epmd/PROTOCOL.md).
 %%% Against a stock epmd it falls back to kernel's erl_epmd for the node's life.
 %%%
-%%% Use:
-%%%   erlc -o DIR distgate_epmd.erl
-%%%   erl -pa DIR -epmd_module distgate_epmd -start_epmd false \
-%%%       -sname a@localhost -proto_dist inet_tcp inet_tls \
-%%%       -ssl_dist_optfile /etc/distgate/ssl_dist.conf
-%%% (-start_epmd false when distgate runs the EPMD: otherwise erl starts the
-%%% stock epmd on the same port first; ERL_EPMD_PORT=P picks another port.)
-%%% vm.args:
-%%%   -sname a@localhost
-%%%   -pa /opt/distgate/ebin
+%%% It is the module of the distgate_epmd application: add the application
+%%% to a release (rebar3 or mix) and put in vm.args
 %%%   -epmd_module distgate_epmd
 %%%   -start_epmd false
 %%%   -proto_dist inet_tcp inet_tls
-%%%   -ssl_dist_optfile /etc/distgate/ssl_dist.conf
-%%% To look nodes up at a remote gateway (mutual TLS, through ssl), add
-%%%   -distgate_epmd_remote gw.example.com:4372 -distgate_epmd_ssl /etc/app/remote.conf
-%%% (remote.conf: [{certfile,"c.pem"},{keyfile,"k.pem"},{cacertfile,"ca.pem"},
-%%%  {verify,verify_peer}].)
-%%% See README.md next to this file.
+%%% (-start_epmd false when distgate runs the EPMD: otherwise erl starts the
+%%% stock epmd on the same port first.) Settings (the EPMD port, a remote
+%%% gateway for lookups and its ssl options, the transports to register and
+%%% to accept) come from the application environment or the command line:
+%%% see distgate_epmd_config and README.md next to src/.
 -module(distgate_epmd).
 -behaviour(gen_server).
 
@@ -34,7 +25,6 @@
 %% gen_server callbacks.
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
--define(DEFAULT_EPMD_PORT, 4369).
 %% Every socket operation is bounded. Registration: 10 s, as erl_epmd waits
 %% for ALIVE2 replies. Lookups: 5 s, as select runs inside net_kernel and
 %% do_setup has net_setuptime (7 s by default) in all.
@@ -68,6 +58,8 @@
 -record(state, {name :: atom() | string() | undefined,
                 host :: string() | undefined,   % from listen_port_please/2
                 protos :: [string()],           % the -proto_dist list
+                register :: all | [string()],   % the protocols to register
+                listening = [] :: [string()],   % net_kernel's listeners so far
                 count = 0 :: non_neg_integer(), % register_node calls so far
                 %% unknown: nothing registered yet; extension: registered
                 %% with REGISTER_X; classic: delegating to erl_epmd for life.
@@ -182,7 +174,10 @@ names(Host) ->
 init([]) ->
     persistent_term:put({?MODULE, mode}, unknown),
     persistent_term:put({?MODULE, listeners}, []),
-    {ok, #state{protos = proto_dist()}}.
+    %% kernel is starting: no file server yet, so the remote settings
+    %% (an ssl options file) are read and checked at each lookup.
+    ok = distgate_epmd_config:load(),
+    {ok, #state{protos = proto_dist(), register = distgate_epmd_config:register()}}.
 
 -spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
 handle_call({listening, Name, Host}, _From, S) ->
@@ -191,8 +186,11 @@ handle_call({register, Name, Port, Driver, Hint}, _From, S0) ->
     S = S0#state{count = S0#state.count + 1},
     Proto = pick_proto(S#state.count, S#state.protos, Driver, Hint),
     T = transport(Proto, Port, Driver),
-    {Reply, S1} = register(Name, Port, Driver, T, S),
-    {reply, Reply, S1};
+    {Reply, S1} = case S#state.mode =/= classic andalso not registered(Proto, S) of
+                      true -> unregistered(Name, S);
+                      false -> register(Name, Port, Driver, T, S)
+                  end,
+    {reply, Reply, listening(Reply, Proto, S1)};
 handle_call(_Other, _From, S) ->
     {reply, {error, badarg}, S}.
 
@@ -225,33 +223,55 @@ terminate(_Reason, #state{socket = Sock}) ->
 %%% Registration
 %%%===================================================================
 
+registered(_Proto, #state{register = all}) -> true;
+registered(Proto, #state{register = Protos}) -> lists:member(Proto, Protos).
+
+%% A listener that the register key leaves out: net_kernel listens on it,
+%% distgate does not advertise it. Its creation is the registration's, or
+%% -1 before any (net_kernel then picks one, as without an EPMD).
+unregistered(Name, #state{creation = undefined} = S) ->
+    {{ok, -1}, S#state{name = Name}};
+unregistered(Name, #state{creation = Creation} = S) ->
+    {{ok, Creation}, S#state{name = Name}}.
+
+%% net_kernel keeps a listener whose registration succeeded; select/3
+%% counts them, registered with distgate or not.
+listening({ok, _}, Proto, #state{listening = Ls} = S) ->
+    set_listeners(Ls ++ [Proto]),
+    S#state{listening = Ls ++ [Proto]};
+listening(_Refused, _Proto, S) ->
+    S.
+
 register(Name, Port, Driver, _T, #state{mode = classic} = S) ->
     {erl_epmd:register_node(Name, Port, Driver), S};
 register(Name, Port, Driver, T, #state{mode = unknown} = S) ->
     case register_x(Name, S#state.host, [T]) of
         {ok, Sock, Creation} ->
-            set_listeners([T]),
             persistent_term:put({?MODULE, mode}, extension),
             {{ok, Creation}, S#state{name = Name, mode = extension, socket = Sock,
                                      creation = Creation, transports = [T]}};
         stock ->
-            %% A stock epmd closed on REGISTER_X: behave exactly like stock
-            %% OTP for the node's life (a second listener gets refused).
-            S1 = classic(S#state{name = Name}),
-            {erl_epmd:register_node(Name, Port, Driver), S1};
+            case classic_port() of
+                ok ->
+                    %% A stock epmd closed on REGISTER_X: behave exactly
+                    %% like stock OTP for the node's life (a second
+                    %% listener gets refused).
+                    S1 = classic(S#state{name = Name}),
+                    {erl_epmd:register_node(Name, Port, Driver), S1};
+                {error, _} = Error ->
+                    {Error, S}
+            end;
         {error, Reason} ->
             {no_epmd(Reason), S}
     end;
 register(_Name, _Port, _Driver, T, #state{mode = extension, socket = undefined} = S) ->
     %% Re-registering: the transport goes with the next REGISTER_X.
     Ts = S#state.transports ++ [T],
-    set_listeners(Ts),
     {{ok, S#state.creation}, S#state{transports = Ts}};
 register(_Name, _Port, _Driver, T, #state{mode = extension, socket = Sock} = S) ->
     Ts = S#state.transports ++ [T],
     case add_transports(Sock, [T]) of
         ok ->
-            set_listeners(Ts),
             {{ok, S#state.creation}, S#state{transports = Ts}};
         {status, St, Msg} ->
             %% Refused (bad request): the registration is as it was and
@@ -259,7 +279,6 @@ register(_Name, _Port, _Driver, T, #state{mode = extension, socket = Sock} = S) 
             {{error, {distgate_epmd, status_name(St), Msg}}, S};
         {error, _} ->
             %% Connection lost: re-register everything, this one included.
-            set_listeners(Ts),
             {{ok, S#state.creation}, lost(S#state{transports = Ts})}
     end.
 
@@ -269,6 +288,21 @@ no_epmd(Reason) ->
     case init:get_argument(erl_epmd_port) of
         {ok, _} -> {ok, -1};
         error -> {error, Reason}
+    end.
+
+%% kernel's erl_epmd, which takes over from a stock epmd, knows only
+%% -epmd_port: a port set in the application environment alone would send
+%% it to another EPMD than the one that answered.
+classic_port() ->
+    case {distgate_epmd_config:epmd_port(), distgate_epmd_config:erl_epmd_port()} of
+        {Same, Same} ->
+            ok;
+        {Port, Other} ->
+            logger:error("distgate_epmd: a stock epmd answers on port ~b (epmd_port in the "
+                         "application environment); kernel's erl_epmd, which serves nodes "
+                         "on a stock epmd, would use port ~b: give the port with -epmd_port "
+                         "or ERL_EPMD_PORT instead", [Port, Other]),
+            {error, {distgate_epmd, stock_epmd_port, Port}}
     end.
 
 %% Switch to classic mode: kernel's erl_epmd, linked to this process, holds
@@ -300,10 +334,15 @@ reregister(#state{name = Name, host = Host, transports = Ts} = S) ->
         stock ->
             #transport{port = Port, family = Fam} = classic_transport(Ts),
             Driver = case Fam of 6 -> inet6_tcp; _ -> inet_tcp end,
-            ensure_erl_epmd(),
-            case erl_epmd:register_node(Name, Port, Driver) of
-                {ok, _} -> classic(S);
-                _ -> retry(S)
+            case classic_port() of
+                ok ->
+                    ensure_erl_epmd(),
+                    case erl_epmd:register_node(Name, Port, Driver) of
+                        {ok, _} -> classic(S);
+                        _ -> retry(S)
+                    end;
+                {error, _} ->
+                    retry(S)
             end;
         {error, _} ->
             retry(S)
@@ -434,8 +473,8 @@ listen_addr(Family) ->
         _ -> undefined
     end.
 
-set_listeners(Ts) ->
-    persistent_term:put({?MODULE, listeners}, [binary_to_list(P) || #transport{proto = P} <- Ts]).
+set_listeners(Protos) ->
+    persistent_term:put({?MODULE, listeners}, Protos).
 
 %%%===================================================================
 %%% Lookup
@@ -512,7 +551,7 @@ answer({error, _} = Error, _Want, _Name, _Host, _Family) ->
 answer({endpoints, Eps}, Want, _Name, Host, Family) ->
     Protos = case Want of
                  {proto, Wanted} -> [Wanted];
-                 any -> [list_to_binary(P) || P <- listeners()]
+                 any -> [P || P <- accept(any), lists:member(binary_to_list(P), listeners())]
              end,
     Fam = case Family of inet6 -> 6; _ -> 4 end,
     case [Ep || #transport{proto = P, family = F} = Ep <- Eps,
@@ -535,10 +574,11 @@ endpoint_ip(IP, _Host, _Family) ->
 accept({proto, P}) ->
     [P | [Q || Q <- accept(any), Q =/= P]];
 accept(any) ->
-    uniq([list_to_binary(P) || P <- proto_dist()]).
+    uniq([list_to_binary(P) || P <- distgate_epmd_config:accept(proto_dist())]).
 
-%% The protocols net_kernel listens on: those registered, or the
-%% -proto_dist list when none is (a node started with -dist_listen false).
+%% The protocols net_kernel listens on (registered with distgate or not),
+%% or the -proto_dist list when none is (a node started with -dist_listen
+%% false).
 listeners() ->
     case persistent_term:get({?MODULE, listeners}, []) of
         [] -> proto_dist();
@@ -551,9 +591,14 @@ lookup(Name, Host, Accept) ->
                field(1, node_string(Name, Host)),
                [field(2, P) || P <- Accept],
                field(3, atom_to_binary(node(), utf8))],
-    case remote() of
-        none -> lookup_local(Payload);
-        {Host0, Port, SslOpts} -> lookup_remote(Payload, Host0, Port, SslOpts)
+    case distgate_epmd_config:remote() of
+        none ->
+            lookup_local(Payload);
+        {ok, Host0, Port, SslOpts} ->
+            lookup_remote(Payload, Host0, Port, SslOpts);
+        {error, {Key, Why}} ->
+            logger:error("distgate_epmd: ~ts: ~ts", [Key, Why]),
+            {error, {distgate_epmd, Key, Why}}
     end.
 
 lookup_local(Payload) ->
@@ -596,25 +641,6 @@ lookup_remote(Payload, Host, Port, SslOpts) ->
             {error, {distgate_epmd, remote, Host, Reason}}
     end.
 
-%% The remote gateway to look nodes up at, from
-%%   -distgate_epmd_remote host:port  -distgate_epmd_ssl FILE
-%% where FILE holds a list of ssl client options ({certfile, ...},
-%% {keyfile, ...}, {cacertfile, ...}, {verify, verify_peer}, ...).
-remote() ->
-    case init:get_argument(distgate_epmd_remote) of
-        {ok, [[HostPort | _] | _]} ->
-            {Host, [$: | PortS]} = lists:splitwith(fun(C) -> C =/= $: end, HostPort),
-            SslOpts = case init:get_argument(distgate_epmd_ssl) of
-                          {ok, [[File | _] | _]} ->
-                              {ok, [Opts]} = file:consult(File),
-                              Opts;
-                          _ -> []
-                      end,
-            {Host, list_to_integer(PortS), SslOpts};
-        _ ->
-            none
-    end.
-
 endpoints(Body) ->
     try
         {endpoints, [decode_transport(V) || {1, V} <- decode_fields(Body)]}
@@ -630,11 +656,11 @@ node_string(Name, Host) ->
 %%%===================================================================
 
 %% A new connection to the local EPMD: 127.0.0.1 (then ::1) on the port
-%% erl_epmd uses (-epmd_port, which erlexec sets from ERL_EPMD_PORT).
+%% distgate_epmd_config:epmd_port/0 says.
 connect_epmd(Timeout) ->
     Opts = [binary, {packet, raw}, {active, false}, {nodelay, true},
             {send_timeout, Timeout}, {send_timeout_close, true}],
-    Port = epmd_port(),
+    Port = distgate_epmd_config:epmd_port(),
     case gen_tcp:connect({127, 0, 0, 1}, Port, [inet | Opts], Timeout) of
         {ok, _} = Ok ->
             Ok;
@@ -645,15 +671,6 @@ connect_epmd(Timeout) ->
             end;
         Error ->
             Error
-    end.
-
-epmd_port() ->
-    Arg = case init:get_argument(epmd_port) of
-              {ok, [[P | _] | _]} -> P;
-              _ -> os:getenv("ERL_EPMD_PORT", "")
-          end,
-    try list_to_integer(Arg)
-    catch error:badarg -> ?DEFAULT_EPMD_PORT
     end.
 
 %% Send one framed request (one write) and read one extension reply:
