@@ -64,6 +64,7 @@ type Emulator struct {
 	cfg   Config
 	epoch time.Time // origin of the directions' clocks
 	tuns  [2]int    // A's device, B's device
+	devs  [2]*devStats
 	dirs  [2]*direction
 
 	wg        sync.WaitGroup // the directions' goroutines
@@ -120,6 +121,9 @@ func New(cfg Config) (*Emulator, error) {
 			return nil, err
 		}
 		e.tuns[i] = fd
+		if e.devs[i], err = openDevStats(s.Netns, s.Dev); err != nil {
+			return nil, err
+		}
 	}
 	for i, set := range []Settings{cfg.AB, cfg.BA} {
 		d, err := newDirection(Dir(1<<i), e.tuns[i], e.tuns[1-i], set, cfg, e)
@@ -467,6 +471,13 @@ func (e *Emulator) Stats() Stats {
 			ds.Drops[v] = d.drops[v].Load()
 		}
 		ds.InFlight = d.inFlight.Load()
+		// Read from the sender's device; written to the receiver's.
+		if _, tx, err := e.devs[i].drops(); err == nil {
+			ds.KernelDropsIn = tx
+		}
+		if rx, _, err := e.devs[1-i].drops(); err == nil {
+			ds.KernelDropsOut = rx
+		}
 	}
 	var ru unix.Rusage
 	if unix.Getrusage(unix.RUSAGE_SELF, &ru) == nil {
@@ -501,6 +512,12 @@ func (e *Emulator) release() {
 	for _, d := range e.dirs {
 		if d != nil {
 			d.close()
+		}
+	}
+	for i, d := range e.devs {
+		if d != nil {
+			d.close()
+			e.devs[i] = nil
 		}
 	}
 	for i, fd := range e.tuns {

@@ -13,6 +13,12 @@ type DirStats struct {
 	// Drops counts the packets dropped, by Verdict (Drops[Pass] stays 0).
 	Drops    [numVerdicts]uint64
 	InFlight int64 // packets held now, queued or delayed
+	// KernelDropsIn counts the packets the sending side's kernel dropped
+	// because the emulator did not read its device fast enough (the
+	// device's tx_dropped); KernelDropsOut those the receiving side's
+	// kernel refused (rx_dropped). Both are zero unless the emulator is
+	// starved of CPU.
+	KernelDropsIn, KernelDropsOut uint64
 }
 
 // Dropped returns the packets dropped for any cause.
@@ -46,7 +52,7 @@ func (s Stats) CPUPerPacket() time.Duration {
 // String formats the stats as the control protocol's "stats" reply: a
 // line per direction, then one of CPU use.
 //
-//	ab packets=N bytes=N delivered=N delivered_bytes=N in_flight=N drop_partition=N ... drop_write=N
+//	ab packets=N bytes=N delivered=N delivered_bytes=N in_flight=N drop_partition=N ... drop_write=N kernel_drop_in=N kernel_drop_out=N
 //	ba ...
 //	cpu elapsed=DURATION user=DURATION system=DURATION per_packet=DURATION
 func (s Stats) String() string {
@@ -60,6 +66,7 @@ func (s Stats) String() string {
 		for v := Verdict(1); v < numVerdicts; v++ {
 			fmt.Fprintf(&b, " drop_%s=%d", v, d.s.Drops[v])
 		}
+		fmt.Fprintf(&b, " kernel_drop_in=%d kernel_drop_out=%d", d.s.KernelDropsIn, d.s.KernelDropsOut)
 		b.WriteByte('\n')
 	}
 	fmt.Fprintf(&b, "cpu elapsed=%v user=%v system=%v per_packet=%v",
