@@ -15,10 +15,11 @@ import (
 // namespace, opened once from a thread inside it: the file keeps showing
 // that namespace whoever reads it.
 type devStats struct {
-	dev string
-	mu  sync.Mutex // guards f's offset and buf
-	f   *os.File
-	buf []byte
+	dev    string
+	mu     sync.Mutex // guards the following
+	f      *os.File
+	buf    []byte
+	closed bool
 }
 
 func openDevStats(ns Netns, dev string) (*devStats, error) {
@@ -38,6 +39,9 @@ func openDevStats(ns Netns, dev string) (*devStats, error) {
 func (d *devStats) drops() (rx, tx uint64, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return 0, 0, os.ErrClosed
+	}
 	if _, err := d.f.Seek(0, io.SeekStart); err != nil {
 		return 0, 0, err
 	}
@@ -74,4 +78,11 @@ func parseNetDev(text []byte, dev string) (rx, tx uint64, err error) {
 	return 0, 0, fmt.Errorf("wanem: no counters of %s in /proc/net/dev", dev)
 }
 
-func (d *devStats) close() { d.f.Close() }
+func (d *devStats) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.closed {
+		d.f.Close()
+		d.closed = true
+	}
+}

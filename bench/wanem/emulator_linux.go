@@ -240,12 +240,18 @@ func (e *Emulator) Stats() Stats {
 			ds.Drops[v] = d.drops[v].Load()
 		}
 		ds.InFlight = d.inFlight.Load()
-		// Read from the sender's device; written to the receiver's.
-		if _, tx, err := e.devs[i].drops(); err == nil {
-			ds.KernelDropsIn = tx
+	}
+	// A direction reads from its sender's device and writes to its
+	// receiver's: A's device transmits what goes from A to B.
+	for i, dev := range e.devs {
+		rx, tx, err := dev.drops()
+		if err != nil {
+			continue // closed, or the namespace is gone with its counters
 		}
-		if rx, _, err := e.devs[1-i].drops(); err == nil {
-			ds.KernelDropsOut = rx
+		if i == 0 {
+			s.AB.KernelDropsIn, s.BA.KernelDropsOut = tx, rx
+		} else {
+			s.BA.KernelDropsIn, s.AB.KernelDropsOut = tx, rx
 		}
 	}
 	var ru unix.Rusage
@@ -283,10 +289,9 @@ func (e *Emulator) release() {
 			d.close()
 		}
 	}
-	for i, d := range e.devs {
+	for _, d := range e.devs {
 		if d != nil {
-			d.close()
-			e.devs[i] = nil
+			d.close() // Stats may still read it: it answers with an error
 		}
 	}
 	for i, fd := range e.tuns {

@@ -1,10 +1,12 @@
 package wanem
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -65,7 +67,8 @@ func checkRoundTrips(t *testing.T, what string, want time.Duration, n int, rt fu
 }
 
 // TestMTU checks that both devices have an MTU of 1500: a 1500-byte packet
-// crosses whole, and a larger datagram crosses as fragments.
+// crosses whole, and a larger datagram crosses as fragments. And that
+// nothing leaves the sites: an address outside the link is unreachable.
 func TestMTU(t *testing.T) {
 	t.Parallel()
 	tb := startTestbed(t, TestbedConfig{})
@@ -82,6 +85,17 @@ func TestMTU(t *testing.T) {
 		})
 		if err != nil {
 			t.Errorf("%s: %v", s.Netns, err)
+		}
+	}
+	for _, s := range []Site{tb.A, tb.B} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		c, err := s.Dial(ctx, "tcp4", "192.0.2.1:80") // TEST-NET-1
+		cancel()
+		if err == nil {
+			c.Close()
+		}
+		if !errors.Is(err, syscall.ENETUNREACH) {
+			t.Errorf("%s: dial 192.0.2.1: %v; want network unreachable", s.Netns, err)
 		}
 	}
 	p := newPinger(t, tb.A)
