@@ -43,6 +43,7 @@ fuzz:
 	$(GO) test ./abi -run '^$$' -fuzz FuzzParseAuthorizeRequest -fuzztime $(FUZZTIME)
 	$(GO) test ./abi -run '^$$' -fuzz FuzzParseDecision -fuzztime $(FUZZTIME)
 	$(GO) test ./abi -run '^$$' -fuzz FuzzParseRoute -fuzztime $(FUZZTIME)
+	$(GO) test ./bench/wanem -run '^$$' -fuzz FuzzParseCommand -fuzztime $(FUZZTIME)
 
 bench: bench-epmd bench-policy bench-bridge
 
