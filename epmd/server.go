@@ -344,6 +344,14 @@ func (s *Server) readRequest(c net.Conn, buf []byte, start time.Time) ([]byte, b
 			limit = want
 		}
 		deadline := idleDeadline(last, s.cfg.PacketTimeout)
+		if got == 0 && !deadline.IsZero() {
+			// A deferred connection that looked silent at its accept may
+			// have its first bytes in flight (the kernel hands it over as
+			// they come): give them a moment before counting it silent.
+			if soon := s.cfg.Now().Add(firstBytesGrace); deadline.Before(soon) {
+				deadline = soon
+			}
+		}
 		if !hard.IsZero() && (deadline.IsZero() || hard.Before(deadline)) {
 			deadline = hard
 		}

@@ -50,3 +50,10 @@ func idleDeadline(last time.Time, timeout time.Duration) time.Time {
 	}
 	return last.Add(n * wake)
 }
+
+// firstBytesGrace is the least time a connection gets for its first bytes
+// after its accept, whatever its idle deadline says: a connection held back
+// by TCP_DEFER_ACCEPT is counted from its connect (deferredSilence earlier)
+// when it looks silent, and the kernel may hand over a connection a moment
+// before its first segment is readable.
+const firstBytesGrace = 100 * time.Millisecond
