@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/gateway/linkwire"
 	"github.com/distgate/distgate/wasm"
 )
 
@@ -342,30 +343,30 @@ func (g *Gateway) serveStream(ctx context.Context, site, identity, transport str
 	if d != nil {
 		d.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	}
-	hdr, err := readStreamHeader(s)
+	hdr, err := linkwire.ReadHeader(s)
 	if err != nil {
 		g.log.Warn("link stream refused", "peer", site, "err", err)
-		s.Write(appendLinkReply(nil, linkBadRequest, err.Error()))
+		s.Write(linkwire.AppendReply(nil, linkwire.StatusBadRequest, err.Error()))
 		abortConn(s)
 		return
 	}
 	if d != nil {
-		if hdr.Kind == kindEPMD {
+		if hdr.Kind == linkwire.KindEPMD {
 			d.SetReadDeadline(time.Now().Add(remoteQueryTimeout)) // one query, then the end
 		} else {
 			d.SetReadDeadline(time.Time{})
 		}
 	}
-	if site == "" && hdr.Kind != kindEPMD {
-		s.Write(appendLinkReply(nil, linkDenied, "a client that is not a peer gateway may only query"))
+	if site == "" && hdr.Kind != linkwire.KindEPMD {
+		s.Write(linkwire.AppendReply(nil, linkwire.StatusDenied, "a client that is not a peer gateway may only query"))
 		s.Close()
 		return
 	}
 	switch hdr.Kind {
-	case kindRelay:
+	case linkwire.KindRelay:
 		g.serveRelay(ctx, site, transport, s, hdr)
-	case kindEPMD:
-		s.Write(appendLinkReply(nil, linkOK, ""))
+	case linkwire.KindEPMD:
+		s.Write(linkwire.AppendReply(nil, linkwire.StatusOK, ""))
 		a := asker{via: ViaLink, site: site, identity: identity, addr: transport}
 		if site == "" {
 			a.via = ViaRemote
@@ -378,37 +379,37 @@ func (g *Gateway) serveStream(ctx context.Context, site, identity, transport str
 		g.serveQuery(ctx, s, a)
 		s.Close()
 	default:
-		s.Write(appendLinkReply(nil, linkBadRequest, fmt.Sprintf("stream kind %d is not served here", hdr.Kind)))
+		s.Write(linkwire.AppendReply(nil, linkwire.StatusBadRequest, fmt.Sprintf("stream kind %s is not served here", hdr.Kind)))
 		s.Close()
 	}
 }
 
 // serveRelay connects a peer's caller to a node of this site.
-func (g *Gateway) serveRelay(ctx context.Context, site, transport string, s io.ReadWriteCloser, hdr streamHeader) {
-	refuse := func(status byte, msg string) {
+func (g *Gateway) serveRelay(ctx context.Context, site, transport string, s io.ReadWriteCloser, hdr linkwire.Header) {
+	refuse := func(status linkwire.Status, msg string) {
 		g.metrics.relayed("in", transport, false)
 		g.log.Warn("relay refused", "peer", site, "caller", hdr.Caller, "target", hdr.Target, "reason", msg)
-		s.Write(appendLinkReply(nil, status, msg))
+		s.Write(linkwire.AppendReply(nil, status, msg))
 		s.Close()
 	}
 	if ok, reason := g.routerNow().Authorize(ctx, AuthInput{Action: ActionReach, Via: ViaLink, Site: site, Caller: hdr.Caller, Target: hdr.Target}); !ok {
-		refuse(linkDenied, fmt.Sprintf("%s may not reach %s: %s", hdr.Caller, hdr.Target, reason))
+		refuse(linkwire.StatusDenied, fmt.Sprintf("%s may not reach %s: %s", hdr.Caller, hdr.Target, reason))
 		return
 	}
 	name, host := epmd.SplitNode(hdr.Target)
 	addr, err := g.localTarget(name, host)
 	if err != nil {
-		refuse(linkNotFound, err.Error())
+		refuse(linkwire.StatusNotFound, err.Error())
 		return
 	}
 	dctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	c, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
 	cancel()
 	if err != nil {
-		refuse(linkUnreachable, fmt.Sprintf("%s does not accept connections: %v", hdr.Target, err))
+		refuse(linkwire.StatusUnreachable, fmt.Sprintf("%s does not accept connections: %v", hdr.Target, err))
 		return
 	}
-	if _, err := s.Write(appendLinkReply(nil, linkOK, "")); err != nil {
+	if _, err := s.Write(linkwire.AppendReply(nil, linkwire.StatusOK, "")); err != nil {
 		c.Close()
 		abortConn(s)
 		return

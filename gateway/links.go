@@ -17,6 +17,8 @@ import (
 	"github.com/mholt/acmez/v3"
 	"github.com/quic-go/quic-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/distgate/distgate/gateway/linkwire"
 )
 
 // alpnLink is the ALPN protocol of links between gateways, over QUIC and
@@ -507,8 +509,8 @@ func (l *links) transportFor(site, want string) (string, error) {
 }
 
 // open opens a stream to a peer: it writes the header and first bytes and
-// returns once the peer answered, or with its refusal as *LinkError.
-func (l *links) open(ctx context.Context, site, transport string, liveness time.Duration, hdr streamHeader, first []byte) (io.ReadWriteCloser, error) {
+// returns once the peer answered, or with its refusal as *linkwire.Error.
+func (l *links) open(ctx context.Context, site, transport string, liveness time.Duration, hdr linkwire.Header, first []byte) (io.ReadWriteCloser, error) {
 	transport, err := l.transportFor(site, transport)
 	if err != nil {
 		return nil, err
@@ -526,15 +528,14 @@ func (l *links) open(ctx context.Context, site, transport string, liveness time.
 	if err != nil {
 		return nil, err
 	}
-	hdr.Site = l.site
-	msg := append(hdr.append(nil), first...)
+	msg := append(hdr.Append(nil), first...)
 	stop := context.AfterFunc(ctx, func() { abortConn(s) })
 	defer stop()
 	if _, err := s.Write(msg); err != nil {
 		abortConn(s)
 		return nil, fmt.Errorf("link to %s (%s): %w", site, transport, err)
 	}
-	if err := readLinkReply(s); err != nil {
+	if err := linkwire.ReadReply(s); err != nil {
 		abortConn(s)
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("link to %s (%s): %w", site, transport, ctx.Err())

@@ -1,9 +1,10 @@
 package gateway
 
 import (
-	"github.com/distgate/distgate/epmd"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/distgate/distgate/epmd"
 )
 
 // metrics are the gateway's Prometheus metrics, in a registry of its own

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/distgate/distgate/gateway/handshake"
+	"github.com/distgate/distgate/gateway/linkwire"
 )
 
 // proxyPort is a loopback listener standing for one remote node: a local
@@ -121,8 +122,8 @@ func (p *proxyPorts) handle(pp *proxyPort, c net.Conn) {
 	}
 	c.SetReadDeadline(time.Time{})
 	ctx, cancel := context.WithTimeout(p.ctx, handshakeTimeout)
-	s, err := p.links.open(ctx, rt.Site, rt.Transport, rt.Liveness, streamHeader{
-		Kind: kindRelay, Target: pp.target, Caller: sn.Name, Liveness: rt.Liveness, Tick: rt.Tick,
+	s, err := p.links.open(ctx, rt.Site, rt.Transport, rt.Liveness, linkwire.Header{
+		Kind: linkwire.KindRelay, Target: pp.target, Caller: sn.Name, Liveness: rt.Liveness, Tick: rt.Tick,
 	}, frame)
 	cancel()
 	if err != nil {

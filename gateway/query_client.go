@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+
+	"github.com/distgate/distgate/gateway/linkwire"
 )
 
 // DialQUICQuery opens a secure remote EPMD query over QUIC: a connection
@@ -27,14 +29,14 @@ func DialQUICQuery(ctx context.Context, addr string, conf *tls.Config) (net.Conn
 		conn.CloseWithError(0, "")
 		return nil, fmt.Errorf("quic %s: %w", addr, err)
 	}
-	if _, err := s.Write(streamHeader{Kind: kindEPMD}.append(nil)); err != nil {
+	if _, err := s.Write(linkwire.Header{Kind: linkwire.KindEPMD}.Append(nil)); err != nil {
 		conn.CloseWithError(0, "")
 		return nil, err
 	}
 	if d, ok := ctx.Deadline(); ok {
 		s.SetReadDeadline(d)
 	}
-	if err := readLinkReply(s); err != nil {
+	if err := linkwire.ReadReply(s); err != nil {
 		conn.CloseWithError(0, "")
 		return nil, err
 	}
