@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/gateway/relay"
 )
 
 // adminServer is the admin API: HTTP on loopback or a Unix socket, every
@@ -97,19 +98,19 @@ func (a *adminServer) close() {
 
 // Status is the answer of GET /v1/status.
 type Status struct {
-	Site        string        `json:"site"`
-	Identity    string        `json:"identity"`
-	Started     time.Time     `json:"started"`
-	EPMD        string        `json:"epmd"`
-	QUIC        string        `json:"quic"`
-	TLS         string        `json:"tls"`
-	CertExpires time.Time     `json:"cert_expires"`
-	Certs       []CertState   `json:"certificates"`
-	PublicEPMD  string        `json:"public_epmd"`
-	Nodes       int           `json:"nodes"`
-	Links       []LinkStatus  `json:"links"`
-	Proxies     []ProxyStatus `json:"proxies"`
-	Relays      []RelayStatus `json:"relays"`
+	Site        string         `json:"site"`
+	Identity    string         `json:"identity"`
+	Started     time.Time      `json:"started"`
+	EPMD        string         `json:"epmd"`
+	QUIC        string         `json:"quic"`
+	TLS         string         `json:"tls"`
+	CertExpires time.Time      `json:"cert_expires"`
+	Certs       []CertState    `json:"certificates"`
+	PublicEPMD  string         `json:"public_epmd"`
+	Nodes       int            `json:"nodes"`
+	Links       []LinkStatus   `json:"links"`
+	Proxies     []ProxyStatus  `json:"proxies"`
+	Relays      []relay.Status `json:"relays"`
 }
 
 // Status returns the gateway's state.
@@ -118,7 +119,7 @@ func (g *Gateway) Status() Status {
 		Site: g.cfg.Site, Identity: g.identity.ID.String(), Started: g.started,
 		EPMD: addrString(g.epmdLn), QUIC: netAddrString(g.links.QUICAddr()), TLS: netAddrString(g.links.TLSAddr()),
 		CertExpires: g.certs.leafExpiry(), Certs: g.certs.states(), PublicEPMD: addrString(g.publicLn),
-		Links: g.links.status(), Proxies: g.proxies.status(), Relays: g.relays.status(),
+		Links: g.links.status(), Proxies: g.proxies.status(), Relays: g.relays.Status(),
 	}
 	if g.epmd != nil {
 		g.epmd.Registry(func(r *epmd.Registry) { st.Nodes = r.Len() })

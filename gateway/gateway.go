@@ -13,7 +13,6 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/gateway/linkwire"
+	"github.com/distgate/distgate/gateway/relay"
 	"github.com/distgate/distgate/wasm"
 )
 
@@ -43,8 +43,8 @@ type Gateway struct {
 	epmdLn   net.Listener
 	links    *links
 	proxies  *proxyPorts
-	relays   *relayTable
-	bufs     *relayBufs
+	relays   *relay.Table
+	bufs     *relay.Bufs
 	admin    *adminServer
 	engine   *wasm.Engine
 	policies *policyRouter
@@ -79,9 +79,10 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	gw := &Gateway{cfg: cfg, log: log, relays: newRelayTable(), bufs: newRelayBufs(), started: time.Now(), serveErr: make(chan error, 4), killed: make(chan struct{})}
+	gw := &Gateway{cfg: cfg, log: log, bufs: relay.NewBufs(), started: time.Now(), serveErr: make(chan error, 4), killed: make(chan struct{})}
 	g = gw
 	g.metrics = newMetrics(g)
+	g.relays = relay.NewTable(g.metrics)
 	g.router.Store(&routerBox{newStaticRouter(cfg)})
 	defer func() {
 		if err != nil {
@@ -124,7 +125,6 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		return nil, err
 	}
 	g.proxies = newProxyPorts(cfg.Proxy.Address, cfg.Proxy.Idle.Std(), g.links, g.relays, g.bufs, log)
-	g.proxies.metrics = g.metrics
 	if !cfg.EPMD.Disabled {
 		if err = g.startEPMD(ctx); err != nil {
 			return nil, err
@@ -329,33 +329,23 @@ func acceptsTCP(accept []string) bool {
 	return false
 }
 
-// deadliner is what link streams offer to bound the header read.
-type deadliner interface {
-	SetReadDeadline(time.Time) error
-}
-
 // serveStream serves a stream a peer gateway (or a remote query client,
 // with an empty site) opened.
-func (g *Gateway) serveStream(ctx context.Context, site, identity, transport string, s io.ReadWriteCloser) {
+func (g *Gateway) serveStream(ctx context.Context, site, identity, transport string, s relay.Stream) {
 	g.inbound.Add(1)
 	defer g.inbound.Done()
-	d, _ := s.(deadliner)
-	if d != nil {
-		d.SetReadDeadline(time.Now().Add(handshakeTimeout))
-	}
+	s.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	hdr, err := linkwire.ReadHeader(s)
 	if err != nil {
 		g.log.Warn("link stream refused", "peer", site, "err", err)
 		s.Write(linkwire.AppendReply(nil, linkwire.StatusBadRequest, err.Error()))
-		abortConn(s)
+		s.Abort()
 		return
 	}
-	if d != nil {
-		if hdr.Kind == linkwire.KindEPMD {
-			d.SetReadDeadline(time.Now().Add(remoteQueryTimeout)) // one query, then the end
-		} else {
-			d.SetReadDeadline(time.Time{})
-		}
+	if hdr.Kind == linkwire.KindEPMD {
+		s.SetReadDeadline(time.Now().Add(remoteQueryTimeout)) // one query, then the end
+	} else {
+		s.SetReadDeadline(time.Time{})
 	}
 	if site == "" && hdr.Kind != linkwire.KindEPMD {
 		s.Write(linkwire.AppendReply(nil, linkwire.StatusDenied, "a client that is not a peer gateway may only query"))
@@ -385,9 +375,9 @@ func (g *Gateway) serveStream(ctx context.Context, site, identity, transport str
 }
 
 // serveRelay connects a peer's caller to a node of this site.
-func (g *Gateway) serveRelay(ctx context.Context, site, transport string, s io.ReadWriteCloser, hdr linkwire.Header) {
+func (g *Gateway) serveRelay(ctx context.Context, site, transport string, s relay.Stream, hdr linkwire.Header) {
 	refuse := func(status linkwire.Status, msg string) {
-		g.metrics.relayed("in", transport, false)
+		g.relays.Refused(relay.In, transport)
 		g.log.Warn("relay refused", "peer", site, "caller", hdr.Caller, "target", hdr.Target, "reason", msg)
 		s.Write(linkwire.AppendReply(nil, status, msg))
 		s.Close()
@@ -411,20 +401,18 @@ func (g *Gateway) serveRelay(ctx context.Context, site, transport string, s io.R
 	}
 	if _, err := s.Write(linkwire.AppendReply(nil, linkwire.StatusOK, "")); err != nil {
 		c.Close()
-		abortConn(s)
+		s.Abort()
 		return
 	}
 	applyLiveness(s, hdr.Liveness)
-	ri := g.relays.add(hdr.Caller, hdr.Target, site, transport, "in")
-	defer g.relays.remove(ri)
-	defer g.metrics.relayDone(ri)
-	g.metrics.relayed("in", transport, true)
-	var local io.ReadWriteCloser = c.(*net.TCPConn)
+	ri := g.relays.Add(hdr.Caller, hdr.Target, site, transport, relay.In)
+	defer g.relays.Remove(ri)
+	local := relay.Conn(c.(*net.TCPConn))
 	if hdr.Tick > 0 {
-		local = newTicker(c.(*net.TCPConn), hdr.Tick, false)
+		local = relay.NewTicker(c.(*net.TCPConn), hdr.Tick, false)
 	}
 	g.log.Debug("relay started", "caller", hdr.Caller, "target", hdr.Target, "peer", site, "transport", transport)
-	if err := relay(local, s, g.bufs, &ri.Stats); err != nil {
+	if err := relay.Run(local, s, g.bufs, &ri.Stats); err != nil {
 		g.log.Info("relay ended", "caller", hdr.Caller, "target", hdr.Target, "err", err)
 	}
 }

@@ -228,7 +228,7 @@ func testRelay(t *testing.T, transport string) {
 	}
 	// Closing the caller ends the relay on both sites.
 	c.Close()
-	waitFor(t, "relays to end", func() bool { return a.gw.relays.len() == 0 && b.gw.relays.len() == 0 })
+	waitFor(t, "relays to end", func() bool { return a.gw.relays.Len() == 0 && b.gw.relays.Len() == 0 })
 	m := scrape(t, a)
 	for _, want := range []string{
 		`distgate_relays_total{direction="out",result="ok",transport="` + transport + `"} 1`,

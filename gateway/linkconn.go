@@ -146,6 +146,10 @@ func newTLSLink(tc *tls.Conn) *tlsLink {
 	return &tlsLink{Conn: tc, lc: lc}
 }
 
+// Abort closes the connection as Close does: TLS has no reset, and the
+// far end's relay ends on the close either way.
+func (t *tlsLink) Abort() { t.Close() }
+
 func (t *tlsLink) Write(p []byte) (int, error) {
 	if t.lc == nil {
 		return t.Conn.Write(p)

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/distgate/distgate/gateway/linkwire"
+	"github.com/distgate/distgate/gateway/relay"
 )
 
 // alpnLink is the ALPN protocol of links between gateways, over QUIC and
@@ -108,7 +108,7 @@ type links struct {
 	// accept serves a stream a peer opened; set by the gateway. site is
 	// empty for a remote client that is not a peer (identity is then its
 	// certificate's), which may only query.
-	accept func(ctx context.Context, site, identity, transport string, s io.ReadWriteCloser)
+	accept func(ctx context.Context, site, identity, transport string, s relay.Stream)
 	// remotePool signs the certificates of remote query clients.
 	remotePool *x509.CertPool
 	// onDial is told of every dial of a link (for metrics).
@@ -510,7 +510,7 @@ func (l *links) transportFor(site, want string) (string, error) {
 
 // open opens a stream to a peer: it writes the header and first bytes and
 // returns once the peer answered, or with its refusal as *linkwire.Error.
-func (l *links) open(ctx context.Context, site, transport string, liveness time.Duration, hdr linkwire.Header, first []byte) (io.ReadWriteCloser, error) {
+func (l *links) open(ctx context.Context, site, transport string, liveness time.Duration, hdr linkwire.Header, first []byte) (relay.Stream, error) {
 	transport, err := l.transportFor(site, transport)
 	if err != nil {
 		return nil, err
@@ -519,7 +519,7 @@ func (l *links) open(ctx context.Context, site, transport string, liveness time.
 		liveness = DefaultLiveness
 	}
 	key := linkKey{site: site, transport: transport, liveness: liveness}
-	var s io.ReadWriteCloser
+	var s relay.Stream
 	if transport == transportQUIC {
 		s, err = l.openQUIC(ctx, key)
 	} else {
@@ -529,14 +529,14 @@ func (l *links) open(ctx context.Context, site, transport string, liveness time.
 		return nil, err
 	}
 	msg := append(hdr.Append(nil), first...)
-	stop := context.AfterFunc(ctx, func() { abortConn(s) })
+	stop := context.AfterFunc(ctx, func() { s.Abort() })
 	defer stop()
 	if _, err := s.Write(msg); err != nil {
-		abortConn(s)
+		s.Abort()
 		return nil, fmt.Errorf("link to %s (%s): %w", site, transport, err)
 	}
 	if err := linkwire.ReadReply(s); err != nil {
-		abortConn(s)
+		s.Abort()
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("link to %s (%s): %w", site, transport, ctx.Err())
 		}
@@ -545,7 +545,7 @@ func (l *links) open(ctx context.Context, site, transport string, liveness time.
 	return s, nil
 }
 
-func (l *links) openQUIC(ctx context.Context, key linkKey) (io.ReadWriteCloser, error) {
+func (l *links) openQUIC(ctx context.Context, key linkKey) (relay.Stream, error) {
 	ql, err := l.quicConn(ctx, key)
 	if err != nil {
 		return nil, err
@@ -701,7 +701,7 @@ func (l *links) dropQUIC(ql *quicLink) {
 // openTLS dials one TLS connection for one relayed connection. TCP
 // keep-alives and a user timeout derived from the route's liveness bound
 // how long a dead peer goes unnoticed.
-func (l *links) openTLS(ctx context.Context, key linkKey) (io.ReadWriteCloser, error) {
+func (l *links) openTLS(ctx context.Context, key linkKey) (relay.Stream, error) {
 	l.mu.Lock()
 	if b := l.backoffs[key]; b != nil && time.Now().Before(b.next) {
 		l.mu.Unlock()
@@ -756,6 +756,8 @@ func (t *trackedTLS) Close() error {
 	return t.Conn.Close()
 }
 
+func (t *trackedTLS) Abort() { t.Close() }
+
 func keepAliveFor(liveness time.Duration) net.KeepAliveConfig {
 	if liveness <= 0 {
 		liveness = DefaultLiveness
@@ -768,7 +770,7 @@ func keepAliveFor(liveness time.Duration) net.KeepAliveConfig {
 // route the peer asked for (clamped to 1s..10m): TCP keep-alives and a user
 // timeout, so that a dead peer ends the relay within it, as the dialling
 // side does.
-func applyLiveness(s io.ReadWriteCloser, liveness time.Duration) {
+func applyLiveness(s relay.Stream, liveness time.Duration) {
 	nc, ok := s.(interface{ NetConn() net.Conn })
 	if !ok {
 		return

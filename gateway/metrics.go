@@ -5,6 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/gateway/relay"
 )
 
 // metrics are the gateway's Prometheus metrics, in a registry of its own
@@ -42,7 +43,7 @@ func newMetrics(g *Gateway) *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "distgate_relays_active", Help: "Relayed connections open now.",
-		}, func() float64 { return float64(g.relays.len()) }),
+		}, func() float64 { return float64(g.relays.Len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "distgate_registered_nodes", Help: "Nodes registered with the EPMD.",
 		}, func() float64 {
@@ -97,17 +98,18 @@ func (m *metrics) dialed(peer, transport string, err error) {
 	m.linkDials.WithLabelValues(peer, transport, result).Inc()
 }
 
-// relayed counts a relay's start or refusal.
-func (m *metrics) relayed(direction, transport string, ok bool) {
+// Relayed implements relay.Observer: it counts a relay's start or refusal.
+func (m *metrics) Relayed(d relay.Direction, transport string, ok bool) {
 	result := "ok"
 	if !ok {
 		result = "refused"
 	}
-	m.relays.WithLabelValues(direction, transport, result).Inc()
+	m.relays.WithLabelValues(d.String(), transport, result).Inc()
 }
 
-// relayDone counts a relay's bytes once it has ended.
-func (m *metrics) relayDone(ri *relayInfo) {
+// Ended implements relay.Observer: it counts a relay's bytes once it has
+// ended.
+func (m *metrics) Ended(ri *relay.Info) {
 	m.relayBytes.WithLabelValues("from_node").Add(float64(ri.Stats.AToB.Load()))
 	m.relayBytes.WithLabelValues("to_node").Add(float64(ri.Stats.BToA.Load()))
 }

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/distgate/distgate/gateway/handshake"
 	"github.com/distgate/distgate/gateway/linkwire"
+	"github.com/distgate/distgate/gateway/relay"
 )
 
 // proxyPort is a loopback listener standing for one remote node: a local
@@ -30,13 +30,12 @@ func (pp *proxyPort) touch() { pp.lastUsed.Store(time.Now().UnixNano()) }
 // proxyPorts allocates proxy ports on first lookup, reuses them, and
 // releases those idle for longer than idle.
 type proxyPorts struct {
-	addr    string
-	idle    time.Duration
-	log     *slog.Logger
-	links   *links
-	relays  *relayTable
-	bufs    *relayBufs
-	metrics *metrics
+	addr   string
+	idle   time.Duration
+	log    *slog.Logger
+	links  *links
+	relays *relay.Table
+	bufs   *relay.Bufs
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -46,7 +45,7 @@ type proxyPorts struct {
 	byTarget map[string]*proxyPort
 }
 
-func newProxyPorts(addr string, idle time.Duration, l *links, relays *relayTable, bufs *relayBufs, log *slog.Logger) *proxyPorts {
+func newProxyPorts(addr string, idle time.Duration, l *links, relays *relay.Table, bufs *relay.Bufs, log *slog.Logger) *proxyPorts {
 	p := &proxyPorts{addr: addr, idle: idle, log: log, links: l, relays: relays, bufs: bufs, byTarget: map[string]*proxyPort{}}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.wg.Add(1)
@@ -127,22 +126,20 @@ func (p *proxyPorts) handle(pp *proxyPort, c net.Conn) {
 	}, frame)
 	cancel()
 	if err != nil {
-		p.metrics.relayed("out", rt.Transport, false)
+		p.relays.Refused(relay.Out, rt.Transport)
 		p.log.Error("relay refused", "caller", sn.Name, "target", pp.target, "via", rt.Site, "err", err)
 		c.Close()
 		return
 	}
 	transport, _ := p.links.transportFor(rt.Site, rt.Transport)
-	ri := p.relays.add(sn.Name, pp.target, rt.Site, transport, "out")
-	defer p.relays.remove(ri)
-	defer p.metrics.relayDone(ri)
-	p.metrics.relayed("out", transport, true)
+	ri := p.relays.Add(sn.Name, pp.target, rt.Site, transport, relay.Out)
+	defer p.relays.Remove(ri)
 	p.log.Debug("relay started", "caller", sn.Name, "target", pp.target, "via", rt.Site, "transport", transport)
-	var local io.ReadWriteCloser = c.(*net.TCPConn)
+	local := relay.Conn(c.(*net.TCPConn))
 	if rt.Tick > 0 {
-		local = newTicker(c.(*net.TCPConn), rt.Tick, true)
+		local = relay.NewTicker(c.(*net.TCPConn), rt.Tick, true)
 	}
-	if err := relay(local, s, p.bufs, &ri.Stats); err != nil {
+	if err := relay.Run(local, s, p.bufs, &ri.Stats); err != nil {
 		p.log.Info("relay ended", "caller", sn.Name, "target", pp.target, "err", err)
 	}
 }
@@ -200,69 +197,3 @@ func (p *proxyPorts) close() {
 
 // wait waits for every relay of the proxy ports to end.
 func (p *proxyPorts) wait() { p.wg.Wait() }
-
-// relayInfo describes a relayed connection.
-type relayInfo struct {
-	ID        uint64    `json:"id"`
-	Caller    string    `json:"caller"`
-	Target    string    `json:"target"`
-	Site      string    `json:"site"`
-	Transport string    `json:"transport"`
-	Direction string    `json:"direction"` // out: a local caller; in: a local target
-	Started   time.Time `json:"started"`
-	Stats     RelayStats
-}
-
-// relayTable lists the relays in progress.
-type relayTable struct {
-	next atomic.Uint64
-	mu   sync.Mutex
-	m    map[uint64]*relayInfo
-}
-
-func newRelayTable() *relayTable { return &relayTable{m: map[uint64]*relayInfo{}} }
-
-func (t *relayTable) add(caller, target, site, transport, direction string) *relayInfo {
-	r := &relayInfo{ID: t.next.Add(1), Caller: caller, Target: target, Site: site,
-		Transport: transport, Direction: direction, Started: time.Now()}
-	t.mu.Lock()
-	t.m[r.ID] = r
-	t.mu.Unlock()
-	return r
-}
-
-func (t *relayTable) remove(r *relayInfo) {
-	t.mu.Lock()
-	delete(t.m, r.ID)
-	t.mu.Unlock()
-}
-
-// RelayStatus is a relay as `distgate status` shows it.
-type RelayStatus struct {
-	ID        uint64    `json:"id"`
-	Caller    string    `json:"caller"`
-	Target    string    `json:"target"`
-	Site      string    `json:"site"`
-	Transport string    `json:"transport"`
-	Direction string    `json:"direction"`
-	Started   time.Time `json:"started"`
-	BytesOut  int64     `json:"bytes_out"` // from the local node
-	BytesIn   int64     `json:"bytes_in"`  // to the local node
-}
-
-func (t *relayTable) status() []RelayStatus {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]RelayStatus, 0, len(t.m))
-	for _, r := range t.m {
-		out = append(out, RelayStatus{ID: r.ID, Caller: r.Caller, Target: r.Target, Site: r.Site, Transport: r.Transport,
-			Direction: r.Direction, Started: r.Started, BytesOut: r.Stats.AToB.Load(), BytesIn: r.Stats.BToA.Load()})
-	}
-	return out
-}
-
-func (t *relayTable) len() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.m)
-}

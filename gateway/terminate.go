@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/gateway/handshake"
+	"github.com/distgate/distgate/gateway/relay"
 )
 
 // terminator opens a public TLS port per exported node. A node running
@@ -192,7 +192,7 @@ func (t *terminator) handle(tp *termPort, raw net.Conn) {
 		identity = certIdentity(cs.PeerCertificates[0])
 	}
 	refuse := func(reason string) {
-		t.g.metrics.relayed("in", "tls-terminated", false)
+		t.g.relays.Refused(relay.In, "tls-terminated")
 		t.log.Warn("TLS caller refused", "caller", sn.Name, "target", target, "identity", identity, "peer", peer, "reason", reason)
 		tc.Close()
 	}
@@ -208,7 +208,7 @@ func (t *terminator) handle(tp *termPort, raw net.Conn) {
 		return
 	}
 	dctx, cancel := context.WithTimeout(t.ctx, handshakeTimeout)
-	var b io.ReadWriteCloser
+	var b relay.Stream
 	if tlsBackend {
 		d := &tls.Dialer{Config: &tls.Config{
 			InsecureSkipVerify: true, // a node of this host, on loopback
@@ -219,13 +219,13 @@ func (t *terminator) handle(tp *termPort, raw net.Conn) {
 		var c net.Conn
 		c, err = d.DialContext(dctx, "tcp", backend)
 		if err == nil {
-			b = c.(*tls.Conn)
+			b = relay.Conn(c.(*tls.Conn))
 		}
 	} else {
 		var c net.Conn
 		c, err = (&net.Dialer{}).DialContext(dctx, "tcp", backend)
 		if err == nil {
-			b = c.(*net.TCPConn)
+			b = relay.Conn(c.(*net.TCPConn))
 		}
 	}
 	cancel()
@@ -233,10 +233,7 @@ func (t *terminator) handle(tp *termPort, raw net.Conn) {
 		refuse(fmt.Sprintf("%s does not accept connections: %v", tp.name, err))
 		return
 	}
-	ri := t.g.relays.add(sn.Name, target, "public", "tls-terminated", "in")
-	defer t.g.relays.remove(ri)
-	defer t.g.metrics.relayDone(ri)
-	var caller io.ReadWriteCloser = tc
+	caller := relay.Conn(tc)
 	if tlsBackend {
 		if _, err := b.Write(frame); err != nil {
 			b.Close()
@@ -256,17 +253,18 @@ func (t *terminator) handle(tp *termPort, raw net.Conn) {
 			b.Close()
 			return
 		}
-		caller = newReframedConn(tc, up)
-		b = newReframedConn(b, handshake.NewReframer(2, 4, 'a'))
+		caller = relay.Reframe(caller, up)
+		b = relay.Reframe(b, handshake.NewReframer(2, 4, 'a'))
 	}
-	t.g.metrics.relayed("in", "tls-terminated", true)
+	ri := t.g.relays.Add(sn.Name, target, "public", "tls-terminated", relay.In)
+	defer t.g.relays.Remove(ri)
 	// Distribution connections last for ever: the gateway's shutdown ends
 	// them.
-	stop := context.AfterFunc(t.ctx, func() { abortConn(caller); abortConn(b) })
+	stop := context.AfterFunc(t.ctx, func() { caller.Abort(); b.Abort() })
 	defer stop()
 	t.log.Debug("TLS relay started", "caller", sn.Name, "target", target, "identity", identity, "backend", backend)
 	// The local node is a, as in every relay: AToB counts bytes from it.
-	if err := relay(b, caller, t.g.bufs, &ri.Stats); err != nil {
+	if err := relay.Run(b, caller, t.g.bufs, &ri.Stats); err != nil {
 		t.log.Info("TLS relay ended", "caller", sn.Name, "target", target, "err", err)
 	}
 }

@@ -1,4 +1,17 @@
-package gateway
+// Package relay moves the bytes of relayed distribution connections. A
+// relay joins two Streams (a node's TCP connection, a TLS link, a QUIC
+// stream, a terminated TLS caller) and copies both ways until both
+// directions end; Ticker and Reframe are Streams that wrap a node's end
+// (distribution ticks on a quiet connection, the handshake framing of TLS
+// distribution), and Table lists the relays in progress for the status
+// and the metrics.
+//
+// The relay's contract: every byte read is written before the next read,
+// so nothing is lost or reordered and a slow side slows the other; a clean
+// end of one direction is passed on as a half-close; any error closes both
+// sides at once (Abort), so that the far end learns of it without
+// waiting.
+package relay
 
 import (
 	"errors"
@@ -22,60 +35,51 @@ const (
 	relayIdleRelease = 50 * time.Millisecond
 )
 
-// relayBufs pools the large copy buffers across relays.
-type relayBufs struct{ pool sync.Pool }
+// Bufs pools the large copy buffers across relays; one serves every relay
+// of a gateway.
+type Bufs struct{ pool sync.Pool }
 
-func newRelayBufs() *relayBufs {
-	b := &relayBufs{}
+// NewBufs returns an empty pool.
+func NewBufs() *Bufs {
+	b := &Bufs{}
 	b.pool.New = func() any { return new([relayBufSize]byte) }
 	return b
 }
 
-// halfCloser is a connection whose sending half can be closed alone: TCP,
-// TLS and QUIC streams can.
-type halfCloser interface {
+// Stream is one end of a relayed connection: a TCP or TLS connection (see
+// Conn), a QUIC stream, or a wrapper of one (Ticker, Reframe).
+type Stream interface {
+	io.ReadWriteCloser
+	// CloseWrite closes the sending half alone: the far end reads EOF
+	// once it has every byte.
 	CloseWrite() error
-}
-
-// aborter is a connection that can be torn down at once, telling the far
-// end that bytes may be missing (a QUIC stream reset); Close on it is the
-// orderly end that delivers every byte.
-type aborter interface {
+	// Abort tears the stream down at once, telling the far end that bytes
+	// may be missing (a QUIC stream reset); Close is the orderly end that
+	// delivers every byte.
 	Abort()
-}
-
-// readDeadliner is a source whose reads can be given a deadline; the relay
-// uses it to notice that a busy direction went idle.
-type readDeadliner interface {
+	// SetReadDeadline bounds the reads in progress and to come; the relay
+	// uses it to notice that a busy direction went idle.
 	SetReadDeadline(time.Time) error
 }
 
-func abortConn(c io.Closer) {
-	if a, ok := c.(aborter); ok {
-		a.Abort()
-		return
-	}
-	c.Close()
-}
-
-// RelayStats counts the bytes a relay moved; readable while it runs.
-type RelayStats struct {
+// Stats counts the bytes a relay moved; readable while it runs.
+type Stats struct {
 	AToB atomic.Int64
 	BToA atomic.Int64
 }
 
-// relay copies bytes both ways between a and b until both directions have
+// Run copies bytes both ways between a and b until both directions have
 // ended, then closes both. A clean end of one direction (EOF) is passed on
 // as a half-close; any error on either side closes both at once, so the
 // far end learns of it without waiting. Every byte read is written before
 // the next read: nothing is dropped or reordered, and a slow side slows
 // the other (backpressure).
-func relay(a, b io.ReadWriteCloser, bufs *relayBufs, stats *RelayStats) error {
+func Run(a, b Stream, bufs *Bufs, stats *Stats) error {
 	var once sync.Once
 	abort := func() {
 		once.Do(func() {
-			abortConn(a)
-			abortConn(b)
+			a.Abort()
+			b.Abort()
 		})
 	}
 	errc := make(chan error, 1)
@@ -93,8 +97,7 @@ func relay(a, b io.ReadWriteCloser, bufs *relayBufs, stats *RelayStats) error {
 
 // pipe copies src to dst; at EOF it half-closes dst, on an error it aborts
 // the relay.
-func pipe(dst io.Writer, src io.Reader, bufs *relayBufs, count *atomic.Int64, abort func()) error {
-	rd, _ := src.(readDeadliner)
+func pipe(dst, src Stream, bufs *Bufs, count *atomic.Int64, abort func()) error {
 	var small [relaySmallBuf]byte
 	for {
 		n, rerr := src.Read(small[:])
@@ -108,11 +111,11 @@ func pipe(dst io.Writer, src io.Reader, bufs *relayBufs, count *atomic.Int64, ab
 		if rerr != nil {
 			return pipeEnd(dst, rerr, abort)
 		}
-		if n < len(small) || rd == nil {
+		if n < len(small) {
 			continue
 		}
 		// Data flows: a large buffer, until the direction idles.
-		if done, err := pipeBusy(dst, src, rd, bufs, count, abort); done {
+		if done, err := pipeBusy(dst, src, bufs, count, abort); done {
 			return err
 		}
 	}
@@ -120,12 +123,12 @@ func pipe(dst io.Writer, src io.Reader, bufs *relayBufs, count *atomic.Int64, ab
 
 // pipeBusy copies with a large buffer until a read waits longer than
 // relayIdleRelease; done is set when the direction has ended.
-func pipeBusy(dst io.Writer, src io.Reader, rd readDeadliner, bufs *relayBufs, count *atomic.Int64, abort func()) (done bool, err error) {
+func pipeBusy(dst, src Stream, bufs *Bufs, count *atomic.Int64, abort func()) (done bool, err error) {
 	buf := bufs.pool.Get().(*[relayBufSize]byte)
 	defer bufs.pool.Put(buf)
 	armed := time.Now()
-	rd.SetReadDeadline(armed.Add(relayIdleRelease))
-	defer rd.SetReadDeadline(time.Time{})
+	src.SetReadDeadline(armed.Add(relayIdleRelease))
+	defer src.SetReadDeadline(time.Time{})
 	for {
 		n, rerr := src.Read(buf[:])
 		if n > 0 {
@@ -136,7 +139,7 @@ func pipeBusy(dst io.Writer, src io.Reader, rd readDeadliner, bufs *relayBufs, c
 			count.Add(int64(n))
 			if now := time.Now(); now.Sub(armed) > relayIdleRelease/2 {
 				armed = now
-				rd.SetReadDeadline(now.Add(relayIdleRelease))
+				src.SetReadDeadline(now.Add(relayIdleRelease))
 			}
 		}
 		if rerr != nil {
@@ -149,17 +152,12 @@ func pipeBusy(dst io.Writer, src io.Reader, rd readDeadliner, bufs *relayBufs, c
 }
 
 // pipeEnd ends a direction: a half-close at EOF, an abort otherwise.
-func pipeEnd(dst io.Writer, rerr error, abort func()) error {
+func pipeEnd(dst Stream, rerr error, abort func()) error {
 	if rerr == io.EOF {
-		if hc, ok := dst.(halfCloser); ok {
-			if err := hc.CloseWrite(); err != nil {
-				abort()
-				return quiet(err)
-			}
-			return nil
+		if err := dst.CloseWrite(); err != nil {
+			abort()
+			return quiet(err)
 		}
-		// dst cannot half-close: the relay ends with this direction.
-		abort()
 		return nil
 	}
 	abort()

@@ -1,4 +1,4 @@
-package gateway
+package relay
 
 import (
 	"net"
@@ -8,32 +8,36 @@ import (
 	"github.com/distgate/distgate/gateway/handshake"
 )
 
-// ticker is the local end of a relay on a route with a tick: when nothing
+// Ticker is the local end of a relay on a route with a tick: when nothing
 // has been written to the local node for the tick interval, it sends the
 // node a distribution tick itself, between two messages. The node then
 // keeps the connection up for as long as the link is alive, whatever the
 // remote node's tick; the link's liveness timeout takes over the
 // detection of a dead peer.
-type ticker struct {
+type Ticker struct {
 	*net.TCPConn
 	interval time.Duration
 	stop     chan struct{}
 	stopOnce sync.Once
+	done     chan struct{} // closed when the tick loop has ended
 
 	mu        sync.Mutex // serialises writes; guards the following
 	tracker   *handshake.Tracker
 	lastWrite time.Time
 }
 
-// newTicker wraps the connection of a node; dialled says whether that
-// node dialled the relayed connection (a caller on a proxy port did).
-func newTicker(c *net.TCPConn, interval time.Duration, dialled bool) *ticker {
-	t := &ticker{TCPConn: c, interval: interval, tracker: handshake.NewTracker(dialled), lastWrite: time.Now(), stop: make(chan struct{})}
+// NewTicker wraps the connection of a node; dialled says whether that
+// node dialled the relayed connection (a caller on a proxy port did). Its
+// tick loop runs until Close or Abort, which wait for it.
+func NewTicker(c *net.TCPConn, interval time.Duration, dialled bool) *Ticker {
+	t := &Ticker{TCPConn: c, interval: interval, tracker: handshake.NewTracker(dialled), lastWrite: time.Now(),
+		stop: make(chan struct{}), done: make(chan struct{})}
 	go t.loop()
 	return t
 }
 
-func (t *ticker) Write(b []byte) (int, error) {
+// Write writes to the node and notes where its messages end.
+func (t *Ticker) Write(b []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n, err := t.TCPConn.Write(b)
@@ -42,7 +46,8 @@ func (t *ticker) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func (t *ticker) loop() {
+func (t *Ticker) loop() {
+	defer close(t.done)
 	tk := time.NewTicker(max(t.interval/2, 10*time.Millisecond))
 	defer tk.Stop()
 	for {
@@ -58,7 +63,7 @@ func (t *ticker) loop() {
 }
 
 // tick sends a tick when one is due; false when the connection failed.
-func (t *ticker) tick() bool {
+func (t *Ticker) tick() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if time.Since(t.lastWrite) < t.interval || !t.tracker.CanTick() {
@@ -78,16 +83,24 @@ func (t *ticker) tick() bool {
 	return true
 }
 
-// halt stops the tick loop; it never waits for a write in progress.
-func (t *ticker) halt() { t.stopOnce.Do(func() { close(t.stop) }) }
+// halt stops the tick loop and waits for it. The connection is closed
+// first, so a tick being written fails at once instead of holding the
+// loop (and the lock) until its deadline.
+func (t *Ticker) halt() {
+	t.stopOnce.Do(func() { close(t.stop) })
+	<-t.done
+}
 
-func (t *ticker) Close() error {
+// Close closes the connection and stops the tick loop.
+func (t *Ticker) Close() error {
 	err := t.TCPConn.Close()
 	t.halt()
 	return err
 }
 
-func (t *ticker) Abort() {
+// Abort closes the connection at once (TCP has no portable reset) and
+// stops the tick loop.
+func (t *Ticker) Abort() {
 	t.TCPConn.Close()
 	t.halt()
 }

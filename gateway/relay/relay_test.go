@@ -1,4 +1,4 @@
-package gateway
+package relay
 
 import (
 	"bytes"
@@ -34,12 +34,12 @@ func TestRelayEndsWhenTheLinkResets(t *testing.T) {
 	for _, withTicker := range []bool{false, true} {
 		nodeSide, gwLocal := tcpPair(t)
 		gwLink, peerSide := tcpPair(t)
-		var local io.ReadWriteCloser = gwLocal
+		local := Conn(gwLocal)
 		if withTicker {
-			local = newTicker(gwLocal, time.Second, true)
+			local = NewTicker(gwLocal, time.Second, true)
 		}
 		res := make(chan error, 1)
-		go func() { res <- relay(local, gwLink, newRelayBufs(), &RelayStats{}) }()
+		go func() { res <- Run(local, Conn(gwLink), NewBufs(), &Stats{}) }()
 		go peerSide.Write(make([]byte, 64<<20))
 		time.Sleep(300 * time.Millisecond) // the relay is now blocked writing to the node
 		peerSide.SetLinger(0)
@@ -66,8 +66,8 @@ func TestRelayDeliversEverything(t *testing.T) {
 	defer aNode.Close()
 	defer bNode.Close()
 	done := make(chan error, 1)
-	var st RelayStats
-	go func() { done <- relay(aGw, bGw, newRelayBufs(), &st) }()
+	var st Stats
+	go func() { done <- Run(Conn(aGw), Conn(bGw), NewBufs(), &st) }()
 	send := func(c *net.TCPConn, n int, seed byte) []byte {
 		b := make([]byte, n)
 		for i := range b {
