@@ -13,6 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distgate/distgate/gateway/datadir"
+	"github.com/distgate/distgate/gateway/pki"
+
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/distgate/distgate/epmd"
@@ -30,7 +33,7 @@ type adminServer struct {
 }
 
 func newAdminServer(g *Gateway) (*adminServer, error) {
-	tok, err := loadOrCreateToken(g.cfg.DataDir)
+	tok, err := datadir.LoadOrCreateToken(g.cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -98,19 +101,19 @@ func (a *adminServer) close() {
 
 // Status is the answer of GET /v1/status.
 type Status struct {
-	Site        string         `json:"site"`
-	Identity    string         `json:"identity"`
-	Started     time.Time      `json:"started"`
-	EPMD        string         `json:"epmd"`
-	QUIC        string         `json:"quic"`
-	TLS         string         `json:"tls"`
-	CertExpires time.Time      `json:"cert_expires"`
-	Certs       []CertState    `json:"certificates"`
-	PublicEPMD  string         `json:"public_epmd"`
-	Nodes       int            `json:"nodes"`
-	Links       []LinkStatus   `json:"links"`
-	Proxies     []ProxyStatus  `json:"proxies"`
-	Relays      []relay.Status `json:"relays"`
+	Site        string          `json:"site"`
+	Identity    string          `json:"identity"`
+	Started     time.Time       `json:"started"`
+	EPMD        string          `json:"epmd"`
+	QUIC        string          `json:"quic"`
+	TLS         string          `json:"tls"`
+	CertExpires time.Time       `json:"cert_expires"`
+	Certs       []pki.CertState `json:"certificates"`
+	PublicEPMD  string          `json:"public_epmd"`
+	Nodes       int             `json:"nodes"`
+	Links       []LinkStatus    `json:"links"`
+	Proxies     []ProxyStatus   `json:"proxies"`
+	Relays      []relay.Status  `json:"relays"`
 }
 
 // Status returns the gateway's state.
@@ -118,7 +121,7 @@ func (g *Gateway) Status() Status {
 	st := Status{
 		Site: g.cfg.Site, Identity: g.identity.ID.String(), Started: g.started,
 		EPMD: addrString(g.epmdLn), QUIC: netAddrString(g.links.QUICAddr()), TLS: netAddrString(g.links.TLSAddr()),
-		CertExpires: g.certs.leafExpiry(), Certs: g.certs.states(), PublicEPMD: addrString(g.publicLn),
+		CertExpires: g.certs.SiteExpiry(), Certs: g.certs.States(), PublicEPMD: addrString(g.publicLn),
 		Links: g.links.status(), Proxies: g.proxies.status(), Relays: g.relays.Status(),
 	}
 	if g.epmd != nil {

@@ -13,6 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distgate/distgate/gateway/datadir"
+	"github.com/distgate/distgate/gateway/pki"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -255,8 +258,8 @@ const (
 	DefaultProxyIdle    = 10 * time.Minute
 	DefaultLiveness     = 15 * time.Second
 	DefaultPolicyCall   = 10 * time.Millisecond
+	DefaultRenewCheck   = 10 * time.Minute
 	DefaultSite         = "local"
-	defaultDataDirName  = "distgate"
 	onFailureDeny       = "deny"
 	onFailureDefault    = "default"
 	challengeTLSALPN    = "tls-alpn-01"
@@ -326,7 +329,7 @@ func (c Config) WithDefaults() Config {
 		c.Site = DefaultSite
 	}
 	if c.DataDir == "" {
-		c.DataDir = defaultDataDir()
+		c.DataDir = datadir.Default()
 	}
 	if c.EPMD.Listen == "" {
 		c.EPMD.Listen = DefaultEPMDListen
@@ -368,6 +371,9 @@ func (c Config) WithDefaults() Config {
 	if c.ACME.Challenge == "" {
 		c.ACME.Challenge = challengeTLSALPN
 	}
+	if c.ACME.RenewCheck == 0 {
+		c.ACME.RenewCheck = Duration(DefaultRenewCheck)
+	}
 	if c.ACME.CA == "" {
 		c.ACME.CA = "https://acme-v02.api.letsencrypt.org/directory"
 	}
@@ -377,16 +383,6 @@ func (c Config) WithDefaults() Config {
 		}
 	}
 	return c
-}
-
-func defaultDataDir() string {
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, defaultDataDirName)
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(h, ".local", "state", defaultDataDirName)
-	}
-	return filepath.Join(os.TempDir(), defaultDataDirName)
 }
 
 // Validate checks the configuration; every problem is named with its key.
@@ -478,7 +474,7 @@ func (c Config) Validate() error {
 			bad(key, "give the peer's identity (distgate id) or a ca bundle to trust")
 		}
 		if p.Identity != "" {
-			if _, err := ParseIdentity(p.Identity); err != nil {
+			if _, err := pki.ParseIdentity(p.Identity); err != nil {
 				bad(key+".identity", "%v", err)
 			}
 		}

@@ -12,6 +12,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
@@ -20,6 +21,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/distgate/distgate/gateway/pki"
 
 	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/gateway/linkwire"
@@ -37,8 +40,8 @@ type Options struct {
 type Gateway struct {
 	cfg      Config
 	log      *slog.Logger
-	identity *Identity
-	certs    *certManager
+	identity *pki.Identity
+	certs    *pki.Manager
 	epmd     *epmd.Server
 	epmdLn   net.Listener
 	links    *links
@@ -46,6 +49,7 @@ type Gateway struct {
 	relays   *relay.Table
 	bufs     *relay.Bufs
 	admin    *adminServer
+	trust    *pki.Trust
 	engine   *wasm.Engine
 	policies *policyRouter
 	// policyLogs keeps each policy's recent log lines.
@@ -89,7 +93,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 			gw.Close() // what was opened before the failure (g is nil by now)
 		}
 	}()
-	if g.identity, err = LoadOrCreateIdentity(cfg.DataDir, cfg.Site, time.Now()); err != nil {
+	if g.identity, err = pki.LoadOrCreateIdentity(cfg.DataDir, cfg.Site, time.Now()); err != nil {
 		return nil, err
 	}
 	g.policyLogs = newPolicyLogs()
@@ -102,25 +106,29 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	}
 	g.policies = newPolicyRouter(g.engine, cfg)
 	g.router.Store(&routerBox{g.policies})
-	if g.certs, err = newCertManager(ctx, certOptions{
-		dataDir: cfg.DataDir, site: cfg.Site, names: cfg.Links.Names,
-		builtin: &BuiltinIssuer{Identity: g.identity}, acme: cfg.ACME,
-		renewChk: cfg.ACME.RenewCheck.Std(),
+	acme, err := acmeOptions(cfg.ACME)
+	if err != nil {
+		return nil, err
+	}
+	if g.certs, err = pki.NewManager(ctx, pki.Options{
+		DataDir: cfg.DataDir, Site: cfg.Site, Names: cfg.Links.Names,
+		Builtin: &pki.BuiltinIssuer{Identity: g.identity}, ACME: acme,
+		RenewCheck: cfg.ACME.RenewCheck.Std(), RetryMin: acmeRetryMin, RetryMax: acmeRetryMax,
 	}, log); err != nil {
 		return nil, err
 	}
-	if g.links, err = newLinks(cfg.Site, cfg.Peers, g.certs, log); err != nil {
+	trust, err := trustOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.trust = trust
+	if g.links, err = newLinks(cfg.Site, cfg.Peers, g.certs, trust, log); err != nil {
 		return nil, err
 	}
 	g.links.accept = g.serveStream
 	g.links.onDial = g.metrics.dialed
 	g.links.wg.Add(1)
 	go g.links.janitor(cfg.Proxy.Idle.Std())
-	if cfg.Remote.ClientCA != "" {
-		if g.links.remotePool, err = loadPool(cfg.Remote.ClientCA, "remote.client_ca"); err != nil {
-			return nil, err
-		}
-	}
 	if err = g.links.listen(cfg.Links.QUIC, cfg.Links.TLS); err != nil {
 		return nil, err
 	}
@@ -187,7 +195,7 @@ func (g *Gateway) Err() <-chan error { return g.serveErr }
 func (g *Gateway) Killed() <-chan struct{} { return g.killed }
 
 // Identity returns the gateway's identity.
-func (g *Gateway) Identity() *Identity { return g.identity }
+func (g *Gateway) Identity() *pki.Identity { return g.identity }
 
 // EPMDAddr returns the EPMD listener's address (nil when disabled).
 func (g *Gateway) EPMDAddr() net.Addr {
@@ -246,7 +254,7 @@ func (g *Gateway) Close() error {
 		}
 		g.inbound.Wait()
 		if g.certs != nil {
-			g.certs.stop()
+			g.certs.Close()
 		}
 		if g.engine != nil {
 			g.engine.Close(context.Background())
@@ -465,4 +473,74 @@ func netAddrString(a net.Addr) string {
 		return "off"
 	}
 	return a.String()
+}
+
+// trustOf loads the trust of the configuration: its peers (pinned
+// identities, CA bundles) and the CA of remote query clients.
+func trustOf(cfg Config) (*pki.Trust, error) {
+	var peers []pki.Peer
+	for _, p := range cfg.Peers {
+		tp := pki.Peer{Site: p.Site, ServerName: p.ServerName}
+		if p.Identity != "" {
+			id, err := pki.ParseIdentity(p.Identity)
+			if err != nil {
+				return nil, fmt.Errorf("peer %s: %w", p.Site, err)
+			}
+			tp.Pinned = &id
+		}
+		if p.CA != "" {
+			pool, err := pki.LoadPool(p.CA, "peer "+p.Site+": ca")
+			if err != nil {
+				return nil, err
+			}
+			tp.Roots = pool
+		}
+		peers = append(peers, tp)
+	}
+	var clients *x509.CertPool
+	if cfg.Remote.ClientCA != "" {
+		var err error
+		if clients, err = pki.LoadPool(cfg.Remote.ClientCA, "remote.client_ca"); err != nil {
+			return nil, err
+		}
+	}
+	return pki.NewTrust(peers, clients), nil
+}
+
+// acmeOptions turns the acme section into the certificate manager's.
+func acmeOptions(c ACMEConfig) (pki.ACME, error) {
+	a := pki.ACME{
+		Names: c.Names, CA: c.CA, Email: c.Email, HTTPChallenge: c.Challenge == challengeHTTP,
+		TLSALPNPort: c.TLSALPNPort, RenewalRatio: c.RenewalRatio,
+	}
+	if len(c.Names) == 0 {
+		return a, nil
+	}
+	if a.HTTPChallenge {
+		host, port, err := splitPort(c.HTTPAddress)
+		if err != nil {
+			return a, fmt.Errorf("acme.http_address: %w", err)
+		}
+		a.HTTPHost, a.HTTPPort = host, port
+	}
+	if c.TrustedRoots != "" {
+		pool, err := pki.LoadPool(c.TrustedRoots, "acme.trusted_roots")
+		if err != nil {
+			return a, err
+		}
+		a.TrustedRoots = pool
+	}
+	return a, nil
+}
+
+func splitPort(addr string) (string, int, error) {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return "", 0, fmt.Errorf("%q is not host:port", addr)
+	}
+	var port int
+	if _, err := fmt.Sscanf(addr[i+1:], "%d", &port); err != nil {
+		return "", 0, fmt.Errorf("%q: bad port", addr)
+	}
+	return addr[:i], port, nil
 }

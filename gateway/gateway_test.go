@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distgate/distgate/gateway/pki"
+
 	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/gateway/handshake"
 )
@@ -54,7 +56,7 @@ func freeUDP(t testing.TB) string {
 type site struct {
 	name     string
 	dataDir  string
-	id       *Identity
+	id       *pki.Identity
 	quic     string
 	tls      string
 	hostname string // the host part of this site's node names
@@ -65,7 +67,7 @@ type site struct {
 func prepareSite(t testing.TB, name string) *site {
 	t.Helper()
 	s := &site{name: name, dataDir: t.TempDir(), quic: freeUDP(t), tls: freeTCP(t), hostname: "n1." + name + ".example"}
-	id, err := LoadOrCreateIdentity(s.dataDir, name, time.Now())
+	id, err := pki.LoadOrCreateIdentity(s.dataDir, name, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,23 +337,6 @@ func TestWrongIdentityRefused(t *testing.T) {
 	}
 	if !strings.Contains(down, "pinned identity") {
 		t.Fatalf("link status does not say why: %+v", st.Links)
-	}
-}
-
-func TestIdentityRoundTrip(t *testing.T) {
-	s := prepareSite(t, "x")
-	id, err := ParseIdentity(s.id.ID.String())
-	if err != nil || id != s.id.ID {
-		t.Fatalf("ParseIdentity(%s) = %v, %v", s.id.ID, id, err)
-	}
-	again, err := LoadOrCreateIdentity(s.dataDir, "x", time.Now())
-	if err != nil || again.ID != s.id.ID {
-		t.Fatalf("reloaded identity %v, %v; want %v", again.ID, err, s.id.ID)
-	}
-	for _, bad := range []string{"", "dg1:", "dg2:" + strings.Repeat("a", 52), "dg1:" + strings.Repeat("!", 52)} {
-		if _, err := ParseIdentity(bad); err == nil {
-			t.Errorf("ParseIdentity(%q) succeeded", bad)
-		}
 	}
 }
 

@@ -16,6 +16,11 @@ const (
 	handshakeTimeout = 10 * time.Second
 	// remoteQueryTimeout bounds a remote query, handshake included.
 	remoteQueryTimeout = 10 * time.Second
+	// acmeRetryMin and acmeRetryMax space the attempts to obtain a public
+	// name's certificate while the ACME CA fails: doubling from the first
+	// to the second.
+	acmeRetryMin = 2 * time.Second
+	acmeRetryMax = 5 * time.Minute
 	// maxUpload bounds an uploaded policy: the module and its configuration.
 	maxUpload = 64 << 20
 

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/distgate/distgate/gateway/pki"
 
 	"github.com/mholt/acmez/v3"
 	"github.com/quic-go/quic-go"
@@ -100,17 +101,15 @@ func (l *links) failedLocked(key linkKey, err error) {
 // links owns the gateway's side of every link: the listeners peers dial,
 // the QUIC connections it dialled, and the TLS configurations of both.
 type links struct {
-	site   string
-	log    *slog.Logger
-	certs  *certManager
-	trusts map[string]*peerTrust
-	peers  map[string]PeerConfig
+	site  string
+	log   *slog.Logger
+	certs *pki.Manager
+	trust *pki.Trust
+	peers map[string]PeerConfig
 	// accept serves a stream a peer opened; set by the gateway. site is
 	// empty for a remote client that is not a peer (identity is then its
 	// certificate's), which may only query.
 	accept func(ctx context.Context, site, identity, transport string, s relay.Stream)
-	// remotePool signs the certificates of remote query clients.
-	remotePool *x509.CertPool
 	// onDial is told of every dial of a link (for metrics).
 	onDial func(peer, transport string, err error)
 
@@ -180,10 +179,9 @@ func (l *links) janitor(idle time.Duration) {
 	}
 }
 
-func newLinks(site string, peers []PeerConfig, certs *certManager, log *slog.Logger) (*links, error) {
+func newLinks(site string, peers []PeerConfig, certs *pki.Manager, trust *pki.Trust, log *slog.Logger) (*links, error) {
 	l := &links{
-		site: site, log: log, certs: certs,
-		trusts:   map[string]*peerTrust{},
+		site: site, log: log, certs: certs, trust: trust,
 		peers:    map[string]PeerConfig{},
 		quic:     map[linkKey]*quicLink{},
 		dialing:  map[linkKey]chan struct{}{},
@@ -193,73 +191,28 @@ func newLinks(site string, peers []PeerConfig, certs *certManager, log *slog.Log
 		inbound:  map[*quic.Conn]inboundLink{},
 	}
 	for _, p := range peers {
-		t, err := newPeerTrust(p)
-		if err != nil {
-			return nil, err
-		}
-		l.trusts[p.Site] = t
 		l.peers[p.Site] = p
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.serverTLS = &tls.Config{
 		MinVersion:     tls.VersionTLS13,
 		NextProtos:     []string{alpnLink, acmez.ACMETLS1Protocol},
-		GetCertificate: certs.serverCert,
-		// Required, but checked by VerifyConnection so that an ACME
-		// validation (acme-tls/1, no client certificate) gets through.
-		ClientAuth: tls.RequestClientCert,
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			if cs.NegotiatedProtocol == acmez.ACMETLS1Protocol {
-				return nil
-			}
-			_, _, err := l.identifyAny(cs.PeerCertificates)
-			return err
-		},
+		GetCertificate: certs.GetCertificate,
 	}
+	pki.RequireTrusted(l.serverTLS, trust)
 	return l, nil
-}
-
-// identifyAny accepts a peer gateway (its site) or a remote query client
-// whose certificate the remote CA signed (its identity).
-func (l *links) identifyAny(chain []*x509.Certificate) (site, identity string, err error) {
-	site, err = l.identify(chain)
-	if err == nil {
-		return site, "", nil
-	}
-	if l.remotePool != nil && verifyClient(l.remotePool, chain) == nil {
-		return "", certIdentity(chain[0]), nil
-	}
-	return "", "", err
-}
-
-// identify returns the site of the peer a certificate chain belongs to.
-func (l *links) identify(chain []*x509.Certificate) (string, error) {
-	now := time.Now()
-	var errs []error
-	for site, t := range l.trusts {
-		if err := t.verify(chain, now); err == nil {
-			return site, nil
-		} else {
-			errs = append(errs, err)
-		}
-	}
-	if len(chain) > 0 {
-		return "", fmt.Errorf("certificate of %q (identity %s) belongs to no configured peer: %w", chain[0].Subject.CommonName, identityOf(chain[0]), errors.Join(errs...))
-	}
-	return "", fmt.Errorf("no client certificate: %w", errUntrusted)
 }
 
 // clientTLS is the configuration for dialling a peer.
 func (l *links) clientTLS(site string) *tls.Config {
-	t := l.trusts[site]
 	return &tls.Config{
 		MinVersion:           tls.VersionTLS13,
 		NextProtos:           []string{alpnLink},
-		ServerName:           t.serverName,
+		ServerName:           l.trust.ServerName(site),
 		InsecureSkipVerify:   true, // verified by VerifyConnection against the pin or the CA
-		GetClientCertificate: l.certs.clientCert,
+		GetClientCertificate: l.certs.GetClientCertificate,
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			return t.verify(cs.PeerCertificates, time.Now())
+			return l.trust.VerifyPeer(site, cs.PeerCertificates, time.Now())
 		},
 		ClientSessionCache: tls.NewLRUClientSessionCache(64),
 	}
@@ -352,7 +305,8 @@ func (l *links) acceptQUIC() {
 			}
 			return
 		}
-		site, identity, err := l.identifyAny(conn.ConnectionState().TLS.PeerCertificates)
+		who, err := l.trust.Identify(conn.ConnectionState().TLS.PeerCertificates, time.Now())
+		site, identity := who.Site, who.Identity
 		if err != nil {
 			conn.CloseWithError(codeLinkFailed, "untrusted")
 			continue
@@ -428,7 +382,8 @@ func (l *links) acceptTLS() {
 				tc.Close() // an ACME validation, answered by the handshake
 				return
 			}
-			site, identity, err := l.identifyAny(tc.ConnectionState().PeerCertificates)
+			who, err := l.trust.Identify(tc.ConnectionState().PeerCertificates, time.Now())
+			site, identity := who.Site, who.Identity
 			if err != nil {
 				tc.Close()
 				return

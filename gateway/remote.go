@@ -3,15 +3,14 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"time"
+
+	"github.com/distgate/distgate/gateway/pki"
 
 	"github.com/mholt/acmez/v3"
 
@@ -34,64 +33,18 @@ type asker struct {
 	local    netip.Addr // the address the client reached
 }
 
-// loadPool reads a PEM bundle.
-func loadPool(file, key string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("%s: %s holds no PEM certificate", key, file)
-	}
-	return pool, nil
-}
-
-// verifyClient checks a client chain against a CA pool, for client
-// authentication.
-func verifyClient(pool *x509.CertPool, chain []*x509.Certificate) error {
-	if len(chain) == 0 {
-		return errors.New("no client certificate")
-	}
-	inter := x509.NewCertPool()
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
-	}
-	_, err := chain[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
-	return err
-}
-
 // startRemote opens the remote query listener.
 func (g *Gateway) startRemote() error {
 	rc := g.cfg.Remote
 	if rc.Listen == "" {
 		return nil
 	}
-	var pool *x509.CertPool
-	if rc.ClientCA != "" {
-		var err error
-		if pool, err = loadPool(rc.ClientCA, "remote.client_ca"); err != nil {
-			return err
-		}
-	}
 	conf := &tls.Config{
 		MinVersion:     tls.VersionTLS12, // Erlang's ssl clients too
-		GetCertificate: g.certs.getCertificate,
-		ClientAuth:     tls.RequireAnyClientCert,
+		GetCertificate: g.certs.GetCertificate,
 		NextProtos:     []string{acmez.ACMETLS1Protocol},
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			if cs.NegotiatedProtocol == acmez.ACMETLS1Protocol {
-				return nil
-			}
-			if _, err := g.links.identify(cs.PeerCertificates); err == nil {
-				return nil
-			}
-			if pool == nil {
-				return errors.New("client certificate not trusted")
-			}
-			return verifyClient(pool, cs.PeerCertificates)
-		},
 	}
+	pki.RequireTrusted(conf, g.trust)
 	ln, err := net.Listen("tcp", rc.Listen)
 	if err != nil {
 		return fmt.Errorf("remote.listen: %w", err)
@@ -124,12 +77,16 @@ func (g *Gateway) serveRemoteTLS(raw net.Conn, conf *tls.Config) {
 		return
 	}
 	cs := tc.ConnectionState()
-	if cs.NegotiatedProtocol == acmez.ACMETLS1Protocol {
+	if pki.IsACMEValidation(cs) {
 		return
 	}
-	a := asker{via: ViaRemote, addr: raw.RemoteAddr().String(), identity: certIdentity(cs.PeerCertificates[0])}
-	if site, err := g.links.identify(cs.PeerCertificates); err == nil {
-		a.via, a.site, a.identity = ViaLink, site, ""
+	who, err := g.trust.Identify(cs.PeerCertificates, time.Now())
+	if err != nil { // verified in the handshake: cannot happen
+		return
+	}
+	a := asker{via: ViaRemote, addr: raw.RemoteAddr().String(), identity: who.Identity}
+	if who.Site != "" {
+		a.via, a.site = ViaLink, who.Site
 	}
 	if la, ok := raw.LocalAddr().(*net.TCPAddr); ok {
 		a.local = la.AddrPort().Addr().Unmap()

@@ -9,11 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/distgate/distgate/gateway/pki"
 
 	"github.com/mholt/acmez/v3"
 
@@ -56,30 +57,19 @@ func newTerminator(g *Gateway, addr, clientCA string, limit *edgeLimiter) (*term
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	var pool *x509.CertPool
 	if clientCA != "" {
-		b, err := os.ReadFile(clientCA)
-		if err != nil {
-			return nil, fmt.Errorf("public.client_ca: %w", err)
-		}
-		pool = x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("public.client_ca %s holds no PEM certificate", clientCA)
+		var err error
+		if pool, err = pki.LoadPool(clientCA, "public.client_ca"); err != nil {
+			return nil, err
 		}
 	}
 	t.tlsConf = &tls.Config{
 		// OTP 25's inet_tls_dist speaks TLS 1.2 by default, and 1.3.
 		MinVersion:     tls.VersionTLS12,
-		GetCertificate: g.certs.getCertificate,
+		GetCertificate: g.certs.GetCertificate,
 		NextProtos:     []string{acmez.ACMETLS1Protocol},
 	}
 	if pool != nil {
-		t.tlsConf.ClientCAs = pool
-		t.tlsConf.ClientAuth = tls.VerifyClientCertIfGiven
-		t.tlsConf.VerifyConnection = func(cs tls.ConnectionState) error {
-			if cs.NegotiatedProtocol == acmez.ACMETLS1Protocol || len(cs.PeerCertificates) > 0 {
-				return nil
-			}
-			return errors.New("a client certificate is required")
-		}
+		pki.RequireClientCert(t.tlsConf, pool)
 	}
 	t.wg.Add(1)
 	go t.janitor()
@@ -140,22 +130,6 @@ func (t *terminator) serve(tp *termPort) {
 	}
 }
 
-// certIdentity names a client certificate: its common name, else its
-// first URI or DNS name.
-func certIdentity(c *x509.Certificate) string {
-	switch {
-	case c == nil:
-		return ""
-	case c.Subject.CommonName != "":
-		return c.Subject.CommonName
-	case len(c.URIs) > 0:
-		return c.URIs[0].String()
-	case len(c.DNSNames) > 0:
-		return c.DNSNames[0]
-	}
-	return ""
-}
-
 func (t *terminator) handle(tp *termPort, raw net.Conn) {
 	peer := raw.RemoteAddr().String()
 	tc := tls.Server(raw, t.tlsConf)
@@ -166,7 +140,7 @@ func (t *terminator) handle(tp *termPort, raw net.Conn) {
 		return
 	}
 	cs := tc.ConnectionState()
-	if cs.NegotiatedProtocol == acmez.ACMETLS1Protocol {
+	if pki.IsACMEValidation(cs) {
 		tc.Close() // an ACME validation: answered by the handshake
 		return
 	}
@@ -189,7 +163,7 @@ func (t *terminator) handle(tp *termPort, raw net.Conn) {
 	}
 	var identity string
 	if len(cs.PeerCertificates) > 0 {
-		identity = certIdentity(cs.PeerCertificates[0])
+		identity = pki.CertIdentity(cs.PeerCertificates[0])
 	}
 	refuse := func(reason string) {
 		t.g.relays.Refused(relay.In, "tls-terminated")
@@ -213,7 +187,7 @@ func (t *terminator) handle(tp *termPort, raw net.Conn) {
 		d := &tls.Dialer{Config: &tls.Config{
 			InsecureSkipVerify: true, // a node of this host, on loopback
 			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-				return t.g.certs.clientCert(nil)
+				return t.g.certs.GetClientCertificate(nil)
 			},
 		}}
 		var c net.Conn

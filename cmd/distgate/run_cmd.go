@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/distgate/distgate/gateway/pki"
+
 	"github.com/distgate/distgate/gateway"
 )
 
@@ -95,7 +97,7 @@ func idMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "distgate id: %v\n", err)
 		return 2
 	}
-	id, err := gateway.LoadOrCreateIdentity(cfg.DataDir, cfg.Site, timeNow())
+	id, err := pki.LoadOrCreateIdentity(cfg.DataDir, cfg.Site, timeNow())
 	if err != nil {
 		fmt.Fprintf(stderr, "distgate id: %v\n", err)
 		return 1

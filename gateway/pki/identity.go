@@ -1,4 +1,4 @@
-package gateway
+package pki
 
 import (
 	"crypto/ecdsa"
@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/distgate/distgate/gateway/datadir"
 )
 
 // An Identity is a gateway's long-lived key pair. Its public half, hashed,
@@ -56,18 +58,19 @@ func ParseIdentity(s string) (IdentityID, error) {
 	return id, nil
 }
 
-// identityOf hashes a certificate's public key.
-func identityOf(c *x509.Certificate) IdentityID {
+// IdentityOf hashes a certificate's public key: the identity the
+// certificate proves.
+func IdentityOf(c *x509.Certificate) IdentityID {
 	return sha256.Sum256(c.RawSubjectPublicKeyInfo)
 }
 
 // LoadOrCreateIdentity reads the identity from the data directory, making
 // a new key (ECDSA P-256) and CA certificate on first start.
 func LoadOrCreateIdentity(dataDir, site string, now time.Time) (*Identity, error) {
-	if err := ensureDataDir(dataDir); err != nil {
+	if err := datadir.Ensure(dataDir); err != nil {
 		return nil, err
 	}
-	keyPath := filepath.Join(dataDir, identityKeyFile)
+	keyPath := filepath.Join(dataDir, datadir.IdentityKey)
 	key, err := readKey(keyPath)
 	if errors.Is(err, os.ErrNotExist) {
 		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -78,13 +81,13 @@ func LoadOrCreateIdentity(dataDir, site string, now time.Time) (*Identity, error
 		if err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		if err := datadir.WriteFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 			return nil, fmt.Errorf("identity key: %w", err)
 		}
 	} else if err != nil {
 		return nil, err
 	}
-	certPath := filepath.Join(dataDir, identityCertFile)
+	certPath := filepath.Join(dataDir, datadir.IdentityCert)
 	cert, err := readCert(certPath)
 	if err == nil && !cert.PublicKey.(*ecdsa.PublicKey).Equal(&key.PublicKey) {
 		err = fmt.Errorf("identity certificate %s does not match the key", certPath)
@@ -94,11 +97,11 @@ func LoadOrCreateIdentity(dataDir, site string, now time.Time) (*Identity, error
 		if err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o644); err != nil {
+		if err := datadir.WriteFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o644); err != nil {
 			return nil, fmt.Errorf("identity certificate: %w", err)
 		}
 	}
-	return &Identity{Key: key, Cert: cert, ID: identityOf(cert)}, nil
+	return &Identity{Key: key, Cert: cert, ID: IdentityOf(cert)}, nil
 }
 
 func readKey(path string) (*ecdsa.PrivateKey, error) {

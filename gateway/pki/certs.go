@@ -1,4 +1,4 @@
-package gateway
+package pki
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,14 +14,16 @@ import (
 	"github.com/caddyserver/certmagic"
 	"github.com/mholt/acmez/v3"
 	"go.uber.org/zap"
+
+	"github.com/distgate/distgate/gateway/datadir"
 )
 
-// certManager obtains and renews the gateway's certificates through
+// Manager obtains and renews the gateway's certificates through
 // certmagic: the link certificate for the site name from the built-in
 // issuer (always, synchronously at start), and certificates for public
 // names from ACME (in the background: a CA that is down at start does not
 // stop the gateway, which retries with backoff and says so).
-type certManager struct {
+type Manager struct {
 	cache   *certmagic.Cache
 	builtin *certmagic.Config
 	acme    *certmagic.Config // nil without public names
@@ -30,10 +31,14 @@ type certManager struct {
 	public  map[string]bool
 	log     *slog.Logger
 
-	mu     sync.Mutex // guards state
-	state  map[string]*CertState
+	retryMin time.Duration
+	retryMax time.Duration
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	mu    sync.Mutex // guards state
+	state map[string]*CertState
 }
 
 // CertState is what `distgate status` shows of one certificate.
@@ -47,23 +52,42 @@ type CertState struct {
 	Renewals  int       `json:"renewals"`
 }
 
-// certOptions are the inputs of newCertManager.
-type certOptions struct {
-	dataDir  string
-	site     string
-	names    []string // more names for the built-in certificate
-	builtin  certmagic.Issuer
-	acme     ACMEConfig
-	renewChk time.Duration // how often certmagic checks renewals
+// Options are the inputs of NewManager.
+type Options struct {
+	DataDir    string           // certmagic's storage is its certificates/
+	Site       string           // the name of the built-in certificate
+	Names      []string         // more names for the built-in certificate
+	Builtin    certmagic.Issuer // the built-in issuer (a *BuiltinIssuer)
+	ACME       ACME             // public names; none: no ACME
+	RenewCheck time.Duration    // how often certmagic checks renewals
+	// RetryMin and RetryMax space the attempts to obtain a public name's
+	// certificate while its CA fails: from RetryMin, doubling up to
+	// RetryMax.
+	RetryMin, RetryMax time.Duration
 }
 
-func newCertManager(ctx context.Context, o certOptions, log *slog.Logger) (*certManager, error) {
-	m := &certManager{site: o.site, public: map[string]bool{}, log: log, state: map[string]*CertState{}}
-	storage := &certmagic.FileStorage{Path: filepath.Join(o.dataDir, certStorageDir)}
-	renewChk := o.renewChk
-	if renewChk == 0 {
-		renewChk = 10 * time.Minute
-	}
+// ACME configures the certificates of public names.
+type ACME struct {
+	Names        []string       // DNS names to obtain certificates for
+	CA           string         // the directory URL
+	Email        string         // the account's contact
+	TrustedRoots *x509.CertPool // verify the CA's own endpoint; nil: the system's
+	// HTTPChallenge answers http-01 at HTTPHost:HTTPPort; otherwise
+	// tls-alpn-01 is answered on the gateway's TLS listeners, the CA
+	// connecting to TLSALPNPort.
+	HTTPChallenge bool
+	HTTPHost      string
+	HTTPPort      int
+	TLSALPNPort   int
+	RenewalRatio  float64 // share of the life left at renewal; 1/3 when zero
+}
+
+// NewManager loads or obtains the built-in certificate (synchronously) and
+// starts obtaining the ACME ones in the background; Close stops it.
+func NewManager(ctx context.Context, o Options, log *slog.Logger) (*Manager, error) {
+	m := &Manager{site: o.Site, public: map[string]bool{}, log: log, state: map[string]*CertState{},
+		retryMin: o.RetryMin, retryMax: o.RetryMax}
+	storage := &certmagic.FileStorage{Path: filepath.Join(o.DataDir, datadir.Certificates)}
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert: func(c certmagic.Certificate) (*certmagic.Config, error) {
 			for _, n := range c.Names {
@@ -73,30 +97,25 @@ func newCertManager(ctx context.Context, o certOptions, log *slog.Logger) (*cert
 			}
 			return m.builtin, nil
 		},
-		RenewCheckInterval: renewChk,
+		RenewCheckInterval: o.RenewCheck,
 		Logger:             zap.NewNop(),
 	})
 	m.builtin = certmagic.New(m.cache, certmagic.Config{
-		Storage: storage, Issuers: []certmagic.Issuer{o.builtin}, Logger: zap.NewNop(), OnEvent: m.onEvent,
+		Storage: storage, Issuers: []certmagic.Issuer{o.Builtin}, Logger: zap.NewNop(), OnEvent: m.onEvent,
 		// Names nothing is issued for get the site's certificate: the
 		// client decides whether that will do.
-		DefaultServerName: o.site, FallbackServerName: o.site,
+		DefaultServerName: o.Site, FallbackServerName: o.Site,
 	})
-	names := append([]string{o.site}, o.names...)
+	names := append([]string{o.Site}, o.Names...)
 	if err := m.builtin.ManageSync(ctx, names); err != nil {
 		m.cache.Stop()
 		return nil, fmt.Errorf("certificates for %v: %w", names, err)
 	}
-	if len(o.acme.Names) == 0 {
+	if len(o.ACME.Names) == 0 {
 		return m, nil
 	}
-	iss, err := m.acmeIssuer(o.acme)
-	if err != nil {
-		m.cache.Stop()
-		return nil, err
-	}
-	issuers := []certmagic.Issuer{iss}
-	ratio := o.acme.RenewalRatio
+	issuers := []certmagic.Issuer{m.acmeIssuer(o.ACME)}
+	ratio := o.ACME.RenewalRatio
 	if ratio == 0 {
 		ratio = 1.0 / 3
 	}
@@ -104,7 +123,7 @@ func newCertManager(ctx context.Context, o certOptions, log *slog.Logger) (*cert
 		Storage: storage, Issuers: issuers, Logger: zap.NewNop(), OnEvent: m.onEvent,
 		RenewalWindowRatio: ratio,
 	})
-	for _, n := range o.acme.Names {
+	for _, n := range o.ACME.Names {
 		m.public[strings.ToLower(n)] = true
 		m.state[n] = &CertState{Name: n, Issuer: "acme"}
 	}
@@ -113,24 +132,18 @@ func newCertManager(ctx context.Context, o certOptions, log *slog.Logger) (*cert
 	// with its own backoff, from seconds up to five minutes.
 	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	for _, n := range o.acme.Names {
+	for _, n := range o.ACME.Names {
 		m.wg.Add(1)
 		go m.manage(bg, n)
 	}
 	return m, nil
 }
 
-// ACME retry backoff when a certificate cannot be obtained.
-const (
-	acmeRetryMin = 2 * time.Second
-	acmeRetryMax = 5 * time.Minute
-)
-
 // manage obtains (or loads) the certificate of a public name, retrying
 // until it succeeds; from then on certmagic's maintenance renews it.
-func (m *certManager) manage(ctx context.Context, name string) {
+func (m *Manager) manage(ctx context.Context, name string) {
 	defer m.wg.Done()
-	wait := acmeRetryMin
+	wait := m.retryMin
 	for {
 		err := m.acme.ManageSync(ctx, []string{name})
 		if err == nil || ctx.Err() != nil {
@@ -146,41 +159,27 @@ func (m *certManager) manage(ctx context.Context, name string) {
 			return
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, acmeRetryMax)
+		wait = min(2*wait, m.retryMax)
 	}
 }
 
-func (m *certManager) acmeIssuer(c ACMEConfig) (*certmagic.ACMEIssuer, error) {
+func (m *Manager) acmeIssuer(c ACME) *certmagic.ACMEIssuer {
 	tmpl := certmagic.ACMEIssuer{
 		CA: c.CA, Email: c.Email, Agreed: true, Logger: zap.NewNop(),
-		DisableHTTPChallenge:    c.Challenge != challengeHTTP,
-		DisableTLSALPNChallenge: c.Challenge != challengeTLSALPN,
+		DisableHTTPChallenge:    !c.HTTPChallenge,
+		DisableTLSALPNChallenge: c.HTTPChallenge,
 		AltTLSALPNPort:          c.TLSALPNPort,
+		TrustedRoots:            c.TrustedRoots,
 	}
-	if c.Challenge == challengeHTTP {
-		host, port, err := splitPort(c.HTTPAddress)
-		if err != nil {
-			return nil, fmt.Errorf("acme.http_address: %w", err)
-		}
-		tmpl.ListenHost, tmpl.AltHTTPPort = host, port
+	if c.HTTPChallenge {
+		tmpl.ListenHost, tmpl.AltHTTPPort = c.HTTPHost, c.HTTPPort
 	}
-	if c.TrustedRoots != "" {
-		b, err := os.ReadFile(c.TrustedRoots)
-		if err != nil {
-			return nil, fmt.Errorf("acme.trusted_roots: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("acme.trusted_roots %s holds no PEM certificate", c.TrustedRoots)
-		}
-		tmpl.TrustedRoots = pool
-	}
-	return certmagic.NewACMEIssuer(m.builtin, tmpl), nil
+	return certmagic.NewACMEIssuer(m.builtin, tmpl)
 }
 
 // onEvent logs certmagic's events and keeps each name's state for the
 // status.
-func (m *certManager) onEvent(_ context.Context, event string, data map[string]any) error {
+func (m *Manager) onEvent(_ context.Context, event string, data map[string]any) error {
 	name, _ := data["identifier"].(string)
 	switch event {
 	case "cert_obtained":
@@ -206,10 +205,10 @@ func (m *certManager) onEvent(_ context.Context, event string, data map[string]a
 	return nil
 }
 
-// getCertificate serves a TLS handshake: ACME challenges and public names
+// GetCertificate serves a TLS handshake: ACME challenges and public names
 // from the ACME configuration, everything else with the site's
 // certificate.
-func (m *certManager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if m.acme != nil && (m.public[strings.ToLower(hello.ServerName)] || isACMEChallenge(hello)) {
 		if c, err := m.acme.GetCertificate(hello); err == nil || isACMEChallenge(hello) {
 			return c, err
@@ -227,13 +226,9 @@ func isACMEChallenge(hello *tls.ClientHelloInfo) bool {
 	return false
 }
 
-// serverCert is getCertificate for links (the site name by default).
-func (m *certManager) serverCert(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return m.getCertificate(hello)
-}
-
-// clientCert presents the site's certificate to a peer.
-func (m *certManager) clientCert(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+// GetClientCertificate presents the site's certificate: to a peer
+// gateway, and to a node's TLS port.
+func (m *Manager) GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 	var best *certmagic.Certificate
 	for _, c := range m.cache.AllMatchingCertificates(m.site) {
 		if c.Leaf != nil && (best == nil || c.Leaf.NotAfter.After(best.Leaf.NotAfter)) {
@@ -246,8 +241,8 @@ func (m *certManager) clientCert(*tls.CertificateRequestInfo) (*tls.Certificate,
 	return &best.Certificate, nil
 }
 
-// states reports every managed certificate.
-func (m *certManager) states() []CertState {
+// States reports every managed certificate.
+func (m *Manager) States() []CertState {
 	out := []CertState{{Name: m.site, Issuer: "builtin", NotAfter: m.expiry(m.site)}}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -261,7 +256,7 @@ func (m *certManager) states() []CertState {
 
 // expiry is when the newest cached certificate for name ends (zero when
 // none is cached).
-func (m *certManager) expiry(name string) time.Time {
+func (m *Manager) expiry(name string) time.Time {
 	var end time.Time
 	for _, c := range m.cache.AllMatchingCertificates(name) {
 		if c.Leaf != nil && c.Leaf.NotAfter.After(end) {
@@ -271,25 +266,14 @@ func (m *certManager) expiry(name string) time.Time {
 	return end
 }
 
-// leafExpiry is when the site's certificate ends.
-func (m *certManager) leafExpiry() time.Time { return m.expiry(m.site) }
+// SiteExpiry is when the site's certificate ends.
+func (m *Manager) SiteExpiry() time.Time { return m.expiry(m.site) }
 
-func (m *certManager) stop() {
+// Close stops obtaining and renewing certificates, and waits for it.
+func (m *Manager) Close() {
 	if m.cancel != nil {
 		m.cancel()
 	}
 	m.wg.Wait()
 	m.cache.Stop()
-}
-
-func splitPort(addr string) (string, int, error) {
-	i := strings.LastIndexByte(addr, ':')
-	if i < 0 {
-		return "", 0, fmt.Errorf("%q is not host:port", addr)
-	}
-	var port int
-	if _, err := fmt.Sscanf(addr[i+1:], "%d", &port); err != nil {
-		return "", 0, fmt.Errorf("%q: bad port", addr)
-	}
-	return addr[:i], port, nil
 }
