@@ -30,4 +30,6 @@ const (
 	publicRequestTime = 5 * time.Second
 	publicPerAddr     = 16
 	publicTotal       = 2048
+	// publicMaxSources bounds the sources the public edge remembers.
+	publicMaxSources = 100_000
 )

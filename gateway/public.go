@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/distgate/distgate/gateway/admit"
+
 	"github.com/distgate/distgate/epmd"
 )
 
@@ -21,19 +23,19 @@ type publicEPMD struct {
 	g     *Gateway
 	term  *terminator
 	log   *slog.Logger
-	limit *edgeLimiter
+	limit *admit.Limiter
 
 	mu     sync.Mutex           // guards logged
 	logged map[string]time.Time // refusal log lines, at most one a second per reason and address
 }
 
-func newPublicEPMD(g *Gateway, term *terminator, limit *edgeLimiter) *publicEPMD {
+func newPublicEPMD(g *Gateway, term *terminator, limit *admit.Limiter) *publicEPMD {
 	return &publicEPMD{g: g, term: term, log: g.log.With("component", "public-epmd"), limit: limit, logged: map[string]time.Time{}}
 }
 
 // Admit implements epmd.Public.
 func (p *publicEPMD) Admit(peer netip.AddrPort) bool {
-	ok, reason := p.limit.admit(peer.Addr(), time.Now())
+	ok, reason := p.limit.Admit(peer.Addr(), time.Now())
 	if !ok {
 		p.Refused(peer, reason)
 	}
@@ -41,7 +43,7 @@ func (p *publicEPMD) Admit(peer netip.AddrPort) bool {
 }
 
 // Done implements epmd.Public.
-func (p *publicEPMD) Done(peer netip.AddrPort) { p.limit.done(peer.Addr()) }
+func (p *publicEPMD) Done(peer netip.AddrPort) { p.limit.Done(peer.Addr()) }
 
 // PortPlease implements epmd.Public.
 func (p *publicEPMD) PortPlease(ctx context.Context, peer netip.AddrPort, name string) *epmd.PortInfo {
@@ -116,7 +118,7 @@ func (g *Gateway) startPublic(ctx context.Context) error {
 	if pc.Address == "" {
 		return nil
 	}
-	limit := newEdgeLimiter(pc.Rate, pc.Burst, publicPerAddr, publicTotal)
+	limit := admit.New(admit.Limits{Rate: pc.Rate, Burst: pc.Burst, PerSource: publicPerAddr, Total: publicTotal, MaxSources: publicMaxSources})
 	term, err := newTerminator(g, pc.Address, pc.ClientCA, limit)
 	if err != nil {
 		return err

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/distgate/distgate/gateway/admit"
+
 	"github.com/distgate/distgate/gateway/pki"
 
 	"github.com/mholt/acmez/v3"
@@ -34,7 +36,7 @@ type terminator struct {
 	addr    string
 	tlsConf *tls.Config
 	log     *slog.Logger
-	limit   *edgeLimiter
+	limit   *admit.Limiter
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -52,7 +54,7 @@ type termPort struct {
 	lastUsed atomic.Int64
 }
 
-func newTerminator(g *Gateway, addr, clientCA string, limit *edgeLimiter) (*terminator, error) {
+func newTerminator(g *Gateway, addr, clientCA string, limit *admit.Limiter) (*terminator, error) {
 	t := &terminator{g: g, addr: addr, log: g.log.With("component", "terminate"), ports: map[string]*termPort{}, limit: limit}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	var pool *x509.CertPool
@@ -114,7 +116,7 @@ func (t *terminator) serve(tp *termPort) {
 		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 			peer = ta.AddrPort().Addr()
 		}
-		if ok, reason := t.limit.admit(peer, time.Now()); !ok {
+		if ok, reason := t.limit.Admit(peer, time.Now()); !ok {
 			t.log.Warn("TLS caller refused before the handshake", "peer", c.RemoteAddr().String(), "reason", reason)
 			c.Close()
 			continue
@@ -123,7 +125,7 @@ func (t *terminator) serve(tp *termPort) {
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
-			defer t.limit.done(peer)
+			defer t.limit.Done(peer)
 			defer func() { tp.active.Add(-1); tp.lastUsed.Store(time.Now().UnixNano()) }()
 			t.handle(tp, c)
 		}()
