@@ -1,4 +1,4 @@
-package gateway
+package link
 
 import (
 	"log/slog"
@@ -6,9 +6,49 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
+
+// Socket options of links, on Linux; sockopt_other.go has what other
+// systems do instead.
+
+// logPlatform says at start which features are off on this system: none
+// on Linux.
+func logPlatform(*slog.Logger) {}
+
+// userTimeoutControl sets TCP_USER_TIMEOUT: unacknowledged data older than
+// the liveness timeout ends the connection.
+func userTimeoutControl(liveness time.Duration) func(string, string, syscall.RawConn) error {
+	return func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(liveness.Milliseconds()))
+		})
+		return serr
+	}
+}
+
+// tcpRTT reads the kernel's smoothed round-trip time of a TCP connection.
+func tcpRTT(c net.Conn) time.Duration {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return 0
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var rtt time.Duration
+	rc.Control(func(fd uintptr) {
+		if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+			rtt = time.Duration(info.Rtt) * time.Microsecond
+		}
+	})
+	return rtt
+}
 
 // quicWantBuffer is the UDP socket buffer size quic-go asks for (7 MiB);
 // with less, QUIC throughput suffers on fast links.

@@ -1,4 +1,4 @@
-package gateway
+package link
 
 import (
 	"crypto/tls"

@@ -1,4 +1,4 @@
-package gateway
+package link
 
 import (
 	"context"
@@ -12,15 +12,16 @@ import (
 	"github.com/distgate/distgate/gateway/linkwire"
 )
 
-// DialQUICQuery opens a secure remote EPMD query over QUIC: a connection
-// to a gateway's link port, one stream whose header asks for the EPMD
+// DialQuery opens a secure remote EPMD query over QUIC: a connection to
+// a gateway's link port, one stream whose header asks for the EPMD
 // service. The returned net.Conn carries one EPMD extension request and
 // its reply, as a TLS connection to the remote query port does; closing
-// it closes the QUIC connection.
-func DialQUICQuery(ctx context.Context, addr string, conf *tls.Config) (net.Conn, error) {
+// it closes the QUIC connection. handshake bounds the QUIC handshake, idle
+// the connection's silence.
+func DialQuery(ctx context.Context, addr string, conf *tls.Config, handshake, idle time.Duration) (net.Conn, error) {
 	conf = conf.Clone()
 	conf.NextProtos = []string{alpnLink}
-	conn, err := quic.DialAddr(ctx, addr, conf, &quic.Config{HandshakeIdleTimeout: 10 * time.Second, MaxIdleTimeout: 30 * time.Second})
+	conn, err := quic.DialAddr(ctx, addr, conf, &quic.Config{HandshakeIdleTimeout: handshake, MaxIdleTimeout: idle})
 	if err != nil {
 		return nil, fmt.Errorf("quic %s: %w", addr, err)
 	}
@@ -31,7 +32,7 @@ func DialQUICQuery(ctx context.Context, addr string, conf *tls.Config) (net.Conn
 	}
 	if _, err := s.Write(linkwire.Header{Kind: linkwire.KindEPMD}.Append(nil)); err != nil {
 		conn.CloseWithError(0, "")
-		return nil, err
+		return nil, fmt.Errorf("quic %s: %w", addr, err)
 	}
 	if d, ok := ctx.Deadline(); ok {
 		s.SetReadDeadline(d)
