@@ -1,3 +1,8 @@
+//go:build unix
+
+// Running as a daemon, on Linux and the other Unix systems: detaching,
+// the descriptor limit, systemd's sockets. daemon_windows.go has the rest.
+
 package main
 
 import (
@@ -41,7 +46,8 @@ func detach(stderr io.Writer) int {
 
 // raiseFileLimit lifts the descriptor limit as far as the system lets this
 // process: the Go runtime already raised the soft limit to the hard one;
-// a privileged process can raise the hard limit up to fs.nr_open.
+// a privileged process can raise the hard limit up to fs.nr_open (on
+// Linux; elsewhere up to 2^20 when the system allows).
 func raiseFileLimit(log *slog.Logger) {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
@@ -53,8 +59,10 @@ func raiseFileLimit(log *slog.Logger) {
 			want = n
 		}
 	}
-	if lim.Max < want {
-		raised := syscall.Rlimit{Cur: want, Max: want}
+	if uint64(lim.Max) < want {
+		var raised syscall.Rlimit
+		setRlim(&raised.Cur, want)
+		setRlim(&raised.Max, want)
 		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised) == nil {
 			lim = raised
 		}
@@ -66,6 +74,10 @@ func raiseFileLimit(log *slog.Logger) {
 	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
 	log.Debug("file descriptor limit", "soft", lim.Cur, "hard", lim.Max)
 }
+
+// setRlim sets a field of syscall.Rlimit, which is an int64 on some
+// systems (FreeBSD) and a uint64 on others.
+func setRlim[T ~int64 | ~uint64](p *T, v uint64) { *p = T(v) }
 
 func trimSpace(b []byte) []byte {
 	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
