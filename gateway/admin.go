@@ -22,25 +22,33 @@ import (
 // adminServer is the admin API: HTTP on loopback or a Unix socket, every
 // request authorized by the bearer token in <data_dir>/admin.token.
 type adminServer struct {
-	token    string
-	ln       net.Listener
-	srv      *http.Server
-	mux      *http.ServeMux
+	adminDeps
+	token string
+	ln    net.Listener
+	srv   *http.Server
+	mux   *http.ServeMux
+	wg    sync.WaitGroup
+}
+
+// adminDeps is what the admin API serves.
+type adminDeps struct {
 	status   func() Status // the gateway's
 	engine   *wasm.Engine
 	policies *policyRouter
 	logs     *policyLogs
 	nodes    *nodes
+	metrics  *prometheus.Registry
 	// lookup and authorize name the policies that decide lookups and
 	// authorizations, for their role in the listings.
 	lookup, authorize string
-	wg                sync.WaitGroup
+	// fail is told of the server's failure after it started.
+	fail func(error)
 }
 
-// newAdminServer listens on listen and serves the API; a failure of the
-// server later is passed to fail. close stops it.
-func newAdminServer(listen, token string, a *adminServer, reg *prometheus.Registry, fail func(error)) (*adminServer, error) {
-	a.token, a.mux = token, http.NewServeMux()
+// newAdminServer listens on listen and serves the API, authorized by
+// token; close stops it.
+func newAdminServer(listen, token string, d adminDeps) (*adminServer, error) {
+	a := &adminServer{adminDeps: d, token: token, mux: http.NewServeMux()}
 	var err error
 	if path, ok := strings.CutPrefix(listen, "unix:"); ok {
 		os.Remove(path)
@@ -56,7 +64,7 @@ func newAdminServer(listen, token string, a *adminServer, reg *prometheus.Regist
 	}
 	a.mux.HandleFunc("GET /v1/status", a.getStatus)
 	a.registerPolicyRoutes()
-	a.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	a.mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics, promhttp.HandlerOpts{}))
 	// Go's profiler, behind the same token: `go tool pprof` with
 	// -http-header or curl -H "Authorization: Bearer ...".
 	a.mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -69,7 +77,7 @@ func newAdminServer(listen, token string, a *adminServer, reg *prometheus.Regist
 	go func() {
 		defer a.wg.Done()
 		if err := a.srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fail(fmt.Errorf("admin: %w", err))
+			d.fail(fmt.Errorf("admin: %w", err))
 		}
 	}()
 	return a, nil

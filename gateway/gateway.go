@@ -152,10 +152,10 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if err != nil {
 		return nil, err
 	}
-	if g.admin, err = newAdminServer(cfg.Admin.Listen, token, &adminServer{
-		status: g.Status, engine: g.engine, policies: g.policies, logs: logs, nodes: g.nodes,
-		lookup: cfg.Policy.Lookup, authorize: cfg.Policy.Authorize,
-	}, g.metrics.reg, g.fail); err != nil {
+	if g.admin, err = newAdminServer(cfg.Admin.Listen, token, adminDeps{
+		status: g.Status, engine: g.engine, policies: g.policies, logs: logs, nodes: g.nodes, metrics: g.metrics.reg,
+		lookup: cfg.Policy.Lookup, authorize: cfg.Policy.Authorize, fail: g.fail,
+	}); err != nil {
 		return nil, err
 	}
 	quicAddr, tlsAddr := g.links.Addrs()
