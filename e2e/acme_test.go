@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distgate/distgate/gateway/pki"
-
 	"github.com/distgate/distgate/gateway"
+	"github.com/distgate/distgate/gateway/pki"
 )
 
 const acmeName = "gw.acme.test"

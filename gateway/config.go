@@ -10,9 +10,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/distgate/distgate/gateway/datadir"
-
 	"go.yaml.in/yaml/v3"
+
+	"github.com/distgate/distgate/gateway/datadir"
 )
 
 // Config is the gateway's configuration: one YAML file, documented key by

@@ -18,13 +18,11 @@ import (
 	"time"
 
 	"github.com/distgate/distgate/abi"
-	"github.com/distgate/distgate/gateway/link"
-	"github.com/distgate/distgate/gateway/relay"
-
-	"github.com/distgate/distgate/gateway/pki"
-
 	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/gateway/handshake"
+	"github.com/distgate/distgate/gateway/link"
+	"github.com/distgate/distgate/gateway/pki"
+	"github.com/distgate/distgate/gateway/relay"
 )
 
 // testLogger logs to the test when -v, else nowhere.

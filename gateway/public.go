@@ -10,10 +10,9 @@ import (
 	"time"
 
 	"github.com/distgate/distgate/abi"
+	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/gateway/admit"
 	"github.com/distgate/distgate/gateway/terminate"
-
-	"github.com/distgate/distgate/epmd"
 )
 
 // publicEPMD is the policy of the internet-facing EPMD (epmd.Public): the

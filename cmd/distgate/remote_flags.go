@@ -8,10 +8,9 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/distgate/distgate/gateway/pki"
-
 	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/gateway"
+	"github.com/distgate/distgate/gateway/pki"
 )
 
 // remoteFlags point names and lookup at a gateway's secure remote query

@@ -10,9 +10,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/distgate/distgate/gateway/pki"
-
 	"github.com/distgate/distgate/gateway"
+	"github.com/distgate/distgate/gateway/pki"
 )
 
 // configFlags are the flags every command that reads the configuration
