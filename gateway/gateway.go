@@ -126,14 +126,13 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		Max:  MaxProxyPorts, Idle: cfg.Proxy.Idle.Std(), HandshakeTimeout: handshakeTimeout,
 		Links: g.links, Relays: g.relays, Bufs: bufs, Logger: log,
 	})
-	g.nodes = &nodes{site: cfg.Site}
 	if !cfg.EPMD.Disabled {
 		res := &resolver{router: &g.router, links: g.links, proxies: g.proxies, metrics: g.metrics, log: log}
 		if err = g.startEPMD(ctx, cfg.EPMD, res); err != nil {
 			return nil, err
 		}
-		g.nodes = &nodes{site: cfg.Site, epmd: g.epmd}
 	}
+	g.nodes = &nodes{site: cfg.Site, epmd: g.epmd}
 	g.metrics.watchNodes(g.nodes)
 	if err = g.startPublic(ctx, cfg.Public, cfg.Proxy.Idle.Std(), bufs); err != nil {
 		return nil, err
