@@ -16,6 +16,7 @@ import (
 	"github.com/distgate/distgate/gateway/datadir"
 	"github.com/distgate/distgate/gateway/link"
 	"github.com/distgate/distgate/gateway/pki"
+	"github.com/distgate/distgate/gateway/ports"
 	"github.com/distgate/distgate/gateway/proxy"
 	"github.com/distgate/distgate/gateway/relay"
 	"github.com/distgate/distgate/gateway/terminate"
@@ -122,9 +123,11 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		return nil, err
 	}
 	g.proxies = proxy.New(proxy.Config{
-		Addr: netip.MustParseAddr(cfg.Proxy.Address), // validated: a loopback IP
-		Max:  MaxProxyPorts, Idle: cfg.Proxy.Idle.Std(), HandshakeTimeout: handshakeTimeout,
-		Links: g.links, Relays: g.relays, Bufs: bufs, Logger: log,
+		Ports: ports.Config{
+			Addr: netip.MustParseAddr(cfg.Proxy.Address), // validated: a loopback IP
+			Max:  MaxProxyPorts, Idle: cfg.Proxy.Idle.Std(), Logger: log,
+		},
+		HandshakeTimeout: handshakeTimeout, Links: g.links, Relays: g.relays, Bufs: bufs,
 	})
 	if !cfg.EPMD.Disabled {
 		res := &resolver{router: &g.router, links: g.links, proxies: g.proxies, metrics: g.metrics, log: log}
@@ -206,12 +209,13 @@ func (g *Gateway) startPublic(ctx context.Context, pc PublicConfig, idle time.Du
 		}
 	}
 	limit := admit.New(admit.Limits{Rate: pc.Rate, Burst: pc.Burst, PerSource: publicPerAddr, Total: publicTotal, MaxSources: publicMaxSources})
-	log := g.log.With("component", "terminate")
 	g.term = terminate.New(terminate.Config{
-		Addr: netip.MustParseAddr(pc.Address), // validated: an IP
-		Max:  MaxTerminationPorts, Idle: idle, HandshakeTimeout: handshakeTimeout,
-		ClientCAs: clientCAs, Certs: g.certs, Admit: limit,
-		Policy: reachPolicy{&g.router}, Backends: g.nodes, Relays: g.relays, Bufs: bufs, Logger: log,
+		Ports: ports.Config{
+			Addr: netip.MustParseAddr(pc.Address), // validated: an IP
+			Max:  MaxTerminationPorts, Idle: idle, Admit: limit, Logger: g.log.With("component", "terminate"),
+		},
+		HandshakeTimeout: handshakeTimeout, ClientCAs: clientCAs, Certs: g.certs,
+		Policy: reachPolicy{&g.router}, Backends: g.nodes, Relays: g.relays, Bufs: bufs,
 	})
 	if pc.EPMD == "" {
 		return nil

@@ -7,7 +7,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -15,33 +14,9 @@ import (
 	"syscall"
 )
 
-// detach starts this same command line again in a new session with its
-// standard files on /dev/null, and returns 0 at once, as `epmd -daemon`
-// does. The child knows it is the daemon by daemonEnv.
-func detach(stderr io.Writer) int {
-	exe, err := os.Executable()
-	if err != nil {
-		fmt.Fprintf(stderr, "epmd: cannot find own executable: %v\n", err)
-		return 1
-	}
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		fmt.Fprintf(stderr, "epmd: %v\n", err)
-		return 1
-	}
-	defer null.Close()
-	p, err := os.StartProcess(exe, os.Args, &os.ProcAttr{
-		Dir:   "/",
-		Env:   append(os.Environ(), daemonEnv+"=1"),
-		Files: []*os.File{null, null, null},
-		Sys:   &syscall.SysProcAttr{Setsid: true},
-	})
-	if err != nil {
-		fmt.Fprintf(stderr, "epmd: cannot start the daemon: %v\n", err)
-		return 1
-	}
-	p.Release()
-	return 0
+// daemonAttr starts the daemon in a new session, in the root directory.
+func daemonAttr() (dir string, sys *syscall.SysProcAttr) {
+	return "/", &syscall.SysProcAttr{Setsid: true}
 }
 
 // raiseFileLimit lifts the descriptor limit as far as the system lets this

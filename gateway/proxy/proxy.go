@@ -35,14 +35,13 @@ type Linker interface {
 
 // Config is what the proxy ports use.
 type Config struct {
-	Addr             netip.Addr    // the loopback address the ports open on
-	Max              int           // proxy ports open at once
-	Idle             time.Duration // release a port unused this long
+	// Ports are the pool's settings: the loopback address, how many, when
+	// idle, the logger. Its Name is the proxy's.
+	Ports            ports.Config
 	HandshakeTimeout time.Duration // for the caller's send_name, and the peer's answer
 	Links            Linker
 	Relays           *relay.Table
 	Bufs             *relay.Bufs
-	Logger           *slog.Logger
 }
 
 // Ports are the proxy ports.
@@ -54,16 +53,18 @@ type Ports struct {
 
 // New starts the proxy ports (none is open until a lookup asks for one).
 func New(cfg Config) *Ports {
-	p := &Ports{cfg: cfg, log: cfg.Logger}
+	p := &Ports{cfg: cfg, log: cfg.Ports.Logger}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	p.pool = ports.New(ports.Config{Name: "proxy port", Addr: cfg.Addr, Max: cfg.Max, Idle: cfg.Idle, Logger: p.log}, p.handle)
+	pc := cfg.Ports
+	pc.Name, pc.Logger = "proxy port", p.log
+	p.pool = ports.New(pc, p.handle)
 	return p
 }
 
 // Addr returns the loopback address the ports open on.
-func (p *Ports) Addr() netip.Addr { return p.cfg.Addr }
+func (p *Ports) Addr() netip.Addr { return p.pool.Addr() }
 
 // Port returns the proxy port of a remote node (its full name), opening
 // it on first use; the route is refreshed on every lookup.

@@ -21,7 +21,6 @@ import (
 	"github.com/mholt/acmez/v3"
 
 	"github.com/distgate/distgate/epmd"
-	"github.com/distgate/distgate/gateway/admit"
 	"github.com/distgate/distgate/gateway/handshake"
 	"github.com/distgate/distgate/gateway/pki"
 	"github.com/distgate/distgate/gateway/ports"
@@ -60,18 +59,17 @@ type Certificates interface {
 
 // Config is what the TLS ports use.
 type Config struct {
-	Addr             netip.Addr     // the IP the ports open on
-	Max              int            // TLS ports open at once
-	Idle             time.Duration  // release a port unused this long
+	// Ports are the pool's settings: the IP, how many, when idle, the
+	// admission of callers before the handshake, the logger. Its Name is
+	// the terminator's.
+	Ports            ports.Config
 	HandshakeTimeout time.Duration  // for the TLS handshake and the send_name; and to dial the node
 	ClientCAs        *x509.CertPool // with it, a client certificate it signs is required
 	Certs            Certificates
-	Admit            *admit.Limiter // admits connections before the handshake
 	Policy           Policy
 	Backends         Backends
 	Relays           *relay.Table
 	Bufs             *relay.Bufs
-	Logger           *slog.Logger
 }
 
 // Ports are the TLS termination ports.
@@ -84,7 +82,7 @@ type Ports struct {
 
 // New starts the TLS ports (none is open until one is given out).
 func New(cfg Config) *Ports {
-	t := &Ports{cfg: cfg, log: cfg.Logger}
+	t := &Ports{cfg: cfg, log: cfg.Ports.Logger}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}
@@ -97,12 +95,14 @@ func New(cfg Config) *Ports {
 	if cfg.ClientCAs != nil {
 		pki.RequireClientCert(t.tlsConf, cfg.ClientCAs)
 	}
-	t.pool = ports.New(ports.Config{Name: "TLS port", Addr: cfg.Addr, Max: cfg.Max, Idle: cfg.Idle, Admit: cfg.Admit, Logger: t.log}, t.handle)
+	pc := cfg.Ports
+	pc.Name, pc.Logger = "TLS port", t.log
+	t.pool = ports.New(pc, t.handle)
 	return t
 }
 
 // Addr returns the IP the ports open on.
-func (t *Ports) Addr() netip.Addr { return t.cfg.Addr }
+func (t *Ports) Addr() netip.Addr { return t.pool.Addr() }
 
 // Port returns the TLS port of a node of this host, opening it on first
 // use.
