@@ -29,7 +29,19 @@
 //	datadir    the data directory: its files and atomic writes
 //
 // Arrows point down only: cmd/distgate imports gateway, gateway its parts,
-// and the parts epmd, abi and each other (proxy and terminate use ports and
-// relay; link uses linkwire, relay and pki; pki uses datadir), never
-// gateway.
+// and the parts each other and epmd, never gateway:
+//
+//	proxy      -> link, linkwire, ports, relay, handshake
+//	terminate  -> ports, relay, pki, handshake, epmd
+//	link       -> linkwire, relay, pki
+//	ports      -> admit
+//	relay      -> handshake
+//	pki        -> datadir
+//
+// Two cuts differ from the obvious ones. The port pool is a part of its
+// own, under both proxy and terminate, because the two kinds of port
+// differ only in what a connection does. What peers and remote clients
+// ask of this site (inbound.go, remote.go, public.go) stays here: it is
+// routing, the Router's decisions applied to the registry, and moving it
+// out would move the Router with it.
 package gateway
