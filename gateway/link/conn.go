@@ -29,13 +29,23 @@ func (wouldBlock) Error() string   { return "would block" }
 func (wouldBlock) Timeout() bool   { return true }
 func (wouldBlock) Temporary() bool { return true }
 
-// linkBufs pools the read and write buffers of link connections; a
-// connection holds one only while a burst lasts.
-var linkBufs = sync.Pool{New: func() any { b := make([]byte, 0, linkReadBuf); return &b }}
+// linkBufs pools the read and write buffers of a Manager's link
+// connections; a connection holds one only while a burst lasts.
+type linkBufs struct{ pool sync.Pool }
+
+func newLinkBufs() *linkBufs {
+	b := &linkBufs{}
+	b.pool.New = func() any { b := make([]byte, 0, linkReadBuf); return &b }
+	return b
+}
+
+func (b *linkBufs) get() *[]byte  { return b.pool.Get().(*[]byte) }
+func (b *linkBufs) put(p *[]byte) { b.pool.Put(p) }
 
 // linkConn is the TCP socket under a TLS link.
 type linkConn struct {
 	*net.TCPConn
+	bufs *linkBufs
 
 	// Read side: used by the TLS connection's one reader.
 	rb       *[]byte // held while it has data or during a burst
@@ -48,12 +58,12 @@ type linkConn struct {
 	wb     *[]byte
 }
 
-func newLinkConn(c *net.TCPConn) *linkConn { return &linkConn{TCPConn: c} }
+func newLinkConn(c *net.TCPConn, bufs *linkBufs) *linkConn { return &linkConn{TCPConn: c, bufs: bufs} }
 
 func (c *linkConn) release() {
 	if c.rb != nil {
 		*c.rb = (*c.rb)[:0]
-		linkBufs.Put(c.rb)
+		c.bufs.put(c.rb)
 		c.rb, c.r, c.w = nil, 0, 0
 	}
 }
@@ -80,7 +90,7 @@ func (c *linkConn) Read(p []byte) (int, error) {
 		return n, err
 	}
 	if c.rb == nil {
-		c.rb = linkBufs.Get().(*[]byte)
+		c.rb = c.bufs.get()
 	}
 	buf := (*c.rb)[:cap(*c.rb)]
 	n, err := c.TCPConn.Read(buf)
@@ -104,7 +114,7 @@ func (c *linkConn) Write(p []byte) (int, error) {
 	defer c.wmu.Unlock()
 	if c.corked {
 		if c.wb == nil {
-			c.wb = linkBufs.Get().(*[]byte)
+			c.wb = c.bufs.get()
 		}
 		*c.wb = append(*c.wb, p...)
 		return len(p), nil
@@ -128,7 +138,7 @@ func (c *linkConn) uncork() error {
 	}
 	_, err := c.TCPConn.Write(*c.wb)
 	*c.wb = (*c.wb)[:0]
-	linkBufs.Put(c.wb)
+	c.bufs.put(c.wb)
 	c.wb = nil
 	return err
 }

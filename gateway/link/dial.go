@@ -276,7 +276,7 @@ func (m *Manager) dialTLS(ctx context.Context, key linkKey, addr string) (*tls.C
 	if err != nil {
 		return nil, err
 	}
-	tc := tls.Client(newLinkConn(raw.(*net.TCPConn)), m.clientTLS(key.site))
+	tc := tls.Client(newLinkConn(raw.(*net.TCPConn), m.bufs), m.clientTLS(key.site))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
 		return nil, err

@@ -123,6 +123,7 @@ type Manager struct {
 	cfg       Config
 	log       *slog.Logger
 	peers     map[string]Peer
+	bufs      *linkBufs
 	serverTLS *tls.Config
 	udp       *net.UDPConn
 	quicLn    *quic.Listener
@@ -161,7 +162,7 @@ type inboundLink struct {
 // queues until Serve) and starts closing unused links. Close stops it.
 func New(cfg Config) (*Manager, error) {
 	m := &Manager{
-		cfg: cfg, log: cfg.Logger,
+		cfg: cfg, log: cfg.Logger, bufs: newLinkBufs(),
 		peers:    map[string]Peer{},
 		quic:     map[linkKey]*quicLink{},
 		dialing:  map[linkKey]chan struct{}{},
@@ -382,7 +383,7 @@ func (m *Manager) acceptTLS() {
 // serveTLS serves a TLS connection a peer (or a query client) dialled:
 // one stream.
 func (m *Manager) serveTLS(c *net.TCPConn) {
-	tc := tls.Server(newLinkConn(c), m.serverTLS)
+	tc := tls.Server(newLinkConn(c, m.bufs), m.serverTLS)
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.DialTimeout)
 	err := tc.HandshakeContext(ctx)
 	cancel()
