@@ -10,6 +10,12 @@ import "strconv"
 // field, export or import changes meaning.
 const Version = 1
 
+// Revision counts the compatible additions made to Version (README.md,
+// "Revisions"): a host of a revision understands every field and value of
+// the revisions before it, and a guest that uses a field of a later
+// revision than its host's finds it absent, its old meaning.
+const Revision = 1
+
 // Guest exports (see README.md for signatures and semantics).
 const (
 	ExportMemory        = "memory"          // the guest's linear memory (required)

@@ -10,6 +10,7 @@ const (
 	tagAzAction = 1 // u8: ActionList 1, ActionReach 2, ActionRegister 3
 	tagAzNode   = 2 // string: the node concerned
 	tagAzAsker  = 3 // nested asker
+	tagAzLookup = 4 // u8: 1 when an ActionList is a lookup of Node by name (revision 1)
 )
 
 // Action is what an asker wants to do.
@@ -45,6 +46,12 @@ type AuthorizeRequest struct {
 	// per name to filter the listing.
 	Node  string
 	Asker Asker
+	// Lookup is set, with ActionList, when the asker looks Node up by its
+	// name (a remote LOOKUP_X, a PORT_PLEASE2 on the public EPMD) rather
+	// than seeing it in a listing. The action stays ActionList so that a
+	// policy written before revision 1 decides a lookup as it always has,
+	// as seeing the name. Added in revision 1.
+	Lookup bool
 }
 
 // Append appends the encoded request to b.
@@ -58,6 +65,9 @@ func (r *AuthorizeRequest) Append(b []byte) []byte {
 		var start int
 		b, start = beginField(b, tagAzAsker)
 		b = endField(r.Asker.append(b), start)
+	}
+	if r.Lookup {
+		b = appendUint8Field(b, tagAzLookup, 1)
 	}
 	return b
 }
@@ -80,6 +90,8 @@ func ParseAuthorizeRequest(b []byte) (AuthorizeRequest, error) {
 			r.Node = v
 		case tagAzAsker:
 			r.Asker, err = parseAsker(v)
+		case tagAzLookup:
+			r.Lookup, err = fieldBool(tag, v)
 		}
 		if err != nil {
 			return AuthorizeRequest{}, fmt.Errorf("abi: authorize request: %w", err)

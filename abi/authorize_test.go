@@ -49,3 +49,37 @@ func FuzzParseAuthorizeRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestAuthorizeRequestLookup: the LOOKUP field of revision 1 is one field
+// after the others, so that a request without it is encoded as before,
+// and a reader of revision 0, which skips the tag, reads a lookup as the
+// listing of one name it always saw.
+func TestAuthorizeRequestLookup(t *testing.T) {
+	old := AuthorizeRequest{Action: ActionList, Node: "db@h", Asker: Asker{Identity: "ops"}}
+	lookup := old
+	lookup.Lookup = true
+	b := lookup.Append(nil)
+	want := append(old.Append(nil), tagAzLookup, 1, 0, 0, 0, 1)
+	if !bytes.Equal(b, want) {
+		t.Fatalf("Append =\n% x\nwant\n% x", b, want)
+	}
+	back, err := ParseAuthorizeRequest(b)
+	if err != nil || !reflect.DeepEqual(back, lookup) {
+		t.Fatalf("ParseAuthorizeRequest = %+v, %v; want %+v", back, err, lookup)
+	}
+	// A revision-0 reader: every field but LOOKUP.
+	f := fields{s: string(b[headerLen:])}
+	var rev0 []byte
+	rev0 = appendHeader(rev0, TypeAuthorizeRequest)
+	for tag, v, ok := f.next(); ok; tag, v, ok = f.next() {
+		if tag != tagAzLookup {
+			rev0 = appendBytesField(rev0, tag, []byte(v))
+		}
+	}
+	if seen, err := ParseAuthorizeRequest(rev0); err != nil || !reflect.DeepEqual(seen, old) {
+		t.Fatalf("a revision-0 reader sees %+v, %v; want %+v", seen, err, old)
+	}
+	if _, err := ParseAuthorizeRequest(append(old.Append(nil), tagAzLookup, 1, 0, 0, 0, 2)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("LOOKUP 2: %v, want ErrMalformed", err)
+	}
+}

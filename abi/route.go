@@ -7,7 +7,7 @@ import (
 
 // Route fields.
 const (
-	tagRtKind      = 1 // u8: RouteDeny 0, RouteLocal 1, RouteVia 2; absent = deny
+	tagRtKind      = 1 // u8: RouteDeny 0, RouteLocal 1, RouteVia 2, RouteNone 3; absent = deny
 	tagRtEndpoint  = 2 // nested endpoint (RouteLocal); repeated
 	tagRtSite      = 3 // string: the peer site (RouteVia)
 	tagRtTransport = 4 // string: "quic" or "tls" (RouteVia)
@@ -26,6 +26,10 @@ const (
 	RouteDeny  RouteKind = 0 // refuse the lookup, with a Reason
 	RouteLocal RouteKind = 1 // a node of this gateway: Endpoints, or the registry's
 	RouteVia   RouteKind = 2 // through the peer gateway Site over Transport
+	// RouteNone knows no route: the asker resolves the host itself, the
+	// classic way (its host's EPMD). Added in revision 1: a gateway of
+	// revision 0 refuses it, and fails closed.
+	RouteNone RouteKind = 3
 )
 
 // String returns a readable name.
@@ -37,6 +41,8 @@ func (k RouteKind) String() string {
 		return "local"
 	case RouteVia:
 		return "via"
+	case RouteNone:
+		return "none"
 	}
 	return "kind " + strconv.Itoa(int(k))
 }
@@ -72,6 +78,10 @@ func Deny(reason string) Route { return Route{Kind: RouteDeny, Reason: reason} }
 
 // Local returns a route to local endpoints; none means the registry's.
 func Local(eps ...Endpoint) Route { return Route{Kind: RouteLocal, Endpoints: eps} }
+
+// None returns a route that knows nothing of a name: the asker resolves
+// its host the classic way.
+func None() Route { return Route{Kind: RouteNone} }
 
 // Via returns a route through a peer site over transport ("quic", "tls").
 func Via(site, transport string) Route {
@@ -164,7 +174,7 @@ func (r *Route) Validate() error {
 		return fmt.Errorf("abi: route: a string is over %d bytes: %w", MaxStringLen, ErrInvalid)
 	}
 	switch r.Kind {
-	case RouteDeny:
+	case RouteDeny, RouteNone:
 	case RouteLocal:
 		if len(r.Endpoints) > MaxEndpoints {
 			return fmt.Errorf("abi: route: %d endpoints, at most %d: %w", len(r.Endpoints), MaxEndpoints, ErrInvalid)

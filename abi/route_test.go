@@ -109,3 +109,23 @@ func FuzzParseRoute(f *testing.F) {
 		}
 	})
 }
+
+// TestRouteNone: the route kind of revision 1 that knows no route is valid
+// without a site or endpoints, and round-trips.
+func TestRouteNone(t *testing.T) {
+	r := None()
+	if err := r.Validate(); err != nil || r.Kind.String() != "none" {
+		t.Fatalf("None() = %+v: %v", r, err)
+	}
+	back, err := ParseRoute(r.Append(nil))
+	if err != nil || back.Kind != RouteNone {
+		t.Fatalf("ParseRoute = %+v, %v", back, err)
+	}
+	r.Endpoints = []Endpoint{{Proto: "inet_tcp", Port: 1}}
+	if err := r.Validate(); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("none with endpoints: %v, want ErrInvalid", err)
+	}
+	if err := (&Route{Kind: 4}).Validate(); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("kind 4: %v, want ErrInvalid", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/distgate/distgate/gateway"
+	"github.com/distgate/distgate/gateway/pki"
 )
 
 const acmeName = "gw.acme.test"
@@ -20,7 +21,7 @@ func portOf(addr string) string {
 }
 
 // certStatus reads the state of the ACME certificate from `distgate status`.
-func (s *gatewaySite) certStatus(t testing.TB, name string) gateway.CertState {
+func (s *gatewaySite) certStatus(t testing.TB, name string) pki.CertState {
 	t.Helper()
 	out, errOut, code := runCmd(t, nil, distgateBin(t), "status", "-json", "-config", s.config)
 	if code != 0 {
@@ -36,7 +37,7 @@ func (s *gatewaySite) certStatus(t testing.TB, name string) gateway.CertState {
 		}
 	}
 	t.Fatalf("status has no certificate %s: %+v", name, st.Certs)
-	return gateway.CertState{}
+	return pki.CertState{}
 }
 
 // TestACMEIssuanceAndRenewal: a gateway with a public name obtains its
@@ -48,7 +49,7 @@ func TestACMEIssuanceAndRenewal(t *testing.T) {
 	ca := startPebble(t, mustAtoi(portOf(link)), 30*time.Second, 0)
 	ca.run(t)
 	gw := acmeSiteAt(t, ca, link)
-	var first gateway.CertState
+	var first pki.CertState
 	waitUntil(t, "the ACME certificate", 60, func() bool {
 		first = gw.certStatus(t, acmeName)
 		return !first.NotAfter.IsZero()
@@ -126,7 +127,7 @@ func TestACMECADownAtStart(t *testing.T) {
 	if _, err := gw.epmdClient().NamesX(t.Context()); err != nil {
 		t.Fatalf("the EPMD does not answer while the CA is down: %v", err)
 	}
-	var st gateway.CertState
+	var st pki.CertState
 	waitUntil(t, "the failure in the status", 30, func() bool {
 		st = gw.certStatus(t, acmeName)
 		return st.LastError != ""
@@ -179,7 +180,7 @@ func TestACMERotationUnderTraffic(t *testing.T) {
 	cfg = strings.Replace(cfg, "identity: "+a.id, fmt.Sprintf("ca: %q\n    server_name: %s", roots, acmeName), 1)
 	writeFile(t, b.config, cfg)
 	a.start(t)
-	var first gateway.CertState
+	var first pki.CertState
 	waitUntil(t, "A's ACME certificate", 60, func() bool {
 		first = a.certStatus(t, acmeName)
 		return !first.NotAfter.IsZero()

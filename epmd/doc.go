@@ -13,6 +13,12 @@
 //     for registrations, whose connection carries the registration's life;
 //   - the Client (client.go) speaks both protocols from Go.
 //
+// server.go is longer than the other files (over 800 lines): the accept
+// loop, the answer on the accepting goroutine, the request handlers and the
+// packet timeout share one connection's state. It is to be cut along those
+// lines once the work now changing them (-packet_timeout conformance, the
+// lookup path) has landed, rather than moved under it.
+//
 // # Classic protocol
 //
 // A request is a 2-byte big-endian length followed by that many bytes, the

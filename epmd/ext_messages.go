@@ -190,10 +190,19 @@ func (q LookupRequest) Append(b []byte) []byte {
 	return b
 }
 
-// SplitNode splits name@host; host is empty for a bare name.
+// SplitNode splits name@host; host is empty for a bare name. JoinNode is
+// its inverse.
 func SplitNode(node string) (name, host string) {
 	name, host, _ = strings.Cut(node, "@")
 	return name, host
+}
+
+// JoinNode returns name@host, or the bare name when host is empty.
+func JoinNode(name, host string) string {
+	if host == "" {
+		return name
+	}
+	return name + "@" + host
 }
 
 func parseLookup(b []byte) (LookupRequest, error) {

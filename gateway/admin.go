@@ -11,30 +11,45 @@ import (
 	"net/http/pprof"
 	"os"
 	"strings"
-	"time"
+	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/wasm"
 )
 
 // adminServer is the admin API: HTTP on loopback or a Unix socket, every
 // request authorized by the bearer token in <data_dir>/admin.token.
 type adminServer struct {
-	g     *Gateway
+	adminDeps
 	token string
 	ln    net.Listener
 	srv   *http.Server
 	mux   *http.ServeMux
+	wg    sync.WaitGroup
 }
 
-func newAdminServer(g *Gateway) (*adminServer, error) {
-	tok, err := loadOrCreateToken(g.cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	a := &adminServer{g: g, token: tok, mux: http.NewServeMux()}
-	listen := g.cfg.Admin.Listen
+// adminDeps is what the admin API serves.
+type adminDeps struct {
+	status   func() Status // the gateway's
+	engine   *wasm.Engine
+	policies *policyRouter
+	logs     *policyLogs
+	nodes    *nodes
+	metrics  *prometheus.Registry
+	// lookup and authorize name the policies that decide lookups and
+	// authorizations, for their role in the listings.
+	lookup, authorize string
+	// fail is told of the server's failure after it started.
+	fail func(error)
+}
+
+// newAdminServer listens on listen and serves the API, authorized by
+// token; close stops it.
+func newAdminServer(listen, token string, d adminDeps) (*adminServer, error) {
+	a := &adminServer{adminDeps: d, token: token, mux: http.NewServeMux()}
+	var err error
 	if path, ok := strings.CutPrefix(listen, "unix:"); ok {
 		os.Remove(path)
 		a.ln, err = net.Listen("unix", path)
@@ -47,9 +62,9 @@ func newAdminServer(g *Gateway) (*adminServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin.listen: %w", err)
 	}
-	a.mux.HandleFunc("GET /v1/status", a.status)
+	a.mux.HandleFunc("GET /v1/status", a.getStatus)
 	a.registerPolicyRoutes()
-	a.mux.Handle("GET /metrics", promhttp.HandlerFor(g.metrics.reg, promhttp.HandlerOpts{}))
+	a.mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics, promhttp.HandlerOpts{}))
 	// Go's profiler, behind the same token: `go tool pprof` with
 	// -http-header or curl -H "Authorization: Bearer ...".
 	a.mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -57,10 +72,12 @@ func newAdminServer(g *Gateway) (*adminServer, error) {
 	a.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	a.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	a.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	a.srv = &http.Server{Handler: a.auth(a.mux), ReadHeaderTimeout: 10 * time.Second}
+	a.srv = &http.Server{Handler: a.auth(a.mux), ReadHeaderTimeout: adminHeaderTimeout}
+	a.wg.Add(1)
 	go func() {
+		defer a.wg.Done()
 		if err := a.srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			g.serve(func() error { return fmt.Errorf("admin: %w", err) })
+			d.fail(fmt.Errorf("admin: %w", err))
 		}
 	}()
 	return a, nil
@@ -89,45 +106,19 @@ func (a *adminServer) auth(next http.Handler) http.Handler {
 	})
 }
 
+// close stops the server, giving requests in progress a moment, and waits
+// for it.
 func (a *adminServer) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), adminShutdownTimeout)
 	defer cancel()
-	a.srv.Shutdown(ctx)
-}
-
-// Status is the answer of GET /v1/status.
-type Status struct {
-	Site        string        `json:"site"`
-	Identity    string        `json:"identity"`
-	Started     time.Time     `json:"started"`
-	EPMD        string        `json:"epmd"`
-	QUIC        string        `json:"quic"`
-	TLS         string        `json:"tls"`
-	CertExpires time.Time     `json:"cert_expires"`
-	Certs       []CertState   `json:"certificates"`
-	PublicEPMD  string        `json:"public_epmd"`
-	Nodes       int           `json:"nodes"`
-	Links       []LinkStatus  `json:"links"`
-	Proxies     []ProxyStatus `json:"proxies"`
-	Relays      []RelayStatus `json:"relays"`
-}
-
-// Status returns the gateway's state.
-func (g *Gateway) Status() Status {
-	st := Status{
-		Site: g.cfg.Site, Identity: g.identity.ID.String(), Started: g.started,
-		EPMD: addrString(g.epmdLn), QUIC: netAddrString(g.links.QUICAddr()), TLS: netAddrString(g.links.TLSAddr()),
-		CertExpires: g.certs.leafExpiry(), Certs: g.certs.states(), PublicEPMD: addrString(g.publicLn),
-		Links: g.links.status(), Proxies: g.proxies.status(), Relays: g.relays.status(),
+	if a.srv.Shutdown(ctx) != nil {
+		a.srv.Close()
 	}
-	if g.epmd != nil {
-		g.epmd.Registry(func(r *epmd.Registry) { st.Nodes = r.Len() })
-	}
-	return st
+	a.wg.Wait()
 }
 
-func (a *adminServer) status(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, a.g.Status())
+func (a *adminServer) getStatus(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, a.status())
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/distgate/distgate/abi"
-	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/wasm"
 )
 
@@ -24,7 +23,7 @@ type PolicyView struct {
 	Error    string         `json:"error,omitempty"`
 }
 
-func (g *Gateway) policyView(info wasm.PolicyInfo) PolicyView {
+func (a *adminServer) policyView(info wasm.PolicyInfo) PolicyView {
 	v := PolicyView{Name: info.Name, Versions: info.Versions, Stats: info.Stats}
 	for i := range v.Versions {
 		v.Versions[i].Config = nil // shown by seq and hash; configs can be large
@@ -38,12 +37,12 @@ func (g *Gateway) policyView(info wasm.PolicyInfo) PolicyView {
 		v.Error = info.Err.Error()
 	}
 	switch info.Name {
-	case g.cfg.Policy.Lookup:
+	case a.lookup:
 		v.Role = "lookup"
-		if info.Name == g.cfg.Policy.Authorize {
+		if info.Name == a.authorize {
 			v.Role = "lookup, authorize"
 		}
-	case g.cfg.Policy.Authorize:
+	case a.authorize:
 		v.Role = "authorize"
 	}
 	return v
@@ -61,21 +60,21 @@ func (a *adminServer) registerPolicyRoutes() {
 }
 
 func (a *adminServer) listPolicies(w http.ResponseWriter, _ *http.Request) {
-	infos := a.g.engine.Policies()
+	infos := a.engine.Policies()
 	out := make([]PolicyView, 0, len(infos))
 	for _, info := range infos {
-		out = append(out, a.g.policyView(info))
+		out = append(out, a.policyView(info))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 func (a *adminServer) getPolicy(w http.ResponseWriter, r *http.Request) {
-	info, err := a.g.engine.Policy(r.PathValue("name"))
+	info, err := a.engine.Policy(r.PathValue("name"))
 	if err != nil {
 		writePolicyError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.g.policyView(info))
+	writeJSON(w, http.StatusOK, a.policyView(info))
 }
 
 // pushPolicy installs an upload: multipart form fields "module" (the
@@ -92,8 +91,8 @@ func (a *adminServer) pushPolicy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	config, _ := formFile(r, "config")
-	v, err := a.g.engine.Install(r.Context(), r.PathValue("name"), module, config)
-	a.g.policies.refresh()
+	v, err := a.engine.Install(r.Context(), r.PathValue("name"), module, config)
+	a.policies.refresh()
 	if err != nil {
 		writePolicyError(w, err)
 		return
@@ -112,8 +111,8 @@ func formFile(r *http.Request, field string) ([]byte, error) {
 }
 
 func (a *adminServer) removePolicy(w http.ResponseWriter, r *http.Request) {
-	err := a.g.engine.Remove(r.PathValue("name"))
-	a.g.policies.refresh()
+	err := a.engine.Remove(r.PathValue("name"))
+	a.policies.refresh()
 	if err != nil {
 		writePolicyError(w, err)
 		return
@@ -129,7 +128,7 @@ func (a *adminServer) activatePolicy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `want {"version": N}`)
 		return
 	}
-	v, err := a.g.engine.Activate(r.Context(), r.PathValue("name"), body.Version)
+	v, err := a.engine.Activate(r.Context(), r.PathValue("name"), body.Version)
 	if err != nil {
 		writePolicyError(w, err)
 		return
@@ -139,7 +138,7 @@ func (a *adminServer) activatePolicy(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *adminServer) rollbackPolicy(w http.ResponseWriter, r *http.Request) {
-	v, err := a.g.engine.Rollback(r.Context(), r.PathValue("name"))
+	v, err := a.engine.Rollback(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writePolicyError(w, err)
 		return
@@ -179,9 +178,10 @@ func (a *adminServer) testPolicy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `want {"node": "name@host", "accept": [...], "asker": "...", "version": N}`)
 		return
 	}
-	req := a.g.lookupRequestFor(t)
+	req := lookupRequest(a.nodes.query(t.Node, t.Accept, t.Asker))
+	req.Asker.Site = t.Site
 	start := time.Now()
-	rt, err := a.g.engine.DryRunLookup(r.Context(), r.PathValue("name"), t.Version, &req)
+	rt, err := a.engine.DryRunLookup(r.Context(), r.PathValue("name"), t.Version, &req)
 	took := time.Since(start)
 	if err != nil {
 		writePolicyError(w, err)
@@ -194,29 +194,14 @@ func (a *adminServer) testPolicy(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// lookupRequestFor builds the request a lookup of t.Node would send.
-func (g *Gateway) lookupRequestFor(t PolicyTest) abi.LookupRequest {
-	name, host := epmd.SplitNode(t.Node)
-	req := abi.LookupRequest{Name: name, Host: host, Accept: t.Accept, Asker: abi.Asker{Node: t.Asker, Site: t.Site}}
-	if g.epmd != nil {
-		req.LocalHost = g.epmd.IsLocalHost(host)
-		var eps []epmd.Endpoint
-		g.epmd.Registry(func(r *epmd.Registry) { eps, req.Registered = r.Lookup(name, t.Accept) })
-		for _, ep := range eps {
-			req.Local = append(req.Local, toABIEndpoint(ep))
-		}
-	}
-	return req
-}
-
 func (a *adminServer) policyLogs(w http.ResponseWriter, r *http.Request) {
 	n, _ := strconv.Atoi(r.URL.Query().Get("n"))
 	name := r.PathValue("name")
-	if _, err := a.g.engine.Policy(name); err != nil {
+	if _, err := a.engine.Policy(name); err != nil {
 		writePolicyError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"policy": name, "lines": a.g.policyLogs.recent(name, n)})
+	writeJSON(w, http.StatusOK, map[string]any{"policy": name, "lines": a.logs.recent(name, n)})
 }
 
 // writePolicyError maps engine errors to HTTP statuses.

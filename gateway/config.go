@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
-	"path"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/distgate/distgate/gateway/datadir"
 )
 
 // Config is the gateway's configuration: one YAML file, documented key by
@@ -187,7 +186,8 @@ type PeerConfig struct {
 	// Site is the peer's site name.
 	Site string `yaml:"site"`
 	// QUIC and TLS are the peer's link addresses (host:port); at least
-	// one is needed. The order of Transports says which to prefer.
+	// one is needed. A route that names no transport takes QUIC when the
+	// peer has a QUIC address, else TLS.
 	QUIC string `yaml:"quic"`
 	TLS  string `yaml:"tls"`
 	// Identity pins the peer's identity, as `distgate id` prints it.
@@ -249,22 +249,21 @@ func (d Duration) Std() time.Duration { return time.Duration(d) }
 
 // Defaults.
 const (
-	DefaultEPMDListen   = "127.0.0.1:4369"
-	DefaultAdminListen  = "127.0.0.1:4370"
-	DefaultLinkPort     = "4371"
-	DefaultProxyIdle    = 10 * time.Minute
-	DefaultLiveness     = 15 * time.Second
-	DefaultPolicyCall   = 10 * time.Millisecond
-	DefaultSite         = "local"
-	defaultDataDirName  = "distgate"
-	onFailureDeny       = "deny"
-	onFailureDefault    = "default"
-	challengeTLSALPN    = "tls-alpn-01"
-	challengeHTTP       = "http-01"
-	transportQUIC       = "quic"
-	transportTLS        = "tls"
-	routeSiteLocal      = "local"
-	maxConfigFileLength = 1 << 20
+	DefaultEPMDListen      = "127.0.0.1:4369"
+	DefaultAdminListen     = "127.0.0.1:4370"
+	DefaultLinkPort        = "4371"
+	DefaultProxyIdle       = 10 * time.Minute
+	DefaultLiveness        = 15 * time.Second
+	DefaultPolicyCall      = 10 * time.Millisecond
+	DefaultRenewCheck      = 10 * time.Minute
+	DefaultSite            = "local"
+	defaultLookupPolicy    = "lookup"
+	defaultAuthorizePolicy = "authorize"
+	onFailureDeny          = "deny"
+	onFailureDefault       = "default"
+	challengeTLSALPN       = "tls-alpn-01"
+	challengeHTTP          = "http-01"
+	routeSiteLocal         = "local"
 )
 
 // LoadConfig reads and validates a configuration file.
@@ -326,7 +325,7 @@ func (c Config) WithDefaults() Config {
 		c.Site = DefaultSite
 	}
 	if c.DataDir == "" {
-		c.DataDir = defaultDataDir()
+		c.DataDir = datadir.Default()
 	}
 	if c.EPMD.Listen == "" {
 		c.EPMD.Listen = DefaultEPMDListen
@@ -348,10 +347,10 @@ func (c Config) WithDefaults() Config {
 		c.Policy.CallTimeout = Duration(DefaultPolicyCall)
 	}
 	if c.Policy.Lookup == "" {
-		c.Policy.Lookup = "lookup"
+		c.Policy.Lookup = defaultLookupPolicy
 	}
 	if c.Policy.Authorize == "" {
-		c.Policy.Authorize = "authorize"
+		c.Policy.Authorize = defaultAuthorizePolicy
 	}
 	if c.Policy.OnFailure == "" {
 		c.Policy.OnFailure = onFailureDeny
@@ -368,6 +367,9 @@ func (c Config) WithDefaults() Config {
 	if c.ACME.Challenge == "" {
 		c.ACME.Challenge = challengeTLSALPN
 	}
+	if c.ACME.RenewCheck == 0 {
+		c.ACME.RenewCheck = Duration(DefaultRenewCheck)
+	}
 	if c.ACME.CA == "" {
 		c.ACME.CA = "https://acme-v02.api.letsencrypt.org/directory"
 	}
@@ -377,140 +379,4 @@ func (c Config) WithDefaults() Config {
 		}
 	}
 	return c
-}
-
-func defaultDataDir() string {
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, defaultDataDirName)
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(h, ".local", "state", defaultDataDirName)
-	}
-	return filepath.Join(os.TempDir(), defaultDataDirName)
-}
-
-// Validate checks the configuration; every problem is named with its key.
-func (c Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
-	}
-	if c.Site != "" && !validName(c.Site) {
-		bad("site", "%q: use letters, digits, '.', '-' and '_'", c.Site)
-	}
-	checkAddr := func(key, addr string) {
-		if addr == "" {
-			return
-		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			bad(key, "%q is not host:port: %v", addr, err)
-		}
-	}
-	checkAddr("epmd.listen", c.EPMD.Listen)
-	checkAddr("links.quic", c.Links.QUIC)
-	checkAddr("links.tls", c.Links.TLS)
-	checkAddr("public.epmd", c.Public.EPMD)
-	checkAddr("remote.listen", c.Remote.Listen)
-	if a := c.Public.Address; a != "" {
-		if _, err := netip.ParseAddr(a); err != nil {
-			bad("public.address", "%q is not an IP address", a)
-		}
-	}
-	for i, p := range c.Public.Export {
-		if _, err := path.Match(p, ""); err != nil {
-			bad(fmt.Sprintf("public.export[%d]", i), "%q: %v", p, err)
-		}
-	}
-	if c.Public.Rate < 0 || c.Public.Burst < 0 {
-		bad("public.rate", "rate and burst cannot be negative")
-	}
-	if ch := c.ACME.Challenge; ch != "" && ch != challengeTLSALPN && ch != challengeHTTP {
-		bad("acme.challenge", "%q: want tls-alpn-01 or http-01", ch)
-	}
-	if c.ACME.Challenge == challengeHTTP && len(c.ACME.Names) > 0 && c.ACME.HTTPAddress == "" {
-		bad("acme.http_address", "http-01 needs an address to answer on (\":80\")")
-	}
-	for i, n := range c.ACME.Names {
-		if !validName(n) || !strings.Contains(n, ".") {
-			bad(fmt.Sprintf("acme.names[%d]", i), "%q is not a DNS name", n)
-		}
-	}
-	if c.Remote.Listen != "" && c.Remote.ClientCA == "" && len(c.Peers) == 0 {
-		bad("remote.client_ca", "remote queries need client certificates: give the CA that signs them")
-	}
-	if a := c.Admin.Listen; a != "" && !strings.HasPrefix(a, "unix:") {
-		host, _, err := net.SplitHostPort(a)
-		if err != nil {
-			bad("admin.listen", "%q is not host:port or unix:/path: %v", a, err)
-		} else if ip, err := netip.ParseAddr(host); (err != nil && host != "localhost") || (err == nil && !ip.IsLoopback()) {
-			bad("admin.listen", "%q: the admin API listens on loopback only (or a unix: socket)", a)
-		}
-	}
-	if a := c.Proxy.Address; a != "" {
-		if ip, err := netip.ParseAddr(a); err != nil || !ip.IsLoopback() {
-			bad("proxy.address", "%q: proxy ports open on a loopback address", a)
-		}
-	}
-	if c.Policy.MaxMemory < 0 || c.Policy.MaxMemory > 4096 {
-		bad("policy.max_memory_mib", "%d: want 1..4096", c.Policy.MaxMemory)
-	}
-	if f := c.Policy.OnFailure; f != "" && f != onFailureDeny && f != onFailureDefault {
-		bad("policy.on_failure", "%q: want deny or default", f)
-	}
-	sites := map[string]bool{}
-	for i, p := range c.Peers {
-		key := fmt.Sprintf("peers[%d]", i)
-		switch {
-		case !validName(p.Site):
-			bad(key+".site", "%q: a site name is required (letters, digits, '.', '-', '_')", p.Site)
-		case sites[p.Site]:
-			bad(key+".site", "%q appears twice", p.Site)
-		case p.Site == c.Site || p.Site == routeSiteLocal:
-			bad(key+".site", "%q is this gateway's own site", p.Site)
-		}
-		sites[p.Site] = true
-		if p.QUIC == "" && p.TLS == "" {
-			bad(key, "give the peer's quic or tls address")
-		}
-		checkAddr(key+".quic", p.QUIC)
-		checkAddr(key+".tls", p.TLS)
-		if p.Identity == "" && p.CA == "" {
-			bad(key, "give the peer's identity (distgate id) or a ca bundle to trust")
-		}
-		if p.Identity != "" {
-			if _, err := ParseIdentity(p.Identity); err != nil {
-				bad(key+".identity", "%v", err)
-			}
-		}
-	}
-	for i, r := range c.Routes {
-		key := fmt.Sprintf("routes[%d]", i)
-		if r.Match == "" {
-			bad(key+".match", "a pattern is required")
-		} else if _, err := path.Match(r.Match, ""); err != nil {
-			bad(key+".match", "%q: %v", r.Match, err)
-		}
-		switch {
-		case r.Deny != "" && r.Site != "":
-			bad(key, "a route either denies or leads to a site, not both")
-		case r.Site != "" && r.Site != routeSiteLocal && !sites[r.Site]:
-			bad(key+".site", "%q is not a configured peer", r.Site)
-		}
-		if t := r.Transport; t != "" && t != transportQUIC && t != transportTLS {
-			bad(key+".transport", "%q: want quic or tls", t)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func validName(s string) bool {
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }

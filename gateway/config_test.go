@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/distgate/distgate/abi"
 	"github.com/distgate/distgate/epmd"
@@ -17,8 +16,8 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	d := cfg.WithDefaults()
 	if d.Site != DefaultSite || d.EPMD.Listen != DefaultEPMDListen || d.Admin.Listen != DefaultAdminListen ||
-		d.Links.QUIC != "127.0.0.1:4371" || d.Proxy.Idle.Std() != DefaultProxyIdle || d.Policy.Lookup != DefaultLookupPolicy ||
-		d.Policy.Authorize != DefaultAuthorizePolicy || d.Policy.OnFailure != onFailureDeny || d.DataDir == "" {
+		d.Links.QUIC != "127.0.0.1:4371" || d.Proxy.Idle.Std() != DefaultProxyIdle || d.Policy.Lookup != defaultLookupPolicy ||
+		d.Policy.Authorize != defaultAuthorizePolicy || d.Policy.OnFailure != onFailureDeny || d.DataDir == "" {
 		t.Fatalf("defaults: %+v", d)
 	}
 	off, _ := ParseConfig([]byte("links: {off: true}"))
@@ -70,55 +69,74 @@ remote: {allow: [{identity: "ops-*", nodes: ["*"], list: true}, {identity: app, 
 	for _, tc := range []struct {
 		node  string
 		local bool
-		want  RouteKind
+		want  abi.RouteKind
 	}{
-		{"y@h.b.example", false, RouteVia},
-		{"old1@anywhere", true, RouteDeny},
-		{"x@pinned.example", false, RouteLocal},
-		{"x@elsewhere", false, RouteNone},
-		{"x@here", true, RouteLocal},
+		{"y@h.b.example", false, abi.RouteVia},
+		{"old1@anywhere", true, abi.RouteDeny},
+		{"x@pinned.example", false, abi.RouteLocal},
+		{"x@elsewhere", false, abi.RouteNone},
+		{"x@here", true, abi.RouteLocal},
 	} {
 		name, host := epmd.SplitNode(tc.node)
-		rt := r.Lookup(ctx, LookupInput{Node: tc.node, Name: name, Host: host, LocalHost: tc.local})
+		rt := r.Lookup(ctx, &abi.LookupRequest{Name: name, Host: host, LocalHost: tc.local})
 		if rt.Kind != tc.want {
 			t.Errorf("%s: %v, want %v", tc.node, rt.Kind, tc.want)
 		}
-		if tc.want == RouteVia && (rt.Site != "b" || rt.Liveness != 3*time.Second || rt.Tick != time.Second) {
+		if err := rt.Validate(); err != nil {
+			t.Errorf("%s: %v", tc.node, err)
+		}
+		if tc.want == abi.RouteVia && (rt.Site != "b" || rt.Options.LivenessTimeoutMS != 3000 || rt.Options.TickMS != 1000) {
 			t.Errorf("%s: %+v", tc.node, rt)
 		}
 	}
+	az := func(action abi.Action, lookup bool, node string, a abi.Asker) *abi.AuthorizeRequest {
+		return &abi.AuthorizeRequest{Action: action, Lookup: lookup, Node: node, Asker: a}
+	}
 	for _, tc := range []struct {
-		in   AuthInput
+		via  Via
+		req  *abi.AuthorizeRequest
 		want bool
 	}{
-		{AuthInput{Action: ActionReach, Via: ViaLink, Site: "b"}, true},
-		{AuthInput{Action: ActionReach, Via: ViaLink, Site: "c"}, false},
-		{AuthInput{Action: ActionLookup, Via: ViaPublic, Target: "web1"}, true},
-		{AuthInput{Action: ActionLookup, Via: ViaPublic, Target: "db1"}, false},
-		{AuthInput{Action: ActionList, Via: ViaPublic}, true},
-		{AuthInput{Action: ActionRegister, Via: ViaPublic, Target: "web9"}, false},
-		{AuthInput{Action: ActionList, Via: ViaRemote, Identity: "ops-1"}, true},
-		{AuthInput{Action: ActionLookup, Via: ViaRemote, Identity: "app", Target: "web2@h"}, true},
-		{AuthInput{Action: ActionLookup, Via: ViaRemote, Identity: "app", Target: "db2@h"}, false},
-		{AuthInput{Action: ActionList, Via: ViaRemote, Identity: "app"}, false},
-		{AuthInput{Action: ActionList, Via: ViaRemote, Identity: "stranger"}, false},
+		{ViaLink, az(abi.ActionReach, false, "", abi.Asker{Site: "b"}), true},
+		{ViaLink, az(abi.ActionReach, false, "", abi.Asker{Site: "c"}), false},
+		{ViaPublic, az(abi.ActionList, true, "web1", abi.Asker{}), true},
+		{ViaPublic, az(abi.ActionList, true, "db1", abi.Asker{}), false},
+		{ViaPublic, az(abi.ActionList, false, "", abi.Asker{}), true},
+		{ViaPublic, az(abi.ActionRegister, false, "web9", abi.Asker{}), false},
+		{ViaRemote, az(abi.ActionList, false, "", abi.Asker{Identity: "ops-1"}), true},
+		{ViaRemote, az(abi.ActionList, true, "web2@h", abi.Asker{Identity: "app"}), true},
+		{ViaRemote, az(abi.ActionList, true, "db2@h", abi.Asker{Identity: "app"}), false},
+		{ViaRemote, az(abi.ActionList, false, "", abi.Asker{Identity: "app"}), false},
+		{ViaRemote, az(abi.ActionList, false, "", abi.Asker{Identity: "stranger"}), false},
+		{ViaLocal, az(abi.ActionRegister, false, "x", abi.Asker{}), true},
 	} {
-		if ok, reason := r.Authorize(ctx, tc.in); ok != tc.want {
-			t.Errorf("%+v: %v (%s), want %v", tc.in, ok, reason, tc.want)
+		if d := r.Authorize(ctx, tc.via, tc.req); d.Allow != tc.want {
+			t.Errorf("%v %+v: %v (%s), want %v", tc.via, tc.req, d.Allow, d.Reason, tc.want)
 		}
 	}
 }
 
-func TestFromABIRoute(t *testing.T) {
-	rt := fromABIRoute(abi.Route{Kind: abi.RouteVia, Site: "b", Transport: "tls", Options: abi.Options{LivenessTimeoutMS: 3000, TickMS: 500, Priority: 2}})
-	if rt.Kind != RouteVia || rt.Site != "b" || rt.Transport != "tls" || rt.Liveness != 3*time.Second || rt.Tick != 500*time.Millisecond || rt.Priority != 2 {
-		t.Fatalf("via: %+v", rt)
+// TestPublicNamesOff: with public.names off, the public EPMD refuses a
+// listing but still answers a lookup of an exported name, which the ABI
+// tells apart with the Lookup field.
+func TestPublicNamesOff(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`public: {export: ["web*"]}`))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if rt := fromABIRoute(abi.Route{}); rt.Kind != RouteDeny || rt.Reason == "" {
-		t.Fatalf("the zero route must deny with a reason: %+v", rt)
+	r := newStaticRouter(cfg.WithDefaults())
+	ctx := context.Background()
+	if d := r.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{Action: abi.ActionList, Node: "web1"}); d.Allow {
+		t.Error("a listing was allowed with public.names off")
 	}
-	rt = fromABIRoute(abi.Route{Kind: abi.RouteLocal, Endpoints: []abi.Endpoint{{Proto: "inet_tcp", Port: 9}}})
-	if rt.Kind != RouteLocal || len(rt.Endpoints) != 1 || rt.Endpoints[0].Family != epmd.FamilyInet || rt.Endpoints[0].HighVsn != 6 || rt.Endpoints[0].NodeType != 'M' {
-		t.Fatalf("local: %+v", rt)
+	if d := r.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{Action: abi.ActionList, Lookup: true, Node: "web1"}); !d.Allow {
+		t.Errorf("a lookup was refused: %s", d.Reason)
+	}
+}
+
+func TestFromABIEndpoints(t *testing.T) {
+	eps := fromABIEndpoints([]abi.Endpoint{{Proto: "inet_tcp", Port: 9}})
+	if len(eps) != 1 || eps[0].Family != epmd.FamilyInet || eps[0].HighVsn != 6 || eps[0].LowVsn != 6 || eps[0].NodeType != 'M' {
+		t.Fatalf("local: %+v", eps)
 	}
 }

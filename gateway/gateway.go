@@ -1,28 +1,25 @@
-// Package gateway wires distgate together: the EPMD with its routing
-// resolver, the links to peer gateways (QUIC and TLS), the loopback proxy
-// ports of remote nodes, the relays, certificates, policies and the admin
-// API.
-//
-// A lookup of a remote node (name@host routed via a peer site) is answered
-// with a loopback proxy port. A node that connects to it is relayed, after
-// its send_name has told who calls, over a stream to the peer gateway,
-// which asks its policy, finds the target in its registry and connects to
-// it. Distribution bytes pass unchanged.
 package gateway
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/gateway/admit"
+	"github.com/distgate/distgate/gateway/datadir"
+	"github.com/distgate/distgate/gateway/link"
+	"github.com/distgate/distgate/gateway/pki"
+	"github.com/distgate/distgate/gateway/ports"
+	"github.com/distgate/distgate/gateway/proxy"
+	"github.com/distgate/distgate/gateway/relay"
+	"github.com/distgate/distgate/gateway/terminate"
 	"github.com/distgate/distgate/wasm"
 )
 
@@ -32,43 +29,40 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Gateway is a running distgate.
+// Gateway is a running distgate: the parts New wired together. It holds
+// them to close them and to report on them; the parts never hold it.
 type Gateway struct {
-	cfg      Config
+	site     string
 	log      *slog.Logger
-	identity *Identity
-	certs    *certManager
-	epmd     *epmd.Server
-	epmdLn   net.Listener
-	links    *links
-	proxies  *proxyPorts
-	relays   *relayTable
-	bufs     *relayBufs
-	admin    *adminServer
+	started  time.Time
+	identity *pki.Identity
+	certs    *pki.Manager
 	engine   *wasm.Engine
 	policies *policyRouter
-	// policyLogs keeps each policy's recent log lines.
-	policyLogs *policyLogs
-	metrics    *metrics
-	term       *terminator // TLS termination ports; nil when off
-	// publicEPMD is the internet-facing EPMD; nil when off.
-	publicEPMD *epmd.Server
-	publicLn   net.Listener
-	remoteLn   net.Listener // remote queries over TLS; nil when off
-	started    time.Time
-	router     atomic.Pointer[routerBox]
-	inbound    sync.WaitGroup // relays of streams peers opened
+	router   routerSwitch
+	metrics  *metrics
+	relays   *relay.Table
+	links    *link.Manager
+	proxies  *proxy.Ports
+	nodes    *nodes
+	epmd     *epmd.Server // nil when epmd.disabled
+	epmdLn   net.Listener
+	term     *terminate.Ports // TLS termination ports; nil when off
+	public   *epmd.Server     // the internet-facing EPMD; nil when off
+	publicLn net.Listener
+	queries  *queries
+	admin    *adminServer
 
+	wg        sync.WaitGroup // the EPMD servers' loops
 	closeOnce sync.Once
 	serveErr  chan error
 	killed    chan struct{} // closed when a KILL request stopped the EPMD
 }
 
-// routerBox lets the active router be swapped atomically.
-type routerBox struct{ Router }
-
 // New starts a gateway: it loads or creates its identity and certificates
-// and opens every listener of cfg (with defaults applied).
+// and opens every listener of cfg (with defaults applied). It is the one
+// place that reads the configuration: each part is given the values it
+// uses.
 func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -78,84 +72,117 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	gw := &Gateway{cfg: cfg, log: log, relays: newRelayTable(), bufs: newRelayBufs(), started: time.Now(), serveErr: make(chan error, 4), killed: make(chan struct{})}
+	gw := &Gateway{site: cfg.Site, log: log, started: time.Now(), serveErr: make(chan error, 4), killed: make(chan struct{})}
 	g = gw
-	g.metrics = newMetrics(g)
-	g.router.Store(&routerBox{newStaticRouter(cfg)})
 	defer func() {
 		if err != nil {
 			gw.Close() // what was opened before the failure (g is nil by now)
 		}
 	}()
-	if g.identity, err = LoadOrCreateIdentity(cfg.DataDir, cfg.Site, time.Now()); err != nil {
+	if g.identity, err = pki.LoadOrCreateIdentity(cfg.DataDir, cfg.Site, time.Now()); err != nil {
 		return nil, err
 	}
-	g.policyLogs = newPolicyLogs()
-	engineLog := slog.New(&captureHandler{inner: log.Handler(), logs: g.policyLogs}).With("component", "policy")
+	logs := newPolicyLogs()
+	engineLog := slog.New(&captureHandler{inner: log.Handler(), logs: logs}).With("component", "policy")
 	if g.engine, err = wasm.New(ctx, wasm.Config{
 		DataDir: cfg.DataDir, Logger: engineLog,
 		CallTimeout: cfg.Policy.CallTimeout.Std(), MaxMemoryBytes: cfg.Policy.MaxMemory << 20,
 	}); err != nil {
 		return nil, fmt.Errorf("policies: %w", err)
 	}
-	g.policies = newPolicyRouter(g.engine, cfg)
-	g.router.Store(&routerBox{g.policies})
-	if g.certs, err = newCertManager(ctx, certOptions{
-		dataDir: cfg.DataDir, site: cfg.Site, names: cfg.Links.Names,
-		builtin: &BuiltinIssuer{Identity: g.identity}, acme: cfg.ACME,
-		renewChk: cfg.ACME.RenewCheck.Std(),
+	g.policies = newPolicyRouter(g.engine, cfg.Policy.Lookup, cfg.Policy.Authorize, newStaticRouter(cfg), cfg.Policy.OnFailure == onFailureDefault)
+	g.router.set(g.policies)
+	g.metrics = newMetrics(g.engine)
+	g.relays = relay.NewTable(g.metrics)
+	bufs := relay.NewBufs()
+
+	acme, err := acmeOptions(cfg.ACME)
+	if err != nil {
+		return nil, err
+	}
+	if g.certs, err = pki.NewManager(ctx, pki.Options{
+		DataDir: cfg.DataDir, Site: cfg.Site, Names: cfg.Links.Names,
+		Builtin: &pki.BuiltinIssuer{Identity: g.identity}, ACME: acme,
+		RenewCheck: cfg.ACME.RenewCheck.Std(), RetryMin: acmeRetryMin, RetryMax: acmeRetryMax,
 	}, log); err != nil {
 		return nil, err
 	}
-	if g.links, err = newLinks(cfg.Site, cfg.Peers, g.certs, log); err != nil {
+	trust, err := trustOf(cfg)
+	if err != nil {
 		return nil, err
 	}
-	g.links.accept = g.serveStream
-	g.links.onDial = g.metrics.dialed
-	g.links.wg.Add(1)
-	go g.links.janitor(cfg.Proxy.Idle.Std())
-	if cfg.Remote.ClientCA != "" {
-		if g.links.remotePool, err = loadPool(cfg.Remote.ClientCA, "remote.client_ca"); err != nil {
-			return nil, err
-		}
+	var peers []link.Peer
+	for _, p := range cfg.Peers {
+		peers = append(peers, link.Peer{Site: p.Site, QUIC: p.QUIC, TLS: p.TLS})
 	}
-	if err = g.links.listen(cfg.Links.QUIC, cfg.Links.TLS); err != nil {
+	if g.links, err = link.New(link.Config{
+		QUIC: cfg.Links.QUIC, TLS: cfg.Links.TLS, Peers: peers, Certs: g.certs, Trust: trust,
+		Idle: cfg.Proxy.Idle.Std(), DefaultLiveness: DefaultLiveness, DialTimeout: linkDialTimeout, AcceptIdle: linkAcceptIdle,
+		OnDial: g.metrics.dialed, Logger: log,
+	}); err != nil {
 		return nil, err
 	}
-	g.proxies = newProxyPorts(cfg.Proxy.Address, cfg.Proxy.Idle.Std(), g.links, g.relays, g.bufs, log)
-	g.proxies.metrics = g.metrics
+	g.proxies = proxy.New(proxy.Config{
+		Ports: ports.Config{
+			Addr: netip.MustParseAddr(cfg.Proxy.Address), // validated: a loopback IP
+			Max:  MaxProxyPorts, Idle: cfg.Proxy.Idle.Std(), Logger: log,
+		},
+		HandshakeTimeout: handshakeTimeout, Links: g.links, Relays: g.relays, Bufs: bufs,
+	})
 	if !cfg.EPMD.Disabled {
-		if err = g.startEPMD(ctx); err != nil {
+		res := &resolver{router: &g.router, links: g.links, proxies: g.proxies, metrics: g.metrics, log: log}
+		if err = g.startEPMD(ctx, cfg.EPMD, res); err != nil {
 			return nil, err
 		}
 	}
-	if err = g.startPublic(ctx); err != nil {
+	g.nodes = &nodes{site: cfg.Site, epmd: g.epmd}
+	g.metrics.watchNodes(g.nodes)
+	if err = g.startPublic(ctx, cfg.Public, cfg.Proxy.Idle.Std(), bufs); err != nil {
 		return nil, err
 	}
-	if err = g.startRemote(); err != nil {
-		return nil, err
+	publicAddr, _ := netip.ParseAddr(cfg.Public.Address) // validated; may be unset
+	g.queries = newQueries(&g.router, g.nodes, g.term, publicAddr, log)
+	if cfg.Remote.Listen != "" {
+		if err = g.queries.listen(cfg.Remote.Listen, g.certs, trust); err != nil {
+			return nil, err
+		}
 	}
 	// Peers' streams are served once everything they reach is in place.
-	g.links.serve()
-	if g.admin, err = newAdminServer(g); err != nil {
+	in := &inbound{router: &g.router, nodes: g.nodes, queries: g.queries, relays: g.relays, bufs: bufs, log: log}
+	g.links.Serve(in.serveStream)
+	token, err := datadir.LoadOrCreateToken(cfg.DataDir)
+	if err != nil {
 		return nil, err
 	}
+	if g.admin, err = newAdminServer(cfg.Admin.Listen, token, adminDeps{
+		status: g.Status, engine: g.engine, policies: g.policies, logs: logs, nodes: g.nodes, metrics: g.metrics.reg,
+		lookup: cfg.Policy.Lookup, authorize: cfg.Policy.Authorize, fail: g.fail,
+	}); err != nil {
+		return nil, err
+	}
+	quicAddr, tlsAddr := g.links.Addrs()
+	remote := "off"
+	if g.queries.ln != nil {
+		remote = g.queries.ln.Addr().String()
+	}
 	log.Info("distgate running", "site", cfg.Site, "identity", g.identity.ID.String(), "epmd", addrString(g.epmdLn),
-		"admin", g.admin.addr(), "public_epmd", addrString(g.publicLn), "remote", addrString(g.remoteLn), "quic", netAddrString(g.links.QUICAddr()), "tls", netAddrString(g.links.TLSAddr()), "data_dir", cfg.DataDir)
+		"admin", g.admin.addr(), "public_epmd", addrString(g.publicLn), "remote", remote,
+		"quic", netAddrString(quicAddr), "tls", netAddrString(tlsAddr), "data_dir", cfg.DataDir)
 	return g, nil
 }
 
-func (g *Gateway) startEPMD(ctx context.Context) error {
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", g.cfg.EPMD.Listen)
+// startEPMD opens the classic EPMD and serves it.
+func (g *Gateway) startEPMD(ctx context.Context, c EPMDConfig, res epmd.Resolver) error {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", c.Listen)
 	if err != nil {
 		return fmt.Errorf("epmd.listen: %w", err)
 	}
 	g.epmdLn = ln
 	g.epmd = epmd.NewServer(epmd.Config{
 		Port:      ln.Addr().(*net.TCPAddr).Port,
-		Relaxed:   g.cfg.EPMD.Relaxed,
-		HostNames: g.cfg.EPMD.Hosts,
-		Resolver:  g,
+		Relaxed:   c.Relaxed,
+		HostNames: c.Hosts,
+		Resolver:  res,
 		Logger:    g.log.With("component", "epmd"),
 		// `epmd -kill` stops OTP's epmd; it stops the gateway, which is
 		// this host's EPMD, rather than leave it running without one.
@@ -164,17 +191,72 @@ func (g *Gateway) startEPMD(ctx context.Context) error {
 			close(g.killed)
 		},
 	})
-	go g.serve(func() error { return g.epmd.Serve(ln) })
+	g.serve(g.epmd, ln)
 	return nil
 }
 
-// serve runs a listener's loop and reports its failure on serveErr.
-func (g *Gateway) serve(f func() error) {
-	if err := f(); err != nil {
-		select {
-		case g.serveErr <- err:
-		default:
+// startPublic opens the TLS termination ports (released when idle for
+// idle) and the public EPMD.
+func (g *Gateway) startPublic(ctx context.Context, pc PublicConfig, idle time.Duration, bufs *relay.Bufs) error {
+	if pc.Address == "" {
+		return nil
+	}
+	var clientCAs *x509.CertPool
+	if pc.ClientCA != "" {
+		var err error
+		if clientCAs, err = pki.LoadPool(pc.ClientCA, "public.client_ca"); err != nil {
+			return err
 		}
+	}
+	limit := admit.New(admit.Limits{Rate: pc.Rate, Burst: pc.Burst, PerSource: publicPerAddr, Total: publicTotal, MaxSources: publicMaxSources})
+	g.term = terminate.New(terminate.Config{
+		Ports: ports.Config{
+			Addr: netip.MustParseAddr(pc.Address), // validated: an IP
+			Max:  MaxTerminationPorts, Idle: idle, Admit: limit, Logger: g.log.With("component", "terminate"),
+		},
+		HandshakeTimeout: handshakeTimeout, ClientCAs: clientCAs, Certs: g.certs,
+		Policy: reachPolicy{&g.router}, Backends: g.nodes, Relays: g.relays, Bufs: bufs,
+	})
+	if pc.EPMD == "" {
+		return nil
+	}
+	if g.epmd == nil {
+		return fmt.Errorf("public.epmd needs the gateway's own EPMD (epmd.disabled is set)")
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", pc.EPMD)
+	if err != nil {
+		return fmt.Errorf("public.epmd: %w", err)
+	}
+	g.publicLn = ln
+	plog := g.log.With("component", "public-epmd")
+	g.public = epmd.NewServer(epmd.Config{
+		Port: ln.Addr().(*net.TCPAddr).Port,
+		Public: &publicEPMD{router: &g.router, nodes: g.nodes, term: g.term, limit: limit, metrics: g.metrics,
+			log: plog, logged: map[string]time.Time{}},
+		RequestTimeout: publicRequestTime,
+		Logger:         plog,
+	})
+	g.serve(g.public, ln)
+	return nil
+}
+
+// serve runs an EPMD server's loop on ln, owned by the gateway: Close
+// waits for it. A failure is reported on Err.
+func (g *Gateway) serve(s *epmd.Server, ln net.Listener) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := s.Serve(ln); err != nil {
+			g.fail(err)
+		}
+	}()
+}
+
+// fail reports a listener's failure on Err, once.
+func (g *Gateway) fail(err error) {
+	select {
+	case g.serveErr <- err:
+	default:
 	}
 }
 
@@ -186,7 +268,7 @@ func (g *Gateway) Err() <-chan error { return g.serveErr }
 func (g *Gateway) Killed() <-chan struct{} { return g.killed }
 
 // Identity returns the gateway's identity.
-func (g *Gateway) Identity() *Identity { return g.identity }
+func (g *Gateway) Identity() *pki.Identity { return g.identity }
 
 // EPMDAddr returns the EPMD listener's address (nil when disabled).
 func (g *Gateway) EPMDAddr() net.Addr {
@@ -200,9 +282,7 @@ func (g *Gateway) EPMDAddr() net.Addr {
 func (g *Gateway) AdminAddr() string { return g.admin.addr() }
 
 // LinkAddrs returns the QUIC and TLS link listeners' addresses.
-func (g *Gateway) LinkAddrs() (quicAddr, tlsAddr net.Addr) {
-	return g.links.QUICAddr(), g.links.TLSAddr()
-}
+func (g *Gateway) LinkAddrs() (quicAddr, tlsAddr net.Addr) { return g.links.Addrs() }
 
 // SetRouter replaces the routing policy; nil restores the uploaded
 // policies (with the built-in one behind them).
@@ -210,42 +290,40 @@ func (g *Gateway) SetRouter(r Router) {
 	if r == nil {
 		r = g.policies
 	}
-	g.router.Store(&routerBox{r})
+	g.router.set(r)
 }
 
-func (g *Gateway) routerNow() Router { return g.router.Load().Router }
-
-// Close stops every listener and relay and waits for them. It is
-// idempotent.
+// Close stops every listener and relay and waits for everything the
+// gateway started. It is idempotent.
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
 		if g.admin != nil {
 			g.admin.close()
 		}
-		if g.remoteLn != nil {
-			g.remoteLn.Close()
+		if g.queries != nil {
+			g.queries.close()
 		}
 		if g.proxies != nil {
-			g.proxies.close()
+			g.proxies.Stop()
 		}
-		if g.publicEPMD != nil {
-			g.publicEPMD.Close()
+		if g.public != nil {
+			g.public.Close()
 		}
 		if g.term != nil {
-			g.term.close()
+			g.term.Close()
 		}
 		if g.epmd != nil {
 			g.epmd.Close()
 		}
+		g.wg.Wait()
 		if g.links != nil {
-			g.links.close()
+			g.links.Close()
 		}
 		if g.proxies != nil {
-			g.proxies.wait()
+			g.proxies.Wait()
 		}
-		g.inbound.Wait()
 		if g.certs != nil {
-			g.certs.stop()
+			g.certs.Close()
 		}
 		if g.engine != nil {
 			g.engine.Close(context.Background())
@@ -254,226 +332,72 @@ func (g *Gateway) Close() error {
 	return nil
 }
 
-// Resolve implements epmd.Resolver: it asks the router where a node leads
-// and turns the route into endpoints; a remote node is answered with its
-// loopback proxy port.
-func (g *Gateway) Resolve(ctx context.Context, q epmd.Query) epmd.Answer {
-	rt, ans := g.resolve(ctx, q)
-	g.metrics.lookups.WithLabelValues(rt.String(), ans.Status.String()).Inc()
-	return ans
+// trustOf loads the trust of the configuration: its peers (pinned
+// identities, CA bundles) and the CA of remote query clients.
+func trustOf(cfg Config) (*pki.Trust, error) {
+	var peers []pki.Peer
+	for _, p := range cfg.Peers {
+		tp := pki.Peer{Site: p.Site, ServerName: p.ServerName}
+		if p.Identity != "" {
+			id, err := pki.ParseIdentity(p.Identity)
+			if err != nil {
+				return nil, fmt.Errorf("peer %s: %w", p.Site, err)
+			}
+			tp.Pinned = &id
+		}
+		if p.CA != "" {
+			pool, err := pki.LoadPool(p.CA, "peer "+p.Site+": ca")
+			if err != nil {
+				return nil, err
+			}
+			tp.Roots = pool
+		}
+		peers = append(peers, tp)
+	}
+	var clients *x509.CertPool
+	if cfg.Remote.ClientCA != "" {
+		var err error
+		if clients, err = pki.LoadPool(cfg.Remote.ClientCA, "remote.client_ca"); err != nil {
+			return nil, err
+		}
+	}
+	return pki.NewTrust(peers, clients), nil
 }
 
-func (g *Gateway) resolve(ctx context.Context, q epmd.Query) (RouteKind, epmd.Answer) {
-	node := q.Name
-	if q.Host != "" {
-		node += "@" + q.Host
+// acmeOptions turns the acme section into the certificate manager's.
+func acmeOptions(c ACMEConfig) (pki.ACME, error) {
+	a := pki.ACME{
+		Names: c.Names, CA: c.CA, Email: c.Email, HTTPChallenge: c.Challenge == challengeHTTP,
+		TLSALPNPort: c.TLSALPNPort, RenewalRatio: c.RenewalRatio,
 	}
-	rt := g.routerNow().Lookup(ctx, LookupInput{
-		Node: node, Name: q.Name, Host: q.Host, LocalHost: q.LocalHost, Accept: q.Accept, Asker: q.Asker,
-		Local: q.Local, Registered: q.Registered,
-	})
-	switch rt.Kind {
-	case RouteLocal:
-		eps := q.Local
-		if len(rt.Endpoints) > 0 {
-			eps = rt.Endpoints
-		}
-		if len(eps) == 0 {
-			if !q.Registered {
-				return rt.Kind, epmd.Answer{Status: epmd.StatusNotFound, Message: "no node " + q.Name + " is registered here"}
-			}
-			return rt.Kind, epmd.Answer{Status: epmd.StatusNotFound, Message: "node " + q.Name + " offers none of the accepted protocols"}
-		}
-		return rt.Kind, epmd.Answer{Status: epmd.StatusOK, Endpoints: eps}
-	case RouteVia:
-		if q.Host == "" {
-			return rt.Kind, epmd.Answer{Status: epmd.StatusNotFound, Message: "a remote node is looked up by its full name"}
-		}
-		if _, ok := g.links.peers[rt.Site]; !ok {
-			g.log.Error("lookup routed to a site that is not a configured peer", "node", node, "site", rt.Site)
-			return rt.Kind, epmd.Answer{Status: epmd.StatusUnavailable, Message: "the route of " + node + " leads to site " + rt.Site + ", which is not a configured peer"}
-		}
-		if !q.LocalPeer {
-			return rt.Kind, epmd.Answer{Status: epmd.StatusDenied, Message: "remote nodes are reached through loopback proxy ports: ask the gateway of your own host"}
-		}
-		if !acceptsTCP(q.Accept) {
-			return rt.Kind, epmd.Answer{Status: epmd.StatusNotFound, Message: "node " + node + " is reached through a loopback TCP proxy port: accept inet_tcp"}
-		}
-		port, err := g.proxies.portFor(node, rt)
+	if len(c.Names) == 0 {
+		return a, nil
+	}
+	if a.HTTPChallenge {
+		host, port, err := splitPort(c.HTTPAddress)
 		if err != nil {
-			g.log.Error("lookup", "node", node, "err", err)
-			return rt.Kind, epmd.Answer{Status: epmd.StatusUnavailable, Message: err.Error()}
+			return a, fmt.Errorf("acme.http_address: %w", err)
 		}
-		return rt.Kind, epmd.Answer{Status: epmd.StatusOK, Endpoints: []epmd.Endpoint{{
-			Transport: epmd.Transport{Proto: "inet_tcp", Port: uint16(port), Family: epmd.FamilyInet,
-				Addr: mustLoopback(g.cfg.Proxy.Address), HighVsn: 6, LowVsn: 6},
-			NodeType: epmd.NodeTypeNormal,
-		}}}
-	case RouteDeny:
-		g.log.Info("lookup denied", "node", node, "asker", q.Asker, "reason", rt.Reason)
-		return rt.Kind, epmd.Answer{Status: epmd.StatusDenied, Message: rt.Reason}
+		a.HTTPHost, a.HTTPPort = host, port
 	}
-	return rt.Kind, epmd.Answer{Status: epmd.StatusNoRoute, Message: "host " + q.Host + " is not this host and no route leads there"}
-}
-
-func acceptsTCP(accept []string) bool {
-	if len(accept) == 0 {
-		return true
-	}
-	for _, p := range accept {
-		if p == "inet_tcp" {
-			return true
+	if c.TrustedRoots != "" {
+		pool, err := pki.LoadPool(c.TrustedRoots, "acme.trusted_roots")
+		if err != nil {
+			return a, err
 		}
+		a.TrustedRoots = pool
 	}
-	return false
+	return a, nil
 }
 
-// deadliner is what link streams offer to bound the header read.
-type deadliner interface {
-	SetReadDeadline(time.Time) error
-}
-
-// serveStream serves a stream a peer gateway (or a remote query client,
-// with an empty site) opened.
-func (g *Gateway) serveStream(ctx context.Context, site, identity, transport string, s io.ReadWriteCloser) {
-	g.inbound.Add(1)
-	defer g.inbound.Done()
-	d, _ := s.(deadliner)
-	if d != nil {
-		d.SetReadDeadline(time.Now().Add(handshakeTimeout))
+func splitPort(addr string) (string, int, error) {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return "", 0, fmt.Errorf("%q is not host:port", addr)
 	}
-	hdr, err := readStreamHeader(s)
-	if err != nil {
-		g.log.Warn("link stream refused", "peer", site, "err", err)
-		s.Write(appendLinkReply(nil, linkBadRequest, err.Error()))
-		abortConn(s)
-		return
+	var port int
+	if _, err := fmt.Sscanf(addr[i+1:], "%d", &port); err != nil {
+		return "", 0, fmt.Errorf("%q: bad port", addr)
 	}
-	if d != nil {
-		if hdr.Kind == kindEPMD {
-			d.SetReadDeadline(time.Now().Add(remoteQueryTimeout)) // one query, then the end
-		} else {
-			d.SetReadDeadline(time.Time{})
-		}
-	}
-	if site == "" && hdr.Kind != kindEPMD {
-		s.Write(appendLinkReply(nil, linkDenied, "a client that is not a peer gateway may only query"))
-		s.Close()
-		return
-	}
-	switch hdr.Kind {
-	case kindRelay:
-		g.serveRelay(ctx, site, transport, s, hdr)
-	case kindEPMD:
-		s.Write(appendLinkReply(nil, linkOK, ""))
-		a := asker{via: ViaLink, site: site, identity: identity, addr: transport}
-		if site == "" {
-			a.via = ViaRemote
-		}
-		if la, ok := s.(interface{ LocalAddr() net.Addr }); ok {
-			if ap, err := netip.ParseAddrPort(la.LocalAddr().String()); err == nil {
-				a.local = ap.Addr().Unmap()
-			}
-		}
-		g.serveQuery(ctx, s, a)
-		s.Close()
-	default:
-		s.Write(appendLinkReply(nil, linkBadRequest, fmt.Sprintf("stream kind %d is not served here", hdr.Kind)))
-		s.Close()
-	}
-}
-
-// serveRelay connects a peer's caller to a node of this site.
-func (g *Gateway) serveRelay(ctx context.Context, site, transport string, s io.ReadWriteCloser, hdr streamHeader) {
-	refuse := func(status byte, msg string) {
-		g.metrics.relayed("in", transport, false)
-		g.log.Warn("relay refused", "peer", site, "caller", hdr.Caller, "target", hdr.Target, "reason", msg)
-		s.Write(appendLinkReply(nil, status, msg))
-		s.Close()
-	}
-	if ok, reason := g.routerNow().Authorize(ctx, AuthInput{Action: ActionReach, Via: ViaLink, Site: site, Caller: hdr.Caller, Target: hdr.Target}); !ok {
-		refuse(linkDenied, fmt.Sprintf("%s may not reach %s: %s", hdr.Caller, hdr.Target, reason))
-		return
-	}
-	name, host := epmd.SplitNode(hdr.Target)
-	addr, err := g.localTarget(name, host)
-	if err != nil {
-		refuse(linkNotFound, err.Error())
-		return
-	}
-	dctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
-	c, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
-	cancel()
-	if err != nil {
-		refuse(linkUnreachable, fmt.Sprintf("%s does not accept connections: %v", hdr.Target, err))
-		return
-	}
-	if _, err := s.Write(appendLinkReply(nil, linkOK, "")); err != nil {
-		c.Close()
-		abortConn(s)
-		return
-	}
-	applyLiveness(s, hdr.Liveness)
-	ri := g.relays.add(hdr.Caller, hdr.Target, site, transport, "in")
-	defer g.relays.remove(ri)
-	defer g.metrics.relayDone(ri)
-	g.metrics.relayed("in", transport, true)
-	var local io.ReadWriteCloser = c.(*net.TCPConn)
-	if hdr.Tick > 0 {
-		local = newTicker(c.(*net.TCPConn), hdr.Tick, false)
-	}
-	g.log.Debug("relay started", "caller", hdr.Caller, "target", hdr.Target, "peer", site, "transport", transport)
-	if err := relay(local, s, g.bufs, &ri.Stats); err != nil {
-		g.log.Info("relay ended", "caller", hdr.Caller, "target", hdr.Target, "err", err)
-	}
-}
-
-// localTarget finds where a node of this site listens for TCP
-// distribution.
-func (g *Gateway) localTarget(name, host string) (string, error) {
-	addr, isTLS, err := g.backendOf(name)
-	switch {
-	case err != nil:
-		return "", err
-	case !g.servesHost(name, host):
-		return "", fmt.Errorf("host %s is not served by site %s", host, g.cfg.Site)
-	case isTLS:
-		return "", fmt.Errorf("node %s listens for no TCP distribution", name)
-	}
-	return addr, nil
-}
-
-// servesHost reports whether host names this gateway's host for a node:
-// empty, one of the EPMD's host names or addresses, or the host the node
-// registered with.
-func (g *Gateway) servesHost(name, host string) bool {
-	if host == "" || g.epmd.IsLocalHost(host) {
-		return true
-	}
-	var h string
-	g.epmd.Registry(func(r *epmd.Registry) { h = r.Host(name) })
-	return h != "" && strings.EqualFold(h, host)
-}
-
-// mustLoopback parses the proxy address (validated as a loopback IP).
-func mustLoopback(s string) netip.Addr {
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.AddrFrom4([4]byte{127, 0, 0, 1})
-	}
-	return a
-}
-
-func addrString(ln net.Listener) string {
-	if ln == nil {
-		return "off"
-	}
-	return ln.Addr().String()
-}
-
-func netAddrString(a net.Addr) string {
-	if a == nil {
-		return "off"
-	}
-	return a.String()
+	return addr[:i], port, nil
 }

@@ -17,8 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distgate/distgate/abi"
 	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/gateway/handshake"
+	"github.com/distgate/distgate/gateway/link"
+	"github.com/distgate/distgate/gateway/pki"
+	"github.com/distgate/distgate/gateway/relay"
 )
 
 // testLogger logs to the test when -v, else nowhere.
@@ -54,7 +58,7 @@ func freeUDP(t testing.TB) string {
 type site struct {
 	name     string
 	dataDir  string
-	id       *Identity
+	id       *pki.Identity
 	quic     string
 	tls      string
 	hostname string // the host part of this site's node names
@@ -65,7 +69,7 @@ type site struct {
 func prepareSite(t testing.TB, name string) *site {
 	t.Helper()
 	s := &site{name: name, dataDir: t.TempDir(), quic: freeUDP(t), tls: freeTCP(t), hostname: "n1." + name + ".example"}
-	id, err := LoadOrCreateIdentity(s.dataDir, name, time.Now())
+	id, err := pki.LoadOrCreateIdentity(s.dataDir, name, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +217,7 @@ func testRelay(t *testing.T, transport string) {
 		t.Fatalf("the node got send_name %x, want %x", first, frame)
 	}
 	st := a.gw.Status()
-	if len(st.Relays) != 1 || st.Relays[0].Caller != "x@n1.site-a.example" || st.Relays[0].Target != "y@n1.site-b.example" || st.Relays[0].Transport != transport {
+	if len(st.Relays) != 1 || st.Relays[0].Caller != "x@n1.site-a.example" || st.Relays[0].Target != "y@n1.site-b.example" || st.Relays[0].Transport != transport || st.Relays[0].Direction != relay.Out {
 		t.Fatalf("site-a relays: %+v", st.Relays)
 	}
 	if st.Relays[0].BytesOut < int64(len(payload)) {
@@ -221,14 +225,14 @@ func testRelay(t *testing.T, transport string) {
 	}
 	found := false
 	for _, l := range st.Links {
-		found = found || (l.Peer == "site-b" && l.Transport == transport)
+		found = found || (l.Peer == "site-b" && l.Transport.String() == transport)
 	}
 	if !found {
 		t.Fatalf("site-a links: %+v", st.Links)
 	}
 	// Closing the caller ends the relay on both sites.
 	c.Close()
-	waitFor(t, "relays to end", func() bool { return a.gw.relays.len() == 0 && b.gw.relays.len() == 0 })
+	waitFor(t, "relays to end", func() bool { return a.gw.relays.Len() == 0 && b.gw.relays.Len() == 0 })
 	m := scrape(t, a)
 	for _, want := range []string{
 		`distgate_relays_total{direction="out",result="ok",transport="` + transport + `"} 1`,
@@ -262,8 +266,8 @@ func scrape(t testing.TB, s *site) string {
 	return string(b)
 }
 
-func TestRelayQUIC(t *testing.T) { testRelay(t, transportQUIC) }
-func TestRelayTLS(t *testing.T)  { testRelay(t, transportTLS) }
+func TestRelayQUIC(t *testing.T) { testRelay(t, "quic") }
+func TestRelayTLS(t *testing.T)  { testRelay(t, "tls") }
 
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
@@ -278,7 +282,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 // TestRelayRefusals: an unknown target and a policy refusal close the
 // caller's connection at once, and say why in the log.
 func TestRelayRefusals(t *testing.T) {
-	a, b := twoSites(t, transportQUIC)
+	a, b := twoSites(t, "quic")
 	startFakeNode(t, b, "y")
 	c, _, err := dialRemote(t, a, "nobody@n1.site-b.example", "x@n1.site-a.example")
 	if err != nil {
@@ -302,9 +306,9 @@ func TestRelayRefusals(t *testing.T) {
 
 type denyAll struct{}
 
-func (denyAll) Lookup(context.Context, LookupInput) Route { return Route{Kind: RouteNone} }
-func (denyAll) Authorize(context.Context, AuthInput) (bool, string) {
-	return false, "denied by test"
+func (denyAll) Lookup(context.Context, *abi.LookupRequest) abi.Route { return abi.None() }
+func (denyAll) Authorize(context.Context, Via, *abi.AuthorizeRequest) abi.Decision {
+	return abi.Refuse("denied by test")
 }
 
 // TestWrongIdentityRefused: a peer pinned with another identity cannot
@@ -338,29 +342,12 @@ func TestWrongIdentityRefused(t *testing.T) {
 	}
 }
 
-func TestIdentityRoundTrip(t *testing.T) {
-	s := prepareSite(t, "x")
-	id, err := ParseIdentity(s.id.ID.String())
-	if err != nil || id != s.id.ID {
-		t.Fatalf("ParseIdentity(%s) = %v, %v", s.id.ID, id, err)
-	}
-	again, err := LoadOrCreateIdentity(s.dataDir, "x", time.Now())
-	if err != nil || again.ID != s.id.ID {
-		t.Fatalf("reloaded identity %v, %v; want %v", again.ID, err, s.id.ID)
-	}
-	for _, bad := range []string{"", "dg1:", "dg2:" + strings.Repeat("a", 52), "dg1:" + strings.Repeat("!", 52)} {
-		if _, err := ParseIdentity(bad); err == nil {
-			t.Errorf("ParseIdentity(%q) succeeded", bad)
-		}
-	}
-}
-
 // TestRelayHalfCloseAndIdleLink: a caller that half-closes gets every byte
 // echoed and then the end of the stream, over QUIC and TLS; a QUIC link
 // that carries nothing for the idle time is closed, and dialled again on
 // the next connection.
 func TestRelayHalfCloseAndIdleLink(t *testing.T) {
-	for _, transport := range []string{transportQUIC, transportTLS} {
+	for _, transport := range []string{"quic", "tls"} {
 		t.Run(transport, func(t *testing.T) {
 			a, b := prepareSite(t, "site-a"), prepareSite(t, "site-b")
 			a.cfg.Peers = []PeerConfig{b.peerOf()}
@@ -386,11 +373,14 @@ func TestRelayHalfCloseAndIdleLink(t *testing.T) {
 					t.Fatalf("round %d: echoed %d of %d bytes, %v", round, len(got), len(payload), err)
 				}
 				c.Close()
-				if transport == transportQUIC {
+				if transport == "quic" {
 					waitFor(t, "the unused link to close", func() bool {
-						a.gw.links.mu.Lock()
-						defer a.gw.links.mu.Unlock()
-						return len(a.gw.links.quic) == 0
+						for _, l := range a.gw.Status().Links {
+							if l.Transport == link.QUIC && l.Direction == "out" {
+								return false
+							}
+						}
+						return true
 					})
 				}
 			}
@@ -408,7 +398,7 @@ func TestTerminateReframesAndShutsDown(t *testing.T) {
 	s.cfg.Links.Off, s.cfg.Links.QUIC, s.cfg.Links.TLS = true, "", ""
 	s.start(t)
 	node := startFakeNode(t, s, "y")
-	port, err := s.gw.term.portFor("y")
+	port, err := s.gw.term.Port("y")
 	if err != nil {
 		t.Fatal(err)
 	}

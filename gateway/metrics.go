@@ -1,9 +1,14 @@
 package gateway
 
 import (
-	"github.com/distgate/distgate/epmd"
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/distgate/distgate/gateway/link"
+	"github.com/distgate/distgate/gateway/relay"
+	"github.com/distgate/distgate/wasm"
 )
 
 // metrics are the gateway's Prometheus metrics, in a registry of its own
@@ -16,9 +21,12 @@ type metrics struct {
 	relayBytes     *prometheus.CounterVec // direction (from_node, to_node)
 	linkDials      *prometheus.CounterVec // peer, transport, result
 	publicRefusals *prometheus.CounterVec // what
+	relaysActive   atomic.Int64
 }
 
-func newMetrics(g *Gateway) *metrics {
+// newMetrics returns the gateway's metrics, with the policy engine's
+// counters; watchNodes adds the registry's once the EPMD is up.
+func newMetrics(eng *wasm.Engine) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -41,23 +49,21 @@ func newMetrics(g *Gateway) *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "distgate_relays_active", Help: "Relayed connections open now.",
-		}, func() float64 { return float64(g.relays.len()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "distgate_registered_nodes", Help: "Nodes registered with the EPMD.",
-		}, func() float64 {
-			n := 0
-			if g.epmd != nil {
-				g.epmd.Registry(func(r *epmd.Registry) { n = r.Len() })
-			}
-			return float64(n)
-		}),
-		&policyCollector{g: g},
+		}, func() float64 { return float64(m.relaysActive.Load()) }),
+		&policyCollector{eng: eng},
 	)
 	return m
 }
 
+// watchNodes exports the number of nodes registered with the EPMD.
+func (m *metrics) watchNodes(n *nodes) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "distgate_registered_nodes", Help: "Nodes registered with the EPMD.",
+	}, func() float64 { return float64(n.count()) }))
+}
+
 // policyCollector exports each policy's counters from the engine.
-type policyCollector struct{ g *Gateway }
+type policyCollector struct{ eng *wasm.Engine }
 
 var (
 	policyCallsDesc    = prometheus.NewDesc("distgate_policy_calls_total", "Decisions asked of a policy.", []string{"policy"}, nil)
@@ -72,10 +78,7 @@ func (c *policyCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *policyCollector) Collect(ch chan<- prometheus.Metric) {
-	if c.g.engine == nil {
-		return
-	}
-	for _, p := range c.g.engine.Policies() {
+	for _, p := range c.eng.Policies() {
 		ch <- prometheus.MustNewConstMetric(policyCallsDesc, prometheus.CounterValue, float64(p.Stats.Calls), p.Name)
 		for reason, n := range map[string]uint64{
 			"timeout": p.Stats.Timeouts, "trap": p.Stats.Traps, "invalid": p.Stats.Invalid,
@@ -88,25 +91,30 @@ func (c *policyCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // dialed counts a link dial.
-func (m *metrics) dialed(peer, transport string, err error) {
+func (m *metrics) dialed(site string, t link.Transport, err error) {
 	result := "ok"
 	if err != nil {
 		result = "failed"
 	}
-	m.linkDials.WithLabelValues(peer, transport, result).Inc()
+	m.linkDials.WithLabelValues(site, t.String(), result).Inc()
 }
 
-// relayed counts a relay's start or refusal.
-func (m *metrics) relayed(direction, transport string, ok bool) {
+// Relayed implements relay.Observer: it counts a relay's start or refusal.
+func (m *metrics) Relayed(d relay.Direction, transport string, ok bool) {
 	result := "ok"
 	if !ok {
 		result = "refused"
 	}
-	m.relays.WithLabelValues(direction, transport, result).Inc()
+	m.relays.WithLabelValues(d.String(), transport, result).Inc()
+	if ok {
+		m.relaysActive.Add(1)
+	}
 }
 
-// relayDone counts a relay's bytes once it has ended.
-func (m *metrics) relayDone(ri *relayInfo) {
+// Ended implements relay.Observer: it counts a relay's bytes once it has
+// ended.
+func (m *metrics) Ended(ri *relay.Info) {
+	m.relaysActive.Add(-1)
 	m.relayBytes.WithLabelValues("from_node").Add(float64(ri.Stats.AToB.Load()))
 	m.relayBytes.WithLabelValues("to_node").Add(float64(ri.Stats.BToA.Load()))
 }

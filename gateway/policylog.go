@@ -9,10 +9,6 @@ import (
 	"time"
 )
 
-// policyLogLines is how many recent log lines are kept per policy for
-// `distgate policy logs`.
-const policyLogLines = 200
-
 // policyLogs keeps the recent log lines of each policy: what the policy
 // itself logged through the host's log function, and what the engine
 // logged about it (failures, installs, swaps).

@@ -4,13 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/distgate/distgate/abi"
 	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/gateway/admit"
+	"github.com/distgate/distgate/gateway/terminate"
 )
 
 // publicEPMD is the policy of the internet-facing EPMD (epmd.Public): the
@@ -18,22 +20,20 @@ import (
 // termination port, NAMES only when allowed, and every refusal logged
 // with its reason.
 type publicEPMD struct {
-	g     *Gateway
-	term  *terminator
-	log   *slog.Logger
-	limit *edgeLimiter
+	router  Router
+	nodes   *nodes
+	term    *terminate.Ports
+	limit   *admit.Limiter
+	metrics *metrics
+	log     *slog.Logger
 
 	mu     sync.Mutex           // guards logged
 	logged map[string]time.Time // refusal log lines, at most one a second per reason and address
 }
 
-func newPublicEPMD(g *Gateway, term *terminator, limit *edgeLimiter) *publicEPMD {
-	return &publicEPMD{g: g, term: term, log: g.log.With("component", "public-epmd"), limit: limit, logged: map[string]time.Time{}}
-}
-
 // Admit implements epmd.Public.
 func (p *publicEPMD) Admit(peer netip.AddrPort) bool {
-	ok, reason := p.limit.admit(peer.Addr(), time.Now())
+	ok, reason := p.limit.Admit(peer.Addr(), time.Now())
 	if !ok {
 		p.Refused(peer, reason)
 	}
@@ -41,20 +41,21 @@ func (p *publicEPMD) Admit(peer netip.AddrPort) bool {
 }
 
 // Done implements epmd.Public.
-func (p *publicEPMD) Done(peer netip.AddrPort) { p.limit.done(peer.Addr()) }
+func (p *publicEPMD) Done(peer netip.AddrPort) { p.limit.Done(peer.Addr()) }
 
 // PortPlease implements epmd.Public.
 func (p *publicEPMD) PortPlease(ctx context.Context, peer netip.AddrPort, name string) *epmd.PortInfo {
-	if ok, reason := p.g.routerNow().Authorize(ctx, AuthInput{Action: ActionLookup, Via: ViaPublic, Target: name, Addr: peer.String()}); !ok {
-		p.Refused(peer, fmt.Sprintf("PORT_PLEASE2 %s: %s", name, reason))
+	d := p.router.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{Action: abi.ActionList, Lookup: true, Node: name, Asker: abi.Asker{Addr: peer}})
+	if !d.Allow {
+		p.Refused(peer, fmt.Sprintf("PORT_PLEASE2 %s: %s", name, d.Reason))
 		return nil
 	}
 	var info *epmd.PortInfo
-	p.g.epmd.Registry(func(r *epmd.Registry) { info = r.PortPlease(name) })
+	p.nodes.epmd.Registry(func(r *epmd.Registry) { info = r.PortPlease(name) })
 	if info == nil {
 		return nil
 	}
-	port, err := p.term.portFor(name)
+	port, err := p.term.Port(name)
 	if err != nil {
 		p.log.Error("public PORT_PLEASE2", "name", name, "err", err)
 		return nil
@@ -65,19 +66,21 @@ func (p *publicEPMD) PortPlease(ctx context.Context, peer netip.AddrPort, name s
 
 // Names implements epmd.Public: only when allowed, and only exported names.
 func (p *publicEPMD) Names(ctx context.Context, peer netip.AddrPort) ([]epmd.NameEntry, bool) {
-	router := p.g.routerNow()
-	if ok, reason := router.Authorize(ctx, AuthInput{Action: ActionList, Via: ViaPublic, Addr: peer.String()}); !ok {
-		p.Refused(peer, "NAMES: "+reason)
+	list := func(node string) abi.Decision {
+		return p.router.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{Action: abi.ActionList, Node: node, Asker: abi.Asker{Addr: peer}})
+	}
+	if d := list(""); !d.Allow {
+		p.Refused(peer, "NAMES: "+d.Reason)
 		return nil, false
 	}
-	var nodes []epmd.NodeInfo
-	p.g.epmd.Registry(func(r *epmd.Registry) { nodes = r.Nodes() })
+	var registered []epmd.NodeInfo
+	p.nodes.epmd.Registry(func(r *epmd.Registry) { registered = r.Nodes() })
 	var out []epmd.NameEntry
-	for _, n := range nodes {
-		if ok, _ := router.Authorize(ctx, AuthInput{Action: ActionList, Via: ViaPublic, Target: n.Name, Addr: peer.String()}); !ok {
+	for _, n := range registered {
+		if !list(n.Name).Allow {
 			continue
 		}
-		port, err := p.term.portFor(n.Name)
+		port, err := p.term.Port(n.Name)
 		if err != nil {
 			continue
 		}
@@ -93,7 +96,7 @@ func (p *publicEPMD) Refused(peer netip.AddrPort, what string) {
 	if strings.HasPrefix(kind, "PORT_PLEASE2") {
 		kind = "PORT_PLEASE2"
 	}
-	p.g.metrics.publicRefusals.WithLabelValues(kind).Inc()
+	p.metrics.publicRefusals.WithLabelValues(kind).Inc()
 	key := peer.Addr().String() + " " + what
 	now := time.Now()
 	p.mu.Lock()
@@ -110,35 +113,14 @@ func (p *publicEPMD) Refused(peer netip.AddrPort, what string) {
 	p.log.Warn("public EPMD refused", "peer", peer.String(), "what", what)
 }
 
-// startPublic opens the public EPMD and the TLS termination ports.
-func (g *Gateway) startPublic(ctx context.Context) error {
-	pc := g.cfg.Public
-	if pc.Address == "" {
-		return nil
-	}
-	limit := newEdgeLimiter(pc.Rate, pc.Burst, publicPerAddr, publicTotal)
-	term, err := newTerminator(g, pc.Address, pc.ClientCA, limit)
-	if err != nil {
-		return err
-	}
-	g.term = term
-	if pc.EPMD == "" {
-		return nil
-	}
-	if g.epmd == nil {
-		return fmt.Errorf("public.epmd needs the gateway's own EPMD (epmd.disabled is set)")
-	}
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", pc.EPMD)
-	if err != nil {
-		return fmt.Errorf("public.epmd: %w", err)
-	}
-	g.publicLn = ln
-	g.publicEPMD = epmd.NewServer(epmd.Config{
-		Port:           ln.Addr().(*net.TCPAddr).Port,
-		Public:         newPublicEPMD(g, term, limit),
-		RequestTimeout: publicRequestTime,
-		Logger:         g.log.With("component", "public-epmd"),
+// reachPolicy implements terminate.Policy with the router: a TLS caller
+// reaches a node over the public edge.
+type reachPolicy struct{ router Router }
+
+// Reach implements terminate.Policy.
+func (r reachPolicy) Reach(ctx context.Context, c terminate.Caller) (bool, string) {
+	d := r.router.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{
+		Action: abi.ActionReach, Node: c.Target, Asker: abi.Asker{Identity: c.Identity, Node: c.Node, Addr: c.Addr},
 	})
-	go g.serve(func() error { return g.publicEPMD.Serve(ln) })
-	return nil
+	return d.Allow, d.Reason
 }

@@ -3,19 +3,21 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
-	"os"
+	"sync"
 	"time"
 
 	"github.com/mholt/acmez/v3"
 
+	"github.com/distgate/distgate/abi"
 	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/gateway/pki"
+	"github.com/distgate/distgate/gateway/terminate"
 )
 
 // Secure remote EPMD queries: the EPMD extension's NAMES_X and LOOKUP_X,
@@ -27,114 +29,105 @@ import (
 
 // asker is who sent a remote query.
 type asker struct {
-	via      string // ViaRemote or ViaLink
+	via      Via    // ViaRemote or ViaLink
 	site     string // the peer site, for ViaLink
 	identity string // the certificate identity, for ViaRemote
-	addr     string
+	addr     netip.AddrPort
+	peer     string     // for the log: the remote address, or the link's transport
 	local    netip.Addr // the address the client reached
 }
 
-// loadPool reads a PEM bundle.
-func loadPool(file, key string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("%s: %s holds no PEM certificate", key, file)
-	}
-	return pool, nil
+// queries answers remote queries, over the TLS listener it owns and over
+// the link streams inbound hands it.
+type queries struct {
+	router Router
+	nodes  *nodes
+	term   *terminate.Ports // nil when the gateway terminates no TLS
+	// publicAddr is where the TLS ports open (public.address); unset or
+	// unspecified: the address the client reached.
+	publicAddr netip.Addr
+	log        *slog.Logger
+
+	ln     net.Listener // remote.listen; nil when off
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
-// verifyClient checks a client chain against a CA pool, for client
-// authentication.
-func verifyClient(pool *x509.CertPool, chain []*x509.Certificate) error {
-	if len(chain) == 0 {
-		return errors.New("no client certificate")
-	}
-	inter := x509.NewCertPool()
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
-	}
-	_, err := chain[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
-	return err
+func newQueries(router Router, n *nodes, term *terminate.Ports, publicAddr netip.Addr, log *slog.Logger) *queries {
+	q := &queries{router: router, nodes: n, term: term, publicAddr: publicAddr, log: log}
+	q.ctx, q.cancel = context.WithCancel(context.Background())
+	return q
 }
 
-// startRemote opens the remote query listener.
-func (g *Gateway) startRemote() error {
-	rc := g.cfg.Remote
-	if rc.Listen == "" {
-		return nil
-	}
-	var pool *x509.CertPool
-	if rc.ClientCA != "" {
-		var err error
-		if pool, err = loadPool(rc.ClientCA, "remote.client_ca"); err != nil {
-			return err
-		}
-	}
+// listen opens the remote query listener and serves it.
+func (q *queries) listen(addr string, certs *pki.Manager, trust *pki.Trust) error {
 	conf := &tls.Config{
 		MinVersion:     tls.VersionTLS12, // Erlang's ssl clients too
-		GetCertificate: g.certs.getCertificate,
-		ClientAuth:     tls.RequireAnyClientCert,
+		GetCertificate: certs.GetCertificate,
 		NextProtos:     []string{acmez.ACMETLS1Protocol},
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			if cs.NegotiatedProtocol == acmez.ACMETLS1Protocol {
-				return nil
-			}
-			if _, err := g.links.identify(cs.PeerCertificates); err == nil {
-				return nil
-			}
-			if pool == nil {
-				return errors.New("client certificate not trusted")
-			}
-			return verifyClient(pool, cs.PeerCertificates)
-		},
 	}
-	ln, err := net.Listen("tcp", rc.Listen)
+	pki.RequireTrusted(conf, trust)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("remote.listen: %w", err)
 	}
-	g.remoteLn = ln
-	g.inbound.Add(1)
+	q.ln = ln
+	q.wg.Add(1)
 	go func() {
-		defer g.inbound.Done()
+		defer q.wg.Done()
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			g.inbound.Add(1)
+			q.wg.Add(1)
 			go func() {
-				defer g.inbound.Done()
-				g.serveRemoteTLS(c, conf)
+				defer q.wg.Done()
+				q.serveTLS(c, conf, trust)
 			}()
 		}
 	}()
 	return nil
 }
 
-func (g *Gateway) serveRemoteTLS(raw net.Conn, conf *tls.Config) {
+// close stops the listener and waits for the queries in progress, which
+// their deadline bounds; their policy calls are cancelled.
+func (q *queries) close() {
+	q.cancel()
+	if q.ln != nil {
+		q.ln.Close()
+	}
+	q.wg.Wait()
+}
+
+func (q *queries) serveTLS(raw net.Conn, conf *tls.Config, trust *pki.Trust) {
 	defer raw.Close()
 	raw.SetDeadline(time.Now().Add(remoteQueryTimeout))
 	tc := tls.Server(raw, conf)
-	if err := tc.Handshake(); err != nil {
-		g.log.Warn("remote query refused at the handshake", "peer", raw.RemoteAddr().String(), "err", err)
+	if err := tc.HandshakeContext(q.ctx); err != nil {
+		q.log.Warn("remote query refused at the handshake", "peer", raw.RemoteAddr().String(), "err", err)
 		return
 	}
 	cs := tc.ConnectionState()
-	if cs.NegotiatedProtocol == acmez.ACMETLS1Protocol {
+	if pki.IsACMEValidation(cs) {
 		return
 	}
-	a := asker{via: ViaRemote, addr: raw.RemoteAddr().String(), identity: certIdentity(cs.PeerCertificates[0])}
-	if site, err := g.links.identify(cs.PeerCertificates); err == nil {
-		a.via, a.site, a.identity = ViaLink, site, ""
+	who, err := trust.Identify(cs.PeerCertificates, time.Now())
+	if err != nil { // verified in the handshake: cannot happen
+		return
+	}
+	a := asker{via: ViaRemote, peer: raw.RemoteAddr().String(), identity: who.Identity}
+	if who.Site != "" {
+		a.via, a.site = ViaLink, who.Site
+	}
+	if ta, ok := raw.RemoteAddr().(*net.TCPAddr); ok {
+		a.addr = ta.AddrPort()
 	}
 	if la, ok := raw.LocalAddr().(*net.TCPAddr); ok {
 		a.local = la.AddrPort().Addr().Unmap()
 	}
-	g.serveQuery(context.Background(), tc, a)
+	q.serve(q.ctx, tc, a)
 	tc.Close()
 }
 
@@ -155,23 +148,23 @@ func readQueryFrame(r io.Reader) ([]byte, error) {
 	return b, nil
 }
 
-// serveQuery answers one NAMES_X or LOOKUP_X.
-func (g *Gateway) serveQuery(ctx context.Context, rw io.ReadWriter, a asker) {
+// serve answers one NAMES_X or LOOKUP_X.
+func (q *queries) serve(ctx context.Context, rw io.ReadWriter, a asker) {
 	req, err := readQueryFrame(rw)
 	if err != nil {
-		g.log.Warn("remote query unreadable", "peer", a.addr, "err", err)
+		q.log.Warn("remote query unreadable", "peer", a.peer, "err", err)
 		return
 	}
 	var out []byte
 	switch {
 	case epmd.IsNamesXRequest(req):
-		out = g.remoteNames(ctx, a)
+		out = q.remoteNames(ctx, a)
 	case req[0] == 'L':
-		q, err := epmd.ParseLookupRequest(req)
+		lq, err := epmd.ParseLookupRequest(req)
 		if err != nil {
 			out = epmd.AppendLookupReply(nil, epmd.StatusBadRequest, nil, err.Error())
 		} else {
-			out = g.remoteLookup(ctx, a, q)
+			out = q.remoteLookup(ctx, a, lq)
 		}
 	default:
 		out = epmd.AppendBadRequest(nil, req[0], "only NAMES_X and LOOKUP_X are served on this port")
@@ -179,8 +172,13 @@ func (g *Gateway) serveQuery(ctx context.Context, rw io.ReadWriter, a asker) {
 	rw.Write(out)
 }
 
-func (a asker) authInput(action Action, target string) AuthInput {
-	return AuthInput{Action: action, Via: a.via, Site: a.site, Identity: a.identity, Target: target, Addr: a.addr}
+// authorize asks whether the asker may list (lookup unset) or look up
+// (lookup set) node; node "" asks whether it may list at all.
+func (q *queries) authorize(ctx context.Context, a asker, lookup bool, node string) abi.Decision {
+	return q.router.Authorize(ctx, a.via, &abi.AuthorizeRequest{
+		Action: abi.ActionList, Lookup: lookup, Node: node,
+		Asker: abi.Asker{Site: a.site, Identity: a.identity, Addr: a.addr},
+	})
 }
 
 func (a asker) who() string {
@@ -193,14 +191,14 @@ func (a asker) who() string {
 // remoteEndpoints is how a remote client reaches a node of this host: its
 // TLS termination port when the gateway terminates TLS, else the node's
 // own transports at the address the client reached.
-func (g *Gateway) remoteEndpoints(ctx context.Context, a asker, name string, eps []epmd.Endpoint, nodeType byte) []epmd.Endpoint {
+func (q *queries) remoteEndpoints(ctx context.Context, a asker, name string, eps []epmd.Endpoint, nodeType byte) []epmd.Endpoint {
 	local := a.local
 	// The termination port, when the asker could use it.
-	reach := AuthInput{Action: ActionReach, Via: ViaPublic, Identity: a.identity, Target: name, Addr: a.addr}
-	if ok, _ := g.routerNow().Authorize(ctx, reach); g.term != nil && ok {
-		port, err := g.term.portFor(name)
+	reach := &abi.AuthorizeRequest{Action: abi.ActionReach, Node: name, Asker: abi.Asker{Identity: a.identity, Addr: a.addr}}
+	if q.term != nil && q.router.Authorize(ctx, ViaPublic, reach).Allow {
+		port, err := q.term.Port(name)
 		if err == nil {
-			addr, _ := netip.ParseAddr(g.cfg.Public.Address)
+			addr := q.publicAddr
 			if !addr.IsValid() || addr.IsUnspecified() {
 				addr = local
 			}
@@ -224,50 +222,45 @@ func (g *Gateway) remoteEndpoints(ctx context.Context, a asker, name string, eps
 	return out
 }
 
-func (g *Gateway) remoteLookup(ctx context.Context, a asker, q epmd.LookupRequest) []byte {
-	if ok, reason := g.routerNow().Authorize(ctx, a.authInput(ActionLookup, q.Node)); !ok {
-		g.log.Warn("remote lookup refused", "who", a.who(), "node", q.Node, "reason", reason, "peer", a.addr)
-		return epmd.AppendLookupReply(nil, epmd.StatusDenied, nil, fmt.Sprintf("%s may not look up %s", a.who(), q.Node))
+func (q *queries) remoteLookup(ctx context.Context, a asker, lq epmd.LookupRequest) []byte {
+	if d := q.authorize(ctx, a, true, lq.Node); !d.Allow {
+		q.log.Warn("remote lookup refused", "who", a.who(), "node", lq.Node, "reason", d.Reason, "peer", a.peer)
+		return epmd.AppendLookupReply(nil, epmd.StatusDenied, nil, fmt.Sprintf("%s may not look up %s", a.who(), lq.Node))
 	}
-	name, host := epmd.SplitNode(q.Node)
-	if g.epmd == nil || !g.servesHost(name, host) {
-		return epmd.AppendLookupReply(nil, epmd.StatusNotFound, nil, "no node "+q.Node+" behind this gateway")
+	name, host := epmd.SplitNode(lq.Node)
+	if q.nodes.epmd == nil || !q.nodes.servesHost(name, host) {
+		return epmd.AppendLookupReply(nil, epmd.StatusNotFound, nil, "no node "+lq.Node+" behind this gateway")
 	}
 	var eps []epmd.Endpoint
 	var registered bool
-	g.epmd.Registry(func(r *epmd.Registry) { eps, registered = r.Lookup(name, q.Accept) })
+	q.nodes.epmd.Registry(func(r *epmd.Registry) { eps, registered = r.Lookup(name, lq.Accept) })
 	if !registered {
-		return epmd.AppendLookupReply(nil, epmd.StatusNotFound, nil, "no node "+q.Node+" behind this gateway")
+		return epmd.AppendLookupReply(nil, epmd.StatusNotFound, nil, "no node "+lq.Node+" behind this gateway")
 	}
 	nodeType := byte(epmd.NodeTypeNormal)
 	if len(eps) > 0 {
 		nodeType = eps[0].NodeType
 	}
-	out := g.remoteEndpoints(ctx, a, name, eps, nodeType)
+	out := q.remoteEndpoints(ctx, a, name, eps, nodeType)
 	if len(out) == 0 {
-		return epmd.AppendLookupReply(nil, epmd.StatusNotFound, nil, "node "+q.Node+" offers none of the accepted protocols")
+		return epmd.AppendLookupReply(nil, epmd.StatusNotFound, nil, "node "+lq.Node+" offers none of the accepted protocols")
 	}
 	return epmd.AppendLookupReply(nil, epmd.StatusOK, out, "")
 }
 
-func (g *Gateway) remoteNames(ctx context.Context, a asker) []byte {
-	router := g.routerNow()
-	if ok, reason := router.Authorize(ctx, a.authInput(ActionList, "")); !ok {
-		g.log.Warn("remote names refused", "who", a.who(), "reason", reason, "peer", a.addr)
+func (q *queries) remoteNames(ctx context.Context, a asker) []byte {
+	if d := q.authorize(ctx, a, false, ""); !d.Allow {
+		q.log.Warn("remote names refused", "who", a.who(), "reason", d.Reason, "peer", a.peer)
 		return epmd.AppendNamesXRefusal(nil, epmd.StatusDenied, a.who()+" may not list names")
 	}
-	if g.epmd == nil {
+	if q.nodes.epmd == nil {
 		return epmd.AppendNamesXReply(nil, nil)
 	}
-	var nodes []epmd.NodeInfo
-	g.epmd.Registry(func(r *epmd.Registry) { nodes = r.Nodes() })
+	var registered []epmd.NodeInfo
+	q.nodes.epmd.Registry(func(r *epmd.Registry) { registered = r.Nodes() })
 	var out []epmd.NodeInfo
-	for _, n := range nodes {
-		full := n.Name
-		if n.Host != "" {
-			full += "@" + n.Host
-		}
-		if ok, _ := router.Authorize(ctx, a.authInput(ActionList, full)); !ok {
+	for _, n := range registered {
+		if !q.authorize(ctx, a, false, epmd.JoinNode(n.Name, n.Host)).Allow {
 			continue
 		}
 		eps := make([]epmd.Endpoint, len(n.Transports))
@@ -275,7 +268,7 @@ func (g *Gateway) remoteNames(ctx context.Context, a asker) []byte {
 			eps[i] = epmd.Endpoint{Transport: t, NodeType: n.NodeType}
 		}
 		var ts []epmd.Transport
-		for _, ep := range g.remoteEndpoints(ctx, a, n.Name, eps, n.NodeType) {
+		for _, ep := range q.remoteEndpoints(ctx, a, n.Name, eps, n.NodeType) {
 			ts = append(ts, ep.Transport)
 		}
 		n.Transports = ts

@@ -5,109 +5,115 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"time"
+	"sync/atomic"
 
+	"github.com/distgate/distgate/abi"
 	"github.com/distgate/distgate/epmd"
 )
 
-// RouteKind says where a node name leads.
-type RouteKind int
+// Via is the channel a request to authorize arrives by. Policies see it as
+// the asker's label "via" (String).
+type Via uint8
 
-// Route kinds.
+// Channels.
 const (
-	RouteNone  RouteKind = iota // nothing known: the asker resolves the host itself
-	RouteLocal                  // a node of this host: answer from the registry
-	RouteVia                    // a node behind a peer gateway: relay through a link
-	RouteDeny                   // refused, with a reason
+	ViaLocal  Via = iota // this host
+	ViaLink              // a peer gateway, over a link
+	ViaPublic            // the public EPMD or a TLS termination port
+	ViaRemote            // a remote query with a client certificate
 )
 
-// String names the route kind.
-func (k RouteKind) String() string {
-	return [...]string{"none", "local", "via", "deny"}[k]
+// String returns the label value: "local", "link", "public" or "remote".
+func (v Via) String() string {
+	switch v {
+	case ViaLink:
+		return "link"
+	case ViaPublic:
+		return "public"
+	case ViaRemote:
+		return "remote"
+	}
+	return "local"
 }
 
-// Route is a lookup decision.
-type Route struct {
-	Kind      RouteKind
-	Site      string // RouteVia: the peer site
-	Transport string // RouteVia: "quic" or "tls"; "" = the peer's first
-	Reason    string // RouteDeny
-	// Endpoints, for RouteLocal, replaces the registry's answer when set.
-	Endpoints []epmd.Endpoint
-	Liveness  time.Duration
-	Tick      time.Duration
-	Priority  int
-}
-
-// LookupInput is what a router is told about a lookup.
-type LookupInput struct {
-	Node       string // name@host as asked
-	Name, Host string
-	LocalHost  bool // Host names this host
-	Accept     []string
-	Asker      string // the asking node, when it told
-	AskerSite  string // the peer site that asked (remote queries)
-	Identity   string // the asker's certificate identity (remote queries)
-	Local      []epmd.Endpoint
-	Registered bool
-}
-
-// Action is what an identity asks to do.
-type Action int
-
-// Actions to authorize.
-const (
-	ActionReach    Action = iota // open a distribution connection to a node
-	ActionList                   // list names (remote NAMES)
-	ActionLookup                 // look a node up (remote lookup)
-	ActionRegister               // register a name
-)
-
-// String names the action.
-func (a Action) String() string {
-	return [...]string{"reach", "list", "lookup", "register"}[a]
-}
-
-// Channels a request to authorize arrives by.
-const (
-	ViaLink   = "link"   // a peer gateway, over a link
-	ViaPublic = "public" // the public EPMD or a TLS termination port
-	ViaRemote = "remote" // a remote query with a client certificate
-	ViaLocal  = "local"  // this host
-)
-
-// AuthInput is what a router is told about a request to authorize.
-type AuthInput struct {
-	Action   Action
-	Via      string // ViaLink, ViaPublic, ViaRemote or ViaLocal
-	Site     string // the peer site asking, for links
-	Identity string // the client certificate identity
-	Caller   string // the calling node, for ActionReach
-	Target   string // the node concerned
-	Addr     string // the remote address
-}
-
-// Router decides routes and authorizations: the active policy, or the
-// built-in static table.
+// Router decides routes and authorizations, in the ABI's terms: the
+// uploaded policies, or the built-in router (the config file's routes and
+// rules). A route or decision a Router returns has been validated.
 type Router interface {
-	Lookup(ctx context.Context, in LookupInput) Route
-	Authorize(ctx context.Context, in AuthInput) (ok bool, reason string)
+	Lookup(ctx context.Context, req *abi.LookupRequest) abi.Route
+	Authorize(ctx context.Context, via Via, req *abi.AuthorizeRequest) abi.Decision
 }
 
-// staticRouter is the default policy: the routes of the config file, then
-// the local registry for this host's names.
+// routerSwitch is the active Router, swapped atomically (SetRouter); it is
+// itself a Router, which the gateway's parts hold.
+type routerSwitch struct {
+	p atomic.Pointer[routerBox]
+}
+
+// routerBox lets an interface value be stored atomically.
+type routerBox struct{ Router }
+
+func (s *routerSwitch) set(r Router) { s.p.Store(&routerBox{r}) }
+
+// Lookup implements Router with the active router.
+func (s *routerSwitch) Lookup(ctx context.Context, req *abi.LookupRequest) abi.Route {
+	return s.p.Load().Lookup(ctx, req)
+}
+
+// Authorize implements Router with the active router.
+func (s *routerSwitch) Authorize(ctx context.Context, via Via, req *abi.AuthorizeRequest) abi.Decision {
+	return s.p.Load().Authorize(ctx, via, req)
+}
+
+// staticRoute is a route of the config file, compiled.
+type staticRoute struct {
+	match string
+	route abi.Route
+}
+
+// remoteRule lets the identities matching identity see the nodes matching
+// nodes, and list them when list is set.
+type remoteRule struct {
+	identity string
+	nodes    []string
+	list     bool
+}
+
+// staticRouter is the built-in policy: the routes of the config file,
+// then the local registry for this host's names; and the config file's
+// rules for authorizations.
 type staticRouter struct {
-	routes []RouteConfig // sorted by priority, stable
-	peers  map[string]PeerConfig
-	public PublicConfig
-	remote []RemoteRule
+	routes      []staticRoute // sorted by priority, stable
+	peers       map[string]bool
+	export      []string // public.export
+	publicNames bool     // public.names
+	remote      []remoteRule
 }
 
 func newStaticRouter(cfg Config) *staticRouter {
-	r := &staticRouter{routes: slices.Clone(cfg.Routes), peers: map[string]PeerConfig{}, public: cfg.Public, remote: cfg.Remote.Allow}
-	slices.SortStableFunc(r.routes, func(a, b RouteConfig) int { return b.Priority - a.Priority })
+	r := &staticRouter{peers: map[string]bool{}, export: slices.Clone(cfg.Public.Export), publicNames: cfg.Public.Names}
+	rcs := slices.Clone(cfg.Routes)
+	slices.SortStableFunc(rcs, func(a, b RouteConfig) int { return b.Priority - a.Priority })
+	for _, rc := range rcs {
+		rt := abi.Route{Options: abi.Options{
+			LivenessTimeoutMS: uint32(rc.Liveness.Std().Milliseconds()), TickMS: uint32(rc.Tick.Std().Milliseconds()),
+			Priority: int32(rc.Priority),
+		}}
+		switch {
+		case rc.Deny != "":
+			rt.Kind, rt.Reason = abi.RouteDeny, rc.Deny
+		case rc.Site == "" || rc.Site == routeSiteLocal:
+			rt.Kind = abi.RouteLocal
+		default:
+			rt.Kind, rt.Site, rt.Transport = abi.RouteVia, rc.Site, rc.Transport
+		}
+		r.routes = append(r.routes, staticRoute{match: rc.Match, route: rt})
+	}
 	for _, p := range cfg.Peers {
-		r.peers[p.Site] = p
+		r.peers[p.Site] = true
+	}
+	for _, rule := range cfg.Remote.Allow {
+		r.remote = append(r.remote, remoteRule{identity: rule.Identity, nodes: slices.Clone(rule.Nodes), list: rule.List})
 	}
 	return r
 }
@@ -122,27 +128,19 @@ func matchNode(pattern, node string) bool {
 	return ok
 }
 
-// Lookup implements Router.
-func (r *staticRouter) Lookup(_ context.Context, in LookupInput) Route {
-	for _, rc := range r.routes {
-		if !matchNode(rc.Match, in.Node) {
-			continue
+// Lookup implements Router: the first route that matches, else this
+// host's registry for names of this host, else no route.
+func (r *staticRouter) Lookup(_ context.Context, req *abi.LookupRequest) abi.Route {
+	node := req.Node()
+	for _, sr := range r.routes {
+		if matchNode(sr.match, node) {
+			return sr.route
 		}
-		rt := Route{Liveness: rc.Liveness.Std(), Tick: rc.Tick.Std(), Priority: rc.Priority}
-		switch {
-		case rc.Deny != "":
-			rt.Kind, rt.Reason = RouteDeny, rc.Deny
-		case rc.Site == "" || rc.Site == routeSiteLocal:
-			rt.Kind = RouteLocal
-		default:
-			rt.Kind, rt.Site, rt.Transport = RouteVia, rc.Site, rc.Transport
-		}
-		return rt
 	}
-	if in.LocalHost {
-		return Route{Kind: RouteLocal}
+	if req.LocalHost {
+		return abi.Local()
 	}
-	return Route{Kind: RouteNone}
+	return abi.None()
 }
 
 // Authorize implements Router with the rules of the config file:
@@ -150,68 +148,70 @@ func (r *staticRouter) Lookup(_ context.Context, in LookupInput) Route {
 //   - over the public edge, nodes matching public.export may be looked up
 //     and reached, and listed when public.names is set;
 //   - remote clients may do what the remote.allow rule of their identity
-//     says;
+//     says: look up and reach the nodes it names, list them with list;
 //   - this host may register.
-func (r *staticRouter) Authorize(_ context.Context, in AuthInput) (bool, string) {
-	switch in.Via {
+func (r *staticRouter) Authorize(_ context.Context, via Via, req *abi.AuthorizeRequest) abi.Decision {
+	listing := req.Action == abi.ActionList && !req.Lookup
+	switch via {
 	case ViaLink:
-		if _, ok := r.peers[in.Site]; ok {
-			return true, ""
+		if r.peers[req.Asker.Site] {
+			return abi.Allow()
 		}
-		return false, "not a configured peer"
+		return abi.Refuse("not a configured peer")
 	case ViaPublic:
-		if in.Action == ActionList && !r.public.Names {
-			return false, "NAMES is off on the public EPMD"
+		if listing && !r.publicNames {
+			return abi.Refuse("NAMES is off on the public EPMD")
 		}
-		if in.Target == "" && in.Action == ActionList {
-			return true, ""
+		if listing && req.Node == "" {
+			return abi.Allow()
 		}
-		if in.Action == ActionRegister {
-			return false, "no registration from outside"
+		if req.Action == abi.ActionRegister {
+			return abi.Refuse("no registration from outside")
 		}
-		for _, p := range r.public.Export {
-			if matchNode(p, in.Target) {
-				return true, ""
+		for _, p := range r.export {
+			if matchNode(p, req.Node) {
+				return abi.Allow()
 			}
 		}
 		// A caller with a verified client certificate may also reach what
 		// the remote rules let its identity see.
-		if in.Action == ActionReach && in.Identity != "" && r.remoteAllows(in.Identity, in.Target) {
-			return true, ""
+		if req.Action == abi.ActionReach && req.Asker.Identity != "" && r.remoteAllows(req.Asker.Identity, req.Node) {
+			return abi.Allow()
 		}
-		return false, "not exported"
+		return abi.Refuse("not exported")
 	case ViaRemote:
+		identity := req.Asker.Identity
 		for _, rule := range r.remote {
-			if ok, _ := path.Match(rule.Identity, in.Identity); !ok {
+			if ok, _ := path.Match(rule.identity, identity); !ok {
 				continue
 			}
-			if in.Action == ActionList && !rule.List {
-				return false, "identity " + in.Identity + " may not list names"
+			if listing && !rule.list {
+				return abi.Refuse("identity " + identity + " may not list names")
 			}
-			if in.Target == "" {
-				return true, ""
+			if req.Node == "" {
+				return abi.Allow()
 			}
-			for _, p := range rule.Nodes {
-				if matchNode(p, in.Target) {
-					return true, ""
+			for _, p := range rule.nodes {
+				if matchNode(p, req.Node) {
+					return abi.Allow()
 				}
 			}
 		}
-		return false, "no remote rule lets identity " + in.Identity + " see " + in.Target
+		return abi.Refuse("no remote rule lets identity " + identity + " see " + req.Node)
 	}
-	if in.Action == ActionRegister {
-		return true, ""
+	if req.Action == abi.ActionRegister {
+		return abi.Allow()
 	}
-	return false, "unknown channel"
+	return abi.Refuse("unknown channel")
 }
 
 // remoteAllows reports whether a remote rule lets identity see target.
 func (r *staticRouter) remoteAllows(identity, target string) bool {
 	for _, rule := range r.remote {
-		if ok, _ := path.Match(rule.Identity, identity); !ok {
+		if ok, _ := path.Match(rule.identity, identity); !ok {
 			continue
 		}
-		for _, p := range rule.Nodes {
+		for _, p := range rule.nodes {
 			if matchNode(p, target) {
 				return true
 			}

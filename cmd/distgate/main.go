@@ -1,11 +1,43 @@
 // Command distgate is an edge gateway for Erlang/Elixir distribution.
 //
-//	distgate run [-config FILE]        the gateway (today: the EPMD on 127.0.0.1:4369)
-//	distgate epmd [epmd flags]         a drop-in for OTP's epmd
-//	distgate names [-port N]           nodes and their transports
-//	distgate lookup NAME@HOST          endpoints of a node by full name
-//	distgate id                        the gateway's identity, for peers to pin
-//	distgate status                    links and relayed connections
+// The gateway and its EPMD:
+//
+//	distgate run [-config FILE] [-data DIR] [-debug]
+//	        the gateway: the EPMD, links to peer gateways, proxy ports, the
+//	        public edge, policies and the admin API (embedded defaults
+//	        without -config: the EPMD on 127.0.0.1:4369)
+//	distgate epmd [epmd flags]
+//	        a drop-in for OTP's epmd: the same flags (-daemon, -names,
+//	        -kill, -port, -address, -relaxed_command_check, ...),
+//	        environment, output and exit codes
+//	distgate id [-config FILE] [-data DIR]
+//	        the gateway's identity, for peers to pin (created on first use)
+//
+// Asking an EPMD (this host's, or a gateway's remote query port with
+// -remote HOST:PORT -cert F -key F [-ca F] [-server-name N] [-quic]):
+//
+//	distgate names [-port N] [-host H]
+//	        every node with all its transports (classic NAMES from a
+//	        stock epmd)
+//	distgate lookup NAME@HOST [-port N] [-host H] [-accept inet_tls,inet_tcp]
+//	        the endpoints of a node, by full name
+//
+// Through a running gateway's admin API (-config FILE, -data DIR,
+// -admin ADDR, -token TOKEN):
+//
+//	distgate status [-json]
+//	        links, proxy ports, relayed connections, certificates
+//	distgate policy push NAME MODULE.wasm [-config-file FILE]
+//	distgate policy list
+//	distgate policy activate NAME VERSION
+//	distgate policy rollback NAME
+//	distgate policy test NAME NODE@HOST [-version N] [-accept ...] [-asker NODE]
+//	distgate policy logs NAME [-n 50]
+//	distgate policy remove NAME
+//	        the gateway's WebAssembly policies: upload, list, switch
+//	        versions, dry-run, read their logs, delete
+//
+// And distgate version prints the version.
 //
 // Started under the name "epmd" (a link or a copy), distgate behaves as
 // OTP's epmd, so it can stand first in PATH or be given to `erl -epmd`.

@@ -3,15 +3,14 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"net"
-	"os"
 
 	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/gateway"
+	"github.com/distgate/distgate/gateway/pki"
 )
 
 // remoteFlags point names and lookup at a gateway's secure remote query
@@ -52,13 +51,8 @@ func (r *remoteFlags) client() (*epmd.Client, error) {
 		conf.ServerName = r.serverName
 	}
 	if r.ca != "" {
-		b, err := os.ReadFile(r.ca)
-		if err != nil {
-			return nil, fmt.Errorf("-ca: %w", err)
-		}
-		conf.RootCAs = x509.NewCertPool()
-		if !conf.RootCAs.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("-ca %s holds no PEM certificate", r.ca)
+		if conf.RootCAs, err = pki.LoadPool(r.ca, "-ca"); err != nil {
+			return nil, err
 		}
 	}
 	c := &epmd.Client{Addr: r.remote}

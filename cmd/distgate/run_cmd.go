@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/distgate/distgate/gateway"
+	"github.com/distgate/distgate/gateway/pki"
 )
 
 // configFlags are the flags every command that reads the configuration
@@ -151,7 +152,7 @@ func idMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "distgate id: %v\n", err)
 		return 2
 	}
-	id, err := gateway.LoadOrCreateIdentity(cfg.DataDir, cfg.Site, timeNow())
+	id, err := pki.LoadOrCreateIdentity(cfg.DataDir, cfg.Site, timeNow())
 	if err != nil {
 		fmt.Fprintf(stderr, "distgate id: %v\n", err)
 		return 1

@@ -1,0 +1,47 @@
+// Package gateway wires distgate together: the EPMD with its routing
+// resolver, the links to peer gateways, the loopback proxy ports of remote
+// nodes, the public edge, certificates, policies, remote queries and the
+// admin API.
+//
+// A lookup of a remote node (name@host routed via a peer site) is answered
+// with a loopback proxy port. A node that connects to it is relayed, after
+// its send_name has told who calls, over a stream to the peer gateway,
+// which asks its policy, finds the target in its registry and connects to
+// it. Distribution bytes pass unchanged.
+//
+// The package itself keeps what joins the parts: the configuration (read
+// only by New, which hands each part the values it uses), routing (the
+// Router, the built-in router and the uploaded policies, the EPMD
+// resolver), what peers and remote clients ask of this site (inbound
+// streams, remote queries, the public EPMD's policy), the admin API and
+// the metrics. Its parts are subpackages that never import it, and none
+// holds the Gateway:
+//
+//	handshake  the distribution handshake reader: send_name, ticks, reframing (pure)
+//	linkwire   the link wire format: stream header, replies, statuses (pure)
+//	relay      the relay, its Stream interface, the ticker, the reframer, the table of relays
+//	link       the link layer: listeners, dialling, QUIC and TLS links, backoff, status
+//	pki        identity, built-in issuer, certificates, peer trust, PEM bundles, client certificates
+//	ports      the one pool of on-demand ports (proxy ports, TLS ports)
+//	proxy      the loopback proxy ports of remote nodes
+//	terminate  the public TLS ports: TLS termination and reframing
+//	admit      the admission limiter of listeners reachable from outside
+//	datadir    the data directory: its files and atomic writes
+//
+// Arrows point down only: cmd/distgate imports gateway, gateway its parts,
+// and the parts each other and epmd, never gateway:
+//
+//	proxy      -> link, linkwire, ports, relay, handshake
+//	terminate  -> ports, relay, pki, handshake, epmd
+//	link       -> linkwire, relay, pki
+//	ports      -> admit
+//	relay      -> handshake
+//	pki        -> datadir
+//
+// Two cuts differ from the obvious ones. The port pool is a part of its
+// own, under both proxy and terminate, because the two kinds of port
+// differ only in what a connection does. What peers and remote clients
+// ask of this site (inbound.go, remote.go, public.go) stays here: it is
+// routing, the Router's decisions applied to the registry, and moving it
+// out would move the Router with it.
+package gateway

@@ -1,0 +1,195 @@
+package link
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync"
+)
+
+// A TLS link moves a relayed connection's bytes in TLS records of at most
+// 16 KiB. Left to itself, crypto/tls writes each record with a system call
+// of its own, and a reader gets one record per Read. Between the TLS
+// connection and its TCP socket, linkConn gathers the records of one
+// relay write into a single system call, and lets one relay read take
+// every record the socket already holds: fewer system calls per byte, and
+// fewer, larger writes to the node.
+
+// linkReadBuf is the most a burst read takes from the socket at once.
+const linkReadBuf = 256 << 10
+
+// errWouldBlock is what a linkConn returns in non-blocking mode once its
+// buffer is drained: a temporary error, after which crypto/tls keeps the
+// connection usable.
+var errWouldBlock net.Error = wouldBlock{}
+
+type wouldBlock struct{}
+
+func (wouldBlock) Error() string   { return "would block" }
+func (wouldBlock) Timeout() bool   { return true }
+func (wouldBlock) Temporary() bool { return true }
+
+// linkBufs pools the read and write buffers of a Manager's link
+// connections; a connection holds one only while a burst lasts.
+type linkBufs struct{ pool sync.Pool }
+
+func newLinkBufs() *linkBufs {
+	b := &linkBufs{}
+	b.pool.New = func() any { b := make([]byte, 0, linkReadBuf); return &b }
+	return b
+}
+
+func (b *linkBufs) get() *[]byte  { return b.pool.Get().(*[]byte) }
+func (b *linkBufs) put(p *[]byte) { b.pool.Put(p) }
+
+// linkConn is the TCP socket under a TLS link.
+type linkConn struct {
+	*net.TCPConn
+	bufs *linkBufs
+
+	// Read side: used by the TLS connection's one reader.
+	rb       *[]byte // held while it has data or during a burst
+	r, w     int
+	burst    bool
+	nonblock bool
+
+	wmu    sync.Mutex // crypto/tls may write an alert from its reader
+	corked bool
+	wb     *[]byte
+}
+
+func newLinkConn(c *net.TCPConn, bufs *linkBufs) *linkConn { return &linkConn{TCPConn: c, bufs: bufs} }
+
+func (c *linkConn) release() {
+	if c.rb != nil {
+		*c.rb = (*c.rb)[:0]
+		c.bufs.put(c.rb)
+		c.rb, c.r, c.w = nil, 0, 0
+	}
+}
+
+// Read serves buffered bytes first. Out of a burst it reads straight into
+// the caller's buffer; in a burst (the last read filled what it was given)
+// it reads as much as the socket holds into a pooled buffer.
+func (c *linkConn) Read(p []byte) (int, error) {
+	if c.r < c.w {
+		n := copy(p, (*c.rb)[c.r:c.w])
+		c.r += n
+		if c.r == c.w && !c.burst {
+			c.release()
+		}
+		return n, nil
+	}
+	if c.nonblock {
+		return 0, errWouldBlock
+	}
+	if !c.burst {
+		c.release()
+		n, err := c.TCPConn.Read(p)
+		c.burst = n == len(p)
+		return n, err
+	}
+	if c.rb == nil {
+		c.rb = c.bufs.get()
+	}
+	buf := (*c.rb)[:cap(*c.rb)]
+	n, err := c.TCPConn.Read(buf)
+	if n <= 0 {
+		c.release()
+		c.burst = false
+		return 0, err
+	}
+	c.burst = n > len(buf)/4
+	m := copy(p, buf[:n])
+	c.r, c.w = m, n
+	if m == n && !c.burst {
+		c.release()
+	}
+	return m, nil
+}
+
+// Write gathers while corked, else writes through.
+func (c *linkConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.corked {
+		if c.wb == nil {
+			c.wb = c.bufs.get()
+		}
+		*c.wb = append(*c.wb, p...)
+		return len(p), nil
+	}
+	return c.TCPConn.Write(p)
+}
+
+func (c *linkConn) cork() {
+	c.wmu.Lock()
+	c.corked = true
+	c.wmu.Unlock()
+}
+
+// uncork sends what was gathered in one write.
+func (c *linkConn) uncork() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.corked = false
+	if c.wb == nil {
+		return nil
+	}
+	_, err := c.TCPConn.Write(*c.wb)
+	*c.wb = (*c.wb)[:0]
+	c.bufs.put(c.wb)
+	c.wb = nil
+	return err
+}
+
+// tlsLink is a TLS link connection as the relay uses it: one Write goes
+// out in one system call however many records it takes, and one Read
+// returns every record already received, up to the caller's buffer.
+type tlsLink struct {
+	*tls.Conn
+	lc *linkConn
+}
+
+func newTLSLink(tc *tls.Conn) *tlsLink {
+	lc, _ := tc.NetConn().(*linkConn)
+	return &tlsLink{Conn: tc, lc: lc}
+}
+
+// Abort closes the connection as Close does: TLS has no reset, and the
+// far end's relay ends on the close either way.
+func (t *tlsLink) Abort() { t.Close() }
+
+func (t *tlsLink) Write(p []byte) (int, error) {
+	if t.lc == nil {
+		return t.Conn.Write(p)
+	}
+	t.lc.cork()
+	n, err := t.Conn.Write(p)
+	if ferr := t.lc.uncork(); err == nil && ferr != nil {
+		return 0, ferr
+	}
+	return n, err
+}
+
+func (t *tlsLink) Read(p []byte) (int, error) {
+	n, err := t.Conn.Read(p)
+	if t.lc == nil || err != nil || n == 0 {
+		return n, err
+	}
+	t.lc.nonblock = true
+	defer func() { t.lc.nonblock = false }()
+	for n < len(p) {
+		m, err := t.Conn.Read(p[n:])
+		n += m
+		if err != nil {
+			// errWouldBlock: nothing more is buffered. Any other error
+			// comes back on the next Read.
+			if !errors.Is(err, errWouldBlock) {
+				return n, nil
+			}
+			break
+		}
+	}
+	return n, nil
+}

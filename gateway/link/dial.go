@@ -1,0 +1,333 @@
+package link
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/distgate/distgate/gateway/linkwire"
+	"github.com/distgate/distgate/gateway/relay"
+)
+
+// transportFor picks the transport of a route to a peer: the route's, else
+// QUIC when the peer offers it, else TLS.
+func (m *Manager) transportFor(site string, want Transport) (Transport, error) {
+	p, ok := m.peers[site]
+	if !ok {
+		return Auto, fmt.Errorf("no peer %q is configured", site)
+	}
+	switch {
+	case want == QUIC && p.QUIC == "":
+		return Auto, fmt.Errorf("peer %s has no quic address", site)
+	case want == TLS && p.TLS == "":
+		return Auto, fmt.Errorf("peer %s has no tls address", site)
+	case want != Auto:
+		return want, nil
+	case p.QUIC != "":
+		return QUIC, nil
+	}
+	return TLS, nil
+}
+
+// Open opens a stream to a peer over transport (Auto: the peer's
+// preference) with the route's liveness (0: the default): it writes the
+// header and first bytes, and returns once the peer answered, with the
+// transport it took, or with the peer's refusal as a *linkwire.Error.
+func (m *Manager) Open(ctx context.Context, site string, transport Transport, liveness time.Duration, hdr linkwire.Header, first []byte) (relay.Stream, Transport, error) {
+	transport, err := m.transportFor(site, transport)
+	if err != nil {
+		return nil, transport, err
+	}
+	if liveness <= 0 {
+		liveness = m.cfg.DefaultLiveness
+	}
+	key := linkKey{site: site, transport: transport, liveness: liveness}
+	var s relay.Stream
+	if transport == QUIC {
+		s, err = m.openQUIC(ctx, key)
+	} else {
+		s, err = m.openTLS(ctx, key)
+	}
+	if err != nil {
+		return nil, transport, err
+	}
+	msg := append(hdr.Append(nil), first...)
+	stop := context.AfterFunc(ctx, func() { s.Abort() })
+	defer stop()
+	if _, err := s.Write(msg); err != nil {
+		s.Abort()
+		return nil, transport, fmt.Errorf("link to %s (%s): %w", site, transport, err)
+	}
+	if err := linkwire.ReadReply(s); err != nil {
+		s.Abort()
+		if ctx.Err() != nil {
+			return nil, transport, fmt.Errorf("link to %s (%s): %w", site, transport, ctx.Err())
+		}
+		return nil, transport, err
+	}
+	return s, transport, nil
+}
+
+func (m *Manager) openQUIC(ctx context.Context, key linkKey) (relay.Stream, error) {
+	ql, err := m.quicConn(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	// quicConn reserved a stream on ql.
+	s, err := ql.conn.OpenStreamSync(ctx)
+	if err != nil {
+		ql.streams.Add(-1)
+		m.dropQUIC(ql)
+		return nil, fmt.Errorf("link to %s (quic): %w", key.site, err)
+	}
+	ql.lastUsed.Store(time.Now().UnixNano())
+	return &countedStream{quicStream: quicStream{Stream: s, conn: ql.conn}, link: ql}, nil
+}
+
+// countedStream keeps a link's count of open streams.
+type countedStream struct {
+	quicStream
+	link *quicLink
+	once sync.Once
+}
+
+func (s *countedStream) done() {
+	s.once.Do(func() {
+		s.link.streams.Add(-1)
+		s.link.lastUsed.Store(time.Now().UnixNano())
+	})
+}
+
+func (s *countedStream) Close() error { s.done(); return s.quicStream.Close() }
+
+func (s *countedStream) Abort() { s.done(); s.quicStream.Abort() }
+
+// quicConn returns the live connection for key, dialling it when there is
+// none; one dial at a time per key, spaced by a backoff after failures. It
+// reserves a stream on the connection, which the caller releases.
+func (m *Manager) quicConn(ctx context.Context, key linkKey) (*quicLink, error) {
+	for {
+		m.mu.Lock()
+		if m.ctx.Err() != nil {
+			m.mu.Unlock()
+			return nil, errors.New("gateway is shutting down")
+		}
+		if ql, ok := m.quic[key]; ok && ql.conn.Context().Err() == nil {
+			ql.streams.Add(1) // reserved under the lock: closeIdle sees it
+			m.mu.Unlock()
+			return ql, nil
+		}
+		if wait, ok := m.dialing[key]; ok {
+			m.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		if err := m.backoffs[key].refuse(key, time.Now()); err != nil {
+			m.mu.Unlock()
+			return nil, err
+		}
+		done := make(chan struct{})
+		m.dialing[key] = done
+		m.mu.Unlock()
+
+		ql, err := m.dialQUIC(ctx, key)
+		if m.cfg.OnDial != nil {
+			m.cfg.OnDial(key.site, QUIC, err)
+		}
+
+		m.mu.Lock()
+		delete(m.dialing, key)
+		close(done)
+		if err != nil {
+			if ctx.Err() == nil { // a caller that gave up says nothing of the peer
+				m.failedLocked(key, err, time.Now())
+			}
+			m.mu.Unlock()
+			return nil, err
+		}
+		delete(m.backoffs, key)
+		m.quic[key] = ql
+		ql.streams.Add(1)
+		m.mu.Unlock()
+		m.wg.Add(1)
+		go m.watchQUIC(ql)
+		return ql, nil
+	}
+}
+
+// failedLocked notes a failed dial of a link.
+func (m *Manager) failedLocked(key linkKey, err error, now time.Time) {
+	b := m.backoffs[key]
+	if b == nil {
+		b = &backoff{}
+		m.backoffs[key] = b
+	}
+	b.failed(err, now)
+}
+
+func (m *Manager) dialQUIC(ctx context.Context, key linkKey) (*quicLink, error) {
+	p := m.peers[key.site]
+	ua, err := net.ResolveUDPAddr("udp", p.QUIC)
+	if err != nil {
+		return nil, fmt.Errorf("link to %s (quic): %w", key.site, err)
+	}
+	tr, err := m.dialTransport()
+	if err != nil {
+		return nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
+	defer cancel()
+	conn, err := tr.Dial(dctx, ua, m.clientTLS(key.site), m.quicClientConfig(key.liveness))
+	if err != nil {
+		return nil, fmt.Errorf("link to %s (quic %s): %w", key.site, p.QUIC, err)
+	}
+	// The peer may accept on a connection we dialled: serve its streams.
+	ql := &quicLink{key: key, conn: conn, since: time.Now()}
+	ql.lastUsed.Store(time.Now().UnixNano())
+	m.log.Info("link up", "peer", key.site, "transport", QUIC, "remote", p.QUIC, "direction", "out", "liveness", key.liveness)
+	m.wg.Add(1)
+	go m.serveQUICConn(key.site, conn)
+	return ql, nil
+}
+
+// dialTransport returns the QUIC transport to dial from: the listener's
+// UDP socket when there is one, else a socket of its own.
+func (m *Manager) dialTransport() (*quic.Transport, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.transport != nil {
+		return m.transport, nil
+	}
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{})
+	if err != nil {
+		return nil, fmt.Errorf("quic: %w", err)
+	}
+	forceUDPBuffers(udp)
+	m.udp = udp
+	m.transport = &quic.Transport{Conn: udp}
+	checkUDPBuffers(udp, m.log)
+	return m.transport, nil
+}
+
+// watchQUIC forgets a connection when it ends.
+func (m *Manager) watchQUIC(ql *quicLink) {
+	defer m.wg.Done()
+	<-ql.conn.Context().Done()
+	m.dropQUIC(ql)
+	if m.ctx.Err() == nil {
+		m.log.Warn("link down", "peer", ql.key.site, "transport", QUIC, "direction", "out", "reason", context.Cause(ql.conn.Context()))
+	}
+}
+
+func (m *Manager) dropQUIC(ql *quicLink) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.quic[ql.key] == ql {
+		delete(m.quic, ql.key)
+	}
+}
+
+// openTLS dials one TLS connection for one relayed connection. TCP
+// keep-alives and a user timeout derived from the route's liveness bound
+// how long a dead peer goes unnoticed.
+func (m *Manager) openTLS(ctx context.Context, key linkKey) (relay.Stream, error) {
+	m.mu.Lock()
+	err := m.backoffs[key].refuse(key, time.Now())
+	m.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	p := m.peers[key.site]
+	tc, err := m.dialTLS(ctx, key, p.TLS)
+	if m.cfg.OnDial != nil {
+		m.cfg.OnDial(key.site, TLS, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("link to %s (tls %s): %w", key.site, p.TLS, err)
+		if ctx.Err() == nil {
+			m.failedLocked(key, err, time.Now())
+		}
+		return nil, err
+	}
+	delete(m.backoffs, key)
+	m.tlsConns[tc] = key
+	m.sawTLSLocked(tc, key.site)
+	return &trackedTLS{tlsLink: newTLSLink(tc), m: m}, nil
+}
+
+// dialTLS dials a TLS link connection over a linkConn.
+func (m *Manager) dialTLS(ctx context.Context, key linkKey, addr string) (*tls.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
+	defer cancel()
+	nd := &net.Dialer{KeepAliveConfig: keepAliveFor(key.liveness), Control: userTimeoutControl(key.liveness)}
+	raw, err := nd.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Client(newLinkConn(raw.(*net.TCPConn), m.bufs), m.clientTLS(key.site))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return tc, nil
+}
+
+// trackedTLS forgets its connection when closed.
+type trackedTLS struct {
+	*tlsLink
+	m *Manager
+}
+
+func (t *trackedTLS) Close() error {
+	t.m.untrackTLS(t.Conn)
+	return t.Conn.Close()
+}
+
+func (t *trackedTLS) Abort() { t.Close() }
+
+// clientTLS is the configuration for dialling a peer.
+func (m *Manager) clientTLS(site string) *tls.Config {
+	trust := m.cfg.Trust
+	return &tls.Config{
+		MinVersion:           tls.VersionTLS13,
+		NextProtos:           []string{alpnLink},
+		ServerName:           trust.ServerName(site),
+		InsecureSkipVerify:   true, // verified by VerifyConnection against the pin or the CA
+		GetClientCertificate: m.cfg.Certs.GetClientCertificate,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			return trust.VerifyPeer(site, cs.PeerCertificates, time.Now())
+		},
+		ClientSessionCache: tls.NewLRUClientSessionCache(64),
+	}
+}
+
+func (m *Manager) quicServerConfig() *quic.Config {
+	// The idle timeout is the smaller of both ends': the dialling side's
+	// route liveness decides, the accepting side only bounds it.
+	return &quic.Config{
+		MaxIdleTimeout:       m.cfg.AcceptIdle,
+		HandshakeIdleTimeout: m.cfg.DialTimeout,
+		MaxIncomingStreams:   1 << 16,
+	}
+}
+
+func (m *Manager) quicClientConfig(liveness time.Duration) *quic.Config {
+	return &quic.Config{
+		MaxIdleTimeout:       liveness,
+		KeepAlivePeriod:      liveness / 3,
+		HandshakeIdleTimeout: min(liveness, m.cfg.DialTimeout),
+		MaxIncomingStreams:   1 << 16,
+	}
+}

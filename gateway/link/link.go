@@ -1,0 +1,476 @@
+// Package link is the link layer between gateways: the QUIC and TLS
+// listeners peers dial, dialling peers (one dial at a time per link, a
+// backoff after failures), the QUIC connections and TLS connections that
+// carry link streams, and the links' status.
+//
+// A Manager opens a stream to a peer with Open: a QUIC stream on a shared
+// connection per (peer, liveness), or a TLS connection of its own, which
+// starts with a linkwire header and returns once the peer has answered.
+// Streams that peers (and remote query clients, over QUIC or the TLS link
+// port) open are given to the Handler passed to Serve. Who is at the other
+// end is decided by a pki.Trust; the certificates come from the caller.
+//
+// Socket options are Linux features (TCP_USER_TIMEOUT, TCP_INFO, forced
+// UDP buffer sizes): on other systems the Manager says at start that they
+// are off, and links rely on keep-alives and QUIC's own timers.
+package link
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mholt/acmez/v3"
+	"github.com/quic-go/quic-go"
+
+	"github.com/distgate/distgate/gateway/linkwire"
+	"github.com/distgate/distgate/gateway/pki"
+	"github.com/distgate/distgate/gateway/relay"
+)
+
+// Config is what a Manager uses.
+type Config struct {
+	// QUIC is the UDP address of the QUIC listener, TLS the TCP address
+	// of the TLS listener; empty: no listener.
+	QUIC, TLS string
+	// Peers are the peer gateways, and where they listen.
+	Peers []Peer
+	// Certs presents this gateway's certificate, to peers that dial it
+	// and to peers it dials.
+	Certs Certificates
+	// Trust decides who is at the other end of a link.
+	Trust *pki.Trust
+	// Idle closes a QUIC link this gateway dialled once it has carried no
+	// stream for this long.
+	Idle time.Duration
+	// DefaultLiveness is the liveness of a stream opened without one.
+	DefaultLiveness time.Duration
+	// DialTimeout bounds the dial and handshake of a link, both ways.
+	DialTimeout time.Duration
+	// AcceptIdle bounds the idle timeout of QUIC links peers dial: the
+	// dialling side's liveness decides, up to it.
+	AcceptIdle time.Duration
+	// OnDial, when set, is told of every dial of a link (the metrics).
+	OnDial func(site string, t Transport, err error)
+	// Logger receives the link layer's log.
+	Logger *slog.Logger
+}
+
+// Peer is a peer gateway's link addresses (host:port); at least one.
+type Peer struct {
+	Site string
+	QUIC string
+	TLS  string
+}
+
+// Certificates presents this gateway's certificates (a *pki.Manager).
+type Certificates interface {
+	GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error)
+}
+
+// From is who opened a stream: a peer gateway (Site), or a remote query
+// client that is not one (Identity, its certificate's; it may only query).
+type From struct {
+	Site      string
+	Identity  string
+	Transport Transport
+}
+
+// Handler serves a stream that a peer or a remote query client opened. It
+// owns the stream: it closes or aborts it before returning. ctx ends when
+// the Manager closes.
+type Handler func(ctx context.Context, from From, s relay.Stream)
+
+// alpnLink is the ALPN protocol of links between gateways, over QUIC and
+// over TLS.
+const alpnLink = "distgate/1"
+
+// Error codes of streams and connections that end early.
+const (
+	codeAborted    quic.StreamErrorCode      = 1
+	codeGoingAway  quic.ApplicationErrorCode = 0
+	codeLinkFailed quic.ApplicationErrorCode = 1
+)
+
+// linkKey identifies a link: routes with different liveness timeouts get
+// different QUIC connections, since the idle timeout is per connection.
+type linkKey struct {
+	site      string
+	transport Transport
+	liveness  time.Duration
+}
+
+// quicLink is an established QUIC connection to a peer.
+type quicLink struct {
+	key      linkKey
+	conn     *quic.Conn
+	since    time.Time
+	streams  atomic.Int64
+	lastUsed atomic.Int64 // Unix ns when the last stream ended or began
+}
+
+// Manager owns the gateway's side of every link: the listeners peers
+// dial, the QUIC connections it dialled, and the TLS configurations of
+// both.
+type Manager struct {
+	cfg       Config
+	log       *slog.Logger
+	peers     map[string]Peer
+	bufs      *linkBufs
+	serverTLS *tls.Config
+	udp       *net.UDPConn
+	quicLn    *quic.Listener
+	tlsLn     net.Listener
+
+	handler atomic.Pointer[Handler] // set by Serve
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex // guards the following
+	transport *quic.Transport
+	quic      map[linkKey]*quicLink
+	dialing   map[linkKey]chan struct{} // closed when a dial in progress ends
+	backoffs  map[linkKey]*backoff
+	tlsConns  map[*tls.Conn]linkKey // live TLS link connections, both directions
+	tlsSeen   map[string]*tlsPeerSeen
+	inbound   map[*quic.Conn]inboundLink
+}
+
+// tlsPeerSeen remembers the TLS link to a peer between its connections.
+type tlsPeerSeen struct {
+	remote string
+	rtt    time.Duration
+	since  time.Time
+}
+
+// inboundLink is a QUIC connection a peer dialled.
+type inboundLink struct {
+	site  string
+	since time.Time
+}
+
+// New opens the listeners cfg names (peers' connections wait in their
+// queues until Serve) and starts closing unused links. Close stops it.
+func New(cfg Config) (*Manager, error) {
+	m := &Manager{
+		cfg: cfg, log: cfg.Logger, bufs: newLinkBufs(),
+		peers:    map[string]Peer{},
+		quic:     map[linkKey]*quicLink{},
+		dialing:  map[linkKey]chan struct{}{},
+		backoffs: map[linkKey]*backoff{},
+		tlsConns: map[*tls.Conn]linkKey{},
+		tlsSeen:  map[string]*tlsPeerSeen{},
+		inbound:  map[*quic.Conn]inboundLink{},
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	for _, p := range cfg.Peers {
+		m.peers[p.Site] = p
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.serverTLS = &tls.Config{
+		MinVersion:     tls.VersionTLS13,
+		NextProtos:     []string{alpnLink, acmez.ACMETLS1Protocol},
+		GetCertificate: cfg.Certs.GetCertificate,
+	}
+	pki.RequireTrusted(m.serverTLS, cfg.Trust)
+	logPlatform(m.log)
+	if err := m.listen(cfg.QUIC, cfg.TLS); err != nil {
+		m.Close()
+		return nil, err
+	}
+	m.wg.Add(1)
+	go m.janitor(cfg.Idle)
+	return m, nil
+}
+
+// listen opens the QUIC and TLS listeners that the config names.
+func (m *Manager) listen(quicAddr, tlsAddr string) error {
+	if quicAddr != "" {
+		ua, err := net.ResolveUDPAddr("udp", quicAddr)
+		if err != nil {
+			return fmt.Errorf("links.quic: %w", err)
+		}
+		m.udp, err = net.ListenUDP("udp", ua)
+		if err != nil {
+			return fmt.Errorf("links.quic: %w", err)
+		}
+		forceUDPBuffers(m.udp)
+		m.transport = &quic.Transport{Conn: m.udp}
+		m.quicLn, err = m.transport.Listen(m.serverTLS, m.quicServerConfig())
+		if err != nil {
+			return fmt.Errorf("links.quic: %w", err)
+		}
+		checkUDPBuffers(m.udp, m.log) // after quic-go sized them
+	}
+	if tlsAddr != "" {
+		ln, err := net.Listen("tcp", tlsAddr)
+		if err != nil {
+			return fmt.Errorf("links.tls: %w", err)
+		}
+		m.tlsLn = ln
+	}
+	return nil
+}
+
+// Serve starts accepting on the listeners New opened, and serves every
+// stream peers open with h: on the links they dial and on those this
+// gateway dialled. Until then, a stream a peer opens on a link this
+// gateway dialled is refused.
+func (m *Manager) Serve(h Handler) {
+	m.handler.Store(&h)
+	if m.quicLn != nil {
+		m.wg.Add(1)
+		go m.acceptQUIC()
+	}
+	if m.tlsLn != nil {
+		m.wg.Add(1)
+		go m.acceptTLS()
+	}
+}
+
+// handle serves a stream with the Handler, or refuses it before Serve.
+func (m *Manager) handle(from From, s relay.Stream) {
+	h := m.handler.Load()
+	if h == nil {
+		s.Write(linkwire.AppendReply(nil, linkwire.StatusBadRequest, "this gateway is starting"))
+		s.Close()
+		return
+	}
+	(*h)(m.ctx, from, s)
+}
+
+// Addrs returns the listeners' addresses (nil when off).
+func (m *Manager) Addrs() (quicAddr, tlsAddr net.Addr) {
+	if m.quicLn != nil {
+		quicAddr = m.udp.LocalAddr()
+	}
+	if m.tlsLn != nil {
+		tlsAddr = m.tlsLn.Addr()
+	}
+	return quicAddr, tlsAddr
+}
+
+// HasPeer reports whether site is a configured peer.
+func (m *Manager) HasPeer(site string) bool {
+	_, ok := m.peers[site]
+	return ok
+}
+
+// closeIdle closes the QUIC links this gateway dialled that have carried
+// no stream for longer than idle: links are kept while used.
+func (m *Manager) closeIdle(idle time.Duration, now time.Time) {
+	cutoff := now.Add(-idle).UnixNano()
+	m.mu.Lock()
+	var drop []*quicLink
+	for _, ql := range m.quic {
+		if ql.streams.Load() == 0 && ql.lastUsed.Load() < cutoff {
+			drop = append(drop, ql)
+		}
+	}
+	m.mu.Unlock()
+	for _, ql := range drop {
+		m.log.Info("link closed: unused", "peer", ql.key.site, "transport", QUIC, "idle", idle)
+		ql.conn.CloseWithError(codeGoingAway, "unused")
+	}
+}
+
+// janitor closes unused links every quarter of idle.
+func (m *Manager) janitor(idle time.Duration) {
+	defer m.wg.Done()
+	tick := time.NewTicker(max(idle/4, 50*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case now := <-tick.C:
+			m.closeIdle(idle, now)
+		}
+	}
+}
+
+func (m *Manager) acceptQUIC() {
+	defer m.wg.Done()
+	for {
+		conn, err := m.quicLn.Accept(m.ctx)
+		if err != nil {
+			if m.ctx.Err() == nil {
+				m.log.Error("quic accept", "err", err)
+			}
+			return
+		}
+		who, err := m.cfg.Trust.Identify(conn.ConnectionState().TLS.PeerCertificates, time.Now())
+		if err != nil {
+			conn.CloseWithError(codeLinkFailed, "untrusted")
+			continue
+		}
+		if who.Site == "" {
+			m.wg.Add(1)
+			go func() {
+				defer m.wg.Done()
+				m.serveQUICStreams(From{Identity: who.Identity, Transport: QUIC}, conn)
+			}()
+			continue
+		}
+		m.log.Info("link up", "peer", who.Site, "transport", QUIC, "remote", conn.RemoteAddr().String(), "direction", "in")
+		m.mu.Lock()
+		m.inbound[conn] = inboundLink{site: who.Site, since: time.Now()}
+		m.mu.Unlock()
+		m.wg.Add(1)
+		go func() {
+			m.serveQUICConn(who.Site, conn)
+			m.mu.Lock()
+			delete(m.inbound, conn)
+			m.mu.Unlock()
+		}()
+	}
+}
+
+// serveQUICConn serves the streams of a link until it ends; the caller
+// added to m.wg.
+func (m *Manager) serveQUICConn(site string, conn *quic.Conn) {
+	defer m.wg.Done()
+	m.serveQUICStreams(From{Site: site, Transport: QUIC}, conn)
+	m.log.Info("link down", "peer", site, "transport", QUIC, "direction", "in", "reason", context.Cause(conn.Context()))
+}
+
+// serveQUICStreams serves the streams a connection's far end opens.
+func (m *Manager) serveQUICStreams(from From, conn *quic.Conn) {
+	for {
+		s, err := conn.AcceptStream(m.ctx)
+		if err != nil {
+			return
+		}
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.handle(from, quicStream{Stream: s, conn: conn})
+		}()
+	}
+}
+
+func (m *Manager) acceptTLS() {
+	defer m.wg.Done()
+	for {
+		c, err := m.tlsLn.Accept()
+		if err != nil {
+			if m.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				m.log.Error("tls accept", "err", err)
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return
+		}
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.serveTLS(c.(*net.TCPConn))
+		}()
+	}
+}
+
+// serveTLS serves a TLS connection a peer (or a query client) dialled:
+// one stream.
+func (m *Manager) serveTLS(c *net.TCPConn) {
+	tc := tls.Server(newLinkConn(c, m.bufs), m.serverTLS)
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.DialTimeout)
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		m.log.Warn("tls link refused", "remote", c.RemoteAddr().String(), "err", err)
+		c.Close()
+		return
+	}
+	if pki.IsACMEValidation(tc.ConnectionState()) {
+		tc.Close() // an ACME validation, answered by the handshake
+		return
+	}
+	who, err := m.cfg.Trust.Identify(tc.ConnectionState().PeerCertificates, time.Now())
+	if err != nil {
+		tc.Close()
+		return
+	}
+	// A query client is tracked too, so that Close closes it.
+	if !m.trackTLS(tc, linkKey{site: who.Site, transport: TLS}) {
+		tc.Close()
+		return
+	}
+	defer m.untrackTLS(tc)
+	m.handle(From{Site: who.Site, Identity: who.Identity, Transport: TLS}, newTLSLink(tc))
+	if who.Site == "" {
+		tc.Close()
+	}
+}
+
+func (m *Manager) trackTLS(c *tls.Conn, key linkKey) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ctx.Err() != nil {
+		return false
+	}
+	m.tlsConns[c] = key
+	if key.site != "" {
+		m.sawTLSLocked(c, key.site)
+	}
+	return true
+}
+
+// sawTLSLocked notes a TLS connection with a peer for the status.
+func (m *Manager) sawTLSLocked(c *tls.Conn, site string) {
+	seen := m.tlsSeen[site]
+	if seen == nil {
+		seen = &tlsPeerSeen{since: time.Now()}
+		m.tlsSeen[site] = seen
+	}
+	seen.remote = c.RemoteAddr().String()
+	if rtt := tcpRTT(c.NetConn()); rtt > 0 {
+		seen.rtt = rtt
+	}
+}
+
+func (m *Manager) untrackTLS(c *tls.Conn) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.tlsConns, c)
+}
+
+// Close stops the listeners, closes every link and waits for everything
+// the Manager started, the Handler's calls included.
+func (m *Manager) Close() {
+	m.cancel()
+	if m.quicLn != nil {
+		m.quicLn.Close()
+	}
+	if m.tlsLn != nil {
+		m.tlsLn.Close()
+	}
+	m.mu.Lock()
+	for _, ql := range m.quic {
+		ql.conn.CloseWithError(codeGoingAway, "gateway shutting down")
+	}
+	for conn := range m.inbound {
+		conn.CloseWithError(codeGoingAway, "gateway shutting down")
+	}
+	for c := range m.tlsConns {
+		c.NetConn().Close()
+	}
+	tr := m.transport
+	m.mu.Unlock()
+	if tr != nil {
+		tr.Close()
+	} else if m.udp != nil {
+		m.udp.Close()
+	}
+	m.wg.Wait()
+}

@@ -1,0 +1,40 @@
+package link
+
+import (
+	"net"
+	"time"
+
+	"github.com/distgate/distgate/gateway/relay"
+)
+
+// keepAliveFor is the TCP keep-alive of a TLS link with a liveness: three
+// probes missed within it end the connection.
+func keepAliveFor(liveness time.Duration) net.KeepAliveConfig {
+	idle := max(liveness/3, time.Second)
+	return net.KeepAliveConfig{Enable: true, Idle: idle, Interval: max(liveness/6, time.Second), Count: 3}
+}
+
+// ApplyLiveness gives a TLS link connection a peer opened the liveness of
+// the route the peer asked for: TCP keep-alives and a user timeout (on
+// Linux), so that a dead peer ends the relay within it, as on the
+// dialling side. It does nothing to a QUIC stream, whose connection has
+// its own idle timeout.
+func ApplyLiveness(s relay.Stream, liveness time.Duration) {
+	nc, ok := s.(interface{ NetConn() net.Conn })
+	if !ok {
+		return
+	}
+	var tcp *net.TCPConn
+	switch c := nc.NetConn().(type) {
+	case *linkConn:
+		tcp = c.TCPConn
+	case *net.TCPConn:
+		tcp = c
+	default:
+		return
+	}
+	tcp.SetKeepAliveConfig(keepAliveFor(liveness))
+	if rc, err := tcp.SyscallConn(); err == nil {
+		userTimeoutControl(liveness)("", "", rc)
+	}
+}

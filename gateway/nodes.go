@@ -1,0 +1,114 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/distgate/distgate/epmd"
+)
+
+// nodes are the nodes of this host, as the gateway's parts see them: the
+// registry of its EPMD. With the EPMD disabled (nil), there are none.
+type nodes struct {
+	site string // for errors
+	epmd *epmd.Server
+}
+
+// errNoEPMD is returned when a node of this host is asked for and the
+// gateway runs no EPMD.
+var errNoEPMD = errors.New("this gateway runs no EPMD")
+
+// Backend implements terminate.Backends: how to reach a node of this
+// host, its plain TCP port when it has one, else its TLS port.
+func (n *nodes) Backend(name string) (addr string, isTLS bool, err error) {
+	if n.epmd == nil {
+		return "", false, errNoEPMD
+	}
+	var tcp, tlsEps []epmd.Endpoint
+	var registered bool
+	n.epmd.Registry(func(r *epmd.Registry) {
+		tcp, registered = r.Lookup(name, []string{"inet_tcp", "inet6_tcp"})
+		tlsEps, _ = r.Lookup(name, []string{"inet_tls", "inet6_tls"})
+	})
+	switch {
+	case !registered:
+		return "", false, fmt.Errorf("no node %s is registered at site %s", name, n.site)
+	case len(tcp) > 0:
+		return n.endpointAddr(tcp[0]), false, nil
+	case len(tlsEps) > 0:
+		return n.endpointAddr(tlsEps[0]), true, nil
+	}
+	return "", false, fmt.Errorf("node %s listens for no TCP or TLS distribution", name)
+}
+
+// endpointAddr is where the gateway connects to a node of this host: the
+// address the node registered when it is one of this host's, else
+// loopback. A registration cannot send the gateway, and the identity it
+// presents, to another host.
+func (n *nodes) endpointAddr(ep epmd.Endpoint) string {
+	ip := "127.0.0.1"
+	if ep.Family == epmd.FamilyInet6 {
+		ip = "::1"
+	}
+	if ep.Addr.IsValid() && !ep.Addr.IsUnspecified() && n.epmd.IsLocalAddr(ep.Addr) {
+		ip = ep.Addr.String()
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(int(ep.Port)))
+}
+
+// tcpTarget finds where a node of this site listens for TCP
+// distribution, for a relay from a peer.
+func (n *nodes) tcpTarget(name, host string) (string, error) {
+	addr, isTLS, err := n.Backend(name)
+	switch {
+	case err != nil:
+		return "", err
+	case !n.servesHost(name, host):
+		return "", fmt.Errorf("host %s is not served by site %s", host, n.site)
+	case isTLS:
+		return "", fmt.Errorf("node %s listens for no TCP distribution", name)
+	}
+	return addr, nil
+}
+
+// servesHost reports whether host names this gateway's host for a node:
+// empty, one of the EPMD's host names or addresses, or the host the node
+// registered with.
+func (n *nodes) servesHost(name, host string) bool {
+	if host == "" || n.epmd.IsLocalHost(host) {
+		return true
+	}
+	var h string
+	n.epmd.Registry(func(r *epmd.Registry) { h = r.Host(name) })
+	return h != "" && strings.EqualFold(h, host)
+}
+
+// query is what the EPMD server would ask its resolver for a full-name
+// lookup of node by asker (see epmd's lookupX): the registry's view of
+// the name, and whether its host is this one.
+func (n *nodes) query(node string, accept []string, asker string) epmd.Query {
+	name, host := epmd.SplitNode(node)
+	q := epmd.Query{Name: name, Host: host, Accept: accept, Asker: asker}
+	if n.epmd == nil {
+		return q
+	}
+	var regHost string
+	n.epmd.Registry(func(r *epmd.Registry) {
+		q.Local, q.Registered = r.Lookup(name, accept)
+		regHost = r.Host(name)
+	})
+	q.LocalHost = n.epmd.IsLocalHost(host) || (regHost != "" && strings.EqualFold(regHost, host))
+	return q
+}
+
+// count returns how many nodes are registered.
+func (n *nodes) count() int {
+	c := 0
+	if n.epmd != nil {
+		n.epmd.Registry(func(r *epmd.Registry) { c = r.Len() })
+	}
+	return c
+}

@@ -1,0 +1,163 @@
+package pki
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// peerTrust decides whether a certificate chain belongs to one peer
+// gateway: by its pinned identity (a certificate in the chain has the
+// pinned public key and signed the leaf) or by a CA bundle (the chain
+// verifies to it for the peer's server name).
+type peerTrust struct {
+	site       string
+	pinned     *IdentityID
+	roots      *x509.CertPool
+	serverName string
+}
+
+// Peer is how a peer gateway proves who it is: a pinned identity, a CA
+// that signs its link certificate for ServerName, or both (either will
+// do).
+type Peer struct {
+	Site       string
+	Pinned     *IdentityID    // nil: no pin
+	Roots      *x509.CertPool // nil: no CA
+	ServerName string         // the name its certificate carries; Site when empty
+}
+
+// ErrUntrusted is wrapped by the errors of a certificate chain that
+// belongs to no one this gateway trusts.
+var ErrUntrusted = errors.New("certificate not trusted")
+
+// verify checks a chain as presented in a TLS handshake (leaf first).
+func (t *peerTrust) verify(chain []*x509.Certificate, now time.Time) error {
+	if len(chain) == 0 {
+		return fmt.Errorf("peer %s: no certificate: %w", t.site, ErrUntrusted)
+	}
+	leaf := chain[0]
+	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
+		return fmt.Errorf("peer %s: certificate valid from %s to %s: %w", t.site, leaf.NotBefore.Format(time.RFC3339), leaf.NotAfter.Format(time.RFC3339), ErrUntrusted)
+	}
+	var reasons []error
+	if t.pinned != nil {
+		err := verifyPinned(chain, *t.pinned)
+		if err == nil {
+			return nil
+		}
+		reasons = append(reasons, err)
+	}
+	if t.roots != nil {
+		inter := x509.NewCertPool()
+		for _, c := range chain[1:] {
+			inter.AddCert(c)
+		}
+		_, err := leaf.Verify(x509.VerifyOptions{
+			Roots: t.roots, Intermediates: inter, DNSName: t.serverName, CurrentTime: now,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+		})
+		if err == nil {
+			return nil
+		}
+		reasons = append(reasons, err)
+	}
+	return fmt.Errorf("peer %s: %w: %w", t.site, ErrUntrusted, errors.Join(reasons...))
+}
+
+// verifyPinned accepts a chain whose leaf has the pinned key, or is signed
+// by a certificate of the chain that has it.
+func verifyPinned(chain []*x509.Certificate, pinned IdentityID) error {
+	leaf := chain[0]
+	if IdentityOf(leaf) == pinned {
+		return nil
+	}
+	for _, c := range chain[1:] {
+		if IdentityOf(c) != pinned {
+			continue
+		}
+		if err := leaf.CheckSignatureFrom(c); err != nil {
+			return fmt.Errorf("leaf not signed by the pinned identity: %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("no certificate with the pinned identity %s (got %s)", pinned, IdentityOf(leaf))
+}
+
+// Trust decides who is at the other end of a mutual TLS connection: a
+// peer gateway (by Peer) or a remote query client (a certificate its
+// client CA signs). It holds no state that changes and is safe for
+// concurrent use.
+type Trust struct {
+	peers   map[string]*peerTrust
+	clients *x509.CertPool // remote query clients; nil: none
+}
+
+// NewTrust trusts peers, and remote query clients whose certificates
+// clients signs (none when nil).
+func NewTrust(peers []Peer, clients *x509.CertPool) *Trust {
+	t := &Trust{peers: map[string]*peerTrust{}, clients: clients}
+	for _, p := range peers {
+		pt := &peerTrust{site: p.Site, pinned: p.Pinned, roots: p.Roots, serverName: p.ServerName}
+		if pt.serverName == "" {
+			pt.serverName = p.Site
+		}
+		t.peers[p.Site] = pt
+	}
+	return t
+}
+
+// Who is the other end of a mutual TLS connection: a peer gateway (Site)
+// or a remote query client (Identity, its certificate's).
+type Who struct {
+	Site     string
+	Identity string
+}
+
+// Identify returns who a certificate chain (leaf first, as presented in
+// a handshake) belongs to: a peer gateway first, else a remote query
+// client.
+func (t *Trust) Identify(chain []*x509.Certificate, now time.Time) (Who, error) {
+	site, err := t.identifyPeer(chain, now)
+	if err == nil {
+		return Who{Site: site}, nil
+	}
+	if t.clients != nil && VerifyClient(t.clients, chain, now) == nil {
+		return Who{Identity: CertIdentity(chain[0])}, nil
+	}
+	return Who{}, err
+}
+
+// identifyPeer returns the site of the peer a certificate chain belongs to.
+func (t *Trust) identifyPeer(chain []*x509.Certificate, now time.Time) (string, error) {
+	var errs []error
+	for site, pt := range t.peers {
+		err := pt.verify(chain, now)
+		if err == nil {
+			return site, nil
+		}
+		errs = append(errs, err)
+	}
+	if len(chain) > 0 {
+		return "", fmt.Errorf("certificate of %q (identity %s) belongs to no configured peer: %w", chain[0].Subject.CommonName, IdentityOf(chain[0]), errors.Join(errs...))
+	}
+	return "", fmt.Errorf("no client certificate: %w", ErrUntrusted)
+}
+
+// VerifyPeer checks that a chain belongs to the peer of site.
+func (t *Trust) VerifyPeer(site string, chain []*x509.Certificate, now time.Time) error {
+	pt := t.peers[site]
+	if pt == nil {
+		return fmt.Errorf("no peer %q is configured: %w", site, ErrUntrusted)
+	}
+	return pt.verify(chain, now)
+}
+
+// ServerName is the name the link certificate of site's gateway carries.
+func (t *Trust) ServerName(site string) string {
+	if pt := t.peers[site]; pt != nil {
+		return pt.serverName
+	}
+	return site
+}
