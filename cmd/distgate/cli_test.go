@@ -13,6 +13,7 @@ import (
 
 	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/gateway"
+	"github.com/distgate/distgate/gateway/pki"
 )
 
 // freeAddr returns a loopback address with a TCP port free now.
@@ -96,7 +97,7 @@ func TestIDWithPlaceholderPeer(t *testing.T) {
 	if code != 0 || !strings.Contains(errOut, "warning: ") || !strings.Contains(errOut, "peers[0].identity") {
 		t.Fatalf("id -config: exit %d, %q, %q", code, out, errOut)
 	}
-	id, err := gateway.LoadOrCreateIdentity(filepath.Join(dir, "site-b-data"), "site-b", time.Now())
+	id, err := pki.LoadOrCreateIdentity(filepath.Join(dir, "site-b-data"), "site-b", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distgate/distgate/gateway"
+	"github.com/distgate/distgate/gateway/pki"
 )
 
 // readmeSection returns the README's text from the heading to the next
@@ -52,7 +52,7 @@ func TestReadmeTwoSites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := gateway.LoadOrCreateIdentity(cfg.DataDir, cfg.Site, time.Now())
+	id, err := pki.LoadOrCreateIdentity(cfg.DataDir, cfg.Site, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
