@@ -97,8 +97,9 @@ type PolicyConfig struct {
 	CallTimeout Duration `yaml:"call_timeout"`
 	// MaxMemory caps a policy instance's memory, in MiB; 64 by default.
 	MaxMemory int `yaml:"max_memory_mib"`
-	// OnFailure is what a failing policy answers: "deny" (default) or
-	// "default", the built-in policy's answer.
+	// OnFailure is what a failing lookup policy answers: "deny" (default)
+	// or "default", the built-in policy's route. A failing authorize
+	// policy always denies.
 	OnFailure string `yaml:"on_failure"`
 }
 
