@@ -137,7 +137,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	}
 	g.nodes = &nodes{site: cfg.Site, epmd: g.epmd}
 	g.metrics.watchNodes(g.nodes)
-	if err = g.startPublic(ctx, cfg.Public, cfg.Proxy.Idle.Std(), bufs); err != nil {
+	if err = g.startPublic(ctx, cfg.Public, cfg.Proxy.Idle.Std(), bufs, trust); err != nil {
 		return nil, err
 	}
 	publicAddr, _ := netip.ParseAddr(cfg.Public.Address) // validated; may be unset
@@ -196,8 +196,9 @@ func (g *Gateway) startEPMD(ctx context.Context, c EPMDConfig, res epmd.Resolver
 }
 
 // startPublic opens the TLS termination ports (released when idle for
-// idle) and the public EPMD.
-func (g *Gateway) startPublic(ctx context.Context, pc PublicConfig, idle time.Duration, bufs *relay.Bufs) error {
+// idle) and the public EPMD. trust tells which callers' certificates are
+// also remote query clients'.
+func (g *Gateway) startPublic(ctx context.Context, pc PublicConfig, idle time.Duration, bufs *relay.Bufs, trust *pki.Trust) error {
 	if pc.Address == "" {
 		return nil
 	}
@@ -215,7 +216,7 @@ func (g *Gateway) startPublic(ctx context.Context, pc PublicConfig, idle time.Du
 			Max:  MaxTerminationPorts, Idle: idle, Admit: limit, Logger: g.log.With("component", "terminate"),
 		},
 		HandshakeTimeout: handshakeTimeout, ClientCAs: clientCAs, Certs: g.certs,
-		Policy: reachPolicy{&g.router}, Backends: g.nodes, Relays: g.relays, Bufs: bufs,
+		Policy: reachPolicy{router: &g.router, trust: trust}, Backends: g.nodes, Relays: g.relays, Bufs: bufs,
 	})
 	if pc.EPMD == "" {
 		return nil

@@ -112,15 +112,3 @@ func (p *publicEPMD) Refused(peer netip.AddrPort, what string) {
 	p.mu.Unlock()
 	p.log.Warn("public EPMD refused", "peer", peer.String(), "what", what)
 }
-
-// reachPolicy implements terminate.Policy with the router: a TLS caller
-// reaches a node over the public edge.
-type reachPolicy struct{ router Router }
-
-// Reach implements terminate.Policy.
-func (r reachPolicy) Reach(ctx context.Context, c terminate.Caller) (bool, string) {
-	d := r.router.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{
-		Action: abi.ActionReach, Node: c.Target, Asker: abi.Asker{Identity: c.Identity, Node: c.Node, Addr: c.Addr},
-	})
-	return d.Allow, d.Reason
-}

@@ -37,6 +37,20 @@ type asker struct {
 	local    netip.Addr // the address the client reached
 }
 
+// abi returns the asker in the policies' terms: a peer's site and a
+// client's identity are verified, the identity by remote.client_ca.
+func (a asker) abi() abi.Asker {
+	out := abi.Asker{Site: a.site, Identity: a.identity, Addr: a.addr}
+	if a.site != "" {
+		out.Verified |= abi.VerifiedSite
+	}
+	if a.identity != "" {
+		out.Verified |= abi.VerifiedIdentity
+		out.Roots = []string{abi.RootRemote}
+	}
+	return out
+}
+
 // queries answers remote queries, over the TLS listener it owns and over
 // the link streams inbound hands it.
 type queries struct {
@@ -176,8 +190,7 @@ func (q *queries) serve(ctx context.Context, rw io.ReadWriter, a asker) {
 // (lookup set) node; node "" asks whether it may list at all.
 func (q *queries) authorize(ctx context.Context, a asker, lookup bool, node string) abi.Decision {
 	return q.router.Authorize(ctx, a.via, &abi.AuthorizeRequest{
-		Action: abi.ActionList, Lookup: lookup, Node: node,
-		Asker: abi.Asker{Site: a.site, Identity: a.identity, Addr: a.addr},
+		Action: abi.ActionList, Lookup: lookup, Node: node, Asker: a.abi(),
 	})
 }
 
@@ -194,7 +207,7 @@ func (a asker) who() string {
 func (q *queries) remoteEndpoints(ctx context.Context, a asker, name string, eps []epmd.Endpoint, nodeType byte) []epmd.Endpoint {
 	local := a.local
 	// The termination port, when the asker could use it.
-	reach := &abi.AuthorizeRequest{Action: abi.ActionReach, Node: name, Asker: abi.Asker{Identity: a.identity, Addr: a.addr}}
+	reach := &abi.AuthorizeRequest{Action: abi.ActionReach, Node: name, Asker: a.abi()}
 	if q.term != nil && q.router.Authorize(ctx, ViaPublic, reach).Allow {
 		port, err := q.term.Port(name)
 		if err == nil {

@@ -32,10 +32,13 @@ const Transport = "tls-terminated"
 
 // Caller is a TLS caller that asks to reach a node.
 type Caller struct {
-	Node     string         // the caller's node name, from its send_name
-	Target   string         // the node it reaches: name@host, the host from SNI
-	Identity string         // its client certificate's identity; "" without one
-	Addr     netip.AddrPort // where it called from
+	Node     string // the caller's node name, from its send_name
+	Target   string // the node it reaches: name@host, the host from SNI
+	Identity string // its client certificate's identity; "" without one
+	// Chain is its client certificate chain as presented, leaf first,
+	// which ClientCAs verified; nil without one.
+	Chain []*x509.Certificate
+	Addr  netip.AddrPort // where it called from
 }
 
 // Policy decides who may reach which node.
@@ -141,7 +144,7 @@ func (t *Ports) handle(ctx context.Context, tp *ports.Port[struct{}], raw net.Co
 	raw.SetDeadline(time.Time{})
 	c := Caller{Node: sn.Name, Target: epmd.JoinNode(name, cs.ServerName)}
 	if len(cs.PeerCertificates) > 0 {
-		c.Identity = pki.CertIdentity(cs.PeerCertificates[0])
+		c.Identity, c.Chain = pki.CertIdentity(cs.PeerCertificates[0]), cs.PeerCertificates
 	}
 	if ta, ok := raw.RemoteAddr().(*net.TCPAddr); ok {
 		c.Addr = ta.AddrPort()
