@@ -84,6 +84,7 @@ type Server struct {
 	log      *slog.Logger
 	resolver Resolver
 	hosts    map[string]bool
+	hostName string // this host's name: the first of Config.HostNames, else the system's
 	localIPs map[netip.Addr]bool
 	bufs     sync.Pool
 
@@ -127,6 +128,11 @@ func NewServer(cfg Config) *Server {
 	}
 	s.bufs.New = func() any { return new([readBufLen]byte) }
 	s.hosts, s.localIPs = localHostSet(cfg.HostNames)
+	if len(cfg.HostNames) > 0 {
+		s.hostName = cfg.HostNames[0]
+	} else if h, err := os.Hostname(); err == nil {
+		s.hostName = h
+	}
 	return s
 }
 
@@ -785,6 +791,11 @@ func (s *Server) IsLocalAddr(a netip.Addr) bool {
 	a = a.Unmap()
 	return a.IsLoopback() || s.localIPs[a]
 }
+
+// HostName returns this host's name: the first of Config.HostNames, else
+// the system's host name. It is the host of the full name of a node that
+// registered without one (ALIVE2).
+func (s *Server) HostName() string { return s.hostName }
 
 // IsLocalHost reports whether a host part names this host: empty,
 // localhost, one of Config.HostNames (or the system host name), or an

@@ -45,7 +45,12 @@ func (p *publicEPMD) Done(peer netip.AddrPort) { p.limit.Done(peer.Addr()) }
 
 // PortPlease implements epmd.Public.
 func (p *publicEPMD) PortPlease(ctx context.Context, peer netip.AddrPort, name string) *epmd.PortInfo {
-	d := p.router.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{Action: abi.ActionList, Lookup: true, Node: name, Asker: abi.Asker{Addr: peer}})
+	node, err := p.nodes.canonical(name)
+	if err != nil || strings.Contains(name, "@") {
+		p.Refused(peer, fmt.Sprintf("PORT_PLEASE2 %s: not a node name of this host", name))
+		return nil
+	}
+	d := p.router.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{Action: abi.ActionList, Lookup: true, Node: node, Asker: abi.Asker{Addr: peer}})
 	if !d.Allow {
 		p.Refused(peer, fmt.Sprintf("PORT_PLEASE2 %s: %s", name, d.Reason))
 		return nil
@@ -77,7 +82,7 @@ func (p *publicEPMD) Names(ctx context.Context, peer netip.AddrPort) ([]epmd.Nam
 	p.nodes.epmd.Registry(func(r *epmd.Registry) { registered = r.Nodes() })
 	var out []epmd.NameEntry
 	for _, n := range registered {
-		if !list(n.Name).Allow {
+		if !list(p.nodes.canonicalOf(n.Name, n.Host)).Allow {
 			continue
 		}
 		port, err := p.term.Port(n.Name)
