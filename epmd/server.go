@@ -54,6 +54,11 @@ type Config struct {
 	// from its accept, however slowly its bytes trickle in (PacketTimeout
 	// is renewed by every byte, as OTP's epmd does).
 	RequestTimeout time.Duration
+	// PeerUID, when set, finds the user that owns a registering peer's
+	// socket (ok false when it cannot); the registry keeps it with the
+	// registration (Registry.Owner), so that a gateway can tell the node
+	// that registered a name from another local process that claims it.
+	PeerUID func(c net.Conn) (uid uint32, ok bool)
 	// Public, when set, makes this an internet-facing EPMD: it never
 	// registers, dumps, kills or stops, whatever the peer's address, and
 	// answers PORT_PLEASE2 and NAMES as Public decides.
@@ -627,8 +632,9 @@ func (s *Server) alive2(id uint64, c net.Conn, req []byte, bp *[readBufLen]byte)
 		s.holdUntilClosed(id, c)
 		return
 	}
+	owner := s.owner(id, c)
 	s.regMu.Lock()
-	counter, err := s.reg.Register(reg, Owner{ID: id, FD: connFD(c)}, s.cfg.Now().Unix())
+	counter, err := s.reg.Register(reg, owner, s.cfg.Now().Unix())
 	s.regMu.Unlock()
 	if err != nil {
 		s.log.Debug("epmd: alive2 refused", "name", a.Name, "err", err)
@@ -683,8 +689,9 @@ func (s *Server) registerX(id uint64, c net.Conn, req []byte, bp *[readBufLen]by
 		fail(StatusBadRequest, err.Error())
 		return
 	}
+	owner := s.owner(id, c)
 	s.regMu.Lock()
-	counter, err := s.reg.Register(reg, Owner{ID: id, FD: connFD(c)}, s.cfg.Now().Unix())
+	counter, err := s.reg.Register(reg, owner, s.cfg.Now().Unix())
 	s.regMu.Unlock()
 	switch {
 	case errors.Is(err, ErrNameInUse):
@@ -864,6 +871,15 @@ func localAddr(c net.Conn) netip.Addr {
 		return a.AddrPort().Addr().Unmap()
 	}
 	return netip.Addr{}
+}
+
+// owner describes the connection c, of id, that registers a node.
+func (s *Server) owner(id uint64, c net.Conn) Owner {
+	o := Owner{ID: id, FD: connFD(c)}
+	if s.cfg.PeerUID != nil {
+		o.UID, o.HasUID = s.cfg.PeerUID(c)
+	}
+	return o
 }
 
 // connFD returns the descriptor of a TCP connection, for DUMP; -1 when it

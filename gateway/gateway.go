@@ -92,6 +92,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	}
 	g.policies = newPolicyRouter(g.engine, cfg.Policy.Lookup, cfg.Policy.Authorize, newStaticRouter(cfg), cfg.Policy.OnFailure == onFailureDefault)
 	g.router.set(g.policies)
+	g.nodes = &nodes{site: cfg.Site} // its EPMD comes below
 	g.metrics = newMetrics(g.engine)
 	g.relays = relay.NewTable(g.metrics)
 	bufs := relay.NewBufs()
@@ -127,7 +128,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 			Addr: netip.MustParseAddr(cfg.Proxy.Address), // validated: a loopback IP
 			Max:  MaxProxyPorts, Idle: cfg.Proxy.Idle.Std(), Logger: log,
 		},
-		HandshakeTimeout: handshakeTimeout, Links: g.links, Relays: g.relays, Bufs: bufs,
+		HandshakeTimeout: handshakeTimeout, Callers: g.nodes, Links: g.links, Relays: g.relays, Bufs: bufs,
 	})
 	if !cfg.EPMD.Disabled {
 		res := &resolver{router: &g.router, links: g.links, proxies: g.proxies, metrics: g.metrics, log: log}
@@ -135,7 +136,6 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 			return nil, err
 		}
 	}
-	g.nodes = &nodes{site: cfg.Site, epmd: g.epmd}
 	g.metrics.watchNodes(g.nodes)
 	if err = g.startPublic(ctx, cfg.Public, cfg.Proxy.Idle.Std(), bufs, trust); err != nil {
 		return nil, err
@@ -183,6 +183,7 @@ func (g *Gateway) startEPMD(ctx context.Context, c EPMDConfig, res epmd.Resolver
 		Relaxed:   c.Relaxed,
 		HostNames: c.Hosts,
 		Resolver:  res,
+		PeerUID:   peerUID,
 		Logger:    g.log.With("component", "epmd"),
 		// `epmd -kill` stops OTP's epmd; it stops the gateway, which is
 		// this host's EPMD, rather than leave it running without one.
@@ -191,6 +192,7 @@ func (g *Gateway) startEPMD(ctx context.Context, c EPMDConfig, res epmd.Resolver
 			close(g.killed)
 		},
 	})
+	g.nodes.epmd = g.epmd // before the EPMD serves anyone
 	g.serve(g.epmd, ln)
 	return nil
 }

@@ -71,9 +71,17 @@ func (in *inbound) serveStream(ctx context.Context, from link.From, s relay.Stre
 // serveRelay connects a peer's caller to a node of this site.
 func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Stream, hdr linkwire.Header) {
 	site, transport := from.Site, from.Transport.String()
+	// The caller's name is the peer's word: a node of its host it
+	// verified, or only what the caller's send_name said.
+	caller, asker := hdr.Caller, abi.Asker{Site: site, Node: hdr.Caller, Verified: abi.VerifiedSite}
+	if hdr.CallerVerified {
+		asker.Verified |= abi.VerifiedNode
+	} else {
+		caller = relay.Unauthenticated
+	}
 	refuse := func(status linkwire.Status, msg string) {
 		in.relays.Refused(relay.In, transport)
-		in.log.Warn("relay refused", "peer", site, "caller", hdr.Caller, "target", hdr.Target, "reason", msg)
+		in.log.Warn("relay refused", "peer", site, "caller", caller, "claims", hdr.Caller, "target", hdr.Target, "reason", msg)
 		s.Write(linkwire.AppendReply(nil, status, msg))
 		s.Close()
 	}
@@ -84,11 +92,9 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 		refuse(linkwire.StatusNotFound, err.Error())
 		return
 	}
-	d := in.router.Authorize(ctx, ViaLink, &abi.AuthorizeRequest{
-		Action: abi.ActionReach, Node: target, Asker: abi.Asker{Site: site, Node: hdr.Caller, Verified: abi.VerifiedSite},
-	})
+	d := in.router.Authorize(ctx, ViaLink, &abi.AuthorizeRequest{Action: abi.ActionReach, Node: target, Asker: asker})
 	if !d.Allow {
-		refuse(linkwire.StatusDenied, fmt.Sprintf("%s may not reach %s: %s", hdr.Caller, target, d.Reason))
+		refuse(linkwire.StatusDenied, fmt.Sprintf("%s may not reach %s: %s", caller, target, d.Reason))
 		return
 	}
 	name, _ := epmd.SplitNode(target)
@@ -114,14 +120,14 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 		liveness = DefaultLiveness
 	}
 	link.ApplyLiveness(s, min(max(liveness, minLiveness), maxLiveness))
-	ri := in.relays.Add(hdr.Caller, target, site, transport, relay.In)
+	ri := in.relays.Add(caller, target, site, transport, relay.In)
 	defer in.relays.Remove(ri)
 	local := relay.Conn(c.(*net.TCPConn))
 	if hdr.Tick > 0 {
 		local = relay.NewTicker(c.(*net.TCPConn), hdr.Tick, false)
 	}
-	in.log.Debug("relay started", "caller", hdr.Caller, "target", target, "peer", site, "transport", transport)
+	in.log.Debug("relay started", "caller", caller, "claims", hdr.Caller, "target", target, "peer", site, "transport", transport)
 	if err := relay.Run(local, s, in.bufs, &ri.Stats); err != nil {
-		in.log.Info("relay ended", "caller", hdr.Caller, "target", target, "err", err)
+		in.log.Info("relay ended", "caller", caller, "target", target, "err", err)
 	}
 }

@@ -1,0 +1,49 @@
+package gateway
+
+import (
+	"net"
+
+	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/gateway/localpeer"
+)
+
+// A local caller's node name comes from its send_name, which any process
+// of the host may write. The gateway believes it only when the user that
+// owns the caller's socket is the user that owns the connection that
+// registered the name with this host's EPMD: the node itself, or a process
+// of the same user, which could as well have been that node. On systems
+// where a socket's owner cannot be found, no caller is verified.
+
+// peerUID finds the user that owns the other end of a loopback
+// connection, for the EPMD's registrations (epmd.Config.PeerUID).
+func peerUID(c net.Conn) (uint32, bool) {
+	uid, err := localpeer.PeerUID(c)
+	return uid, err == nil
+}
+
+// Verify implements proxy.Callers: node is a node of this host, registered
+// by the owner of c's peer socket; name is its canonical full name.
+func (n *nodes) Verify(c net.Conn, node string) (name string, ok bool) {
+	full, err := n.canonical(node)
+	if err != nil || !hasHost(node) {
+		return "", false
+	}
+	short, _ := epmd.SplitNode(full)
+	var owner epmd.Owner
+	var registered bool
+	n.epmd.Registry(func(r *epmd.Registry) { owner, registered = r.Owner(short) })
+	if !registered || !owner.HasUID {
+		return "", false
+	}
+	uid, err := localpeer.PeerUID(c)
+	if err != nil || uid != owner.UID {
+		return "", false
+	}
+	return full, true
+}
+
+// hasHost reports whether a node name is a full name (name@host).
+func hasHost(node string) bool {
+	name, host := epmd.SplitNode(node)
+	return name != "" && host != ""
+}
