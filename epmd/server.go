@@ -555,7 +555,7 @@ func (s *Server) portPlease(c net.Conn, name string) *PortInfo {
 		return p
 	}
 	ans := s.resolver.Resolve(context.Background(), Query{
-		Name: name, LocalHost: true, Peer: peerAddr(c), LocalPeer: isLocalPeer(c), Classic: true,
+		Name: name, LocalHost: true, Peer: peerAddr(c), LocalPeer: isLocalPeer(c), ServerAddr: serverAddr(c), Classic: true,
 	})
 	if ans.Status != StatusOK {
 		return nil
@@ -760,7 +760,7 @@ func (s *Server) lookupX(c net.Conn, req []byte) []byte {
 		return appendLookupReply(nil, StatusBadRequest, nil, err.Error())
 	}
 	name, host := SplitNode(q.Node)
-	query := Query{Name: name, Host: host, Accept: q.Accept, Asker: q.Asker, Peer: peerAddr(c), LocalPeer: isLocalPeer(c)}
+	query := Query{Name: name, Host: host, Accept: q.Accept, Asker: q.Asker, Peer: peerAddr(c), LocalPeer: isLocalPeer(c), ServerAddr: serverAddr(c)}
 	s.regMu.RLock()
 	query.Local, query.Registered = s.reg.Lookup(name, q.Accept)
 	regHost := s.reg.Host(name)
@@ -860,6 +860,15 @@ func localPeer(peer, local netip.Addr) bool {
 
 func peerAddr(c net.Conn) netip.AddrPort {
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
+}
+
+// serverAddr is this server's side of c.
+func serverAddr(c net.Conn) netip.AddrPort {
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
 		ap := a.AddrPort()
 		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}

@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"errors"
 	"net"
+	"strconv"
 
 	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/gateway/localpeer"
+	"github.com/distgate/distgate/gateway/ports"
 )
 
 // A local caller's node name comes from its send_name, which any process
@@ -46,4 +49,28 @@ func (n *nodes) Verify(c net.Conn, node string) (name string, ok bool) {
 func hasHost(node string) bool {
 	name, host := epmd.SplitNode(node)
 	return name != "" && host != ""
+}
+
+// portOwner is who the proxy port a lookup opens is charged to: the user
+// that owns the asker's socket, with the bound of a user of registered
+// nodes or the smaller one of any other local user. Where a socket's owner
+// cannot be known, the pool's bound alone applies; an asker whose owner
+// cannot be found (it has gone) shares one bound with every such asker.
+func (n *nodes) portOwner(q epmd.Query) ports.Owner {
+	uid, err := localpeer.PeerUIDOf(q.ServerAddr, q.Peer)
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		return ports.Owner{}
+	case err != nil:
+		return ports.Owner{Key: "an asker of unknown user", Max: MaxProxyPortsPerCaller}
+	}
+	owner := ports.Owner{Key: "uid " + strconv.FormatUint(uint64(uid), 10), Max: MaxProxyPortsPerCaller}
+	registered := 0
+	if n.epmd != nil {
+		n.epmd.Registry(func(r *epmd.Registry) { registered = r.OwnedBy(uid) })
+	}
+	if registered > 0 {
+		owner.Max = MaxProxyPortsPerOwner
+	}
+	return owner
 }

@@ -131,7 +131,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		HandshakeTimeout: handshakeTimeout, Callers: g.nodes, Links: g.links, Relays: g.relays, Bufs: bufs,
 	})
 	if !cfg.EPMD.Disabled {
-		res := &resolver{router: &g.router, links: g.links, proxies: g.proxies, metrics: g.metrics, log: log}
+		res := &resolver{router: &g.router, nodes: g.nodes, links: g.links, proxies: g.proxies, metrics: g.metrics, log: log}
 		if err = g.startEPMD(ctx, cfg.EPMD, res); err != nil {
 			return nil, err
 		}

@@ -78,8 +78,11 @@ func New(cfg Config) *Ports {
 func (p *Ports) Addr() netip.Addr { return p.pool.Addr() }
 
 // Port returns the proxy port of a remote node (its full name), opening
-// it on first use; the route is refreshed on every lookup.
-func (p *Ports) Port(target string, rt Route) (int, error) { return p.pool.Open(target, rt) }
+// it on first use for owner, the asker of the lookup (ports.Pool.Open);
+// the route is refreshed on every lookup.
+func (p *Ports) Port(target string, rt Route, owner ports.Owner) (int, error) {
+	return p.pool.Open(target, rt, owner)
+}
 
 // handle relays one connection from a local node: it reads the node's
 // send_name to learn who calls, opens a stream to the peer gateway with
@@ -121,6 +124,7 @@ func (p *Ports) handle(ctx context.Context, pp *ports.Port[Route], c net.Conn) {
 		c.Close()
 		return
 	}
+	pp.MarkConnected() // the peer took the caller: the port is no longer evicted for another
 	ri := p.cfg.Relays.Add(caller, target, rt.Site, transport.String(), relay.Out)
 	defer p.cfg.Relays.Remove(ri)
 	p.log.Debug("relay started", "caller", caller, "target", target, "via", rt.Site, "transport", transport)

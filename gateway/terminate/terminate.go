@@ -113,7 +113,7 @@ func (t *Ports) Addr() netip.Addr { return t.pool.Addr() }
 
 // Port returns the TLS port of a node of this host, opening it on first
 // use.
-func (t *Ports) Port(name string) (int, error) { return t.pool.Open(name, struct{}{}) }
+func (t *Ports) Port(name string) (int, error) { return t.pool.Open(name, struct{}{}, ports.Owner{}) }
 
 // Close closes the ports, ends the relays of TLS callers and waits for
 // them: a distribution connection lasts for ever otherwise.
@@ -181,6 +181,7 @@ func (t *Ports) handle(ctx context.Context, tp *ports.Port[struct{}], raw net.Co
 		refuse(fmt.Sprintf("%s does not accept connections: %v", name, err))
 		return
 	}
+	tp.MarkConnected()
 	caller := relay.Conn(tc)
 	if tlsBackend {
 		if _, err := b.Write(frame); err != nil {
