@@ -114,11 +114,13 @@ func TestLinkTargetsAreCanonical(t *testing.T) {
 
 // TestTLSTargetsAreCanonical: a TLS caller's target is the node of the
 // port under its one name, whatever name of this host its server name
-// (SNI) gives; a server name this gateway does not serve is refused.
+// (SNI) gives, or a name the gateway has a certificate for; a server name
+// this gateway does not serve is refused.
 func TestTLSTargetsAreCanonical(t *testing.T) {
 	s := prepareSite(t, "edge")
 	s.cfg.Public = PublicConfig{Address: "127.0.0.1", Export: []string{"*"}}
 	s.cfg.Links.Off, s.cfg.Links.QUIC, s.cfg.Links.TLS = true, "", ""
+	s.cfg.Links.Names = []string{"Public.Example"}
 	s.start(t)
 	deny := &denyNode{node: "admin@" + s.hostname, inner: s.gw.policies}
 	s.gw.SetRouter(deny)
@@ -130,6 +132,8 @@ func TestTLSTargetsAreCanonical(t *testing.T) {
 		{"y", s.hostname, true},
 		{"y", "localhost", true},
 		{"y", "evil.example", false},
+		{"y", "public.example", true},
+		{"admin", "public.example", false},
 		{"admin", s.hostname, false},
 		{"admin", "localhost", false},
 		{"admin", "N1.EDGE.EXAMPLE", false},

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -92,7 +93,10 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	}
 	g.policies = newPolicyRouter(g.engine, cfg.Policy.Lookup, cfg.Policy.Authorize, newStaticRouter(cfg), cfg.Policy.OnFailure == onFailureDefault)
 	g.router.set(g.policies)
-	g.nodes = &nodes{site: cfg.Site} // its EPMD comes below
+	g.nodes = &nodes{site: cfg.Site, certNames: map[string]bool{}} // its EPMD comes below
+	for _, n := range append(slices.Clone(cfg.Links.Names), cfg.ACME.Names...) {
+		g.nodes.certNames[strings.ToLower(n)] = true
+	}
 	g.metrics = newMetrics(g.engine)
 	g.relays = relay.NewTable(g.metrics)
 	bufs := relay.NewBufs()

@@ -15,6 +15,10 @@ import (
 type nodes struct {
 	site string // for errors
 	epmd *epmd.Server
+	// certNames are the names the gateway has certificates for
+	// (links.names, acme.names), lower case: TLS callers may give them as
+	// server names for any node of this host.
+	certNames map[string]bool
 }
 
 // errNoEPMD is returned when a node of this host is asked for and the
@@ -102,10 +106,14 @@ func (n *nodes) canonicalOf(name, regHost string) string {
 }
 
 // Target implements terminate.Backends: the canonical name of the node
-// behind a TLS port, which its caller asked for by server name (SNI); a
-// server name that names no host this gateway serves for it is refused.
-// A caller that gave none (an IP address) reaches the port's node.
+// behind a TLS port, which its caller asked for by server name (SNI): a
+// name of this host for the node, or one the gateway has a certificate
+// for; any other server name is refused. A caller that gave none (an IP
+// address) reaches the port's node.
 func (n *nodes) Target(name, serverName string) (string, error) {
+	if n.certNames[strings.ToLower(serverName)] {
+		serverName = ""
+	}
 	return n.canonical(epmd.JoinNode(name, serverName))
 }
 
