@@ -15,7 +15,9 @@ import (
 // owns the caller's socket is the user that owns the connection that
 // registered the name with this host's EPMD: the node itself, or a process
 // of the same user, which could as well have been that node. On systems
-// where a socket's owner cannot be found, no caller is verified.
+// where a socket's owner cannot be found, and with epmd.disabled (no
+// registry), no caller is verified. Names are registered first come, first
+// served: a verified name is the node that holds the registration now.
 
 // peerUID finds the user that owns the other end of a loopback
 // connection, for the EPMD's registrations (epmd.Config.PeerUID).

@@ -33,12 +33,18 @@ const (
 	ipprotoTCP       = 6
 )
 
+// Linux's address families.
+const (
+	afInet  = 2
+	afInet6 = 10
+)
+
 // family is the address family a socket of s's addresses has.
 func (s sock) family(v6 bool) uint8 {
 	if v6 {
-		return syscall.AF_INET6
+		return afInet6
 	}
-	return syscall.AF_INET
+	return afInet
 }
 
 // appendSockID appends the inet_diag_sockid of s, with IPv4 addresses
