@@ -319,7 +319,9 @@ func ParseConfig(b []byte) (Config, error) {
 
 // WithDefaults returns a copy of c with every zero value replaced by its
 // default. The data directory defaults to $XDG_STATE_HOME/distgate, else
-// ~/.local/state/distgate.
+// ~/.local/state/distgate, else, for root, /var/lib/distgate; it stays
+// empty when none applies, and the gateway then refuses to start
+// (datadir.ErrNoDataDir).
 func (c Config) WithDefaults() Config {
 	if c.Site == "" {
 		c.Site = DefaultSite
