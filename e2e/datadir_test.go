@@ -24,11 +24,12 @@ const plantedToken = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789
 
 // bareConfig writes a gateway configuration with its own EPMD and admin
 // ports, links off, and dataDir as data_dir ("" leaves it to the
-// default); it returns the file and the admin address.
-func bareConfig(t *testing.T, dir, dataDir string) (file, admin string) {
+// default); it returns the file, the admin address and the EPMD port.
+func bareConfig(t *testing.T, dir, dataDir string) (file, admin string, epmdPort int) {
 	t.Helper()
 	admin = "127.0.0.1:" + strconv.Itoa(freePort(t))
-	yml := fmt.Sprintf("site: files\nepmd: {listen: 127.0.0.1:%d}\nadmin: {listen: %s}\nlinks: {off: true}\n", freePort(t), admin)
+	epmdPort = freePort(t)
+	yml := fmt.Sprintf("site: files\nepmd: {listen: 127.0.0.1:%d}\nadmin: {listen: %s}\nlinks: {off: true}\n", epmdPort, admin)
 	if dataDir != "" {
 		yml += "data_dir: " + dataDir + "\n"
 	}
@@ -36,7 +37,7 @@ func bareConfig(t *testing.T, dir, dataDir string) (file, admin string) {
 	if err := os.WriteFile(file, []byte(yml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return file, admin
+	return file, admin, epmdPort
 }
 
 // runRefused runs `distgate run -config file` with exactly env (as env -i
@@ -170,7 +171,7 @@ func TestRunRefusesUnsafeDataDir(t *testing.T) {
 				t.Fatal(err)
 			}
 			blame := filepath.Clean(tc.plant(t, data))
-			file, admin := bareConfig(t, dir, data)
+			file, admin, _ := bareConfig(t, dir, data)
 			code, out := runRefused(t, []string{}, nil, bin, file, admin)
 			if code != 1 || !strings.Contains(out, "data dir: "+blame+": ") || !strings.Contains(out, tc.fix) {
 				t.Fatalf("exit %d, %q; want exit 1 naming %s and the fix %q", code, out, blame, tc.fix)
@@ -222,7 +223,7 @@ func TestRunWithoutHomeHasNoTempFallback(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(planted, "admin.token"), []byte(plantedToken), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	file, admin := bareConfig(t, dir, "")
+	file, admin, _ := bareConfig(t, dir, "")
 	code, out := runRefused(t, []string{"TMPDIR=" + tmp}, &syscall.Credential{Uid: 65534, Gid: 65534}, bin, file, admin)
 	if code != 1 || !strings.Contains(out, "no data directory") || !strings.Contains(out, "set data_dir") {
 		t.Fatalf("exit %d, %q; want exit 1 saying there is no data directory and what to set", code, out)

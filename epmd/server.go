@@ -48,6 +48,10 @@ type Config struct {
 	// OnKill is called after a KILL request was granted and answered; the
 	// server has stopped accepting by then. epmd exits 0 here.
 	OnKill func()
+	// NoKill refuses every KILL ("NO", as epmd answers one with live nodes)
+	// and logs it: the EPMD of a gateway, which carries links and relays,
+	// stops with the gateway, not at the word of any local user.
+	NoKill bool
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// RequestTimeout, when set, bounds the whole request of a connection
@@ -98,6 +102,9 @@ type Server struct {
 	conns     map[uint64]net.Conn
 	closed    bool
 	killed    bool
+	// refusedKill is when a refused KILL was last logged (Config.NoKill):
+	// at most once a second, since any local user can send them.
+	refusedKill time.Time
 }
 
 // NewServer returns a server with an empty registry.
@@ -582,6 +589,20 @@ func (s *Server) kill(c net.Conn) {
 	s.regMu.RLock()
 	n := s.reg.Len()
 	s.regMu.RUnlock()
+	if s.cfg.NoKill {
+		now := s.cfg.Now()
+		s.mu.Lock()
+		logIt := now.Sub(s.refusedKill) >= time.Second
+		if logIt {
+			s.refusedKill = now
+		}
+		s.mu.Unlock()
+		if logIt {
+			s.log.Warn("epmd: KILL refused (epmd -kill): this EPMD stops with its gateway (SIGTERM), whose links and relays keep running", "peer", c.RemoteAddr().String(), "nodes", n)
+		}
+		s.reply(c, []byte("NO"))
+		return
+	}
 	if !s.cfg.Relaxed && n > 0 {
 		s.log.Debug("epmd: disallowed KILL_REQ, live nodes")
 		s.reply(c, []byte("NO"))
