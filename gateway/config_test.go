@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"log/slog"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -131,6 +133,32 @@ func TestPublicNamesOff(t *testing.T) {
 	}
 	if d := r.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{Action: abi.ActionList, Lookup: true, Node: "web1"}); !d.Allow {
 		t.Errorf("a lookup was refused: %s", d.Reason)
+	}
+}
+
+// TestNonLocalEPMD: NAMES_X and LOOKUP_X from another host on the classic
+// EPMD are decided as on the public EPMD: exported names only, a listing
+// only with public.names.
+func TestNonLocalEPMD(t *testing.T) {
+	ctx := context.Background()
+	peer := netip.MustParseAddrPort("192.0.2.7:40000")
+	for _, tc := range []struct {
+		yaml                         string
+		list, listWeb, lookWeb, look bool
+	}{
+		{`{}`, false, false, false, false},
+		{`public: {export: ["web*"]}`, false, false, true, false},
+		{`public: {export: ["web*"], names: true}`, true, true, true, false},
+	} {
+		cfg, err := ParseConfig([]byte(tc.yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := &nonLocalEPMD{router: newStaticRouter(cfg.WithDefaults()), log: slog.New(slog.DiscardHandler)}
+		got := [4]bool{n.MayList(ctx, peer, "", false), n.MayList(ctx, peer, "web1@h", false), n.MayList(ctx, peer, "web1@h", true), n.MayList(ctx, peer, "db@h", true)}
+		if want := [4]bool{tc.list, tc.listWeb, tc.lookWeb, tc.look}; got != want {
+			t.Errorf("%s: list, list web1, look up web1, look up db = %v, want %v", tc.yaml, got, want)
+		}
 	}
 }
 

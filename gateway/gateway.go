@@ -182,6 +182,7 @@ func (g *Gateway) startEPMD(ctx context.Context, c EPMDConfig, res epmd.Resolver
 		Relaxed:   c.Relaxed,
 		HostNames: c.Hosts,
 		Resolver:  res,
+		NonLocal:  &nonLocalEPMD{router: &g.router, log: g.log.With("component", "epmd")},
 		Logger:    g.log.With("component", "epmd"),
 		// `epmd -kill`, which any local user may send, is refused: the
 		// EPMD carries this host's registrations for the links and relays,
