@@ -61,3 +61,13 @@ func (LocalResolver) Resolve(_ context.Context, q Query) Answer {
 	}
 	return Answer{Status: StatusOK, Endpoints: q.Local}
 }
+
+// NonLocalPolicy decides what the extension's queries tell a peer that is
+// not this host (Config.NonLocal): a classic EPMD listening beyond
+// loopback answers NAMES_X and LOOKUP_X to other hosts only as it allows.
+type NonLocalPolicy interface {
+	// MayList reports whether peer may see node in a NAMES_X reply, or,
+	// with lookup set, look it up by LOOKUP_X; node "" asks whether peer
+	// may list at all. Node is a full name, or the bare name a lookup gave.
+	MayList(ctx context.Context, peer netip.AddrPort, node string, lookup bool) bool
+}

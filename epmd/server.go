@@ -43,11 +43,19 @@ type Config struct {
 	// Resolver decides full-name lookups and PORT_PLEASE2 for names not
 	// registered here. LocalResolver when nil.
 	Resolver Resolver
+	// NonLocal, when set, is asked about NAMES_X and LOOKUP_X from peers
+	// that are not this host; nil answers them as for this host. Classic
+	// requests are answered as OTP's epmd answers them.
+	NonLocal NonLocalPolicy
 	// Logger receives debug and error messages; nothing is logged when nil.
 	Logger *slog.Logger
 	// OnKill is called after a KILL request was granted and answered; the
 	// server has stopped accepting by then. epmd exits 0 here.
 	OnKill func()
+	// NoKill refuses every KILL ("NO", as epmd answers one with live nodes)
+	// and logs it: the EPMD of a gateway, which carries links and relays,
+	// stops with the gateway, not at the word of any local user.
+	NoKill bool
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// RequestTimeout, when set, bounds the whole request of a connection
@@ -104,6 +112,9 @@ type Server struct {
 	conns     map[uint64]net.Conn
 	closed    bool
 	killed    bool
+	// refusedKill is when a refused KILL was last logged (Config.NoKill):
+	// at most once a second, since any local user can send them.
+	refusedKill time.Time
 }
 
 // NewServer returns a server with an empty registry.
@@ -487,6 +498,10 @@ func (s *Server) dispatch(id uint64, c net.Conn, req []byte, bp *[readBufLen]byt
 		s.regMu.RLock()
 		nodes := s.reg.Nodes()
 		s.regMu.RUnlock()
+		if !local && s.cfg.NonLocal != nil {
+			out = s.namesXNonLocal(c, nodes)
+			break
+		}
 		out = appendNamesXReply(nil, nodes)
 	default:
 		s.log.Debug("epmd: got garbage", "cmd", cmd, "peer", c.RemoteAddr())
@@ -593,6 +608,20 @@ func (s *Server) kill(c net.Conn) {
 	s.regMu.RLock()
 	n := s.reg.Len()
 	s.regMu.RUnlock()
+	if s.cfg.NoKill {
+		now := s.cfg.Now()
+		s.mu.Lock()
+		logIt := now.Sub(s.refusedKill) >= time.Second
+		if logIt {
+			s.refusedKill = now
+		}
+		s.mu.Unlock()
+		if logIt {
+			s.log.Warn("epmd: KILL refused (epmd -kill): this EPMD stops with its gateway (SIGTERM), whose links and relays keep running", "peer", c.RemoteAddr().String(), "nodes", n)
+		}
+		s.reply(c, []byte("NO"))
+		return
+	}
 	if !s.cfg.Relaxed && n > 0 {
 		s.log.Debug("epmd: disallowed KILL_REQ, live nodes")
 		s.reply(c, []byte("NO"))
@@ -761,6 +790,9 @@ func (s *Server) lookupX(c net.Conn, req []byte) []byte {
 	}
 	name, host := SplitNode(q.Node)
 	query := Query{Name: name, Host: host, Accept: q.Accept, Asker: q.Asker, Peer: peerAddr(c), LocalPeer: isLocalPeer(c), ServerAddr: serverAddr(c)}
+	if !query.LocalPeer && s.cfg.NonLocal != nil && !s.cfg.NonLocal.MayList(context.Background(), query.Peer, q.Node, true) {
+		return appendLookupReply(nil, StatusDenied, nil, "lookups by peers on other hosts are denied here")
+	}
 	s.regMu.RLock()
 	query.Local, query.Registered = s.reg.Lookup(name, q.Accept)
 	regHost := s.reg.Host(name)
@@ -769,6 +801,22 @@ func (s *Server) lookupX(c net.Conn, req []byte) []byte {
 	ans := s.resolver.Resolve(context.Background(), query)
 	eps := fillAddrs(ans.Endpoints, c)
 	return appendLookupReply(nil, ans.Status, eps, ans.Message)
+}
+
+// namesXNonLocal answers NAMES_X to a peer that is not this host: the
+// nodes Config.NonLocal lets it see, or a denial.
+func (s *Server) namesXNonLocal(c net.Conn, nodes []NodeInfo) []byte {
+	ctx, peer := context.Background(), peerAddr(c)
+	if !s.cfg.NonLocal.MayList(ctx, peer, "", false) {
+		return AppendNamesXRefusal(nil, StatusDenied, "listing by peers on other hosts is denied here")
+	}
+	shown := nodes[:0]
+	for _, n := range nodes {
+		if s.cfg.NonLocal.MayList(ctx, peer, JoinNode(n.Name, n.Host), false) {
+			shown = append(shown, n)
+		}
+	}
+	return appendNamesXReply(nil, shown)
 }
 
 // fillAddrs gives endpoints without an address the address the asker

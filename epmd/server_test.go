@@ -285,6 +285,21 @@ func TestServerStopAndKillRelaxed(t *testing.T) {
 	}
 }
 
+// TestServerNoKill: with NoKill, KILL is refused even relaxed and with no
+// node registered, and the server keeps serving.
+func TestServerNoKill(t *testing.T) {
+	_, c := startServer(t, Config{Relaxed: true, NoKill: true, OnKill: func() { t.Error("OnKill called") }})
+	ctx := context.Background()
+	for range 2 {
+		if ok, err := c.Kill(ctx); ok || err != nil {
+			t.Fatalf("Kill = %v, %v; want a refusal", ok, err)
+		}
+	}
+	if _, _, err := c.Names(ctx); err != nil {
+		t.Fatalf("NAMES after the refused KILL: %v", err)
+	}
+}
+
 func TestServerExtension(t *testing.T) {
 	srv, c := startServer(t, Config{HostNames: []string{"db1.example.com"}})
 	ctx := context.Background()

@@ -44,7 +44,8 @@ type EPMDConfig struct {
 	// Listen is where the EPMD listens; 127.0.0.1:4369 by default. The
 	// classic EPMD stays on loopback unless told otherwise.
 	Listen string `yaml:"listen"`
-	// Relaxed allows `epmd -kill` with live nodes and `epmd -stop`.
+	// Relaxed allows `epmd -stop`. `epmd -kill` is refused regardless:
+	// the gateway's EPMD stops with the gateway.
 	Relaxed bool `yaml:"relaxed"`
 	// Hosts are host parts that mean this host in full-name lookups, in
 	// addition to the system host name, localhost and local addresses.
@@ -322,7 +323,9 @@ func ParseConfig(b []byte) (Config, error) {
 
 // WithDefaults returns a copy of c with every zero value replaced by its
 // default. The data directory defaults to $XDG_STATE_HOME/distgate, else
-// ~/.local/state/distgate.
+// ~/.local/state/distgate, else, for root, /var/lib/distgate; it stays
+// empty when none applies, and the gateway then refuses to start
+// (datadir.ErrNoDataDir).
 func (c Config) WithDefaults() Config {
 	if c.Site == "" {
 		c.Site = DefaultSite

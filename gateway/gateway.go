@@ -57,7 +57,6 @@ type Gateway struct {
 	wg        sync.WaitGroup // the EPMD servers' loops
 	closeOnce sync.Once
 	serveErr  chan error
-	killed    chan struct{} // closed when a KILL request stopped the EPMD
 }
 
 // New starts a gateway: it loads or creates its identity and certificates
@@ -73,7 +72,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	gw := &Gateway{site: cfg.Site, log: log, started: time.Now(), serveErr: make(chan error, 4), killed: make(chan struct{})}
+	gw := &Gateway{site: cfg.Site, log: log, started: time.Now(), serveErr: make(chan error, 4)}
 	g = gw
 	defer func() {
 		if err != nil {
@@ -188,13 +187,12 @@ func (g *Gateway) startEPMD(ctx context.Context, c EPMDConfig, res epmd.Resolver
 		HostNames: c.Hosts,
 		Resolver:  res,
 		PeerUID:   peerUID,
+		NonLocal:  &nonLocalEPMD{router: &g.router, nodes: g.nodes, log: g.log.With("component", "epmd")},
 		Logger:    g.log.With("component", "epmd"),
-		// `epmd -kill` stops OTP's epmd; it stops the gateway, which is
-		// this host's EPMD, rather than leave it running without one.
-		OnKill: func() {
-			g.log.Warn("the EPMD was told to stop (epmd -kill): the gateway stops")
-			close(g.killed)
-		},
+		// `epmd -kill`, which any local user may send, is refused: the
+		// EPMD carries this host's registrations for the links and relays,
+		// and stops with the gateway (SIGTERM).
+		NoKill: true,
 	})
 	g.nodes.epmd = g.epmd // before the EPMD serves anyone
 	g.serve(g.epmd, ln)
@@ -269,10 +267,6 @@ func (g *Gateway) fail(err error) {
 
 // Err returns a channel that yields an error if a listener fails.
 func (g *Gateway) Err() <-chan error { return g.serveErr }
-
-// Killed is closed when a KILL request (epmd -kill) stopped the EPMD: the
-// gateway should stop.
-func (g *Gateway) Killed() <-chan struct{} { return g.killed }
 
 // Identity returns the gateway's identity.
 func (g *Gateway) Identity() *pki.Identity { return g.identity }

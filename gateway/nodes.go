@@ -84,7 +84,7 @@ func (n *nodes) tcpTarget(name string) (string, error) {
 // for that name. Every rule and policy decides on this name, so that one
 // written for db@h1.example is not bypassed by asking for db@localhost.
 func (n *nodes) canonical(node string) (string, error) {
-	if n.epmd == nil {
+	if n == nil || n.epmd == nil {
 		return "", errNoEPMD
 	}
 	name, host := epmd.SplitNode(node)

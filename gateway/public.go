@@ -117,3 +117,47 @@ func (p *publicEPMD) Refused(peer netip.AddrPort, what string) {
 	p.mu.Unlock()
 	p.log.Warn("public EPMD refused", "peer", peer.String(), "what", what)
 }
+
+// nonLocalEPMD implements epmd.NonLocalPolicy with the router. A peer on
+// another host that asks the classic EPMD (listening beyond loopback) for
+// NAMES_X or LOOKUP_X comes from the network without credentials, as on
+// the public EPMD: it is authorized as ViaPublic, so the built-in policy
+// lists nothing unless public.names is set and shows exported names only.
+type nonLocalEPMD struct {
+	router Router
+	nodes  *nodes // names this host's nodes in their one form
+	log    *slog.Logger
+
+	mu     sync.Mutex // guards logged
+	logged time.Time  // the last refusal logged: at most one a second
+}
+
+// MayList implements epmd.NonLocalPolicy. A refused listing or lookup is
+// logged; a name left out of a listing is not.
+func (n *nonLocalEPMD) MayList(ctx context.Context, peer netip.AddrPort, node string, lookup bool) bool {
+	if node != "" {
+		// A node of this host by its one name; another host's as asked.
+		if full, err := n.nodes.canonical(node); err == nil {
+			node = full
+		}
+	}
+	d := n.router.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{Action: abi.ActionList, Lookup: lookup, Node: node, Asker: abi.Asker{Addr: peer}})
+	if d.Allow || (node != "" && !lookup) {
+		return d.Allow
+	}
+	now := time.Now()
+	n.mu.Lock()
+	logIt := now.Sub(n.logged) >= time.Second
+	if logIt {
+		n.logged = now
+	}
+	n.mu.Unlock()
+	if logIt {
+		what := "NAMES_X"
+		if lookup {
+			what = "LOOKUP_X " + node
+		}
+		n.log.Warn("EPMD request from another host refused", "peer", peer.String(), "what", what, "reason", d.Reason)
+	}
+	return false
+}
