@@ -62,6 +62,11 @@ type Config struct {
 	// from its accept, however slowly its bytes trickle in (PacketTimeout
 	// is renewed by every byte, as OTP's epmd does).
 	RequestTimeout time.Duration
+	// PeerUID, when set, finds the user that owns a registering peer's
+	// socket (ok false when it cannot); the registry keeps it with the
+	// registration (Registry.Owner), so that a gateway can tell the node
+	// that registered a name from another local process that claims it.
+	PeerUID func(c net.Conn) (uid uint32, ok bool)
 	// Public, when set, makes this an internet-facing EPMD: it never
 	// registers, dumps, kills or stops, whatever the peer's address, and
 	// answers PORT_PLEASE2 and NAMES as Public decides.
@@ -92,6 +97,7 @@ type Server struct {
 	log      *slog.Logger
 	resolver Resolver
 	hosts    map[string]bool
+	hostName string // this host's name: the first of Config.HostNames, else the system's
 	localIPs map[netip.Addr]bool
 	bufs     sync.Pool
 
@@ -138,6 +144,11 @@ func NewServer(cfg Config) *Server {
 	}
 	s.bufs.New = func() any { return new([readBufLen]byte) }
 	s.hosts, s.localIPs = localHostSet(cfg.HostNames)
+	if len(cfg.HostNames) > 0 {
+		s.hostName = cfg.HostNames[0]
+	} else if h, err := os.Hostname(); err == nil {
+		s.hostName = h
+	}
 	return s
 }
 
@@ -559,7 +570,7 @@ func (s *Server) portPlease(c net.Conn, name string) *PortInfo {
 		return p
 	}
 	ans := s.resolver.Resolve(context.Background(), Query{
-		Name: name, LocalHost: true, Peer: peerAddr(c), LocalPeer: isLocalPeer(c), Classic: true,
+		Name: name, LocalHost: true, Peer: peerAddr(c), LocalPeer: isLocalPeer(c), ServerAddr: serverAddr(c), Classic: true,
 	})
 	if ans.Status != StatusOK {
 		return nil
@@ -650,8 +661,9 @@ func (s *Server) alive2(id uint64, c net.Conn, req []byte, bp *[readBufLen]byte)
 		s.holdUntilClosed(id, c)
 		return
 	}
+	owner := s.owner(id, c)
 	s.regMu.Lock()
-	counter, err := s.reg.Register(reg, Owner{ID: id, FD: connFD(c)}, s.cfg.Now().Unix())
+	counter, err := s.reg.Register(reg, owner, s.cfg.Now().Unix())
 	s.regMu.Unlock()
 	if err != nil {
 		s.log.Debug("epmd: alive2 refused", "name", a.Name, "err", err)
@@ -706,8 +718,9 @@ func (s *Server) registerX(id uint64, c net.Conn, req []byte, bp *[readBufLen]by
 		fail(StatusBadRequest, err.Error())
 		return
 	}
+	owner := s.owner(id, c)
 	s.regMu.Lock()
-	counter, err := s.reg.Register(reg, Owner{ID: id, FD: connFD(c)}, s.cfg.Now().Unix())
+	counter, err := s.reg.Register(reg, owner, s.cfg.Now().Unix())
 	s.regMu.Unlock()
 	switch {
 	case errors.Is(err, ErrNameInUse):
@@ -776,7 +789,7 @@ func (s *Server) lookupX(c net.Conn, req []byte) []byte {
 		return appendLookupReply(nil, StatusBadRequest, nil, err.Error())
 	}
 	name, host := SplitNode(q.Node)
-	query := Query{Name: name, Host: host, Accept: q.Accept, Asker: q.Asker, Peer: peerAddr(c), LocalPeer: isLocalPeer(c)}
+	query := Query{Name: name, Host: host, Accept: q.Accept, Asker: q.Asker, Peer: peerAddr(c), LocalPeer: isLocalPeer(c), ServerAddr: serverAddr(c)}
 	if !query.LocalPeer && s.cfg.NonLocal != nil && !s.cfg.NonLocal.MayList(context.Background(), query.Peer, q.Node, true) {
 		return appendLookupReply(nil, StatusDenied, nil, "lookups by peers on other hosts are denied here")
 	}
@@ -833,6 +846,11 @@ func (s *Server) IsLocalAddr(a netip.Addr) bool {
 	a = a.Unmap()
 	return a.IsLoopback() || s.localIPs[a]
 }
+
+// HostName returns this host's name: the first of Config.HostNames, else
+// the system's host name. It is the host of the full name of a node that
+// registered without one (ALIVE2).
+func (s *Server) HostName() string { return s.hostName }
 
 // IsLocalHost reports whether a host part names this host: empty,
 // localhost, one of Config.HostNames (or the system host name), or an
@@ -896,11 +914,29 @@ func peerAddr(c net.Conn) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
+// serverAddr is this server's side of c.
+func serverAddr(c net.Conn) netip.AddrPort {
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
+}
+
 func localAddr(c net.Conn) netip.Addr {
 	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
 		return a.AddrPort().Addr().Unmap()
 	}
 	return netip.Addr{}
+}
+
+// owner describes the connection c, of id, that registers a node.
+func (s *Server) owner(id uint64, c net.Conn) Owner {
+	o := Owner{ID: id, FD: connFD(c)}
+	if s.cfg.PeerUID != nil {
+		o.UID, o.HasUID = s.cfg.PeerUID(c)
+	}
+	return o
 }
 
 // connFD returns the descriptor of a TCP connection, for DUMP; -1 when it

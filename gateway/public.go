@@ -45,7 +45,12 @@ func (p *publicEPMD) Done(peer netip.AddrPort) { p.limit.Done(peer.Addr()) }
 
 // PortPlease implements epmd.Public.
 func (p *publicEPMD) PortPlease(ctx context.Context, peer netip.AddrPort, name string) *epmd.PortInfo {
-	d := p.router.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{Action: abi.ActionList, Lookup: true, Node: name, Asker: abi.Asker{Addr: peer}})
+	node, err := p.nodes.canonical(name)
+	if err != nil || strings.Contains(name, "@") {
+		p.Refused(peer, fmt.Sprintf("PORT_PLEASE2 %s: not a node name of this host", name))
+		return nil
+	}
+	d := p.router.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{Action: abi.ActionList, Lookup: true, Node: node, Asker: abi.Asker{Addr: peer}})
 	if !d.Allow {
 		p.Refused(peer, fmt.Sprintf("PORT_PLEASE2 %s: %s", name, d.Reason))
 		return nil
@@ -77,7 +82,7 @@ func (p *publicEPMD) Names(ctx context.Context, peer netip.AddrPort) ([]epmd.Nam
 	p.nodes.epmd.Registry(func(r *epmd.Registry) { registered = r.Nodes() })
 	var out []epmd.NameEntry
 	for _, n := range registered {
-		if !list(n.Name).Allow {
+		if !list(p.nodes.canonicalOf(n.Name, n.Host)).Allow {
 			continue
 		}
 		port, err := p.term.Port(n.Name)
@@ -113,18 +118,6 @@ func (p *publicEPMD) Refused(peer netip.AddrPort, what string) {
 	p.log.Warn("public EPMD refused", "peer", peer.String(), "what", what)
 }
 
-// reachPolicy implements terminate.Policy with the router: a TLS caller
-// reaches a node over the public edge.
-type reachPolicy struct{ router Router }
-
-// Reach implements terminate.Policy.
-func (r reachPolicy) Reach(ctx context.Context, c terminate.Caller) (bool, string) {
-	d := r.router.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{
-		Action: abi.ActionReach, Node: c.Target, Asker: abi.Asker{Identity: c.Identity, Node: c.Node, Addr: c.Addr},
-	})
-	return d.Allow, d.Reason
-}
-
 // nonLocalEPMD implements epmd.NonLocalPolicy with the router. A peer on
 // another host that asks the classic EPMD (listening beyond loopback) for
 // NAMES_X or LOOKUP_X comes from the network without credentials, as on
@@ -132,6 +125,7 @@ func (r reachPolicy) Reach(ctx context.Context, c terminate.Caller) (bool, strin
 // lists nothing unless public.names is set and shows exported names only.
 type nonLocalEPMD struct {
 	router Router
+	nodes  *nodes // names this host's nodes in their one form
 	log    *slog.Logger
 
 	mu     sync.Mutex // guards logged
@@ -141,6 +135,12 @@ type nonLocalEPMD struct {
 // MayList implements epmd.NonLocalPolicy. A refused listing or lookup is
 // logged; a name left out of a listing is not.
 func (n *nonLocalEPMD) MayList(ctx context.Context, peer netip.AddrPort, node string, lookup bool) bool {
+	if node != "" {
+		// A node of this host by its one name; another host's as asked.
+		if full, err := n.nodes.canonical(node); err == nil {
+			node = full
+		}
+	}
 	d := n.router.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{Action: abi.ActionList, Lookup: lookup, Node: node, Asker: abi.Asker{Addr: peer}})
 	if d.Allow || (node != "" && !lookup) {
 		return d.Allow
