@@ -59,6 +59,12 @@ type Options struct {
 	Names      []string         // more names for the built-in certificate
 	Builtin    certmagic.Issuer // the built-in issuer (a *BuiltinIssuer)
 	ACME       ACME             // public names; none: no ACME
+	// ACMEStorage, when set, keeps the certificates of public names (and
+	// their locks) instead of the data directory: the site directory's
+	// storage on etcd, so that the gateways of a site order a name once.
+	// The built-in certificate, signed by this gateway's own identity,
+	// always stays in the data directory.
+	ACMEStorage certmagic.Storage
 	RenewCheck time.Duration    // how often certmagic checks renewals
 	// RetryMin and RetryMax space the attempts to obtain a public name's
 	// certificate while its CA fails: from RetryMin, doubling up to
@@ -119,8 +125,12 @@ func NewManager(ctx context.Context, o Options, log *slog.Logger) (*Manager, err
 	if ratio == 0 {
 		ratio = 1.0 / 3
 	}
+	acmeStorage := certmagic.Storage(storage)
+	if o.ACMEStorage != nil {
+		acmeStorage = o.ACMEStorage
+	}
 	m.acme = certmagic.New(m.cache, certmagic.Config{
-		Storage: storage, Issuers: issuers, Logger: zap.NewNop(), OnEvent: m.onEvent,
+		Storage: acmeStorage, Issuers: issuers, Logger: zap.NewNop(), OnEvent: m.onEvent,
 		RenewalWindowRatio: ratio,
 	})
 	for _, n := range o.ACME.Names {
