@@ -54,18 +54,18 @@ type CertState struct {
 
 // Options are the inputs of NewManager.
 type Options struct {
-	DataDir    string           // certmagic's storage is its certificates/
-	Site       string           // the name of the built-in certificate
-	Names      []string         // more names for the built-in certificate
-	Builtin    certmagic.Issuer // the built-in issuer (a *BuiltinIssuer)
-	ACME       ACME             // public names; none: no ACME
+	DataDir string           // certmagic's storage is its certificates/
+	Site    string           // the name of the built-in certificate
+	Names   []string         // more names for the built-in certificate
+	Builtin certmagic.Issuer // the built-in issuer (a *BuiltinIssuer)
+	ACME    ACME             // public names; none: no ACME
 	// ACMEStorage, when set, keeps the certificates of public names (and
 	// their locks) instead of the data directory: the site directory's
 	// storage on etcd, so that the gateways of a site order a name once.
 	// The built-in certificate, signed by this gateway's own identity,
 	// always stays in the data directory.
 	ACMEStorage certmagic.Storage
-	RenewCheck time.Duration    // how often certmagic checks renewals
+	RenewCheck  time.Duration // how often certmagic checks renewals
 	// RetryMin and RetryMax space the attempts to obtain a public name's
 	// certificate while its CA fails: from RetryMin, doubling up to
 	// RetryMax.
