@@ -18,18 +18,18 @@ import (
 // transportFor picks the transport of a route to a peer: the route's, else
 // QUIC when the peer offers it, else TLS.
 func (m *Manager) transportFor(site string, want Transport) (Transport, error) {
-	p, ok := m.peers[site]
+	p, ok := m.peer(site)
 	if !ok {
 		return Auto, fmt.Errorf("no peer %q is configured", site)
 	}
 	switch {
-	case want == QUIC && p.QUIC == "":
+	case want == QUIC && len(p.QUIC) == 0:
 		return Auto, fmt.Errorf("peer %s has no quic address", site)
-	case want == TLS && p.TLS == "":
+	case want == TLS && len(p.TLS) == 0:
 		return Auto, fmt.Errorf("peer %s has no tls address", site)
 	case want != Auto:
 		return want, nil
-	case p.QUIC != "":
+	case len(p.QUIC) > 0:
 		return QUIC, nil
 	}
 	return TLS, nil
@@ -176,27 +176,30 @@ func (m *Manager) failedLocked(key linkKey, err error, now time.Time) {
 }
 
 func (m *Manager) dialQUIC(ctx context.Context, key linkKey) (*quicLink, error) {
-	p := m.peers[key.site]
-	ua, err := net.ResolveUDPAddr("udp", p.QUIC)
-	if err != nil {
-		return nil, fmt.Errorf("link to %s (quic): %w", key.site, err)
-	}
+	p, _ := m.peer(key.site)
 	tr, err := m.dialTransport()
 	if err != nil {
 		return nil, err
 	}
-	dctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
-	defer cancel()
-	conn, err := tr.Dial(dctx, ua, m.clientTLS(key.site), m.quicClientConfig(key.liveness))
+	addrs := m.order(expand(ctx, p.QUIC))
+	conn, addr, err := race(ctx, &m.wg, addrs, dialStagger, func(ctx context.Context, addr string) (*quic.Conn, error) {
+		ua, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			return nil, err
+		}
+		dctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
+		defer cancel()
+		return tr.Dial(dctx, ua, m.clientTLS(key.site), m.quicClientConfig(key.liveness))
+	}, func(c *quic.Conn) { c.CloseWithError(codeGoingAway, "another edge answered first") }, m.noteDial)
 	if err != nil {
-		return nil, fmt.Errorf("link to %s (quic %s): %w", key.site, p.QUIC, err)
+		return nil, fmt.Errorf("link to %s (quic %v): %w", key.site, p.QUIC, err)
 	}
 	// The peer may accept on a connection we dialled: serve its streams.
-	ql := &quicLink{key: key, conn: conn, since: time.Now()}
+	ql := &quicLink{key: key, conn: conn, addr: addr, since: time.Now()}
 	ql.lastUsed.Store(time.Now().UnixNano())
-	m.log.Info("link up", "peer", key.site, "transport", QUIC, "remote", p.QUIC, "direction", "out", "liveness", key.liveness)
+	m.log.Info("link up", "peer", key.site, "transport", QUIC, "remote", addr, "direction", "out", "liveness", key.liveness)
 	m.wg.Add(1)
-	go m.serveQUICConn(key.site, conn)
+	go m.serveQUICConn(From{Site: key.site, Transport: QUIC}, conn)
 	return ql, nil
 }
 
@@ -225,6 +228,9 @@ func (m *Manager) watchQUIC(ql *quicLink) {
 	<-ql.conn.Context().Done()
 	m.dropQUIC(ql)
 	if m.ctx.Err() == nil {
+		// A link that died tells against its address: the next dial
+		// tries the peer's other edges first.
+		m.noteDial(ql.addr, context.Cause(ql.conn.Context()))
 		m.log.Warn("link down", "peer", ql.key.site, "transport", QUIC, "direction", "out", "reason", context.Cause(ql.conn.Context()))
 	}
 }
@@ -247,15 +253,17 @@ func (m *Manager) openTLS(ctx context.Context, key linkKey) (relay.Stream, error
 	if err != nil {
 		return nil, err
 	}
-	p := m.peers[key.site]
-	tc, err := m.dialTLS(ctx, key, p.TLS)
+	p, _ := m.peer(key.site)
+	tc, _, err := race(ctx, &m.wg, m.order(expand(ctx, p.TLS)), dialStagger, func(ctx context.Context, addr string) (*tls.Conn, error) {
+		return m.dialTLS(ctx, key, addr)
+	}, func(c *tls.Conn) { c.Close() }, m.noteDial)
 	if m.cfg.OnDial != nil {
 		m.cfg.OnDial(key.site, TLS, err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err != nil {
-		err = fmt.Errorf("link to %s (tls %s): %w", key.site, p.TLS, err)
+		err = fmt.Errorf("link to %s (tls %v): %w", key.site, p.TLS, err)
 		if ctx.Err() == nil {
 			m.failedLocked(key, err, time.Now())
 		}

@@ -41,6 +41,12 @@ type Config struct {
 	QUIC, TLS string
 	// Peers are the peer gateways, and where they listen.
 	Peers []Peer
+	// Site is this gateway's site. With SiteEdges, streams opened to it go
+	// to one of its edges: what an agent of a site of many hosts does.
+	Site string
+	// SiteEdges returns where the edges of this gateway's site listen for
+	// links, the preferred first (the site directory's view).
+	SiteEdges func() (quic, tls []string)
 	// Certs presents this gateway's certificate, to peers that dial it
 	// and to peers it dials.
 	Certs Certificates
@@ -62,11 +68,13 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Peer is a peer gateway's link addresses (host:port); at least one.
+// Peer is a peer site's link addresses (host:port, the host an IP address
+// or a DNS name with a record for each of its edges); at least one. A
+// link goes to the healthiest address and fails over to the others.
 type Peer struct {
 	Site string
-	QUIC string
-	TLS  string
+	QUIC []string
+	TLS  []string
 }
 
 // Certificates presents this gateway's certificates (a *pki.Manager).
@@ -81,6 +89,9 @@ type From struct {
 	Site      string
 	Identity  string
 	Transport Transport
+	// Member is set for a gateway of this gateway's own site (Site is this
+	// site, Identity the member's link identity); Edge when it is an edge.
+	Member, Edge bool
 }
 
 // Handler serves a stream that a peer or a remote query client opened. It
@@ -110,6 +121,7 @@ type linkKey struct {
 // quicLink is an established QUIC connection to a peer.
 type quicLink struct {
 	key      linkKey
+	addr     string // the address dialled
 	conn     *quic.Conn
 	since    time.Time
 	streams  atomic.Int64
@@ -143,6 +155,7 @@ type Manager struct {
 	tlsConns  map[*tls.Conn]linkKey // live TLS link connections, both directions
 	tlsSeen   map[string]*tlsPeerSeen
 	inbound   map[*quic.Conn]inboundLink
+	health    map[string]*addrHealth // by address dialled (ip:port)
 }
 
 // tlsPeerSeen remembers the TLS link to a peer between its connections.
@@ -170,6 +183,7 @@ func New(cfg Config) (*Manager, error) {
 		tlsConns: map[*tls.Conn]linkKey{},
 		tlsSeen:  map[string]*tlsPeerSeen{},
 		inbound:  map[*quic.Conn]inboundLink{},
+		health:   map[string]*addrHealth{},
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -261,10 +275,24 @@ func (m *Manager) Addrs() (quicAddr, tlsAddr net.Addr) {
 	return quicAddr, tlsAddr
 }
 
-// HasPeer reports whether site is a configured peer.
+// HasPeer reports whether site is a configured peer, or this gateway's
+// own site when its edges are reached through SiteEdges.
 func (m *Manager) HasPeer(site string) bool {
-	_, ok := m.peers[site]
+	_, ok := m.peer(site)
 	return ok
+}
+
+// peer returns the addresses of site: a configured peer's, or, for this
+// gateway's own site, its edges'.
+func (m *Manager) peer(site string) (Peer, bool) {
+	if p, ok := m.peers[site]; ok {
+		return p, true
+	}
+	if site == m.cfg.Site && site != "" && m.cfg.SiteEdges != nil {
+		q, t := m.cfg.SiteEdges()
+		return Peer{Site: site, QUIC: q, TLS: t}, true
+	}
+	return Peer{}, false
 }
 
 // closeIdle closes the QUIC links this gateway dialled that have carried
@@ -329,7 +357,7 @@ func (m *Manager) acceptQUIC() {
 		m.mu.Unlock()
 		m.wg.Add(1)
 		go func() {
-			m.serveQUICConn(who.Site, conn)
+			m.serveQUICConn(From{Site: who.Site, Identity: who.Identity, Member: who.Member, Edge: who.Edge, Transport: QUIC}, conn)
 			m.mu.Lock()
 			delete(m.inbound, conn)
 			m.mu.Unlock()
@@ -339,10 +367,10 @@ func (m *Manager) acceptQUIC() {
 
 // serveQUICConn serves the streams of a link until it ends; the caller
 // added to m.wg.
-func (m *Manager) serveQUICConn(site string, conn *quic.Conn) {
+func (m *Manager) serveQUICConn(from From, conn *quic.Conn) {
 	defer m.wg.Done()
-	m.serveQUICStreams(From{Site: site, Transport: QUIC}, conn)
-	m.log.Info("link down", "peer", site, "transport", QUIC, "direction", "in", "reason", context.Cause(conn.Context()))
+	m.serveQUICStreams(from, conn)
+	m.log.Info("link down", "peer", from.Site, "transport", QUIC, "direction", "in", "reason", context.Cause(conn.Context()))
 }
 
 // serveQUICStreams serves the streams a connection's far end opens.
@@ -407,7 +435,7 @@ func (m *Manager) serveTLS(c *net.TCPConn) {
 		return
 	}
 	defer m.untrackTLS(tc)
-	m.handle(From{Site: who.Site, Identity: who.Identity, Transport: TLS}, newTLSLink(tc))
+	m.handle(From{Site: who.Site, Identity: who.Identity, Member: who.Member, Edge: who.Edge, Transport: TLS}, newTLSLink(tc))
 	if who.Site == "" {
 		tc.Close()
 	}
