@@ -35,6 +35,7 @@ type adminDeps struct {
 	status   func() Status // the gateway's
 	engine   *wasm.Engine
 	policies *policyRouter
+	shared   *policySync // the site's shared policies; nil for a standalone gateway
 	logs     *policyLogs
 	nodes    *nodes
 	metrics  *prometheus.Registry

@@ -107,10 +107,10 @@ func (c Config) Validate() error {
 			bad(key, "give the peer's quic or tls address")
 		}
 		for j, a := range p.QUIC {
-			checkAddr(fmt.Sprintf("%s.quic[%d]", key, j), "udp", a, true)
+			checkAddr(listKey(key+".quic", j, len(p.QUIC)), "udp", a, true)
 		}
 		for j, a := range p.TLS {
-			checkAddr(fmt.Sprintf("%s.tls[%d]", key, j), "tcp", a, true)
+			checkAddr(listKey(key+".tls", j, len(p.TLS)), "tcp", a, true)
 		}
 		if p.Identity == "" && p.CA == "" {
 			bad(key, "give the peer's identity (distgate id) or a ca bundle to trust")
@@ -144,6 +144,14 @@ func (c Config) Validate() error {
 	}
 	c.validateCluster(bad)
 	return errors.Join(errs...)
+}
+
+// listKey names the j-th of n values of a key that takes one or a list.
+func listKey(key string, j, n int) string {
+	if n == 1 {
+		return key
+	}
+	return fmt.Sprintf("%s[%d]", key, j)
 }
 
 // validateCluster checks the role and the cluster section.

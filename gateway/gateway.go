@@ -12,9 +12,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddyserver/certmagic"
+
 	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/gateway/admit"
 	"github.com/distgate/distgate/gateway/datadir"
+	"github.com/distgate/distgate/gateway/directory"
 	"github.com/distgate/distgate/gateway/link"
 	"github.com/distgate/distgate/gateway/pki"
 	"github.com/distgate/distgate/gateway/ports"
@@ -34,6 +37,9 @@ type Options struct {
 // them to close them and to report on them; the parts never hold it.
 type Gateway struct {
 	site     string
+	role     string
+	dir      *directory.Directory // the site directory; nil for a standalone gateway
+	shared   *policySync          // the site's shared policies; nil for a standalone gateway
 	log      *slog.Logger
 	started  time.Time
 	identity *pki.Identity
@@ -54,7 +60,8 @@ type Gateway struct {
 	queries  *queries
 	admin    *adminServer
 
-	wg        sync.WaitGroup // the EPMD servers' loops
+	wg        sync.WaitGroup // the EPMD servers' loops, the load publisher
+	bgCancel  context.CancelFunc
 	closeOnce sync.Once
 	serveErr  chan error
 }
@@ -72,7 +79,9 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	gw := &Gateway{site: cfg.Site, log: log, started: time.Now(), serveErr: make(chan error, 4)}
+	gw := &Gateway{site: cfg.Site, role: cfg.Role, log: log, started: time.Now(), serveErr: make(chan error, 4)}
+	bg, bgCancel := context.WithCancel(context.Background())
+	gw.bgCancel = bgCancel
 	g = gw
 	defer func() {
 		if err != nil {
@@ -92,7 +101,14 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	}
 	g.policies = newPolicyRouter(g.engine, cfg.Policy.Lookup, cfg.Policy.Authorize, newStaticRouter(cfg), cfg.Policy.OnFailure == onFailureDefault)
 	g.router.set(g.policies)
-	g.nodes = &nodes{site: cfg.Site, certNames: map[string]bool{}} // its EPMD comes below
+	if cfg.Role != roleStandalone {
+		g.shared = newPolicySync(g.engine, g.policies, log.With("component", "shared-policies"))
+		if g.dir, err = newDirectory(cfg, g.identity, g.shared.kick, log); err != nil {
+			return nil, err
+		}
+		g.shared.start(bg, g.dir)
+	}
+	g.nodes = &nodes{site: cfg.Site, dir: g.dir, certNames: map[string]bool{}} // its EPMD comes below
 	for _, n := range append(slices.Clone(cfg.Links.Names), cfg.ACME.Names...) {
 		g.nodes.certNames[strings.ToLower(n)] = true
 	}
@@ -104,9 +120,13 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if err != nil {
 		return nil, err
 	}
+	var acmeStorage certmagic.Storage
+	if g.dir != nil {
+		acmeStorage = directory.NewStorage(g.dir)
+	}
 	if g.certs, err = pki.NewManager(ctx, pki.Options{
 		DataDir: cfg.DataDir, Site: cfg.Site, Names: cfg.Links.Names,
-		Builtin: &pki.BuiltinIssuer{Identity: g.identity}, ACME: acme,
+		Builtin: &pki.BuiltinIssuer{Identity: g.identity}, ACME: acme, ACMEStorage: acmeStorage,
 		RenewCheck: cfg.ACME.RenewCheck.Std(), RetryMin: acmeRetryMin, RetryMax: acmeRetryMax,
 	}, log); err != nil {
 		return nil, err
@@ -119,7 +139,15 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	for _, p := range cfg.Peers {
 		peers = append(peers, link.Peer{Site: p.Site, QUIC: p.QUIC, TLS: p.TLS})
 	}
+	var edges func() (quic, tls []string)
+	if g.dir != nil {
+		trust = trust.WithMembers(cfg.Site, siteMembers{g.dir})
+		if cfg.Role == roleAgent {
+			edges = siteEdges(g.dir)
+		}
+	}
 	if g.links, err = link.New(link.Config{
+		Site: cfg.Site, SiteEdges: edges,
 		QUIC: cfg.Links.QUIC, TLS: cfg.Links.TLS, Peers: peers, Certs: g.certs, Trust: trust,
 		Idle: cfg.Proxy.Idle.Std(), DefaultLiveness: DefaultLiveness, DialTimeout: linkDialTimeout, AcceptIdle: linkAcceptIdle,
 		OnDial: g.metrics.dialed, Logger: log,
@@ -135,6 +163,9 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	})
 	if !cfg.EPMD.Disabled {
 		res := &resolver{router: &g.router, nodes: g.nodes, links: g.links, proxies: g.proxies, metrics: g.metrics, log: log}
+		if cfg.Role == roleAgent {
+			res.viaSite = cfg.Site // remote nodes are reached through the site's edges
+		}
 		if err = g.startEPMD(ctx, cfg.EPMD, res); err != nil {
 			return nil, err
 		}
@@ -151,14 +182,18 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		}
 	}
 	// Peers' streams are served once everything they reach is in place.
-	in := &inbound{router: &g.router, nodes: g.nodes, queries: g.queries, relays: g.relays, bufs: bufs, log: log}
+	in := &inbound{site: cfg.Site, agent: cfg.Role == roleAgent, router: &g.router, nodes: g.nodes, queries: g.queries, relays: g.relays, links: g.links, bufs: bufs, log: log}
 	g.links.Serve(in.serveStream)
 	token, err := datadir.LoadOrCreateToken(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Role == roleEdge {
+		g.wg.Add(1)
+		go g.publishLoad(bg)
+	}
 	if g.admin, err = newAdminServer(cfg.Admin.Listen, token, adminDeps{
-		status: g.Status, engine: g.engine, policies: g.policies, logs: logs, nodes: g.nodes, metrics: g.metrics.reg,
+		status: g.Status, engine: g.engine, policies: g.policies, shared: g.shared, logs: logs, nodes: g.nodes, metrics: g.metrics.reg,
 		lookup: cfg.Policy.Lookup, authorize: cfg.Policy.Authorize, fail: g.fail,
 	}); err != nil {
 		return nil, err
@@ -168,7 +203,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if g.queries.ln != nil {
 		remote = g.queries.ln.Addr().String()
 	}
-	log.Info("distgate running", "site", cfg.Site, "identity", g.identity.ID.String(), "epmd", addrString(g.epmdLn),
+	log.Info("distgate running", "site", cfg.Site, "role", cfg.Role, "identity", g.identity.ID.String(), "epmd", addrString(g.epmdLn),
 		"admin", g.admin.addr(), "public_epmd", addrString(g.publicLn), "remote", remote,
 		"quic", netAddrString(quicAddr), "tls", netAddrString(tlsAddr), "data_dir", cfg.DataDir)
 	return g, nil
@@ -181,7 +216,12 @@ func (g *Gateway) startEPMD(ctx context.Context, c EPMDConfig, res epmd.Resolver
 		return fmt.Errorf("epmd.listen: %w", err)
 	}
 	g.epmdLn = ln
+	var cl epmd.Claims
+	if g.dir != nil {
+		cl = claims{dir: g.dir, host: thisHost(c)} // the agent publishes its host's registrations
+	}
 	g.epmd = epmd.NewServer(epmd.Config{
+		Claims:    cl,
 		Port:      ln.Addr().(*net.TCPAddr).Port,
 		Relaxed:   c.Relaxed,
 		HostNames: c.Hosts,
@@ -194,6 +234,7 @@ func (g *Gateway) startEPMD(ctx context.Context, c EPMDConfig, res epmd.Resolver
 		// and stops with the gateway (SIGTERM).
 		NoKill: true,
 	})
+
 	g.nodes.epmd = g.epmd // before the EPMD serves anyone
 	g.serve(g.epmd, ln)
 	return nil
@@ -316,7 +357,16 @@ func (g *Gateway) Close() error {
 		if g.epmd != nil {
 			g.epmd.Close()
 		}
+		if g.bgCancel != nil {
+			g.bgCancel()
+		}
 		g.wg.Wait()
+		if g.shared != nil {
+			g.shared.wait()
+		}
+		if g.dir != nil {
+			g.dir.Close() // the lease revoked: this gateway's records leave the directory at once
+		}
 		if g.links != nil {
 			g.links.Close()
 		}

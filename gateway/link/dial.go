@@ -199,7 +199,8 @@ func (m *Manager) dialQUIC(ctx context.Context, key linkKey) (*quicLink, error) 
 	ql.lastUsed.Store(time.Now().UnixNano())
 	m.log.Info("link up", "peer", key.site, "transport", QUIC, "remote", addr, "direction", "out", "liveness", key.liveness)
 	m.wg.Add(1)
-	go m.serveQUICConn(From{Site: key.site, Transport: QUIC}, conn)
+	own := key.site == m.cfg.Site // an agent's link to an edge of its site
+	go m.serveQUICConn(From{Site: key.site, Transport: QUIC, Member: own, Edge: own}, conn)
 	return ql, nil
 }
 
