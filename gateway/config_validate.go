@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"path"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
