@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"strings"
 	"time"
 
 	"github.com/distgate/distgate/gateway"
@@ -38,7 +39,21 @@ func statusMain(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintf(stdout, "site %s  identity %s  up %s\n", st.Site, st.Identity, time.Since(st.Started).Round(time.Second))
-	fmt.Fprintf(stdout, "epmd %s  quic %s  tls %s  nodes %d  certificate until %s\n\n", st.EPMD, st.QUIC, st.TLS, st.Nodes, st.CertExpires.Format(time.RFC3339))
+	fmt.Fprintf(stdout, "epmd %s  quic %s  tls %s  nodes %d  certificate until %s\n", st.EPMD, st.QUIC, st.TLS, st.Nodes, st.CertExpires.Format(time.RFC3339))
+	if d := st.Directory; d != nil {
+		state := "current"
+		if d.Stale {
+			state = "STALE since " + d.StaleSince.Format(time.RFC3339)
+		}
+		fmt.Fprintf(stdout, "role %s  member %s  directory %s (revision %d, %d members, %d nodes)\n", st.Role, d.Member, state, d.Revision, len(d.Members), d.Nodes)
+		if len(d.Pending) > 0 {
+			fmt.Fprintf(stdout, "registrations waiting for etcd: %s\n", strings.Join(d.Pending, " "))
+		}
+		if len(d.Conflicts) > 0 {
+			fmt.Fprintf(stdout, "registrations another host holds: %s\n", strings.Join(d.Conflicts, " "))
+		}
+	}
+	fmt.Fprintln(stdout)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LINK\tTRANSPORT\tDIR\tREMOTE\tRTT\tSTREAMS\tBYTES OUT\tBYTES IN\tSTATE")
 	for _, l := range st.Links {
