@@ -139,7 +139,8 @@ func (m *etcdMember) kill() {
 	m.proc.exited(10 * time.Second)
 }
 
-// restart starts a stopped member again on its data directory.
+// restart starts a stopped member again on its data directory, for the
+// rest of the test that started the cluster (t).
 func (m *etcdMember) restart(t testing.TB) {
 	args := append([]string(nil), m.args...)
 	for i, a := range args {

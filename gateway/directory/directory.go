@@ -13,6 +13,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	grpcbackoff "google.golang.org/grpc/backoff"
 
 	"github.com/distgate/distgate/epmd"
 )
@@ -103,6 +105,12 @@ func New(cfg Config) (*Directory, error) {
 		Endpoints: cfg.Endpoints, TLS: cfg.TLS, DialTimeout: requestTimeout,
 		DialKeepAliveTime: 2 * time.Second, DialKeepAliveTimeout: 2 * time.Second,
 		Logger: zap.NewNop(),
+		// gRPC's own reconnection backoff grows to two minutes: etcd
+		// back after a long absence would wait for it.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           grpcbackoff.Config{BaseDelay: retryMin, Multiplier: 1.6, Jitter: 0.2, MaxDelay: retryMax},
+			MinConnectTimeout: requestTimeout,
+		})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("directory: etcd client: %w", err)
