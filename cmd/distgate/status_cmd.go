@@ -5,8 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/distgate/distgate/gateway"
