@@ -37,7 +37,10 @@ func (in *inbound) serveStream(ctx context.Context, from link.From, s relay.Stre
 		return
 	}
 	if hdr.Kind == linkwire.KindEPMD {
-		s.SetReadDeadline(time.Now().Add(remoteQueryTimeout)) // one query, then the end
+		// One query, then the end: the deadline bounds the request and
+		// the reply, which a client that reads nothing would hold for
+		// ever.
+		setDeadline(s, time.Now().Add(remoteQueryTimeout))
 	} else {
 		s.SetReadDeadline(time.Time{})
 	}
@@ -60,7 +63,10 @@ func (in *inbound) serveStream(ctx context.Context, from link.From, s relay.Stre
 				a.local = ap.Addr().Unmap()
 			}
 		}
-		in.queries.serve(ctx, s, a)
+		if err := in.queries.serve(ctx, s, a); err != nil {
+			s.Abort()
+			return
+		}
 		s.Close()
 	default:
 		s.Write(linkwire.AppendReply(nil, linkwire.StatusBadRequest, fmt.Sprintf("stream kind %s is not served here", hdr.Kind)))
@@ -116,5 +122,15 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 	in.log.Debug("relay started", "caller", hdr.Caller, "target", hdr.Target, "peer", site, "transport", transport)
 	if err := relay.Run(local, s, in.bufs, &ri.Stats); err != nil {
 		in.log.Info("relay ended", "caller", hdr.Caller, "target", hdr.Target, "err", err)
+	}
+}
+
+// setDeadline bounds the reads and the writes of a link stream (a QUIC
+// stream, a TLS link connection).
+func setDeadline(s relay.Stream, t time.Time) {
+	if d, ok := s.(interface{ SetDeadline(time.Time) error }); ok {
+		d.SetDeadline(t)
+	} else {
+		s.SetReadDeadline(t)
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/mholt/acmez/v3"
 	"github.com/quic-go/quic-go"
 
+	"github.com/distgate/distgate/gateway/admit"
 	"github.com/distgate/distgate/gateway/linkwire"
 	"github.com/distgate/distgate/gateway/pki"
 	"github.com/distgate/distgate/gateway/relay"
@@ -56,6 +57,13 @@ type Config struct {
 	// AcceptIdle bounds the idle timeout of QUIC links peers dial: the
 	// dialling side's liveness decides, up to it.
 	AcceptIdle time.Duration
+	// Admit limits the connections each listener takes before their
+	// handshake is done (the QUIC and the TLS listener each have these
+	// limits of their own). A peer gateway's connection is given back
+	// once its certificate is verified, and its address is trusted
+	// (admit.Limiter.Trust); a remote query client's counts until it
+	// ends. Zero: no limits.
+	Admit admit.Limits
 	// OnDial, when set, is told of every dial of a link (the metrics).
 	OnDial func(site string, t Transport, err error)
 	// Logger receives the link layer's log.
@@ -128,6 +136,9 @@ type Manager struct {
 	udp       *net.UDPConn
 	quicLn    *quic.Listener
 	tlsLn     net.Listener
+	quicAdmit *admit.Limiter // nil: no limits
+	tlsAdmit  *admit.Limiter
+	refusals  *admit.Log // connections refused before or at their handshake
 
 	handler atomic.Pointer[Handler] // set by Serve
 
@@ -174,6 +185,10 @@ func New(cfg Config) (*Manager, error) {
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
+	m.refusals = admit.NewLog(m.log, "link port: connection refused")
+	if cfg.Admit.Total > 0 {
+		m.quicAdmit, m.tlsAdmit = admit.New(cfg.Admit), admit.New(cfg.Admit)
+	}
 	for _, p := range cfg.Peers {
 		m.peers[p.Site] = p
 	}
@@ -206,7 +221,7 @@ func (m *Manager) listen(quicAddr, tlsAddr string) error {
 			return fmt.Errorf("links.quic: %w", err)
 		}
 		forceUDPBuffers(m.udp)
-		m.transport = &quic.Transport{Conn: m.udp}
+		m.transport = &quic.Transport{Conn: m.udp, ConnContext: m.admitQUIC, VerifySourceAddress: m.retryQUIC}
 		m.quicLn, err = m.transport.Listen(m.serverTLS, m.quicServerConfig())
 		if err != nil {
 			return fmt.Errorf("links.quic: %w", err)
@@ -312,9 +327,11 @@ func (m *Manager) acceptQUIC() {
 		}
 		who, err := m.cfg.Trust.Identify(conn.ConnectionState().TLS.PeerCertificates, time.Now())
 		if err != nil {
+			m.refusals.Refused(addrOf(conn.RemoteAddr()), "untrusted certificate", "transport", QUIC, "err", err)
 			conn.CloseWithError(codeLinkFailed, "untrusted")
 			continue
 		}
+		m.admittedQUIC(conn, who.Site)
 		if who.Site == "" {
 			m.wg.Add(1)
 			go func() {
@@ -345,9 +362,22 @@ func (m *Manager) serveQUICConn(site string, conn *quic.Conn) {
 	m.log.Info("link down", "peer", site, "transport", QUIC, "direction", "in", "reason", context.Cause(conn.Context()))
 }
 
-// serveQUICStreams serves the streams a connection's far end opens.
+// serveQUICStreams serves the streams a connection's far end opens: all
+// at once for a peer gateway, maxQueryStreams at a time for a remote
+// query client.
 func (m *Manager) serveQUICStreams(from From, conn *quic.Conn) {
+	var sem chan struct{}
+	if from.Site == "" {
+		sem = make(chan struct{}, maxQueryStreams)
+	}
 	for {
+		if sem != nil {
+			select {
+			case sem <- struct{}{}:
+			case <-conn.Context().Done():
+				return
+			}
+		}
 		s, err := conn.AcceptStream(m.ctx)
 		if err != nil {
 			return
@@ -355,6 +385,9 @@ func (m *Manager) serveQUICStreams(from From, conn *quic.Conn) {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
+			if sem != nil {
+				defer func() { <-sem }()
+			}
 			m.handle(from, quicStream{Stream: s, conn: conn})
 		}()
 	}
@@ -372,23 +405,35 @@ func (m *Manager) acceptTLS() {
 			}
 			return
 		}
+		var ticket *admit.Ticket
+		if m.tlsAdmit != nil {
+			var ok bool
+			if ticket, ok = m.admitTLS(c); !ok {
+				c.Close()
+				continue
+			}
+		}
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			m.serveTLS(c.(*net.TCPConn))
+			defer ticket.Done()
+			m.serveTLS(c.(*net.TCPConn), ticket)
 		}()
 	}
 }
 
 // serveTLS serves a TLS connection a peer (or a query client) dialled:
-// one stream.
-func (m *Manager) serveTLS(c *net.TCPConn) {
+// one stream. Its admission is given back once a peer gateway is
+// verified, and kept until the end for a query client.
+func (m *Manager) serveTLS(c *net.TCPConn, ticket *admit.Ticket) {
 	tc := tls.Server(newLinkConn(c, m.bufs), m.serverTLS)
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.DialTimeout)
 	err := tc.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
-		m.log.Warn("tls link refused", "remote", c.RemoteAddr().String(), "err", err)
+		if !ticket.Evicted() { // else logged as evicted
+			m.refusals.Refused(addrOf(c.RemoteAddr()), "TLS handshake", "transport", TLS, "err", err)
+		}
 		c.Close()
 		return
 	}
@@ -398,8 +443,15 @@ func (m *Manager) serveTLS(c *net.TCPConn) {
 	}
 	who, err := m.cfg.Trust.Identify(tc.ConnectionState().PeerCertificates, time.Now())
 	if err != nil {
+		m.refusals.Refused(addrOf(c.RemoteAddr()), "untrusted certificate", "transport", TLS, "err", err)
 		tc.Close()
 		return
+	}
+	if who.Site != "" {
+		ticket.Done()
+		m.tlsAdmit.Trust(addrOf(c.RemoteAddr()), time.Now())
+	} else {
+		ticket.Established()
 	}
 	// A query client is tracked too, so that Close closes it.
 	if !m.trackTLS(tc, linkKey{site: who.Site, transport: TLS}) {
@@ -473,4 +525,5 @@ func (m *Manager) Close() {
 		m.udp.Close()
 	}
 	m.wg.Wait()
+	m.refusals.Close()
 }
