@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+
+	"github.com/distgate/distgate/epmd"
 )
 
 // metric reads one unlabelled value of the gateway's /metrics.
@@ -266,5 +268,92 @@ func TestEdgeListenersBounded(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("site-b log tail:\n%s", tail(b.proc.out.String(), 4000))
+	}
+}
+
+// TestPublicEdgeBudgets: the public EPMD and the TLS termination ports
+// have budgets of their own, and when one is full a new connection closes
+// the oldest that has not sent its request. 130 addresses holding 16
+// half-sent requests each (past the 2,048 of a budget) lock neither: a lookup
+// and a TLS caller still get through, during a flood of either.
+func TestPublicEdgeBudgets(t *testing.T) {
+	t.Parallel()
+	s := newGatewaySite(t, "edge")
+	s.host = "localhost"
+	public := freePort(t)
+	writeFile(t, s.config, fmt.Sprintf(`site: edge
+data_dir: %s
+epmd: {listen: "127.0.0.1:%d"}
+admin: {listen: %q}
+links: {off: true, names: [localhost]}
+public:
+  epmd: "127.0.0.1:%d"
+  export: ["web*"]
+  rate: 100
+  burst: 100
+`, filepath.Join(s.dir, "data"), s.epmdPort, s.admin, public))
+	s.start(t)
+	echoNode(t, s, "web1")
+	client := &epmd.Client{Addr: "127.0.0.1:" + strconv.Itoa(public), Timeout: 3 * time.Second}
+	lookup := func() (int, error) {
+		p, err := client.PortPlease(t.Context(), "web1")
+		if err != nil {
+			return 0, err
+		}
+		if p == nil {
+			return 0, fmt.Errorf("web1 not found")
+		}
+		return int(p.Port), nil
+	}
+	tlsPort, err := lookup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsAddr := "127.0.0.1:" + strconv.Itoa(tlsPort)
+	handshake := func() error {
+		d := &net.Dialer{Timeout: 3 * time.Second}
+		c, err := tls.DialWithDialer(d, "tcp", tlsAddr, &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"})
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+	// 130 addresses, each in a /24 of its own, 16 connections each that
+	// send the first byte of a request and nothing more.
+	flood := func(addr string, netByte byte) {
+		t.Helper()
+		conns := make([]net.Conn, 0, 130*16)
+		t.Cleanup(func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		})
+		for i := range 130 {
+			for range 16 {
+				d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net4(127, netByte, byte(i), 1)}, Timeout: 5 * time.Second}
+				c, err := d.Dial("tcp4", addr)
+				if err != nil {
+					t.Fatalf("flood connection from %d: %v", i, err)
+				}
+				c.Write([]byte{0})
+				conns = append(conns, c)
+			}
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		if _, err := lookup(); err != nil {
+			t.Errorf("%s: a lookup on the public EPMD: %v", when, err)
+		}
+		if err := handshake(); err != nil {
+			t.Errorf("%s: a TLS caller: %v", when, err)
+		}
+	}
+	flood("127.0.0.1:"+strconv.Itoa(public), 30)
+	check("130 addresses x 16 half-sent requests to the public EPMD")
+	flood(tlsAddr, 31)
+	check("and as many to the TLS port")
+	if t.Failed() {
+		t.Logf("gateway log tail:\n%s", tail(s.proc.out.String(), 3000))
 	}
 }
