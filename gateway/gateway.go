@@ -149,7 +149,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		}
 	}
 	// Peers' streams are served once everything they reach is in place.
-	in := &inbound{router: &g.router, nodes: g.nodes, queries: g.queries, relays: g.relays, bufs: bufs, log: log}
+	in := &inbound{router: &g.router, links: g.links, nodes: g.nodes, queries: g.queries, relays: g.relays, bufs: bufs, log: log}
 	g.links.Serve(in.serveStream)
 	token, err := datadir.LoadOrCreateToken(cfg.DataDir)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 // links: a relay to a node of this site, or one remote query.
 type inbound struct {
 	router  Router
+	links   *link.Manager
 	nodes   *nodes
 	queries *queries
 	relays  *relay.Table
@@ -52,6 +53,8 @@ func (in *inbound) serveStream(ctx context.Context, from link.From, s relay.Stre
 	switch hdr.Kind {
 	case linkwire.KindRelay:
 		in.serveRelay(ctx, from, s, hdr)
+	case linkwire.KindControl:
+		in.links.ServeControl(from, s, clampLiveness(hdr.Liveness))
 	case linkwire.KindEPMD:
 		s.Write(linkwire.AppendReply(nil, linkwire.StatusOK, ""))
 		a := asker{via: ViaLink, site: from.Site, identity: from.Identity, peer: from.Transport.String()}
@@ -108,11 +111,7 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 		s.Abort()
 		return
 	}
-	liveness := hdr.Liveness
-	if liveness <= 0 {
-		liveness = DefaultLiveness
-	}
-	link.ApplyLiveness(s, min(max(liveness, minLiveness), maxLiveness))
+	link.ApplyLiveness(s, clampLiveness(hdr.Liveness))
 	ri := in.relays.Add(hdr.Caller, hdr.Target, site, transport, relay.In)
 	defer in.relays.Remove(ri)
 	local := relay.Conn(c.(*net.TCPConn))
@@ -133,4 +132,13 @@ func setDeadline(s relay.Stream, t time.Time) {
 	} else {
 		s.SetReadDeadline(t)
 	}
+}
+
+// clampLiveness is the liveness of a link stream whose header asks for
+// liveness: the default when it asks for none, within the bounds.
+func clampLiveness(liveness time.Duration) time.Duration {
+	if liveness <= 0 {
+		liveness = DefaultLiveness
+	}
+	return min(max(liveness, minLiveness), maxLiveness)
 }

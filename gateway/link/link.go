@@ -151,16 +151,11 @@ type Manager struct {
 	quic      map[linkKey]*quicLink
 	dialing   map[linkKey]chan struct{} // closed when a dial in progress ends
 	backoffs  map[linkKey]*backoff
-	tlsConns  map[*tls.Conn]linkKey // live TLS link connections, both directions
-	tlsSeen   map[string]*tlsPeerSeen
+	tlsConns  map[*tls.Conn]*tlsConnInfo // live TLS link connections, both directions
+	tlsCtls   map[linkKey]*control       // control connections of TLS links this gateway dialled
+	ctlIn     map[*control]struct{}      // control streams of links peers dialled
 	inbound   map[*quic.Conn]inboundLink
-}
-
-// tlsPeerSeen remembers the TLS link to a peer between its connections.
-type tlsPeerSeen struct {
-	remote string
-	rtt    time.Duration
-	since  time.Time
+	lost      map[linkKey]lostLink // links peers dialled that died, by site and transport
 }
 
 // inboundLink is a QUIC connection a peer dialled.
@@ -178,9 +173,11 @@ func New(cfg Config) (*Manager, error) {
 		quic:     map[linkKey]*quicLink{},
 		dialing:  map[linkKey]chan struct{}{},
 		backoffs: map[linkKey]*backoff{},
-		tlsConns: map[*tls.Conn]linkKey{},
-		tlsSeen:  map[string]*tlsPeerSeen{},
+		tlsConns: map[*tls.Conn]*tlsConnInfo{},
+		tlsCtls:  map[linkKey]*control{},
+		ctlIn:    map[*control]struct{}{},
 		inbound:  map[*quic.Conn]inboundLink{},
+		lost:     map[linkKey]lostLink{},
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -311,6 +308,7 @@ func (m *Manager) janitor(idle time.Duration) {
 			return
 		case now := <-tick.C:
 			m.closeIdle(idle, now)
+			m.closeIdleControl(idle, now)
 		}
 	}
 }
@@ -340,26 +338,32 @@ func (m *Manager) acceptQUIC() {
 			}()
 			continue
 		}
-		m.log.Info("link up", "peer", who.Site, "transport", QUIC, "remote", conn.RemoteAddr().String(), "direction", "in")
+		m.log.Info("link up", "peer", who.Site, "transport", QUIC, "remote", conn.RemoteAddr().String(), "direction", dirIn)
 		m.mu.Lock()
 		m.inbound[conn] = inboundLink{site: who.Site, since: time.Now()}
+		delete(m.lost, linkKey{site: who.Site, transport: QUIC})
 		m.mu.Unlock()
 		m.wg.Add(1)
 		go func() {
 			m.serveQUICConn(who.Site, conn)
+			<-conn.Context().Done() // the streams end first when this gateway closes
+			cause := context.Cause(conn.Context())
+			m.log.Info("link down", "peer", who.Site, "transport", QUIC, "direction", dirIn, "reason", cause)
 			m.mu.Lock()
 			delete(m.inbound, conn)
+			if m.ctx.Err() == nil && !closedHere(cause) && !closedByPeer(cause) {
+				m.lost[linkKey{site: who.Site, transport: QUIC}] = lostLink{err: fmt.Errorf("link down: %w", cause)}
+			}
 			m.mu.Unlock()
 		}()
 	}
 }
 
-// serveQUICConn serves the streams of a link until it ends; the caller
-// added to m.wg.
+// serveQUICConn serves the streams the peer opens on a link until it
+// ends; the caller added to m.wg.
 func (m *Manager) serveQUICConn(site string, conn *quic.Conn) {
 	defer m.wg.Done()
 	m.serveQUICStreams(From{Site: site, Transport: QUIC}, conn)
-	m.log.Info("link down", "peer", site, "transport", QUIC, "direction", "in", "reason", context.Cause(conn.Context()))
 }
 
 // serveQUICStreams serves the streams a connection's far end opens: all
@@ -454,41 +458,25 @@ func (m *Manager) serveTLS(c *net.TCPConn, ticket *admit.Ticket) {
 		ticket.Established()
 	}
 	// A query client is tracked too, so that Close closes it.
-	if !m.trackTLS(tc, linkKey{site: who.Site, transport: TLS}) {
+	if !m.trackTLS(tc, &tlsConnInfo{key: linkKey{site: who.Site, transport: TLS}, dir: dirIn, since: time.Now()}) {
 		tc.Close()
 		return
 	}
 	defer m.untrackTLS(tc)
-	m.handle(From{Site: who.Site, Identity: who.Identity, Transport: TLS}, newTLSLink(tc))
+	m.handle(From{Site: who.Site, Identity: who.Identity, Transport: TLS}, &tlsLink{Conn: tc, lc: tc.NetConn().(*linkConn), m: m})
 	if who.Site == "" {
 		tc.Close()
 	}
 }
 
-func (m *Manager) trackTLS(c *tls.Conn, key linkKey) bool {
+func (m *Manager) trackTLS(c *tls.Conn, info *tlsConnInfo) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.ctx.Err() != nil {
 		return false
 	}
-	m.tlsConns[c] = key
-	if key.site != "" {
-		m.sawTLSLocked(c, key.site)
-	}
+	m.tlsConns[c] = info
 	return true
-}
-
-// sawTLSLocked notes a TLS connection with a peer for the status.
-func (m *Manager) sawTLSLocked(c *tls.Conn, site string) {
-	seen := m.tlsSeen[site]
-	if seen == nil {
-		seen = &tlsPeerSeen{since: time.Now()}
-		m.tlsSeen[site] = seen
-	}
-	seen.remote = c.RemoteAddr().String()
-	if rtt := tcpRTT(c.NetConn()); rtt > 0 {
-		seen.rtt = rtt
-	}
 }
 
 func (m *Manager) untrackTLS(c *tls.Conn) {
