@@ -10,9 +10,15 @@
 // port) open are given to the Handler passed to Serve. Who is at the other
 // end is decided by a pki.Trust; the certificates come from the caller.
 //
+// Every link carries a control stream of pings and pongs (control.go): a
+// side that hears nothing for the route's liveness declares the link dead
+// and ends its relays, whatever TCP or QUIC think. The listeners admit
+// connections before their handshake (admit.go, Config.Admit).
+//
 // Socket options are Linux features (TCP_USER_TIMEOUT, TCP_INFO, forced
 // UDP buffer sizes): on other systems the Manager says at start that they
-// are off, and links rely on keep-alives and QUIC's own timers.
+// are off, and links rely on keep-alives, QUIC's own timers and the
+// control streams.
 package link
 
 import (
