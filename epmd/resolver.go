@@ -19,9 +19,12 @@ type Query struct {
 	Local      []Endpoint
 	Registered bool
 	// Peer is the address the query came from; LocalPeer whether it is
-	// this host (loopback or one of its addresses).
-	Peer      netip.AddrPort
-	LocalPeer bool
+	// this host (loopback or one of its addresses). ServerAddr is the
+	// address it came to: with Peer, the connection's four-tuple, by which
+	// a resolver may find who asks (the owner of a local peer's socket).
+	Peer       netip.AddrPort
+	LocalPeer  bool
+	ServerAddr netip.AddrPort
 	// Classic is set for PORT_PLEASE2, which has no host and no accept list.
 	Classic bool
 }
@@ -57,4 +60,14 @@ func (LocalResolver) Resolve(_ context.Context, q Query) Answer {
 		return Answer{Status: StatusNotFound, Message: "node " + q.Name + " offers none of the accepted protocols"}
 	}
 	return Answer{Status: StatusOK, Endpoints: q.Local}
+}
+
+// NonLocalPolicy decides what the extension's queries tell a peer that is
+// not this host (Config.NonLocal): a classic EPMD listening beyond
+// loopback answers NAMES_X and LOOKUP_X to other hosts only as it allows.
+type NonLocalPolicy interface {
+	// MayList reports whether peer may see node in a NAMES_X reply, or,
+	// with lookup set, look it up by LOOKUP_X; node "" asks whether peer
+	// may list at all. Node is a full name, or the bare name a lookup gave.
+	MayList(ctx context.Context, peer netip.AddrPort, node string, lookup bool) bool
 }

@@ -43,17 +43,30 @@ type Config struct {
 	// Resolver decides full-name lookups and PORT_PLEASE2 for names not
 	// registered here. LocalResolver when nil.
 	Resolver Resolver
+	// NonLocal, when set, is asked about NAMES_X and LOOKUP_X from peers
+	// that are not this host; nil answers them as for this host. Classic
+	// requests are answered as OTP's epmd answers them.
+	NonLocal NonLocalPolicy
 	// Logger receives debug and error messages; nothing is logged when nil.
 	Logger *slog.Logger
 	// OnKill is called after a KILL request was granted and answered; the
 	// server has stopped accepting by then. epmd exits 0 here.
 	OnKill func()
+	// NoKill refuses every KILL ("NO", as epmd answers one with live nodes)
+	// and logs it: the EPMD of a gateway, which carries links and relays,
+	// stops with the gateway, not at the word of any local user.
+	NoKill bool
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// RequestTimeout, when set, bounds the whole request of a connection
 	// from its accept, however slowly its bytes trickle in (PacketTimeout
 	// is renewed by every byte, as OTP's epmd does).
 	RequestTimeout time.Duration
+	// PeerUID, when set, finds the user that owns a registering peer's
+	// socket (ok false when it cannot); the registry keeps it with the
+	// registration (Registry.Owner), so that a gateway can tell the node
+	// that registered a name from another local process that claims it.
+	PeerUID func(c net.Conn) (uid uint32, ok bool)
 	// Public, when set, makes this an internet-facing EPMD: it never
 	// registers, dumps, kills or stops, whatever the peer's address, and
 	// answers PORT_PLEASE2 and NAMES as Public decides.
@@ -92,6 +105,7 @@ type Server struct {
 	log      *slog.Logger
 	resolver Resolver
 	hosts    map[string]bool
+	hostName string // this host's name: the first of Config.HostNames, else the system's
 	localIPs map[netip.Addr]bool
 	bufs     sync.Pool
 
@@ -106,6 +120,9 @@ type Server struct {
 	conns     map[uint64]net.Conn
 	closed    bool
 	killed    bool
+	// refusedKill is when a refused KILL was last logged (Config.NoKill):
+	// at most once a second, since any local user can send them.
+	refusedKill time.Time
 }
 
 // NewServer returns a server with an empty registry.
@@ -135,6 +152,11 @@ func NewServer(cfg Config) *Server {
 	}
 	s.bufs.New = func() any { return new([readBufLen]byte) }
 	s.hosts, s.localIPs = localHostSet(cfg.HostNames)
+	if len(cfg.HostNames) > 0 {
+		s.hostName = cfg.HostNames[0]
+	} else if h, err := os.Hostname(); err == nil {
+		s.hostName = h
+	}
 	return s
 }
 
@@ -487,6 +509,10 @@ func (s *Server) dispatch(id uint64, c net.Conn, req []byte, bp *[readBufLen]byt
 		s.regMu.RLock()
 		nodes := s.reg.Nodes()
 		s.regMu.RUnlock()
+		if !local && s.cfg.NonLocal != nil {
+			out = s.namesXNonLocal(c, nodes)
+			break
+		}
 		out = appendNamesXReply(nil, nodes)
 	default:
 		s.log.Debug("epmd: got garbage", "cmd", cmd, "peer", c.RemoteAddr())
@@ -555,7 +581,7 @@ func (s *Server) portPlease(c net.Conn, name string) *PortInfo {
 		return p
 	}
 	ans := s.resolver.Resolve(context.Background(), Query{
-		Name: name, LocalHost: true, Peer: peerAddr(c), LocalPeer: isLocalPeer(c), Classic: true,
+		Name: name, LocalHost: true, Peer: peerAddr(c), LocalPeer: isLocalPeer(c), ServerAddr: serverAddr(c), Classic: true,
 	})
 	if ans.Status != StatusOK {
 		return nil
@@ -593,6 +619,20 @@ func (s *Server) kill(c net.Conn) {
 	s.regMu.RLock()
 	n := s.reg.Len()
 	s.regMu.RUnlock()
+	if s.cfg.NoKill {
+		now := s.cfg.Now()
+		s.mu.Lock()
+		logIt := now.Sub(s.refusedKill) >= time.Second
+		if logIt {
+			s.refusedKill = now
+		}
+		s.mu.Unlock()
+		if logIt {
+			s.log.Warn("epmd: KILL refused (epmd -kill): this EPMD stops with its gateway (SIGTERM), whose links and relays keep running", "peer", c.RemoteAddr().String(), "nodes", n)
+		}
+		s.reply(c, []byte("NO"))
+		return
+	}
 	if !s.cfg.Relaxed && n > 0 {
 		s.log.Debug("epmd: disallowed KILL_REQ, live nodes")
 		s.reply(c, []byte("NO"))
@@ -632,8 +672,9 @@ func (s *Server) alive2(id uint64, c net.Conn, req []byte, bp *[readBufLen]byte)
 		s.holdUntilClosed(id, c)
 		return
 	}
+	owner := s.owner(id, c)
 	s.regMu.Lock()
-	counter, err := s.reg.Register(reg, Owner{ID: id, FD: connFD(c)}, s.cfg.Now().Unix())
+	counter, err := s.reg.Register(reg, owner, s.cfg.Now().Unix())
 	s.regMu.Unlock()
 	if err != nil {
 		s.log.Debug("epmd: alive2 refused", "name", a.Name, "err", err)
@@ -688,8 +729,9 @@ func (s *Server) registerX(id uint64, c net.Conn, req []byte, bp *[readBufLen]by
 		fail(StatusBadRequest, err.Error())
 		return
 	}
+	owner := s.owner(id, c)
 	s.regMu.Lock()
-	counter, err := s.reg.Register(reg, Owner{ID: id, FD: connFD(c)}, s.cfg.Now().Unix())
+	counter, err := s.reg.Register(reg, owner, s.cfg.Now().Unix())
 	s.regMu.Unlock()
 	switch {
 	case errors.Is(err, ErrNameInUse):
@@ -758,7 +800,10 @@ func (s *Server) lookupX(c net.Conn, req []byte) []byte {
 		return appendLookupReply(nil, StatusBadRequest, nil, err.Error())
 	}
 	name, host := SplitNode(q.Node)
-	query := Query{Name: name, Host: host, Accept: q.Accept, Asker: q.Asker, Peer: peerAddr(c), LocalPeer: isLocalPeer(c)}
+	query := Query{Name: name, Host: host, Accept: q.Accept, Asker: q.Asker, Peer: peerAddr(c), LocalPeer: isLocalPeer(c), ServerAddr: serverAddr(c)}
+	if !query.LocalPeer && s.cfg.NonLocal != nil && !s.cfg.NonLocal.MayList(context.Background(), query.Peer, q.Node, true) {
+		return appendLookupReply(nil, StatusDenied, nil, "lookups by peers on other hosts are denied here")
+	}
 	s.regMu.RLock()
 	query.Local, query.Registered = s.reg.Lookup(name, q.Accept)
 	regHost := s.reg.Host(name)
@@ -767,6 +812,22 @@ func (s *Server) lookupX(c net.Conn, req []byte) []byte {
 	ans := s.resolver.Resolve(context.Background(), query)
 	eps := fillAddrs(ans.Endpoints, c)
 	return appendLookupReply(nil, ans.Status, eps, ans.Message)
+}
+
+// namesXNonLocal answers NAMES_X to a peer that is not this host: the
+// nodes Config.NonLocal lets it see, or a denial.
+func (s *Server) namesXNonLocal(c net.Conn, nodes []NodeInfo) []byte {
+	ctx, peer := context.Background(), peerAddr(c)
+	if !s.cfg.NonLocal.MayList(ctx, peer, "", false) {
+		return AppendNamesXRefusal(nil, StatusDenied, "listing by peers on other hosts is denied here")
+	}
+	shown := nodes[:0]
+	for _, n := range nodes {
+		if s.cfg.NonLocal.MayList(ctx, peer, JoinNode(n.Name, n.Host), false) {
+			shown = append(shown, n)
+		}
+	}
+	return appendNamesXReply(nil, shown)
 }
 
 // fillAddrs gives endpoints without an address the address the asker
@@ -796,6 +857,11 @@ func (s *Server) IsLocalAddr(a netip.Addr) bool {
 	a = a.Unmap()
 	return a.IsLoopback() || s.localIPs[a]
 }
+
+// HostName returns this host's name: the first of Config.HostNames, else
+// the system's host name. It is the host of the full name of a node that
+// registered without one (ALIVE2).
+func (s *Server) HostName() string { return s.hostName }
 
 // IsLocalHost reports whether a host part names this host: empty,
 // localhost, one of Config.HostNames (or the system host name), or an
@@ -859,11 +925,29 @@ func peerAddr(c net.Conn) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
+// serverAddr is this server's side of c.
+func serverAddr(c net.Conn) netip.AddrPort {
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
+}
+
 func localAddr(c net.Conn) netip.Addr {
 	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
 		return a.AddrPort().Addr().Unmap()
 	}
 	return netip.Addr{}
+}
+
+// owner describes the connection c, of id, that registers a node.
+func (s *Server) owner(id uint64, c net.Conn) Owner {
+	o := Owner{ID: id, FD: connFD(c)}
+	if s.cfg.PeerUID != nil {
+		o.UID, o.HasUID = s.cfg.PeerUID(c)
+	}
+	return o
 }
 
 // connFD returns the descriptor of a TCP connection, for DUMP; -1 when it

@@ -44,7 +44,8 @@ type EPMDConfig struct {
 	// Listen is where the EPMD listens; 127.0.0.1:4369 by default. The
 	// classic EPMD stays on loopback unless told otherwise.
 	Listen string `yaml:"listen"`
-	// Relaxed allows `epmd -kill` with live nodes and `epmd -stop`.
+	// Relaxed allows `epmd -stop`. `epmd -kill` is refused regardless:
+	// the gateway's EPMD stops with the gateway.
 	Relaxed bool `yaml:"relaxed"`
 	// Hosts are host parts that mean this host in full-name lookups, in
 	// addition to the system host name, localhost and local addresses.
@@ -97,8 +98,9 @@ type PolicyConfig struct {
 	CallTimeout Duration `yaml:"call_timeout"`
 	// MaxMemory caps a policy instance's memory, in MiB; 64 by default.
 	MaxMemory int `yaml:"max_memory_mib"`
-	// OnFailure is what a failing policy answers: "deny" (default) or
-	// "default", the built-in policy's answer.
+	// OnFailure is what a failing lookup policy answers: "deny" (default)
+	// or "default", the built-in policy's route. A failing authorize
+	// policy always denies.
 	OnFailure string `yaml:"on_failure"`
 }
 
@@ -126,7 +128,9 @@ type PublicConfig struct {
 	Rate  float64 `yaml:"rate"`
 	Burst int     `yaml:"burst"`
 	// ClientCA is a PEM bundle that signs the certificates of nodes that
-	// may connect; with it, a client certificate is required.
+	// may connect; with it, a client certificate is required. Its
+	// identities are its own: remote.allow does not apply to them unless
+	// remote.client_ca signs the same certificate.
 	ClientCA string `yaml:"client_ca"`
 }
 
@@ -176,7 +180,7 @@ type RemoteConfig struct {
 // RemoteRule lets the identities matching Identity look up the nodes
 // matching Nodes, and list them when List is set.
 type RemoteRule struct {
-	Identity string   `yaml:"identity"` // a pattern on the certificate's identity (CN or URI SAN)
+	Identity string   `yaml:"identity"` // a pattern on the identity of a certificate remote.client_ca signs (its first URI name, else DNS name, else CN)
 	Nodes    []string `yaml:"nodes"`    // patterns on node names
 	List     bool     `yaml:"list"`
 }
@@ -319,7 +323,9 @@ func ParseConfig(b []byte) (Config, error) {
 
 // WithDefaults returns a copy of c with every zero value replaced by its
 // default. The data directory defaults to $XDG_STATE_HOME/distgate, else
-// ~/.local/state/distgate.
+// ~/.local/state/distgate, else, for root, /var/lib/distgate; it stays
+// empty when none applies, and the gateway then refuses to start
+// (datadir.ErrNoDataDir).
 func (c Config) WithDefaults() Config {
 	if c.Site == "" {
 		c.Site = DefaultSite

@@ -21,19 +21,26 @@ func (c Config) Validate() error {
 	if c.Site != "" && !validName(c.Site) {
 		bad("site", "%q: use letters, digits, '.', '-' and '_'", c.Site)
 	}
-	checkAddr := func(key, addr string) {
+	// Every address is checked here, with the rest of the file, rather
+	// than when it is listened on or dialled, after keys and certificates
+	// are made.
+	checkAddr := func(key, network, addr string, dial bool) {
 		if addr == "" {
 			return
 		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			bad(key, "%q is not host:port: %v", addr, err)
+		if err := checkHostPort(network, addr, dial); err != nil {
+			bad(key, "%v", err)
 		}
 	}
-	checkAddr("epmd.listen", c.EPMD.Listen)
-	checkAddr("links.quic", c.Links.QUIC)
-	checkAddr("links.tls", c.Links.TLS)
-	checkAddr("public.epmd", c.Public.EPMD)
-	checkAddr("remote.listen", c.Remote.Listen)
+	checkAddr("epmd.listen", "tcp", c.EPMD.Listen, false)
+	checkAddr("links.quic", "udp", c.Links.QUIC, false)
+	checkAddr("links.tls", "tcp", c.Links.TLS, false)
+	checkAddr("public.epmd", "tcp", c.Public.EPMD, false)
+	checkAddr("remote.listen", "tcp", c.Remote.Listen, false)
+	checkAddr("acme.http_address", "tcp", c.ACME.HTTPAddress, false)
+	if p := c.ACME.TLSALPNPort; p < 0 || p > 65535 {
+		bad("acme.tls_alpn_port", "%d: want a port from 1 to 65535", p)
+	}
 	if a := c.Public.Address; a != "" {
 		if _, err := netip.ParseAddr(a); err != nil {
 			bad("public.address", "%q is not an IP address", a)
@@ -65,6 +72,8 @@ func (c Config) Validate() error {
 		host, _, err := net.SplitHostPort(a)
 		if err != nil {
 			bad("admin.listen", "%q is not host:port or unix:/path: %v", a, err)
+		} else if err := checkHostPort("tcp", a, false); err != nil {
+			bad("admin.listen", "%v", err)
 		} else if ip, err := netip.ParseAddr(host); (err != nil && host != "localhost") || (err == nil && !ip.IsLoopback()) {
 			bad("admin.listen", "%q: the admin API listens on loopback only (or a unix: socket)", a)
 		}
@@ -95,8 +104,8 @@ func (c Config) Validate() error {
 		if p.QUIC == "" && p.TLS == "" {
 			bad(key, "give the peer's quic or tls address")
 		}
-		checkAddr(key+".quic", p.QUIC)
-		checkAddr(key+".tls", p.TLS)
+		checkAddr(key+".quic", "udp", p.QUIC, true)
+		checkAddr(key+".tls", "tcp", p.TLS, true)
 		if p.Identity == "" && p.CA == "" {
 			bad(key, "give the peer's identity (distgate id) or a ca bundle to trust")
 		}
@@ -124,6 +133,40 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkHostPort checks an address to listen on or, with dial, to dial: a
+// port from 0 to 65535 (1 to 65535 to dial) or a service name the system
+// knows, and a host that is an IP address or a DNS name (or empty, for
+// every address, when listening).
+func checkHostPort(network, addr string, dial bool) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %v", addr, err)
+	}
+	n, err := net.LookupPort(network, port)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535, nor a known service name", addr, port)
+	case dial && n == 0:
+		return fmt.Errorf("%q: port 0 cannot be dialled", addr)
+	}
+	if host == "" {
+		if dial {
+			return fmt.Errorf("%q: give the host to dial", addr)
+		}
+		return nil
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	if strings.Trim(host, "0123456789.") == "" || strings.Contains(host, ":") {
+		return fmt.Errorf("%q: %q is not an IP address", addr, host)
+	}
+	if !validName(host) || strings.HasPrefix(host, "-") || strings.Contains(host, "..") {
+		return fmt.Errorf("%q: %q is neither an IP address nor a DNS name", addr, host)
+	}
+	return nil
 }
 
 func validName(s string) bool {

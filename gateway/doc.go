@@ -26,6 +26,7 @@
 //	proxy      the loopback proxy ports of remote nodes
 //	terminate  the public TLS ports: TLS termination and reframing
 //	admit      the admission limiter of listeners reachable from outside
+//	localpeer  who owns the other end of a loopback connection (its uid: sock_diag on Linux)
 //	datadir    the data directory: its files and atomic writes
 //
 // Arrows point down only: cmd/distgate imports gateway, gateway its parts,

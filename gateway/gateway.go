@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -57,7 +58,6 @@ type Gateway struct {
 	wg        sync.WaitGroup // the EPMD servers' loops
 	closeOnce sync.Once
 	serveErr  chan error
-	killed    chan struct{} // closed when a KILL request stopped the EPMD
 }
 
 // New starts a gateway: it loads or creates its identity and certificates
@@ -73,7 +73,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	gw := &Gateway{site: cfg.Site, log: log, started: time.Now(), serveErr: make(chan error, 4), killed: make(chan struct{})}
+	gw := &Gateway{site: cfg.Site, log: log, started: time.Now(), serveErr: make(chan error, 4)}
 	g = gw
 	defer func() {
 		if err != nil {
@@ -93,6 +93,10 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	}
 	g.policies = newPolicyRouter(g.engine, cfg.Policy.Lookup, cfg.Policy.Authorize, newStaticRouter(cfg), cfg.Policy.OnFailure == onFailureDefault)
 	g.router.set(g.policies)
+	g.nodes = &nodes{site: cfg.Site, certNames: map[string]bool{}} // its EPMD comes below
+	for _, n := range append(slices.Clone(cfg.Links.Names), cfg.ACME.Names...) {
+		g.nodes.certNames[strings.ToLower(n)] = true
+	}
 	g.metrics = newMetrics(g.engine)
 	g.relays = relay.NewTable(g.metrics)
 	bufs := relay.NewBufs()
@@ -128,17 +132,16 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 			Addr: netip.MustParseAddr(cfg.Proxy.Address), // validated: a loopback IP
 			Max:  MaxProxyPorts, Idle: cfg.Proxy.Idle.Std(), Logger: log,
 		},
-		HandshakeTimeout: handshakeTimeout, Links: g.links, Relays: g.relays, Bufs: bufs,
+		HandshakeTimeout: handshakeTimeout, Callers: g.nodes, Links: g.links, Relays: g.relays, Bufs: bufs,
 	})
 	if !cfg.EPMD.Disabled {
-		res := &resolver{router: &g.router, links: g.links, proxies: g.proxies, metrics: g.metrics, log: log}
+		res := &resolver{router: &g.router, nodes: g.nodes, links: g.links, proxies: g.proxies, metrics: g.metrics, log: log}
 		if err = g.startEPMD(ctx, cfg.EPMD, res); err != nil {
 			return nil, err
 		}
 	}
-	g.nodes = &nodes{site: cfg.Site, epmd: g.epmd}
 	g.metrics.watchNodes(g.nodes)
-	if err = g.startPublic(ctx, cfg.Public, cfg.Proxy.Idle.Std(), bufs); err != nil {
+	if err = g.startPublic(ctx, cfg.Public, cfg.Proxy.Idle.Std(), bufs, trust); err != nil {
 		return nil, err
 	}
 	publicAddr, _ := netip.ParseAddr(cfg.Public.Address) // validated; may be unset
@@ -184,21 +187,23 @@ func (g *Gateway) startEPMD(ctx context.Context, c EPMDConfig, res epmd.Resolver
 		Relaxed:   c.Relaxed,
 		HostNames: c.Hosts,
 		Resolver:  res,
+		PeerUID:   peerUID,
+		NonLocal:  &nonLocalEPMD{router: &g.router, nodes: g.nodes, log: g.log.With("component", "epmd")},
 		Logger:    g.log.With("component", "epmd"),
-		// `epmd -kill` stops OTP's epmd; it stops the gateway, which is
-		// this host's EPMD, rather than leave it running without one.
-		OnKill: func() {
-			g.log.Warn("the EPMD was told to stop (epmd -kill): the gateway stops")
-			close(g.killed)
-		},
+		// `epmd -kill`, which any local user may send, is refused: the
+		// EPMD carries this host's registrations for the links and relays,
+		// and stops with the gateway (SIGTERM).
+		NoKill: true,
 	})
+	g.nodes.epmd = g.epmd // before the EPMD serves anyone
 	g.serve(g.epmd, ln)
 	return nil
 }
 
 // startPublic opens the TLS termination ports (released when idle for
-// idle) and the public EPMD.
-func (g *Gateway) startPublic(ctx context.Context, pc PublicConfig, idle time.Duration, bufs *relay.Bufs) error {
+// idle) and the public EPMD. trust tells which callers' certificates are
+// also remote query clients'.
+func (g *Gateway) startPublic(ctx context.Context, pc PublicConfig, idle time.Duration, bufs *relay.Bufs, trust *pki.Trust) error {
 	if pc.Address == "" {
 		return nil
 	}
@@ -218,7 +223,7 @@ func (g *Gateway) startPublic(ctx context.Context, pc PublicConfig, idle time.Du
 			Max:  MaxTerminationPorts, Idle: idle, Admit: admit.New(limits), Logger: g.log.With("component", "terminate"),
 		},
 		HandshakeTimeout: handshakeTimeout, ClientCAs: clientCAs, Certs: g.certs,
-		Policy: reachPolicy{&g.router}, Backends: g.nodes, Relays: g.relays, Bufs: bufs,
+		Policy: reachPolicy{router: &g.router, trust: trust}, Backends: g.nodes, Relays: g.relays, Bufs: bufs,
 	})
 	if pc.EPMD == "" {
 		return nil
@@ -266,10 +271,6 @@ func (g *Gateway) fail(err error) {
 
 // Err returns a channel that yields an error if a listener fails.
 func (g *Gateway) Err() <-chan error { return g.serveErr }
-
-// Killed is closed when a KILL request (epmd -kill) stopped the EPMD: the
-// gateway should stop.
-func (g *Gateway) Killed() <-chan struct{} { return g.killed }
 
 // Identity returns the gateway's identity.
 func (g *Gateway) Identity() *pki.Identity { return g.identity }

@@ -80,21 +80,34 @@ func (in *inbound) serveStream(ctx context.Context, from link.From, s relay.Stre
 // serveRelay connects a peer's caller to a node of this site.
 func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Stream, hdr linkwire.Header) {
 	site, transport := from.Site, from.Transport.String()
+	// The caller's name is the peer's word: a node of its host it
+	// verified, or only what the caller's send_name said.
+	caller, asker := hdr.Caller, abi.Asker{Site: site, Node: hdr.Caller, Verified: abi.VerifiedSite}
+	if hdr.CallerVerified {
+		asker.Verified |= abi.VerifiedNode
+	} else {
+		caller = relay.Unauthenticated
+	}
 	refuse := func(status linkwire.Status, msg string) {
 		in.relays.Refused(relay.In, transport)
-		in.log.Warn("relay refused", "peer", site, "caller", hdr.Caller, "target", hdr.Target, "reason", msg)
+		in.log.Warn("relay refused", "peer", site, "caller", caller, "claims", hdr.Caller, "target", hdr.Target, "reason", msg)
 		s.Write(linkwire.AppendReply(nil, status, msg))
 		s.Close()
 	}
-	d := in.router.Authorize(ctx, ViaLink, &abi.AuthorizeRequest{
-		Action: abi.ActionReach, Node: hdr.Target, Asker: abi.Asker{Site: site, Node: hdr.Caller},
-	})
-	if !d.Allow {
-		refuse(linkwire.StatusDenied, fmt.Sprintf("%s may not reach %s: %s", hdr.Caller, hdr.Target, d.Reason))
+	// Rules and policies decide on the target's one name, not on the
+	// alias of this host the peer asked for.
+	target, err := in.nodes.canonical(hdr.Target)
+	if err != nil {
+		refuse(linkwire.StatusNotFound, err.Error())
 		return
 	}
-	name, host := epmd.SplitNode(hdr.Target)
-	addr, err := in.nodes.tcpTarget(name, host)
+	d := in.router.Authorize(ctx, ViaLink, &abi.AuthorizeRequest{Action: abi.ActionReach, Node: target, Asker: asker})
+	if !d.Allow {
+		refuse(linkwire.StatusDenied, fmt.Sprintf("%s may not reach %s: %s", caller, target, d.Reason))
+		return
+	}
+	name, _ := epmd.SplitNode(target)
+	addr, err := in.nodes.tcpTarget(name)
 	if err != nil {
 		refuse(linkwire.StatusNotFound, err.Error())
 		return
@@ -103,7 +116,7 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 	c, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
 	cancel()
 	if err != nil {
-		refuse(linkwire.StatusUnreachable, fmt.Sprintf("%s does not accept connections: %v", hdr.Target, err))
+		refuse(linkwire.StatusUnreachable, fmt.Sprintf("%s does not accept connections: %v", target, err))
 		return
 	}
 	if _, err := s.Write(linkwire.AppendReply(nil, linkwire.StatusOK, "")); err != nil {
@@ -112,15 +125,15 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 		return
 	}
 	link.ApplyLiveness(s, clampLiveness(hdr.Liveness))
-	ri := in.relays.Add(hdr.Caller, hdr.Target, site, transport, relay.In)
+	ri := in.relays.Add(caller, target, site, transport, relay.In)
 	defer in.relays.Remove(ri)
 	local := relay.Conn(c.(*net.TCPConn))
 	if hdr.Tick > 0 {
 		local = relay.NewTicker(c.(*net.TCPConn), hdr.Tick, false)
 	}
-	in.log.Debug("relay started", "caller", hdr.Caller, "target", hdr.Target, "peer", site, "transport", transport)
+	in.log.Debug("relay started", "caller", caller, "claims", hdr.Caller, "target", target, "peer", site, "transport", transport)
 	if err := relay.Run(local, s, in.bufs, &ri.Stats); err != nil {
-		in.log.Info("relay ended", "caller", hdr.Caller, "target", hdr.Target, "err", err)
+		in.log.Info("relay ended", "caller", caller, "target", target, "err", err)
 	}
 }
 

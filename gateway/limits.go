@@ -12,9 +12,19 @@ import (
 // buffer sizes, the link backoff).
 const (
 	// MaxProxyPorts bounds the loopback proxy ports open at once (one per
-	// remote node looked up); past it, lookups of new remote nodes are
-	// answered "unavailable" until idle ports are released.
+	// remote node looked up). Past it, a lookup of a new remote node
+	// evicts the port that was never connected and has been looked up the
+	// least recently; when every port has carried a relay, it is answered
+	// "unavailable" until idle ports are released.
 	MaxProxyPorts = 4096
+	// MaxProxyPortsPerOwner and MaxProxyPortsPerCaller bound the proxy
+	// ports charged to one local user, the owner of the socket that asked
+	// for them: a user that holds a registration with the EPMD (the user
+	// of some nodes), and one that holds none. Past its bound, a user's
+	// new port evicts its own oldest port that was never connected, so
+	// that no local process can take every port from the nodes.
+	MaxProxyPortsPerOwner  = MaxProxyPorts / 2
+	MaxProxyPortsPerCaller = 256
 	// MaxTerminationPorts bounds the public TLS ports open at once.
 	MaxTerminationPorts = 4096
 

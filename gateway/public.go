@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/distgate/distgate/abi"
@@ -45,7 +46,12 @@ func (p *publicEPMD) Admit(peer netip.AddrPort, c net.Conn) (epmd.Admission, boo
 
 // PortPlease implements epmd.Public.
 func (p *publicEPMD) PortPlease(ctx context.Context, peer netip.AddrPort, name string) *epmd.PortInfo {
-	d := p.router.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{Action: abi.ActionList, Lookup: true, Node: name, Asker: abi.Asker{Addr: peer}})
+	node, err := p.nodes.canonical(name)
+	if err != nil || strings.Contains(name, "@") {
+		p.Refused(peer, fmt.Sprintf("PORT_PLEASE2 %s: not a node name of this host", name))
+		return nil
+	}
+	d := p.router.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{Action: abi.ActionList, Lookup: true, Node: node, Asker: abi.Asker{Addr: peer}})
 	if !d.Allow {
 		p.Refused(peer, fmt.Sprintf("PORT_PLEASE2 %s: %s", name, d.Reason))
 		return nil
@@ -77,7 +83,7 @@ func (p *publicEPMD) Names(ctx context.Context, peer netip.AddrPort) ([]epmd.Nam
 	p.nodes.epmd.Registry(func(r *epmd.Registry) { registered = r.Nodes() })
 	var out []epmd.NameEntry
 	for _, n := range registered {
-		if !list(n.Name).Allow {
+		if !list(p.nodes.canonicalOf(n.Name, n.Host)).Allow {
 			continue
 		}
 		port, err := p.term.Port(n.Name)
@@ -100,14 +106,46 @@ func (p *publicEPMD) Refused(peer netip.AddrPort, what string) {
 	p.refusals.Refused(peer.Addr(), kind, "what", what)
 }
 
-// reachPolicy implements terminate.Policy with the router: a TLS caller
-// reaches a node over the public edge.
-type reachPolicy struct{ router Router }
+// nonLocalEPMD implements epmd.NonLocalPolicy with the router. A peer on
+// another host that asks the classic EPMD (listening beyond loopback) for
+// NAMES_X or LOOKUP_X comes from the network without credentials, as on
+// the public EPMD: it is authorized as ViaPublic, so the built-in policy
+// lists nothing unless public.names is set and shows exported names only.
+type nonLocalEPMD struct {
+	router Router
+	nodes  *nodes // names this host's nodes in their one form
+	log    *slog.Logger
 
-// Reach implements terminate.Policy.
-func (r reachPolicy) Reach(ctx context.Context, c terminate.Caller) (bool, string) {
-	d := r.router.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{
-		Action: abi.ActionReach, Node: c.Target, Asker: abi.Asker{Identity: c.Identity, Node: c.Node, Addr: c.Addr},
-	})
-	return d.Allow, d.Reason
+	mu     sync.Mutex // guards logged
+	logged time.Time  // the last refusal logged: at most one a second
+}
+
+// MayList implements epmd.NonLocalPolicy. A refused listing or lookup is
+// logged; a name left out of a listing is not.
+func (n *nonLocalEPMD) MayList(ctx context.Context, peer netip.AddrPort, node string, lookup bool) bool {
+	if node != "" {
+		// A node of this host by its one name; another host's as asked.
+		if full, err := n.nodes.canonical(node); err == nil {
+			node = full
+		}
+	}
+	d := n.router.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{Action: abi.ActionList, Lookup: lookup, Node: node, Asker: abi.Asker{Addr: peer}})
+	if d.Allow || (node != "" && !lookup) {
+		return d.Allow
+	}
+	now := time.Now()
+	n.mu.Lock()
+	logIt := now.Sub(n.logged) >= time.Second
+	if logIt {
+		n.logged = now
+	}
+	n.mu.Unlock()
+	if logIt {
+		what := "NAMES_X"
+		if lookup {
+			what = "LOOKUP_X " + node
+		}
+		n.log.Warn("EPMD request from another host refused", "peer", peer.String(), "what", what, "reason", d.Reason)
+	}
+	return false
 }

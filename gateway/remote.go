@@ -38,6 +38,20 @@ type asker struct {
 	local    netip.Addr // the address the client reached
 }
 
+// abi returns the asker in the policies' terms: a peer's site and a
+// client's identity are verified, the identity by remote.client_ca.
+func (a asker) abi() abi.Asker {
+	out := abi.Asker{Site: a.site, Identity: a.identity, Addr: a.addr}
+	if a.site != "" {
+		out.Verified |= abi.VerifiedSite
+	}
+	if a.identity != "" {
+		out.Verified |= abi.VerifiedIdentity
+		out.Roots = []string{abi.RootRemote}
+	}
+	return out
+}
+
 // queries answers remote queries, over the TLS listener it owns and over
 // the link streams inbound hands it.
 type queries struct {
@@ -215,8 +229,7 @@ func (q *queries) serve(ctx context.Context, rw io.ReadWriter, a asker) error {
 // (lookup set) node; node "" asks whether it may list at all.
 func (q *queries) authorize(ctx context.Context, a asker, lookup bool, node string) abi.Decision {
 	return q.router.Authorize(ctx, a.via, &abi.AuthorizeRequest{
-		Action: abi.ActionList, Lookup: lookup, Node: node,
-		Asker: abi.Asker{Site: a.site, Identity: a.identity, Addr: a.addr},
+		Action: abi.ActionList, Lookup: lookup, Node: node, Asker: a.abi(),
 	})
 }
 
@@ -227,13 +240,15 @@ func (a asker) who() string {
 	return "identity " + a.identity
 }
 
-// remoteEndpoints is how a remote client reaches a node of this host: its
-// TLS termination port when the gateway terminates TLS, else the node's
-// own transports at the address the client reached.
-func (q *queries) remoteEndpoints(ctx context.Context, a asker, name string, eps []epmd.Endpoint, nodeType byte) []epmd.Endpoint {
+// remoteEndpoints is how a remote client reaches a node of this host (by
+// its canonical full name): its TLS termination port when the gateway
+// terminates TLS, else the node's own transports at the address the
+// client reached.
+func (q *queries) remoteEndpoints(ctx context.Context, a asker, node string, eps []epmd.Endpoint, nodeType byte) []epmd.Endpoint {
 	local := a.local
+	name, _ := epmd.SplitNode(node)
 	// The termination port, when the asker could use it.
-	reach := &abi.AuthorizeRequest{Action: abi.ActionReach, Node: name, Asker: abi.Asker{Identity: a.identity, Addr: a.addr}}
+	reach := &abi.AuthorizeRequest{Action: abi.ActionReach, Node: node, Asker: a.abi()}
 	if q.term != nil && q.router.Authorize(ctx, ViaPublic, reach).Allow {
 		port, err := q.term.Port(name)
 		if err == nil {
@@ -262,14 +277,17 @@ func (q *queries) remoteEndpoints(ctx context.Context, a asker, name string, eps
 }
 
 func (q *queries) remoteLookup(ctx context.Context, a asker, lq epmd.LookupRequest) []byte {
-	if d := q.authorize(ctx, a, true, lq.Node); !d.Allow {
-		q.log.Warn("remote lookup refused", "who", a.who(), "node", lq.Node, "reason", d.Reason, "peer", a.peer)
-		return epmd.AppendLookupReply(nil, epmd.StatusDenied, nil, fmt.Sprintf("%s may not look up %s", a.who(), lq.Node))
-	}
-	name, host := epmd.SplitNode(lq.Node)
-	if q.nodes.epmd == nil || !q.nodes.servesHost(name, host) {
+	// The policy decides on the node's one name, not on the alias of this
+	// host the client asked for.
+	node, err := q.nodes.canonical(lq.Node)
+	if err != nil {
 		return epmd.AppendLookupReply(nil, epmd.StatusNotFound, nil, "no node "+lq.Node+" behind this gateway")
 	}
+	if d := q.authorize(ctx, a, true, node); !d.Allow {
+		q.log.Warn("remote lookup refused", "who", a.who(), "node", node, "asked", lq.Node, "reason", d.Reason, "peer", a.peer)
+		return epmd.AppendLookupReply(nil, epmd.StatusDenied, nil, fmt.Sprintf("%s may not look up %s", a.who(), lq.Node))
+	}
+	name, _ := epmd.SplitNode(node)
 	var eps []epmd.Endpoint
 	var registered bool
 	q.nodes.epmd.Registry(func(r *epmd.Registry) { eps, registered = r.Lookup(name, lq.Accept) })
@@ -280,7 +298,7 @@ func (q *queries) remoteLookup(ctx context.Context, a asker, lq epmd.LookupReque
 	if len(eps) > 0 {
 		nodeType = eps[0].NodeType
 	}
-	out := q.remoteEndpoints(ctx, a, name, eps, nodeType)
+	out := q.remoteEndpoints(ctx, a, node, eps, nodeType)
 	if len(out) == 0 {
 		return epmd.AppendLookupReply(nil, epmd.StatusNotFound, nil, "node "+lq.Node+" offers none of the accepted protocols")
 	}
@@ -299,7 +317,8 @@ func (q *queries) remoteNames(ctx context.Context, a asker) []byte {
 	q.nodes.epmd.Registry(func(r *epmd.Registry) { registered = r.Nodes() })
 	var out []epmd.NodeInfo
 	for _, n := range registered {
-		if !q.authorize(ctx, a, false, epmd.JoinNode(n.Name, n.Host)).Allow {
+		node := q.nodes.canonicalOf(n.Name, n.Host)
+		if !q.authorize(ctx, a, false, node).Allow {
 			continue
 		}
 		eps := make([]epmd.Endpoint, len(n.Transports))
@@ -307,7 +326,7 @@ func (q *queries) remoteNames(ctx context.Context, a asker) []byte {
 			eps[i] = epmd.Endpoint{Transport: t, NodeType: n.NodeType}
 		}
 		var ts []epmd.Transport
-		for _, ep := range q.remoteEndpoints(ctx, a, n.Name, eps, n.NodeType) {
+		for _, ep := range q.remoteEndpoints(ctx, a, node, eps, n.NodeType) {
 			ts = append(ts, ep.Transport)
 		}
 		n.Transports = ts

@@ -73,6 +73,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	// time.
 	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(cfg.memoryPages())
 	if cfg.CacheDir != "" {
+		if err := checkCacheDir(cfg.CacheDir); err != nil {
+			return nil, err
+		}
 		if e.cache, err = wazero.NewCompilationCacheWithDir(cfg.CacheDir); err != nil {
 			return nil, fmt.Errorf("wasm: compilation cache: %w", err)
 		}

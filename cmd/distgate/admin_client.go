@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/distgate/distgate/gateway/datadir"
 )
 
 // adminFlags locate the admin API and its token.
@@ -49,8 +51,11 @@ func (a *adminFlags) client() (*adminClient, error) {
 	if tok == "" {
 		tok = os.Getenv("DISTGATE_TOKEN")
 	}
+	if tok == "" && cfg.DataDir == "" {
+		return nil, fmt.Errorf("admin token: %w (or give the token with -token or $DISTGATE_TOKEN)", datadir.ErrNoDataDir)
+	}
 	if tok == "" {
-		b, err := os.ReadFile(filepath.Join(cfg.DataDir, "admin.token"))
+		b, err := os.ReadFile(filepath.Join(cfg.DataDir, datadir.AdminToken))
 		if err != nil {
 			return nil, fmt.Errorf("admin token: %w (give the gateway's configuration with -config FILE, which names its data_dir and admin.listen; or -data DIR, -token, $DISTGATE_TOKEN)", err)
 		}

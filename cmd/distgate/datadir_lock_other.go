@@ -2,16 +2,14 @@
 
 package main
 
-import (
-	"fmt"
-	"os"
-)
+import "github.com/distgate/distgate/gateway/datadir"
 
-// lockDataDir creates the data directory. This system has no flock(2):
-// two gateways sharing one data directory are not detected here.
+// lockDataDir creates and checks the data directory (datadir.Ensure). This
+// system has no flock(2): two gateways sharing one data directory are not
+// detected here.
 func lockDataDir(dir string) (unlock func(), err error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+	if err := datadir.Ensure(dir); err != nil {
+		return nil, err
 	}
 	return func() {}, nil
 }

@@ -10,22 +10,22 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-)
 
-// runLockFile, in the data directory, is locked by the gateway that runs
-// from it.
-const runLockFile = "run.lock"
+	"github.com/distgate/distgate/gateway/datadir"
+)
 
 // lockDataDir takes the data directory for this process: two gateways on
 // one host that share it (both on the default, say) would share an
-// identity and an admin token. It fails, naming the holder, when another
-// process has it; unlock releases it.
+// identity and an admin token. It creates the directory and checks that
+// no other local user can change it or read its secrets (datadir.Ensure),
+// then fails, naming the holder, when another process has it; unlock
+// releases it.
 func lockDataDir(dir string) (unlock func(), err error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+	if err := datadir.Ensure(dir); err != nil {
+		return nil, err
 	}
-	path := filepath.Join(dir, runLockFile)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	path := filepath.Join(dir, datadir.RunLock)
+	f, err := datadir.OpenLock(dir)
 	if err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}

@@ -117,8 +117,6 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	case <-ctx.Done():
 		logger.Info("shutting down")
 		return 0
-	case <-g.Killed():
-		return 0
 	case err := <-g.Err():
 		logger.Error("stopped", "err", err)
 		return 1

@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -72,7 +73,7 @@ func LoadOrCreateIdentity(dataDir, site string, now time.Time) (*Identity, error
 	}
 	keyPath := filepath.Join(dataDir, datadir.IdentityKey)
 	key, err := readKey(keyPath)
-	if errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) {
 		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			return nil, err
@@ -105,7 +106,7 @@ func LoadOrCreateIdentity(dataDir, site string, now time.Time) (*Identity, error
 }
 
 func readKey(path string) (*ecdsa.PrivateKey, error) {
-	b, err := os.ReadFile(path)
+	b, err := datadir.ReadSecret(path)
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,6 @@ import (
 
 	"github.com/mholt/acmez/v3"
 
-	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/gateway/admit"
 	"github.com/distgate/distgate/gateway/handshake"
 	"github.com/distgate/distgate/gateway/pki"
@@ -33,10 +32,13 @@ const Transport = "tls-terminated"
 
 // Caller is a TLS caller that asks to reach a node.
 type Caller struct {
-	Node     string         // the caller's node name, from its send_name
-	Target   string         // the node it reaches: name@host, the host from SNI
-	Identity string         // its client certificate's identity; "" without one
-	Addr     netip.AddrPort // where it called from
+	Node     string // the caller's node name, from its send_name
+	Target   string // the node it reaches, by its canonical full name (Backends.Target)
+	Identity string // its client certificate's identity; "" without one
+	// Chain is its client certificate chain as presented, leaf first,
+	// which ClientCAs verified; nil without one.
+	Chain []*x509.Certificate
+	Addr  netip.AddrPort // where it called from
 }
 
 // Policy decides who may reach which node.
@@ -50,6 +52,11 @@ type Backends interface {
 	// Backend returns where a node listens: its plain TCP port when it
 	// has one, else its TLS port (isTLS).
 	Backend(name string) (addr string, isTLS bool, err error)
+	// Target returns the full name, in its one canonical form, of the
+	// node a caller reaches by name at the TLS server name serverName
+	// ("" when the caller sent none); it fails when this host does not
+	// serve that name.
+	Target(name, serverName string) (string, error)
 }
 
 // Certificates presents this gateway's certificates (a *pki.Manager).
@@ -109,7 +116,7 @@ func (t *Ports) Addr() netip.Addr { return t.pool.Addr() }
 
 // Port returns the TLS port of a node of this host, opening it on first
 // use.
-func (t *Ports) Port(name string) (int, error) { return t.pool.Open(name, struct{}{}) }
+func (t *Ports) Port(name string) (int, error) { return t.pool.Open(name, struct{}{}, ports.Owner{}) }
 
 // Close closes the ports, ends the relays of TLS callers and waits for
 // them: a distribution connection lasts for ever otherwise.
@@ -132,6 +139,15 @@ func (t *Ports) handle(ctx context.Context, tp *ports.Port[struct{}], raw net.Co
 		tc.Close() // an ACME validation: answered by the handshake
 		return
 	}
+	// The policy decides on the node's one name, whatever name of this
+	// host the caller gave; a name this host does not serve is refused.
+	target, err := t.cfg.Backends.Target(name, cs.ServerName)
+	if err != nil {
+		t.cfg.Relays.Refused(relay.In, Transport)
+		t.refusals.Refused(addrOf(raw), "server name not served", "node", name, "server_name", cs.ServerName, "err", err)
+		tc.Close()
+		return
+	}
 	frame, body, err := handshake.ReadFrame(tc, 4, handshake.MaxSendName)
 	if err != nil {
 		t.refusals.Refused(addrOf(raw), "no send_name", "node", name, "err", err)
@@ -146,9 +162,9 @@ func (t *Ports) handle(ctx context.Context, tp *ports.Port[struct{}], raw net.Co
 	}
 	raw.SetDeadline(time.Time{})
 	ports.Established(raw) // its request is in: no longer evicted to make room
-	c := Caller{Node: sn.Name, Target: epmd.JoinNode(name, cs.ServerName)}
+	c := Caller{Node: sn.Name, Target: target}
 	if len(cs.PeerCertificates) > 0 {
-		c.Identity = pki.CertIdentity(cs.PeerCertificates[0])
+		c.Identity, c.Chain = pki.CertIdentity(cs.PeerCertificates[0]), cs.PeerCertificates
 	}
 	if ta, ok := raw.RemoteAddr().(*net.TCPAddr); ok {
 		c.Addr = ta.AddrPort()
@@ -172,6 +188,7 @@ func (t *Ports) handle(ctx context.Context, tp *ports.Port[struct{}], raw net.Co
 		refuse(fmt.Sprintf("%s does not accept connections: %v", name, err))
 		return
 	}
+	tp.MarkConnected()
 	caller := relay.Conn(tc)
 	if tlsBackend {
 		if _, err := b.Write(frame); err != nil {
