@@ -92,6 +92,9 @@ const (
 	edgeTotal      = 256
 	edgeMaxSources = 100_000
 	edgeTrustFor   = 10 * time.Minute
+	// queryStreams bounds the remote queries one client's QUIC connection
+	// has served at once; the others wait.
+	queryStreams = 16
 )
 
 // edgeLimits returns the admission limits of each link and remote query

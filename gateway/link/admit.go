@@ -23,10 +23,6 @@ import (
 // ticketKey is the context key of a QUIC connection's admission.
 type ticketKey struct{}
 
-// maxQueryStreams bounds the streams of one remote query client's QUIC
-// connection served at once; the others wait.
-const maxQueryStreams = 16
-
 // admitQUIC is the QUIC transport's ConnContext: it admits a connection
 // attempt before its handshake. The admission ends with the connection
 // (its context), or when acceptQUIC finds a peer gateway.

@@ -22,6 +22,7 @@
 package link
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -70,6 +71,9 @@ type Config struct {
 	// (admit.Limiter.Trust); a remote query client's counts until it
 	// ends. Zero: no limits.
 	Admit admit.Limits
+	// QueryStreams bounds the streams of one remote query client's QUIC
+	// connection served at once; the others wait. Zero: 16.
+	QueryStreams int
 	// OnDial, when set, is told of every dial of a link (the metrics).
 	OnDial func(site string, t Transport, err error)
 	// Logger receives the link layer's log.
@@ -373,12 +377,12 @@ func (m *Manager) serveQUICConn(site string, conn *quic.Conn) {
 }
 
 // serveQUICStreams serves the streams a connection's far end opens: all
-// at once for a peer gateway, maxQueryStreams at a time for a remote
+// at once for a peer gateway, Config.QueryStreams at a time for a remote
 // query client.
 func (m *Manager) serveQUICStreams(from From, conn *quic.Conn) {
 	var sem chan struct{}
 	if from.Site == "" {
-		sem = make(chan struct{}, maxQueryStreams)
+		sem = make(chan struct{}, cmp.Or(m.cfg.QueryStreams, 16))
 	}
 	for {
 		if sem != nil {
