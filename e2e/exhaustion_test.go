@@ -58,10 +58,10 @@ func (s *gatewaySite) fds(t testing.TB) int {
 	return len(ents)
 }
 
-// aliasAddr is the i-th loopback address of a flood: 127.<net>.<i/100>.<i%100+1>,
+// aliasAddr is the i-th loopback address of a flood: 127.<b>.<i/100>.<i%100+1>,
 // a hundred sources in each /24.
-func aliasAddr(net byte, i int) net.IP {
-	return net4(127, net, byte(i/100), byte(i%100+1))
+func aliasAddr(b byte, i int) net.IP {
+	return net4(127, b, byte(i/100), byte(i%100+1))
 }
 
 func net4(a, b, c, d byte) net.IP { return net.IPv4(a, b, c, d).To4() }
