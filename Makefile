@@ -41,6 +41,7 @@ fuzz:
 	$(GO) test ./gateway/handshake -run '^$$' -fuzz FuzzReframe -fuzztime $(FUZZTIME)
 	$(GO) test ./gateway/linkwire -run '^$$' -fuzz FuzzHeader -fuzztime $(FUZZTIME)
 	$(GO) test ./gateway/linkwire -run '^$$' -fuzz FuzzReply -fuzztime $(FUZZTIME)
+	$(GO) test ./gateway/linkwire -run '^$$' -fuzz FuzzPing -fuzztime $(FUZZTIME)
 	$(GO) test ./abi -run '^$$' -fuzz FuzzParseLookupRequest -fuzztime $(FUZZTIME)
 	$(GO) test ./abi -run '^$$' -fuzz FuzzParseAuthorizeRequest -fuzztime $(FUZZTIME)
 	$(GO) test ./abi -run '^$$' -fuzz FuzzParseDecision -fuzztime $(FUZZTIME)

@@ -78,10 +78,10 @@ type Config struct {
 // a reply, and asks Public about everything else.
 type Public interface {
 	// Admit is asked when a connection arrives, before a byte is read; a
-	// refusal closes it at once (rate and concurrency limits). Done is
-	// called when an admitted connection ends.
-	Admit(peer netip.AddrPort) bool
-	Done(peer netip.AddrPort)
+	// refusal (ok false) closes it at once (rate and concurrency limits).
+	// Until its request is read, the policy may close c to make room for
+	// other connections.
+	Admit(peer netip.AddrPort, c net.Conn) (a Admission, ok bool)
 	// PortPlease answers PORT_PLEASE2; nil answers "not found", exactly as
 	// for a name that does not exist.
 	PortPlease(ctx context.Context, peer netip.AddrPort, name string) *PortInfo
@@ -89,6 +89,14 @@ type Public interface {
 	Names(ctx context.Context, peer netip.AddrPort) (names []NameEntry, ok bool)
 	// Refused is told of each request refused outright, for the log.
 	Refused(peer netip.AddrPort, what string)
+}
+
+// Admission is a connection Public admitted. The server calls
+// Established once the connection's request is read, and Done when the
+// connection ends.
+type Admission interface {
+	Established()
+	Done()
 }
 
 // Server serves the EPMD protocol on any number of listeners.
@@ -191,11 +199,12 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		backoff = 0
 		if s.cfg.Public != nil {
-			if !s.cfg.Public.Admit(peerAddr(c)) {
+			a, ok := s.cfg.Public.Admit(peerAddr(c), c)
+			if !ok {
 				c.Close()
 				continue
 			}
-			c = &admittedConn{Conn: c, done: s.cfg.Public.Done, peer: peerAddr(c)}
+			c = &admittedConn{Conn: c, a: a}
 		}
 		if s.answerNow(c) {
 			continue
@@ -213,14 +222,13 @@ func (s *Server) Serve(ln net.Listener) error {
 // admittedConn tells the public policy when an admitted connection ends.
 type admittedConn struct {
 	net.Conn
-	done func(netip.AddrPort)
-	peer netip.AddrPort
+	a    Admission
 	once sync.Once
 }
 
 func (c *admittedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.done(c.peer) })
+	c.once.Do(c.a.Done)
 	return err
 }
 
@@ -343,6 +351,9 @@ func (s *Server) handle(id uint64, c net.Conn, deferred bool) {
 	if !ok {
 		s.bufs.Put(bp)
 		return
+	}
+	if a, ok := c.(*admittedConn); ok {
+		a.a.Established()
 	}
 	s.dispatch(id, c, req, bp)
 }

@@ -33,26 +33,27 @@ type Options struct {
 // Gateway is a running distgate: the parts New wired together. It holds
 // them to close them and to report on them; the parts never hold it.
 type Gateway struct {
-	site     string
-	log      *slog.Logger
-	started  time.Time
-	identity *pki.Identity
-	certs    *pki.Manager
-	engine   *wasm.Engine
-	policies *policyRouter
-	router   routerSwitch
-	metrics  *metrics
-	relays   *relay.Table
-	links    *link.Manager
-	proxies  *proxy.Ports
-	nodes    *nodes
-	epmd     *epmd.Server // nil when epmd.disabled
-	epmdLn   net.Listener
-	term     *terminate.Ports // TLS termination ports; nil when off
-	public   *epmd.Server     // the internet-facing EPMD; nil when off
-	publicLn net.Listener
-	queries  *queries
-	admin    *adminServer
+	site      string
+	log       *slog.Logger
+	started   time.Time
+	identity  *pki.Identity
+	certs     *pki.Manager
+	engine    *wasm.Engine
+	policies  *policyRouter
+	router    routerSwitch
+	metrics   *metrics
+	relays    *relay.Table
+	links     *link.Manager
+	proxies   *proxy.Ports
+	nodes     *nodes
+	epmd      *epmd.Server // nil when epmd.disabled
+	epmdLn    net.Listener
+	term      *terminate.Ports // TLS termination ports; nil when off
+	public    *epmd.Server     // the internet-facing EPMD; nil when off
+	publicLn  net.Listener
+	publicLog *admit.Log // its refusals
+	queries   *queries
+	admin     *adminServer
 
 	wg        sync.WaitGroup // the EPMD servers' loops
 	closeOnce sync.Once
@@ -122,7 +123,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if g.links, err = link.New(link.Config{
 		QUIC: cfg.Links.QUIC, TLS: cfg.Links.TLS, Peers: peers, Certs: g.certs, Trust: trust,
 		Idle: cfg.Proxy.Idle.Std(), DefaultLiveness: DefaultLiveness, DialTimeout: linkDialTimeout, AcceptIdle: linkAcceptIdle,
-		OnDial: g.metrics.dialed, Logger: log,
+		Admit: edgeLimits(), QueryStreams: queryStreams, OnDial: g.metrics.dialed, Logger: log,
 	}); err != nil {
 		return nil, err
 	}
@@ -151,7 +152,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		}
 	}
 	// Peers' streams are served once everything they reach is in place.
-	in := &inbound{router: &g.router, nodes: g.nodes, queries: g.queries, relays: g.relays, bufs: bufs, log: log}
+	in := &inbound{router: &g.router, links: g.links, nodes: g.nodes, queries: g.queries, relays: g.relays, bufs: bufs, log: log}
 	g.links.Serve(in.serveStream)
 	token, err := datadir.LoadOrCreateToken(cfg.DataDir)
 	if err != nil {
@@ -213,11 +214,13 @@ func (g *Gateway) startPublic(ctx context.Context, pc PublicConfig, idle time.Du
 			return err
 		}
 	}
-	limit := admit.New(admit.Limits{Rate: pc.Rate, Burst: pc.Burst, PerSource: publicPerAddr, Total: publicTotal, MaxSources: publicMaxSources})
+	// The public EPMD and the TLS ports each have a budget of their own:
+	// a flood of one does not lock the other.
+	limits := admit.Limits{Rate: pc.Rate, Burst: pc.Burst, PerSource: publicPerAddr, Total: publicTotal, MaxSources: publicMaxSources}
 	g.term = terminate.New(terminate.Config{
 		Ports: ports.Config{
 			Addr: netip.MustParseAddr(pc.Address), // validated: an IP
-			Max:  MaxTerminationPorts, Idle: idle, Admit: limit, Logger: g.log.With("component", "terminate"),
+			Max:  MaxTerminationPorts, Idle: idle, Admit: admit.New(limits), Logger: g.log.With("component", "terminate"),
 		},
 		HandshakeTimeout: handshakeTimeout, ClientCAs: clientCAs, Certs: g.certs,
 		Policy: reachPolicy{router: &g.router, trust: trust}, Backends: g.nodes, Relays: g.relays, Bufs: bufs,
@@ -234,10 +237,11 @@ func (g *Gateway) startPublic(ctx context.Context, pc PublicConfig, idle time.Du
 	}
 	g.publicLn = ln
 	plog := g.log.With("component", "public-epmd")
+	g.publicLog = admit.NewLog(plog, "public EPMD refused")
 	g.public = epmd.NewServer(epmd.Config{
 		Port: ln.Addr().(*net.TCPAddr).Port,
-		Public: &publicEPMD{router: &g.router, nodes: g.nodes, term: g.term, limit: limit, metrics: g.metrics,
-			log: plog, logged: map[string]time.Time{}},
+		Public: &publicEPMD{router: &g.router, nodes: g.nodes, term: g.term, limit: admit.New(limits), metrics: g.metrics,
+			refusals: g.publicLog, log: plog},
 		RequestTimeout: publicRequestTime,
 		Logger:         plog,
 	})
@@ -309,6 +313,7 @@ func (g *Gateway) Close() error {
 		}
 		if g.public != nil {
 			g.public.Close()
+			g.publicLog.Close()
 		}
 		if g.term != nil {
 			g.term.Close()

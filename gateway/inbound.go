@@ -19,6 +19,7 @@ import (
 // links: a relay to a node of this site, or one remote query.
 type inbound struct {
 	router  Router
+	links   *link.Manager
 	nodes   *nodes
 	queries *queries
 	relays  *relay.Table
@@ -37,7 +38,10 @@ func (in *inbound) serveStream(ctx context.Context, from link.From, s relay.Stre
 		return
 	}
 	if hdr.Kind == linkwire.KindEPMD {
-		s.SetReadDeadline(time.Now().Add(remoteQueryTimeout)) // one query, then the end
+		// One query, then the end: the deadline bounds the request and
+		// the reply, which a client that reads nothing would hold for
+		// ever.
+		setDeadline(s, time.Now().Add(remoteQueryTimeout))
 	} else {
 		s.SetReadDeadline(time.Time{})
 	}
@@ -49,6 +53,8 @@ func (in *inbound) serveStream(ctx context.Context, from link.From, s relay.Stre
 	switch hdr.Kind {
 	case linkwire.KindRelay:
 		in.serveRelay(ctx, from, s, hdr)
+	case linkwire.KindControl:
+		in.links.ServeControl(from, s, clampLiveness(hdr.Liveness))
 	case linkwire.KindEPMD:
 		s.Write(linkwire.AppendReply(nil, linkwire.StatusOK, ""))
 		a := asker{via: ViaLink, site: from.Site, identity: from.Identity, peer: from.Transport.String()}
@@ -60,7 +66,10 @@ func (in *inbound) serveStream(ctx context.Context, from link.From, s relay.Stre
 				a.local = ap.Addr().Unmap()
 			}
 		}
-		in.queries.serve(ctx, s, a)
+		if err := in.queries.serve(ctx, s, a); err != nil {
+			s.Abort()
+			return
+		}
 		s.Close()
 	default:
 		s.Write(linkwire.AppendReply(nil, linkwire.StatusBadRequest, fmt.Sprintf("stream kind %s is not served here", hdr.Kind)))
@@ -115,11 +124,7 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 		s.Abort()
 		return
 	}
-	liveness := hdr.Liveness
-	if liveness <= 0 {
-		liveness = DefaultLiveness
-	}
-	link.ApplyLiveness(s, min(max(liveness, minLiveness), maxLiveness))
+	link.ApplyLiveness(s, clampLiveness(hdr.Liveness))
 	ri := in.relays.Add(caller, target, site, transport, relay.In)
 	defer in.relays.Remove(ri)
 	local := relay.Conn(c.(*net.TCPConn))
@@ -130,4 +135,23 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 	if err := relay.Run(local, s, in.bufs, &ri.Stats); err != nil {
 		in.log.Info("relay ended", "caller", caller, "target", target, "err", err)
 	}
+}
+
+// setDeadline bounds the reads and the writes of a link stream (a QUIC
+// stream, a TLS link connection).
+func setDeadline(s relay.Stream, t time.Time) {
+	if d, ok := s.(interface{ SetDeadline(time.Time) error }); ok {
+		d.SetDeadline(t)
+	} else {
+		s.SetReadDeadline(t)
+	}
+}
+
+// clampLiveness is the liveness of a link stream whose header asks for
+// liveness: the default when it asks for none, within the bounds.
+func clampLiveness(liveness time.Duration) time.Duration {
+	if liveness <= 0 {
+		liveness = DefaultLiveness
+	}
+	return min(max(liveness, minLiveness), maxLiveness)
 }

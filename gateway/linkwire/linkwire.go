@@ -14,10 +14,10 @@
 //
 // Integers are big-endian. Kind relay (1) carries one distribution
 // connection: after StatusOK the stream is the distribution byte stream,
-// both ways, unchanged. Kind control (2) is reserved for link control
-// (pings that keep a TLS link's liveness): nothing sends it yet, and a
-// gateway answers it with StatusBadRequest. Kind epmd (3) carries one EPMD
-// extension request and its reply (secure remote queries).
+// both ways, unchanged. Kind control (2) keeps a TLS link's liveness with
+// pings and pongs (control.go); a gateway that does not serve it answers
+// StatusBadRequest. Kind epmd (3) carries one EPMD extension request and
+// its reply (secure remote queries).
 package linkwire
 
 import (
@@ -38,7 +38,7 @@ type Kind byte
 // Stream kinds.
 const (
 	KindRelay   Kind = 1 // one distribution connection
-	KindControl Kind = 2 // reserved: link control (pings); not sent yet
+	KindControl Kind = 2 // a TLS link's pings and pongs (control.go)
 	KindEPMD    Kind = 3 // one EPMD extension request and its reply
 )
 
