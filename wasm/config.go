@@ -57,6 +57,22 @@ const (
 	initialBuffer = 4 << 10
 	// pageSize is the WebAssembly page size.
 	pageSize = 64 << 10
+	// maxWait bounds how long a decision waits for a free instance of its
+	// policy and for an executor (exec.go) before it fails closed with
+	// ErrBusy. Waits are short unless policies are far too slow for the
+	// load or hostile ones hold every instance until their deadlines.
+	maxWait = time.Second
+	// maxCloseWait bounds how long Close waits for guest calls to end
+	// after interrupting them; they end at their next check, in
+	// milliseconds.
+	maxCloseWait = 5 * time.Second
+	// maxTableElements caps the references in a module's tables, which
+	// live on the gateway's heap (instrument.go): 8 MiB of it. A Go
+	// policy's table has about 6,000.
+	maxTableElements = 1 << 20
+	// randChunk is how many random bytes random_get draws between two
+	// checks of the call's deadline.
+	randChunk = 64 << 10
 )
 
 // Config configures an Engine. Zero means default.

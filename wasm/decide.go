@@ -20,8 +20,8 @@ type request interface{ Append([]byte) []byte }
 // garbage, an error code, a backoff — it returns Config.FailRoute (a
 // denial by default) together with the error, which the engine has
 // already counted and logged. The route's slices must not be modified.
-// ctx bounds only the wait for a free instance; the call itself is bounded
-// by Config.CallTimeout.
+// ctx bounds the wait for a free instance and executor, which is bounded
+// anyway (ErrBusy); the call itself is bounded by Config.CallTimeout.
 func (e *Engine) Lookup(ctx context.Context, name string, req *abi.LookupRequest) (abi.Route, error) {
 	s, err := e.slot(name)
 	if err != nil {
@@ -103,15 +103,14 @@ func (e *Engine) decide(ctx context.Context, s *slot, fn func(*instance) api.Fun
 	if v.backingOff() {
 		return e.failed(s, v, fmt.Errorf("wasm: policy %s v%d: %w", s.name, v.meta.Seq, ErrBackoff))
 	}
-	in, err := v.get(ctx)
+	w := wait{ctx: ctx, e: e}
+	defer w.stop()
+	in, err := v.get(&w)
 	if err != nil {
-		if ctx.Err() == nil {
-			err = &TrapError{Policy: s.name, Version: v.meta.Seq, Cause: err}
-		}
 		return e.failed(s, v, err)
 	}
 	in.scratch = req.Append(in.scratch[:0])
-	out, err := in.call(fn(in), in.scratch)
+	out, err := in.call(fn(in), in.scratch, &w)
 	if err == nil {
 		if perr := parse(out); perr != nil {
 			err = &ResultError{Policy: s.name, Version: v.meta.Seq, Cause: perr}

@@ -43,13 +43,19 @@ func instanceFrom(ctx context.Context) *instance {
 }
 
 // newInstance instantiates v, then runs its initializers (_initialize,
-// distgate_init) and allocates its request buffer within the init timeout.
-func (v *version) newInstance() (*instance, error) {
+// distgate_init) and allocates its request buffer within the init
+// timeout, on an executor it waits for within w.
+func (v *version) newInstance(w *wait) (*instance, error) {
+	e := v.e
 	in := &instance{v: v, stack: make([]uint64, 2)}
 	in.ctx = context.WithValue(context.Background(), instanceKey{}, in)
+	// Its own stdout, stderr and random source, which stop at its
+	// deadlines (host.go).
+	out := guestOutput{in}
+	cfg := v.modConfig.WithStdout(out).WithStderr(out).WithRandSource(guestRand{in})
 	// No guest code runs here: a module has no start function
 	// (instrument refuses one) and start functions are not configured.
-	mod, err := v.e.rt.InstantiateModule(experimental.WithMemoryAllocator(in.ctx, linearMemory), v.compiled, v.modConfig)
+	mod, err := e.rt.InstantiateModule(experimental.WithMemoryAllocator(in.ctx, linearMemory), v.compiled, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}
@@ -63,14 +69,23 @@ func (v *version) newInstance() (*instance, error) {
 		return nil, fmt.Errorf("instantiate: no interrupt global (module not instrumented)")
 	}
 	in.interrupt = g
-	in.timer = time.AfterFunc(v.e.cfg.InitTimeout, in.expire)
+	if !e.track(in) {
+		mod.Close(context.Background())
+		return nil, ErrClosed
+	}
+	if err := e.startGuest(w, v.slot.name); err != nil {
+		in.close()
+		return nil, err
+	}
+	in.timer = time.AfterFunc(e.cfg.InitTimeout, in.expire)
 	err = in.init()
-	in.timer.Stop()
+	in.stopTimer()
+	e.endGuest()
 	if err != nil || in.expired.Load() {
 		if in.expired.Load() {
-			err = fmt.Errorf("initialization took longer than %v", v.e.cfg.InitTimeout)
+			err = fmt.Errorf("initialization took longer than %v", e.cfg.InitTimeout)
 		}
-		mod.Close(context.Background())
+		in.close()
 		return nil, err
 	}
 	v.slot.stats.instances.Add(1)
@@ -129,23 +144,38 @@ func (in *instance) grow(n uint32) error {
 var errResult = errors.New("result")
 
 // call copies msg into the instance and calls fn(ptr, len) under the call
-// deadline. It returns the guest's result message, a view of guest memory
-// valid until the next call. A nil fn means the export is missing. A
-// *TrapError or *TimeoutError means the instance must be discarded.
-func (in *instance) call(fn api.Function, msg []byte) ([]byte, error) {
+// deadline, on an executor it waits for within w. It returns the guest's
+// result message, a view of guest memory valid until the next call. A nil
+// fn means the export is missing. A *TrapError or *TimeoutError means the
+// instance must be discarded.
+func (in *instance) call(fn api.Function, msg []byte, w *wait) ([]byte, error) {
 	v := in.v
 	if fn == nil {
 		return nil, &ResultError{Policy: v.slot.name, Version: v.meta.Seq, Code: abi.CodeUnsupported}
+	}
+	if err := v.e.startGuest(w, v.slot.name); err != nil {
+		return nil, err
 	}
 	in.timer.Reset(v.e.cfg.CallTimeout)
 	err := in.callLocked(fn, msg)
 	// When the deadline fired as the call returned, the result is good but
 	// the instance's context is spent: spent() tells the pool.
-	in.timer.Stop()
+	in.stopTimer()
+	v.e.endGuest()
 	if err != nil {
 		return nil, in.classify(err)
 	}
 	return in.result()
+}
+
+// stopTimer stops the deadline timer after a guest call. A timer that
+// already fired (its function may still be on its way to set the
+// interrupt) spends the instance, so that the pool never hands out one
+// that a late interrupt would cut off in its next call.
+func (in *instance) stopTimer() {
+	if !in.timer.Stop() {
+		in.expired.Store(true)
+	}
 }
 
 // callLocked runs the call; the timer is running.
@@ -196,6 +226,9 @@ func (in *instance) spent() bool { return in.expired.Load() }
 
 // close releases the instance's module and timer.
 func (in *instance) close() {
-	in.timer.Stop()
+	if in.timer != nil {
+		in.timer.Stop()
+	}
+	in.v.e.untrack(in)
 	in.mod.Close(context.Background())
 }

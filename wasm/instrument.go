@@ -3,27 +3,52 @@ package wasm
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 )
 
 // Deadlines. wazero's own way to stop a runaway call
-// (RuntimeConfig.WithCloseOnContextDone) makes every loop iteration leave
-// the compiled code for a check in Go, which costs a Go guest ten times its
-// run time (every Go function has a loop). The engine instruments modules
-// instead: instrument adds a mutable i32 global, exported as
-// interruptExport, and at the head of every loop
+// (RuntimeConfig.WithCloseOnContextDone) makes every loop iteration and
+// function call leave the compiled code for a check in Go, which costs a
+// Go guest ten times its run time (every Go function has a loop). The
+// engine instruments modules instead: instrument adds a mutable i32
+// global, exported as interruptExport, and the check
 //
 //	global.get $interrupt  if  unreachable  end
 //
-// a load and a branch. The timer of a call past its deadline sets the
-// global; the guest traps at its next loop iteration, and the engine
-// discards the instance. Recursion without loops ends in a stack overflow,
-// and the host functions return at once, so every call ends.
+// a load and a branch, at every place from which a call can run on:
+//
+//   - the head of every loop: a backward branch;
+//   - the entry of every function that calls (call, call_indirect,
+//     return_call, call_ref, ...): recursion, direct, mutual, through a
+//     table or a tail call, has no loop, and a recursion of depth 60 that
+//     calls itself twice does not overflow the stack, it runs for 2^60
+//     calls. A function that calls nothing and has no loop runs through
+//     its body once, in time bounded by its size, so it needs no check;
+//   - before every instruction whose run time grows with its operands
+//     rather than with the code, so that straight-line code of a million
+//     of them cannot run for hours: the bulk instructions (memory.fill,
+//     memory.copy, memory.init, memory.grow, table.fill, table.copy,
+//     table.init, table.grow), and the calls that may reach a host
+//     function (a call of an import, call_indirect, call_ref), where the
+//     guest's own checks do not run.
+//
+// The timer of a call past its deadline sets the global; the guest traps
+// at its next check, and the engine discards the instance. Between two
+// checks a guest runs a bounded stretch: at most a function body and the
+// leaf functions it calls, one bulk instruction, or one host call. One
+// fill of the whole memory is the longest bulk instruction: 64 MiB (the
+// default cap) takes a few milliseconds, some tens the first time its
+// pages are touched (deadline_test.go logs it). The host functions whose
+// work grows with the guest's operands (fd_write of many buffers,
+// random_get) stop at the deadline themselves (host.go); the others
+// return at once.
 const interruptExport = "distgate.interrupt"
 
 // Section ids, and their order in a module.
 const (
 	secCustom    = 0
 	secImport    = 2
+	secTable     = 4
 	secGlobal    = 6
 	secExport    = 7
 	secStart     = 8
@@ -60,17 +85,17 @@ func instrument(module []byte) ([]byte, error) {
 		}
 		secs = append(secs, section{id, payload})
 	}
-	var importedGlobals, definedGlobals uint32
+	var importedFuncs, importedGlobals, definedGlobals uint32
 	for _, s := range secs {
 		switch s.id {
 		case secStart:
 			return nil, errInstrument("has a start function; a policy initializes in _initialize or distgate_init")
 		case secImport:
-			n, err := countImportedGlobals(s.payload)
+			f, g, err := countImports(s.payload)
 			if err != nil {
 				return nil, err
 			}
-			importedGlobals = n
+			importedFuncs, importedGlobals = f, g
 		case secGlobal:
 			definedGlobals, _ = (&reader{b: s.payload}).u32Checked()
 		case secExport:
@@ -80,8 +105,7 @@ func instrument(module []byte) ([]byte, error) {
 		}
 	}
 	globals := importedGlobals + definedGlobals
-	check := binary.AppendUvarint([]byte{0x23}, uint64(globals)) // global.get $interrupt
-	check = append(check, 0x04, 0x40, 0x00, 0x0b)                // if unreachable end
+	check := newChecks(globals)
 
 	var haveGlobal, haveExport bool
 	for i := range secs {
@@ -93,8 +117,14 @@ func instrument(module []byte) ([]byte, error) {
 		case secExport:
 			haveExport = true
 			s.payload = appendVec(s.payload, exportEntry(globals))
+		case secTable:
+			p, err := capTables(s.payload)
+			if err != nil {
+				return nil, err
+			}
+			s.payload = p
 		case secCode:
-			p, err := instrumentCode(s.payload, check, globals)
+			p, err := instrumentCode(s.payload, check, importedFuncs, globals)
 			if err != nil {
 				return nil, err
 			}
@@ -112,6 +142,59 @@ func instrument(module []byte) ([]byte, error) {
 		out = append(out, s.id)
 		out = binary.AppendUvarint(out, uint64(len(s.payload)))
 		out = append(out, s.payload...)
+	}
+	return out, nil
+}
+
+// capTables rewrites the table section so that the module's tables hold
+// at most maxTableElements references in all, for their whole life. The
+// memory cap does not cover tables: they live on the gateway's Go heap,
+// and one table.grow of 2^31 elements asked wazero for 16 GiB and ended
+// the gateway with "fatal error: out of memory". A table keeps its
+// initial size (a Go policy's table has about 6,000 elements and never
+// grows); the elements left under the cap go to the first tables that
+// may grow, within their own maximum, and table.grow beyond fails (-1) as
+// the specification allows.
+func capTables(p []byte) ([]byte, error) {
+	type table struct {
+		ref      byte
+		min, max uint64
+	}
+	r := &reader{b: p}
+	n := r.u32()
+	tables := make([]table, 0, min(n, 1024))
+	var initial uint64
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		t := table{ref: r.byte(), max: maxTableElements}
+		if t.ref != 0x70 && t.ref != 0x6f { // funcref, externref
+			return nil, errInstrument("table %d of reference type 0x%02x is not supported", i, t.ref)
+		}
+		switch flags := r.byte(); flags {
+		case 0:
+			t.min = uint64(r.u32())
+		case 1:
+			t.min = uint64(r.u32())
+			t.max = min(t.max, uint64(r.u32()))
+		default:
+			return nil, errInstrument("table %d with limits of kind %d is not supported", i, flags)
+		}
+		initial += t.min
+		tables = append(tables, t)
+	}
+	if r.err != nil || r.more() {
+		return nil, errInstrument("malformed table section")
+	}
+	if initial > maxTableElements {
+		return nil, errInstrument("tables of %d elements exceed the cap of %d", initial, maxTableElements)
+	}
+	spare := maxTableElements - initial
+	out := binary.AppendUvarint(nil, uint64(n))
+	for _, t := range tables {
+		grow := min(spare, max(t.max, t.min)-t.min)
+		spare -= grow
+		out = append(out, t.ref, 1)
+		out = binary.AppendUvarint(out, t.min)
+		out = binary.AppendUvarint(out, t.min+grow)
 	}
 	return out, nil
 }
@@ -145,15 +228,17 @@ func insertSection(secs []section, s section) []section {
 	return append(secs, s)
 }
 
-func countImportedGlobals(p []byte) (uint32, error) {
+// countImports returns how many functions and globals a module imports:
+// they come first in their index spaces.
+func countImports(p []byte) (funcs, globals uint32, err error) {
 	r := &reader{b: p}
 	n := r.u32()
-	var globals uint32
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		r.bytes(int(r.u32())) // module
 		r.bytes(int(r.u32())) // name
 		switch kind := r.byte(); kind {
 		case 0: // func
+			funcs++
 			r.u32()
 		case 1: // table
 			r.byte()
@@ -168,13 +253,13 @@ func countImportedGlobals(p []byte) (uint32, error) {
 			r.byte()
 			r.u32()
 		default:
-			return 0, errInstrument("import of unknown kind %d", kind)
+			return 0, 0, errInstrument("import of unknown kind %d", kind)
 		}
 	}
 	if r.err != nil {
-		return 0, errInstrument("malformed import section")
+		return 0, 0, errInstrument("malformed import section")
 	}
-	return globals, nil
+	return funcs, globals, nil
 }
 
 func checkExportFree(p []byte, name string) error {
@@ -190,10 +275,10 @@ func checkExportFree(p []byte, name string) error {
 	return nil
 }
 
-// instrumentCode rewrites the code section: a check after every loop
-// header. It refuses an access to a global at or beyond globals, the
-// index instrument gives the interrupt global.
-func instrumentCode(p, check []byte, globals uint32) ([]byte, error) {
+// instrumentCode rewrites the code section: checks of the interrupt
+// (see the top of this file). It refuses an access to a global at or
+// beyond globals, the index instrument gives the interrupt global.
+func instrumentCode(p []byte, check checks, imports, globals uint32) ([]byte, error) {
 	r := &reader{b: p}
 	n := r.u32()
 	out := binary.AppendUvarint(make([]byte, 0, len(p)+len(p)/8), uint64(n))
@@ -205,7 +290,7 @@ func instrumentCode(p, check []byte, globals uint32) ([]byte, error) {
 			return nil, errInstrument("truncated code section")
 		}
 		var err error
-		if body, err = instrumentBody(body[:0], fn, check, globals); err != nil {
+		if body, err = instrumentBody(body[:0], fn, check, imports, globals); err != nil {
 			return nil, fmt.Errorf("%w (function %d of the code section)", err, i)
 		}
 		out = binary.AppendUvarint(out, uint64(len(body)))
@@ -214,7 +299,7 @@ func instrumentCode(p, check []byte, globals uint32) ([]byte, error) {
 	return out, nil
 }
 
-func instrumentBody(out []byte, r *reader, check []byte, globals uint32) ([]byte, error) {
+func instrumentBody(out []byte, r *reader, check checks, imports, globals uint32) ([]byte, error) {
 	locals := r.u32()
 	for j := uint32(0); j < locals; j++ {
 		r.u32()
@@ -223,15 +308,25 @@ func instrumentBody(out []byte, r *reader, check []byte, globals uint32) ([]byte
 		}
 	}
 	out = append(out, r.b[:r.off]...)
+	entry := len(out) // where a function that calls gets its check
+	calls := false
 	for r.more() && r.err == nil {
 		start := r.off
 		op := r.byte()
+		before := false // a fresh check goes before this instruction
+		after := false  // a check goes after it
 		switch {
 		case op == 0x02 || op == 0x03 || op == 0x04 || op == 0x06: // block loop if try
 			r.blockType()
 		case op <= 0x01 || op == 0x05 || op == 0x0a || op == 0x0b || op == 0x0f || op == 0x19 || op == 0x1a || op == 0x1b:
-		case op == 0x07 || op == 0x08 || op == 0x09 || op == 0x0c || op == 0x0d || op == 0x10 || op == 0x12 ||
-			op == 0x14 || op == 0x15 || op == 0x18 || op == 0x20 || op == 0x21 || op == 0x22 || op == 0x25 ||
+		case op == 0x10 || op == 0x12: // call, return_call
+			calls = true
+			after = r.u32() < imports // a host function
+		case op == 0x14 || op == 0x15: // call_ref, return_call_ref: maybe a host function
+			calls, after = true, true
+			r.u32()
+		case op == 0x07 || op == 0x08 || op == 0x09 || op == 0x0c || op == 0x0d ||
+			op == 0x18 || op == 0x20 || op == 0x21 || op == 0x22 || op == 0x25 ||
 			op == 0x26 || op == 0xd2 || op == 0xd5 || op == 0xd6: // ... ref.func, br_on_null, br_on_non_null
 			r.u32()
 		case op == 0x23 || op == 0x24: // global.get, global.set
@@ -243,7 +338,8 @@ func instrumentBody(out []byte, r *reader, check []byte, globals uint32) ([]byte
 				r.u32()
 			}
 			r.u32()
-		case op == 0x11 || op == 0x13: // call_indirect, return_call_indirect
+		case op == 0x11 || op == 0x13: // call_indirect, return_call_indirect: maybe a host function
+			calls, after = true, true
 			r.u32()
 			r.u32()
 		case op == 0x1c: // select t*
@@ -260,7 +356,10 @@ func instrumentBody(out []byte, r *reader, check []byte, globals uint32) ([]byte
 			}
 		case op >= 0x28 && op <= 0x3e: // loads and stores
 			r.memarg()
-		case op == 0x3f || op == 0x40: // memory.size, memory.grow
+		case op == 0x3f: // memory.size
+			r.u32()
+		case op == 0x40: // memory.grow
+			before = true
 			r.u32()
 		case op == 0x41:
 			r.sleb()
@@ -274,7 +373,7 @@ func instrumentBody(out []byte, r *reader, check []byte, globals uint32) ([]byte
 		case op == 0xd0: // ref.null
 			r.sleb()
 		case op == 0xfc:
-			r.prefixFC()
+			before = bulk(r.prefixFC())
 		case op == 0xfd:
 			r.prefixFD()
 		case op == 0xfe:
@@ -289,13 +388,53 @@ func instrumentBody(out []byte, r *reader, check []byte, globals uint32) ([]byte
 		if r.err != nil {
 			break
 		}
+		if before {
+			out = append(out, check.fresh...)
+		}
 		out = append(out, r.b[start:r.off]...)
-		if op == 0x03 {
-			out = append(out, check...)
+		if op == 0x03 || after { // loop
+			out = append(out, check.plain...)
 		}
 	}
 	if r.err != nil {
 		return nil, errInstrument("malformed function body: %v", r.err)
 	}
+	if calls {
+		out = slices.Insert(out, entry, check.plain...)
+	}
 	return out, nil
+}
+
+// checks are the two forms of the interrupt check.
+type checks struct {
+	// plain is "global.get $interrupt if unreachable end". wazero's
+	// compiler keeps a global's value in a register along straight-line
+	// code and loads it anew only at the entry of a function, after a
+	// call, and at the head of a loop (or a block several branches
+	// reach): the places where plain is used.
+	plain []byte
+	// fresh is plain in a loop of one iteration, "loop plain end", whose
+	// head forces the load anywhere: before bulk instructions, which
+	// may follow other checks in straight-line code (memory.copy does not
+	// count as a call).
+	fresh []byte
+}
+
+func newChecks(global uint32) checks {
+	plain := binary.AppendUvarint([]byte{0x23}, uint64(global)) // global.get $interrupt
+	plain = append(plain, 0x04, 0x40, 0x00, 0x0b)               // if unreachable end
+	fresh := append([]byte{0x03, 0x40}, plain...)               // loop
+	fresh = append(fresh, 0x0b)                                 // end
+	return checks{plain: plain, fresh: fresh}
+}
+
+// bulk reports whether an instruction of prefix 0xfc runs for a time that
+// grows with its operands: memory.init, memory.copy, memory.fill,
+// table.init, table.copy, table.grow, table.fill.
+func bulk(sub uint32) bool {
+	switch sub {
+	case 8, 10, 11, 12, 14, 15, 17:
+		return true
+	}
+	return false
 }

@@ -28,9 +28,34 @@ func TestInstrument(t *testing.T) {
 		cm.Close(ctx)
 	}
 	// loop.wat has no global: the interrupt is global 0, checked at the loop.
+	check := []byte{0x23, 0x00, 0x04, 0x40, 0x00, 0x0b}
 	m, _ := instrument(testdata(t, "loop"))
-	if check := []byte{0x03, 0x40, 0x23, 0x00, 0x04, 0x40, 0x00, 0x0b}; !bytes.Contains(m, check) {
-		t.Errorf("loop header without the check % x", check)
+	if loop := append([]byte{0x03, 0x40}, check...); !bytes.Contains(m, loop) {
+		t.Errorf("loop header without the check % x", loop)
+	}
+	// recursion.wat: $f calls, so it checks at its entry (after its
+	// empty locals, before local.get 0); the leaf distgate_alloc does not.
+	m, _ = instrument(testdata(t, "recursion"))
+	if entry := append(append([]byte{0x00}, check...), 0x20, 0x00, 0x04, 0x40); !bytes.Contains(m, entry) {
+		t.Errorf("recursive function without the check at its entry % x", entry)
+	}
+	if leaf := []byte{0x00, 0x41, 0x80, 0x20, 0x0b}; !bytes.Contains(m, leaf) { // i32.const 4096 end
+		t.Errorf("leaf function changed: no % x", leaf)
+	}
+	// The bulk instructions get a fresh check, in a loop of one iteration,
+	// just before them; opcodes.wat has a global, so the interrupt is 1.
+	m, _ = instrument(testdata(t, "opcodes"))
+	fresh := []byte{0x03, 0x40, 0x23, 0x01, 0x04, 0x40, 0x00, 0x0b, 0x0b}
+	for _, op := range []struct {
+		name string
+		code []byte
+	}{{"memory.init", []byte{0xfc, 0x08}}, {"memory.copy", []byte{0xfc, 0x0a}}, {"memory.fill", []byte{0xfc, 0x0b}}} {
+		if !bytes.Contains(m, append(bytes.Clone(fresh), op.code...)) {
+			t.Errorf("%s without a fresh check before it", op.name)
+		}
+	}
+	if n := bytes.Count(m, fresh); n != 3 {
+		t.Errorf("opcodes.wat: %d fresh checks, want 3 (memory.init, memory.copy, memory.fill)", n)
 	}
 }
 

@@ -3,12 +3,10 @@ package wasm
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
-	"crypto/rand"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/sys"
 )
@@ -57,8 +55,9 @@ func (e *Engine) newVersion(s *slot, meta Version, cm wazero.CompiledModule, ex 
 			t := now()
 			return t.Unix(), int32(t.Nanosecond())
 		}, sys.ClockResolution(time.Microsecond)).
-		WithSysNanotime().
-		WithRandSource(rand.Reader)
+		WithSysNanotime()
+	// Each instance has its own stdout, stderr and random source
+	// (newInstance).
 	v.refs.Store(1)
 	return v
 }
@@ -94,15 +93,15 @@ func (v *version) close() {
 			<-v.slots
 		default:
 			v.compiled.Close(context.Background())
-			v.e.versions.Done()
+			v.e.versionClosed()
 			return
 		}
 	}
 }
 
 // get returns an idle instance, or a new one while the pool has room, or
-// waits for one until ctx is done.
-func (v *version) get(ctx context.Context) (*instance, error) {
+// waits for one within w's bounds.
+func (v *version) get(w *wait) (*instance, error) {
 	select {
 	case in := <-v.idle:
 		return in, nil
@@ -112,15 +111,34 @@ func (v *version) get(ctx context.Context) (*instance, error) {
 	case in := <-v.idle:
 		return in, nil
 	case v.slots <- struct{}{}:
-		in, err := v.newInstance()
-		if err != nil {
-			<-v.slots
+		return v.start(w)
+	default:
+	}
+	select {
+	case in := <-v.idle:
+		return in, nil
+	case v.slots <- struct{}{}:
+		return v.start(w)
+	case <-w.expired():
+		return nil, w.fail(v.slot.name, "an instance", errWaited)
+	case <-w.ctx.Done():
+		return nil, w.fail(v.slot.name, "an instance", w.ctx.Err())
+	case <-v.e.done:
+		return nil, ErrClosed
+	}
+}
+
+// start starts an instance in the pool slot the caller took.
+func (v *version) start(w *wait) (*instance, error) {
+	in, err := v.newInstance(w)
+	if err != nil {
+		<-v.slots
+		if errors.Is(err, ErrBusy) || errors.Is(err, ErrClosed) || w.ctx.Err() != nil {
 			return nil, err
 		}
-		return in, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("wasm: policy %s: waiting for an instance: %w", v.slot.name, ctx.Err())
+		return nil, &TrapError{Policy: v.slot.name, Version: v.meta.Seq, Cause: err}
 	}
+	return in, nil
 }
 
 // put returns an instance after a call that ended with err: a trap or a
