@@ -84,8 +84,9 @@ type Server struct {
 	localIPs map[netip.Addr]bool
 	bufs     sync.Pool
 
-	nextID atomic.Uint64
-	wg     sync.WaitGroup
+	nextID  atomic.Uint64
+	wg      sync.WaitGroup
+	workers workers // connection goroutines waiting for more (workers.go)
 
 	regMu sync.RWMutex // guards reg
 	reg   *Registry
@@ -115,6 +116,7 @@ func NewServer(cfg Config) *Server {
 		reg:       NewRegistry(cfg.MaxUnregistered),
 		listeners: make(map[net.Listener]bool),
 		conns:     make(map[uint64]net.Conn),
+		workers:   newWorkers(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -180,8 +182,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			c.Close()
 			return nil
 		}
-		s.wg.Add(1)
-		go s.handle(id, c)
+		s.serveConn(id, c)
 	}
 }
 
@@ -265,6 +266,7 @@ func (s *Server) Close() error {
 		c.Close()
 	}
 	s.mu.Unlock()
+	s.workers.stop()
 	s.wg.Wait()
 	return nil
 }
@@ -288,7 +290,6 @@ func (s *Server) Registry(f func(*Registry)) {
 // handle serves one connection: one request, or a registration for as
 // long as the connection lives.
 func (s *Server) handle(id uint64, c net.Conn) {
-	defer s.wg.Done()
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, id)

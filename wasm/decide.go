@@ -104,24 +104,35 @@ func (e *Engine) decide(ctx context.Context, s *slot, fn func(*instance) api.Fun
 		return e.failed(s, v, fmt.Errorf("wasm: policy %s v%d: %w", s.name, v.meta.Seq, ErrBackoff))
 	}
 	w := wait{ctx: ctx, e: e}
-	defer w.stop()
-	in, err := v.get(&w)
-	if err != nil {
-		return e.failed(s, v, err)
-	}
-	in.scratch = req.Append(in.scratch[:0])
-	out, err := in.call(fn(in), in.scratch, &w)
+	err := e.startGuest(&w, s.name)
 	if err == nil {
-		if perr := parse(out); perr != nil {
-			err = &ResultError{Policy: s.name, Version: v.meta.Seq, Cause: perr}
-		}
+		err = e.decideOn(v, &w, fn, req, parse)
+		e.endGuest()
 	}
-	v.put(in, err)
+	w.stop()
 	if err != nil {
 		return e.failed(s, v, err)
 	}
 	v.succeeded()
 	return nil
+}
+
+// decideOn runs a decision on an instance of v; the caller holds an
+// executor for the whole decision (exec.go).
+func (e *Engine) decideOn(v *version, w *wait, fn func(*instance) api.Function, req request, parse func([]byte) error) error {
+	in, err := v.get(w)
+	if err != nil {
+		return err
+	}
+	in.scratch = req.Append(in.scratch[:0])
+	out, err := in.call(fn(in), in.scratch)
+	if err == nil {
+		if perr := parse(out); perr != nil {
+			err = &ResultError{Policy: v.slot.name, Version: v.meta.Seq, Cause: perr}
+		}
+	}
+	v.put(in, err)
+	return err
 }
 
 // acquire returns the active version with a reference held, or nil.

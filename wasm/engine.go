@@ -413,7 +413,12 @@ func (e *Engine) load(ctx context.Context, s *slot, meta Version, module []byte)
 	}
 	v := e.newVersion(s, meta, cm, ex)
 	w := wait{ctx: ctx, e: e}
-	in, err := v.get(&w)
+	err = e.startGuest(&w, s.name)
+	var in *instance
+	if err == nil {
+		in, err = v.get(&w)
+		e.endGuest()
+	}
 	w.stop()
 	if err != nil {
 		v.release()

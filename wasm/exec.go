@@ -17,17 +17,21 @@ import (
 // their deadline (it must run on a P too), nor the handler of SIGTERM.
 //
 // So the engine runs guest code on at most GOMAXPROCS-1 goroutines at a
-// time, its executors: a call takes an executor only while the guest runs
-// (the request is encoded and the result decoded outside), an instance
-// takes one while its initializers run. One P is always left to the rest
-// of the process, and with it the timers that stop guests at their
+// time, its executors: a decision takes an executor for its whole course
+// (an instance, the request encoded, the guest's call, the answer
+// decoded: a microsecond beyond the guest's own time), and so does the
+// start of a version's first instance. One P is always left to the rest of
+// the process, and with it the timers that stop guests at their
 // deadlines. With GOMAXPROCS 1 there would be no such P: New raises
-// GOMAXPROCS to 2.
+// GOMAXPROCS to 2. As a decision holds its executor before it takes an
+// instance, a version never has more instances busy than there are
+// executors: on a quiet engine one instance answers every call, its
+// memory warm in the caches.
 //
-// Every wait, for an instance of a policy version and then for an
-// executor, is bounded by maxWait (and by the caller's context): a
-// decision that cannot run in time fails closed with ErrBusy. Close ends
-// the waits at once.
+// Every wait, for an executor and then for an instance of a policy
+// version, is bounded by maxWait from the first wait that blocks (and by
+// the caller's context): a decision that cannot run in time fails closed
+// with ErrBusy. Close ends the waits at once.
 
 // ErrBusy is returned (wrapped) by decisions that waited maxWait for a free
 // instance or executor: the policies are too slow for the load, or hostile
@@ -81,8 +85,8 @@ func (w *wait) fail(policy, what string, cause error) error {
 // errWaited is the cause of a wait that reached maxWait.
 var errWaited = fmt.Errorf("%w: nothing free after %v", ErrBusy, maxWait)
 
-// startGuest takes an executor for a guest call, waiting within w's
-// bounds. The caller runs the guest, then calls endGuest.
+// startGuest takes an executor for a decision or an instance's start,
+// waiting within w's bounds; endGuest returns it.
 func (e *Engine) startGuest(w *wait, policy string) error {
 	select {
 	case e.exec <- struct{}{}:
@@ -101,5 +105,5 @@ func (e *Engine) startGuest(w *wait, policy string) error {
 	}
 }
 
-// endGuest returns the executor of a guest call.
+// endGuest returns an executor.
 func (e *Engine) endGuest() { <-e.exec }

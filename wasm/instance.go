@@ -44,8 +44,8 @@ func instanceFrom(ctx context.Context) *instance {
 
 // newInstance instantiates v, then runs its initializers (_initialize,
 // distgate_init) and allocates its request buffer within the init
-// timeout, on an executor it waits for within w.
-func (v *version) newInstance(w *wait) (*instance, error) {
+// timeout. The caller holds an executor.
+func (v *version) newInstance() (*instance, error) {
 	e := v.e
 	in := &instance{v: v, stack: make([]uint64, 2)}
 	in.ctx = context.WithValue(context.Background(), instanceKey{}, in)
@@ -73,14 +73,9 @@ func (v *version) newInstance(w *wait) (*instance, error) {
 		mod.Close(context.Background())
 		return nil, ErrClosed
 	}
-	if err := e.startGuest(w, v.slot.name); err != nil {
-		in.close()
-		return nil, err
-	}
 	in.timer = time.AfterFunc(e.cfg.InitTimeout, in.expire)
 	err = in.init()
 	in.stopTimer()
-	e.endGuest()
 	if err != nil || in.expired.Load() {
 		if in.expired.Load() {
 			err = fmt.Errorf("initialization took longer than %v", e.cfg.InitTimeout)
@@ -144,24 +139,20 @@ func (in *instance) grow(n uint32) error {
 var errResult = errors.New("result")
 
 // call copies msg into the instance and calls fn(ptr, len) under the call
-// deadline, on an executor it waits for within w. It returns the guest's
-// result message, a view of guest memory valid until the next call. A nil
-// fn means the export is missing. A *TrapError or *TimeoutError means the
+// deadline; the caller holds an executor. It returns the guest's result
+// message, a view of guest memory valid until the next call. A nil fn
+// means the export is missing. A *TrapError or *TimeoutError means the
 // instance must be discarded.
-func (in *instance) call(fn api.Function, msg []byte, w *wait) ([]byte, error) {
+func (in *instance) call(fn api.Function, msg []byte) ([]byte, error) {
 	v := in.v
 	if fn == nil {
 		return nil, &ResultError{Policy: v.slot.name, Version: v.meta.Seq, Code: abi.CodeUnsupported}
-	}
-	if err := v.e.startGuest(w, v.slot.name); err != nil {
-		return nil, err
 	}
 	in.timer.Reset(v.e.cfg.CallTimeout)
 	err := in.callLocked(fn, msg)
 	// When the deadline fired as the call returned, the result is good but
 	// the instance's context is spent: spent() tells the pool.
 	in.stopTimer()
-	v.e.endGuest()
 	if err != nil {
 		return nil, in.classify(err)
 	}

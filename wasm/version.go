@@ -100,7 +100,9 @@ func (v *version) close() {
 }
 
 // get returns an idle instance, or a new one while the pool has room, or
-// waits for one within w's bounds.
+// waits for one within w's bounds. The caller holds an executor, so that
+// a version has no more instances busy than there are executors, and an
+// idle engine reuses its most recent instance, its memory in the caches.
 func (v *version) get(w *wait) (*instance, error) {
 	select {
 	case in := <-v.idle:
@@ -130,7 +132,7 @@ func (v *version) get(w *wait) (*instance, error) {
 
 // start starts an instance in the pool slot the caller took.
 func (v *version) start(w *wait) (*instance, error) {
-	in, err := v.newInstance(w)
+	in, err := v.newInstance()
 	if err != nil {
 		<-v.slots
 		if errors.Is(err, ErrBusy) || errors.Is(err, ErrClosed) || w.ctx.Err() != nil {
