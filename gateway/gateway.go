@@ -225,6 +225,12 @@ func (g *Gateway) Close() error {
 		if g.admin != nil {
 			g.admin.close()
 		}
+		// The policies first: Close interrupts the calls in flight and
+		// ends the waits for them, so that the lookups and relays waited
+		// for below end at once, whatever the policies do.
+		if g.engine != nil {
+			g.engine.Close(context.Background())
+		}
 		if g.remoteLn != nil {
 			g.remoteLn.Close()
 		}
@@ -249,9 +255,6 @@ func (g *Gateway) Close() error {
 		g.inbound.Wait()
 		if g.certs != nil {
 			g.certs.stop()
-		}
-		if g.engine != nil {
-			g.engine.Close(context.Background())
 		}
 	})
 	return nil

@@ -237,3 +237,34 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition not met in 10s")
 }
+
+// TestGCDuringHostileCall: a garbage collection that starts while a guest
+// runs stops the world around it, timers included, and waits for the
+// guest, which Go cannot preempt: the guest's fuel must end it, within a
+// few times its deadline, or the process is frozen for good.
+func TestGCDuringHostileCall(t *testing.T) {
+	const deadline = 50 * time.Millisecond
+	e := newEngine(t, Config{CallTimeout: deadline})
+	install(t, e, "loop", testdata(t, "loop"), "")
+	install(t, e, "recursion", testdata(t, "recursion"), "")
+	for _, name := range []string{"loop", "recursion"} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := e.Lookup(ctx, name, remoteReq)
+			done <- err
+		}()
+		waitFor(t, func() bool { return mustInfo(t, e, name).Stats.Calls == 1 })
+		time.Sleep(5 * time.Millisecond) // in the guest, most likely
+		start := time.Now()
+		runtime.GC()
+		took := time.Since(start)
+		t.Logf("%s: a GC took %v", name, took)
+		if took > slack {
+			t.Errorf("%s: a GC during a hostile call took %v", name, took)
+		}
+		var timeout *TimeoutError
+		if err := <-done; !errors.As(err, &timeout) {
+			t.Errorf("%s: %v, want a timeout", name, err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -16,13 +17,14 @@ import (
 // instance is one instantiation of a policy version. It is used by one
 // goroutine at a time: the pool hands it out and takes it back.
 type instance struct {
-	v         *version
-	mod       api.Module
-	mem       api.Memory
-	alloc     api.Function
-	lookup    api.Function
-	authz     api.Function
-	interrupt api.MutableGlobal // set by the timer: the guest traps (instrument.go)
+	v      *version
+	mod    api.Module
+	mem    api.Memory
+	alloc  api.Function
+	lookup api.Function
+	authz  api.Function
+	fuel   api.MutableGlobal // the call's fuel (instrument.go)
+	stop   api.MutableGlobal // set by the timer: the guest traps
 
 	ctx     context.Context // carries the instance to host functions
 	timer   *time.Timer     // fires at the deadline of the running call
@@ -63,21 +65,23 @@ func (v *version) newInstance() (*instance, error) {
 	in.alloc = mod.ExportedFunction(abi.ExportAlloc)
 	in.lookup = mod.ExportedFunction(abi.ExportLookup)
 	in.authz = mod.ExportedFunction(abi.ExportAuthorize)
-	g, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
-	if !ok {
+	fuel, ok1 := mod.ExportedGlobal(fuelExport).(api.MutableGlobal)
+	stop, ok2 := mod.ExportedGlobal(stopExport).(api.MutableGlobal)
+	if !ok1 || !ok2 {
 		mod.Close(context.Background())
-		return nil, fmt.Errorf("instantiate: no interrupt global (module not instrumented)")
+		return nil, fmt.Errorf("instantiate: no fuel global (module not instrumented)")
 	}
-	in.interrupt = g
+	in.fuel, in.stop = fuel, stop
 	if !e.track(in) {
 		mod.Close(context.Background())
 		return nil, ErrClosed
 	}
+	in.fuel.Set(fuelFor(e.cfg.InitTimeout))
 	in.timer = time.AfterFunc(e.cfg.InitTimeout, in.expire)
 	err = in.init()
 	in.stopTimer()
-	if err != nil || in.expired.Load() {
-		if in.expired.Load() {
+	if err != nil || in.spent() {
+		if in.spent() {
 			err = fmt.Errorf("initialization took longer than %v", e.cfg.InitTimeout)
 		}
 		in.close()
@@ -90,7 +94,13 @@ func (v *version) newInstance() (*instance, error) {
 // expire is the timer's function: it interrupts the running call.
 func (in *instance) expire() {
 	in.expired.Store(true)
-	in.interrupt.Set(1)
+	in.stop.Set(math.MaxInt64)
+}
+
+// fuelFor returns the fuel of a call with deadline d: fuelPerNanosecond
+// checks per nanosecond.
+func fuelFor(d time.Duration) uint64 {
+	return uint64(max(d.Nanoseconds(), 1)) * fuelPerNanosecond
 }
 
 func (in *instance) init() error {
@@ -148,6 +158,7 @@ func (in *instance) call(fn api.Function, msg []byte) ([]byte, error) {
 	if fn == nil {
 		return nil, &ResultError{Policy: v.slot.name, Version: v.meta.Seq, Code: abi.CodeUnsupported}
 	}
+	in.fuel.Set(v.fuel)
 	in.timer.Reset(v.e.cfg.CallTimeout)
 	err := in.callLocked(fn, msg)
 	// When the deadline fired as the call returned, the result is good but
@@ -205,15 +216,15 @@ func (in *instance) result() ([]byte, error) {
 // classify turns a failed call into a TimeoutError or a TrapError.
 func (in *instance) classify(err error) error {
 	v := in.v
-	if in.expired.Load() {
+	if in.spent() {
 		return &TimeoutError{Policy: v.slot.name, Version: v.meta.Seq, Limit: v.e.cfg.CallTimeout}
 	}
 	return &TrapError{Policy: v.slot.name, Version: v.meta.Seq, Cause: err}
 }
 
-// spent reports whether the instance's deadline fired: it must not be
-// called again.
-func (in *instance) spent() bool { return in.expired.Load() }
+// spent reports whether the instance's deadline fired or its fuel ran
+// out: it must not be called again.
+func (in *instance) spent() bool { return in.expired.Load() || int64(in.fuel.Get()) < 1 }
 
 // close releases the instance's module and timer.
 func (in *instance) close() {

@@ -10,12 +10,15 @@ import (
 // (RuntimeConfig.WithCloseOnContextDone) makes every loop iteration and
 // function call leave the compiled code for a check in Go, which costs a
 // Go guest ten times its run time (every Go function has a loop). The
-// engine instruments modules instead: instrument adds a mutable i32
-// global, exported as interruptExport, and the check
+// engine instruments modules instead: instrument adds two mutable i64
+// globals, the call's fuel (exported as fuelExport), which the guest
+// counts down, and its stop (exported as stopExport), which only the host
+// writes, and the check
 //
-//	global.get $interrupt  if  unreachable  end
+//	fuel -= 1; if fuel <= stop { unreachable }
 //
-// a load and a branch, at every place from which a call can run on:
+// (two loads, a subtraction, a store and a branch) at every place from
+// which a call can run on:
 //
 //   - the head of every loop: a backward branch;
 //   - the entry of every function that calls (call, call_indirect,
@@ -24,25 +27,39 @@ import (
 //     calls itself twice does not overflow the stack, it runs for 2^60
 //     calls. A function that calls nothing and has no loop runs through
 //     its body once, in time bounded by its size, so it needs no check;
+//   - after the calls that may reach a host function (a call of an
+//     import, call_indirect, call_ref), where the guest's own checks do
+//     not run;
 //   - before every instruction whose run time grows with its operands
-//     rather than with the code, so that straight-line code of a million
-//     of them cannot run for hours: the bulk instructions (memory.fill,
+//     rather than with the code: the bulk instructions (memory.fill,
 //     memory.copy, memory.init, memory.grow, table.fill, table.copy,
-//     table.init, table.grow), and the calls that may reach a host
-//     function (a call of an import, call_indirect, call_ref), where the
-//     guest's own checks do not run.
+//     table.init, table.grow). Their check takes fuel in proportion to
+//     their size, one unit per 32 bytes or 4 table elements.
 //
-// The timer of a call past its deadline sets the global; the guest traps
-// at its next check, and the engine discards the instance. Between two
-// checks a guest runs a bounded stretch: at most a function body and the
-// leaf functions it calls, one bulk instruction, or one host call. One
-// fill of the whole memory is the longest bulk instruction: 64 MiB (the
-// default cap) takes a few milliseconds, some tens the first time its
-// pages are touched (deadline_test.go logs it). The host functions whose
-// work grows with the guest's operands (fd_write of many buffers,
-// random_get) stop at the deadline themselves (host.go); the others
-// return at once.
-const interruptExport = "distgate.interrupt"
+// The host gives a call fuel for fuelPerNanosecond checks per nanosecond
+// of its deadline, more than the fastest guest can burn, and a stop of 0;
+// the timer of a call past its deadline sets the stop to the maximum, and
+// the guest traps at its next check. (The timer cannot zero the fuel
+// instead: a loop of nothing but the check is always between its load and
+// its store of the fuel, and would overwrite the zero half the time.) The
+// fuel alone ends a call the timer cannot reach: compiled
+// guest code cannot be preempted, and when the Go runtime stops the world
+// (a garbage collection) while a guest runs, it waits for the guest with
+// every other thread stopped, timers included. Then the guest runs on
+// until its fuel is spent, some times its deadline, and the world goes on.
+//
+// Between two checks a guest runs a bounded stretch: at most a function
+// body and the leaf functions it calls, one bulk instruction, or one host
+// call. One fill of the whole memory is the longest bulk instruction: 64
+// MiB (the default cap) takes a few milliseconds, some tens the first
+// time its pages are touched (deadline_test.go logs it). The host
+// functions whose work grows with the guest's operands (fd_write of many
+// buffers, random_get) stop at the deadline themselves (host.go); the
+// others return at once.
+const (
+	fuelExport = "distgate.fuel"
+	stopExport = "distgate.stop"
+)
 
 // Section ids, and their order in a module.
 const (
@@ -99,13 +116,15 @@ func instrument(module []byte) ([]byte, error) {
 		case secGlobal:
 			definedGlobals, _ = (&reader{b: s.payload}).u32Checked()
 		case secExport:
-			if err := checkExportFree(s.payload, interruptExport); err != nil {
-				return nil, err
+			for _, name := range []string{fuelExport, stopExport} {
+				if err := checkExportFree(s.payload, name); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
 	globals := importedGlobals + definedGlobals
-	check := newChecks(globals)
+	check := newChecks(globals, globals+1, globals+2)
 
 	var haveGlobal, haveExport bool
 	for i := range secs {
@@ -113,10 +132,10 @@ func instrument(module []byte) ([]byte, error) {
 		switch s.id {
 		case secGlobal:
 			haveGlobal = true
-			s.payload = appendVec(s.payload, globalEntry)
+			s.payload = appendVec(s.payload, i64Entry, i64Entry, i32Entry)
 		case secExport:
 			haveExport = true
-			s.payload = appendVec(s.payload, exportEntry(globals))
+			s.payload = appendVec(s.payload, exportEntry(fuelExport, globals), exportEntry(stopExport, globals+1))
 		case secTable:
 			p, err := capTables(s.payload)
 			if err != nil {
@@ -132,10 +151,10 @@ func instrument(module []byte) ([]byte, error) {
 		}
 	}
 	if !haveGlobal {
-		secs = insertSection(secs, section{secGlobal, append([]byte{1}, globalEntry...)})
+		secs = insertSection(secs, section{secGlobal, appendVec([]byte{0}, i64Entry, i64Entry, i32Entry)})
 	}
 	if !haveExport {
-		secs = insertSection(secs, section{secExport, append([]byte{1}, exportEntry(globals)...)})
+		secs = insertSection(secs, section{secExport, appendVec([]byte{0}, exportEntry(fuelExport, globals), exportEntry(stopExport, globals+1))})
 	}
 	out := append(make([]byte, 0, len(module)+len(module)/16), wasmMagic...)
 	for _, s := range secs {
@@ -199,23 +218,31 @@ func capTables(p []byte) ([]byte, error) {
 	return out, nil
 }
 
-// globalEntry is (global (mut i32) (i32.const 0)).
-var globalEntry = []byte{0x7f, 0x01, 0x41, 0x00, 0x0b}
+// The globals instrument adds: the fuel and the stop, each
+// (global (mut i64) (i64.const 0)), and a scratch word for the size
+// operand of bulk instructions, (global (mut i32) (i32.const 0)).
+var (
+	i64Entry = []byte{0x7e, 0x01, 0x42, 0x00, 0x0b}
+	i32Entry = []byte{0x7f, 0x01, 0x41, 0x00, 0x0b}
+)
 
-func exportEntry(global uint32) []byte {
-	b := binary.AppendUvarint(nil, uint64(len(interruptExport)))
-	b = append(b, interruptExport...)
+func exportEntry(name string, global uint32) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(name)))
+	b = append(b, name...)
 	b = append(b, 0x03) // a global
 	return binary.AppendUvarint(b, uint64(global))
 }
 
-// appendVec adds one entry to a vector payload: count, entries.
-func appendVec(payload, entry []byte) []byte {
+// appendVec adds entries to a vector payload: count, entries.
+func appendVec(payload []byte, entries ...[]byte) []byte {
 	r := &reader{b: payload}
 	n := r.u32()
-	out := binary.AppendUvarint(nil, uint64(n)+1)
+	out := binary.AppendUvarint(nil, uint64(n)+uint64(len(entries)))
 	out = append(out, payload[r.off:]...)
-	return append(out, entry...)
+	for _, e := range entries {
+		out = append(out, e...)
+	}
+	return out
 }
 
 // insertSection inserts s before the first known section that follows it.
@@ -313,7 +340,7 @@ func instrumentBody(out []byte, r *reader, check checks, imports, globals uint32
 	for r.more() && r.err == nil {
 		start := r.off
 		op := r.byte()
-		before := false // a fresh check goes before this instruction
+		bulkShift := -1 // a bulk check goes before this instruction: fuel per 2^bulkShift units of size
 		after := false  // a check goes after it
 		switch {
 		case op == 0x02 || op == 0x03 || op == 0x04 || op == 0x06: // block loop if try
@@ -358,8 +385,8 @@ func instrumentBody(out []byte, r *reader, check checks, imports, globals uint32
 			r.memarg()
 		case op == 0x3f: // memory.size
 			r.u32()
-		case op == 0x40: // memory.grow
-			before = true
+		case op == 0x40: // memory.grow: one unit per page
+			bulkShift = 0
 			r.u32()
 		case op == 0x41:
 			r.sleb()
@@ -373,7 +400,7 @@ func instrumentBody(out []byte, r *reader, check checks, imports, globals uint32
 		case op == 0xd0: // ref.null
 			r.sleb()
 		case op == 0xfc:
-			before = bulk(r.prefixFC())
+			bulkShift = bulk(r.prefixFC())
 		case op == 0xfd:
 			r.prefixFD()
 		case op == 0xfe:
@@ -388,8 +415,8 @@ func instrumentBody(out []byte, r *reader, check checks, imports, globals uint32
 		if r.err != nil {
 			break
 		}
-		if before {
-			out = append(out, check.fresh...)
+		if bulkShift >= 0 {
+			out = check.appendBulk(out, bulkShift)
 		}
 		out = append(out, r.b[start:r.off]...)
 		if op == 0x03 || after { // loop
@@ -405,36 +432,69 @@ func instrumentBody(out []byte, r *reader, check checks, imports, globals uint32
 	return out, nil
 }
 
-// checks are the two forms of the interrupt check.
+// bulk returns, for an instruction of prefix 0xfc whose run time grows
+// with its size operand, the shift of that size that gives its fuel: one
+// unit per 32 bytes (memory.init, memory.copy, memory.fill) or per 4
+// elements (table.init, table.copy, table.grow, table.fill); -1 for the
+// others.
+func bulk(sub uint32) int {
+	switch sub {
+	case 8, 10, 11:
+		return 5
+	case 12, 14, 15, 17:
+		return 2
+	}
+	return -1
+}
+
+// checks are the forms of the check of the fuel.
 type checks struct {
-	// plain is "global.get $interrupt if unreachable end". wazero's
+	// plain is "fuel -= 1; if fuel <= stop { unreachable }". wazero's
 	// compiler keeps a global's value in a register along straight-line
 	// code and loads it anew only at the entry of a function, after a
 	// call, and at the head of a loop (or a block several branches
-	// reach): the places where plain is used.
-	plain []byte
-	// fresh is plain in a loop of one iteration, "loop plain end", whose
-	// head forces the load anywhere: before bulk instructions, which
-	// may follow other checks in straight-line code (memory.copy does not
-	// count as a call).
-	fresh []byte
+	// reach): the places where plain is used, so that it sees the stop
+	// the timer set.
+	plain            []byte
+	fuel, stop, temp uint32 // the indices of the globals
 }
 
-func newChecks(global uint32) checks {
-	plain := binary.AppendUvarint([]byte{0x23}, uint64(global)) // global.get $interrupt
-	plain = append(plain, 0x04, 0x40, 0x00, 0x0b)               // if unreachable end
-	fresh := append([]byte{0x03, 0x40}, plain...)               // loop
-	fresh = append(fresh, 0x0b)                                 // end
-	return checks{plain: plain, fresh: fresh}
+func newChecks(fuel, stop, temp uint32) checks {
+	c := checks{fuel: fuel, stop: stop, temp: temp}
+	c.plain = c.appendPlain(nil, []byte{0x42, 0x01}) // i64.const 1
+	return c
 }
 
-// bulk reports whether an instruction of prefix 0xfc runs for a time that
-// grows with its operands: memory.init, memory.copy, memory.fill,
-// table.init, table.copy, table.grow, table.fill.
-func bulk(sub uint32) bool {
-	switch sub {
-	case 8, 10, 11, 12, 14, 15, 17:
-		return true
-	}
-	return false
+// appendPlain appends "fuel -= cost; if fuel <= stop { unreachable }";
+// cost is the code that pushes the i64 cost.
+func (c checks) appendPlain(b, cost []byte) []byte {
+	b = c.global(b, 0x23, c.fuel) // global.get $fuel
+	b = append(b, cost...)
+	b = append(b, 0x7d)           // i64.sub
+	b = c.global(b, 0x24, c.fuel) // global.set $fuel
+	b = c.global(b, 0x23, c.fuel)
+	b = c.global(b, 0x23, c.stop)
+	b = append(b, 0x57)                      // i64.le_s
+	return append(b, 0x04, 0x40, 0x00, 0x0b) // if unreachable end
+}
+
+// appendBulk appends the check before a bulk instruction, whose size
+// operand (i32) is on top of the stack: it takes fuel 1 + size>>shift. The
+// size goes through the scratch global and back on the stack; the check
+// is in a loop of one iteration, whose head makes the compiler load the
+// fuel anew: a bulk instruction may follow other checks in straight-line
+// code (memory.copy does not count as a call).
+func (c checks) appendBulk(b []byte, shift int) []byte {
+	b = c.global(b, 0x24, c.temp) // global.set $temp
+	b = c.global(b, 0x23, c.temp) // global.get $temp: the size, back
+	b = append(b, 0x03, 0x40)     // loop
+	cost := c.global(nil, 0x23, c.temp)
+	cost = append(cost, 0xad, 0x42, byte(shift), 0x88) // i64.extend_i32_u, i64.const shift, i64.shr_u
+	cost = append(cost, 0x42, 0x01, 0x7c)              // i64.const 1, i64.add
+	b = c.appendPlain(b, cost)
+	return append(b, 0x0b) // end
+}
+
+func (c checks) global(b []byte, op byte, index uint32) []byte {
+	return binary.AppendUvarint(append(b, op), uint64(index))
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 )
 
 func TestInstrument(t *testing.T) {
@@ -22,13 +23,17 @@ func TestInstrument(t *testing.T) {
 			t.Fatalf("%s: instrumented module does not compile: %v", name, err)
 		}
 		mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
-		if err != nil || mod.ExportedGlobal(interruptExport) == nil {
-			t.Errorf("%s: no %s export", name, interruptExport)
+		if err != nil || mod.ExportedGlobal(fuelExport) == nil || mod.ExportedGlobal(stopExport) == nil {
+			t.Errorf("%s: no %s and %s exports", name, fuelExport, stopExport)
 		}
 		cm.Close(ctx)
 	}
-	// loop.wat has no global: the interrupt is global 0, checked at the loop.
-	check := []byte{0x23, 0x00, 0x04, 0x40, 0x00, 0x0b}
+	// loop.wat has no global: the fuel is global 0, the stop 1, checked
+	// at the loop.
+	check := newChecks(0, 1, 2).plain
+	if want := []byte{0x23, 0x00, 0x42, 0x01, 0x7d, 0x24, 0x00, 0x23, 0x00, 0x23, 0x01, 0x57, 0x04, 0x40, 0x00, 0x0b}; !bytes.Equal(check, want) {
+		t.Errorf("check = % x, want % x", check, want)
+	}
 	m, _ := instrument(testdata(t, "loop"))
 	if loop := append([]byte{0x03, 0x40}, check...); !bytes.Contains(m, loop) {
 		t.Errorf("loop header without the check % x", loop)
@@ -42,20 +47,17 @@ func TestInstrument(t *testing.T) {
 	if leaf := []byte{0x00, 0x41, 0x80, 0x20, 0x0b}; !bytes.Contains(m, leaf) { // i32.const 4096 end
 		t.Errorf("leaf function changed: no % x", leaf)
 	}
-	// The bulk instructions get a fresh check, in a loop of one iteration,
-	// just before them; opcodes.wat has a global, so the interrupt is 1.
+	// The bulk instructions are checked just before, with fuel for their
+	// size; opcodes.wat has a global, so the fuel is global 1.
 	m, _ = instrument(testdata(t, "opcodes"))
-	fresh := []byte{0x03, 0x40, 0x23, 0x01, 0x04, 0x40, 0x00, 0x0b, 0x0b}
 	for _, op := range []struct {
-		name string
-		code []byte
-	}{{"memory.init", []byte{0xfc, 0x08}}, {"memory.copy", []byte{0xfc, 0x0a}}, {"memory.fill", []byte{0xfc, 0x0b}}} {
-		if !bytes.Contains(m, append(bytes.Clone(fresh), op.code...)) {
-			t.Errorf("%s without a fresh check before it", op.name)
+		name  string
+		code  []byte
+		shift int
+	}{{"memory.init", []byte{0xfc, 0x08}, 5}, {"memory.copy", []byte{0xfc, 0x0a}, 5}, {"memory.fill", []byte{0xfc, 0x0b}, 5}} {
+		if want := append(newChecks(1, 2, 3).appendBulk(nil, op.shift), op.code...); !bytes.Contains(m, want) {
+			t.Errorf("%s without its check before it: no % x", op.name, want)
 		}
-	}
-	if n := bytes.Count(m, fresh); n != 3 {
-		t.Errorf("opcodes.wat: %d fresh checks, want 3 (memory.init, memory.copy, memory.fill)", n)
 	}
 }
 
@@ -73,7 +75,7 @@ func TestInstrumentRefuses(t *testing.T) {
 	}{
 		{"sneaky global", sneaky, "global 0 out of range"},
 		{"start", testdata(t, "start"), "has a start function"},
-		{"reserved export", testdata(t, "reserved_export"), `exports "distgate.interrupt"`},
+		{"reserved export", testdata(t, "reserved_export"), `exports "distgate.stop"`},
 		{"unknown opcode", bytes.Replace(sneaky, []byte{0x23, 0x00, 0x1a}, []byte{0x01, 0x01, 0xff}, 1), "unsupported instruction 0xff"},
 		{"truncated body", sneaky[:len(sneaky)-2], "truncated"},
 	} {
@@ -96,6 +98,9 @@ func TestInstrumentKeepsSemantics(t *testing.T) {
 		mod, err := rt.InstantiateWithConfig(ctx, m, wazero.NewModuleConfig().WithName(""))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if fuel, ok := mod.ExportedGlobal(fuelExport).(api.MutableGlobal); ok {
+			fuel.Set(1 << 40) // the instrumented module: fuel for the call
 		}
 		r, err := mod.ExportedFunction("compute").Call(ctx)
 		if err != nil {

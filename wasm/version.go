@@ -26,6 +26,8 @@ type version struct {
 	log       *slog.Logger // the engine's records about this version
 	guestLog  *guestLog    // the guest's own records
 
+	fuel uint64 // given to each call (instrument.go)
+
 	refs atomic.Int64
 
 	// The pool: idle instances, and a token per live instance.
@@ -39,7 +41,7 @@ type version struct {
 // newVersion wraps a compiled, checked module. It holds one reference.
 func (e *Engine) newVersion(s *slot, meta Version, cm wazero.CompiledModule, ex exports) *version {
 	v := &version{
-		e: e, slot: s, meta: meta, compiled: cm, exports: ex,
+		e: e, slot: s, meta: meta, compiled: cm, exports: ex, fuel: fuelFor(e.cfg.CallTimeout),
 		log:   e.cfg.Logger.With("policy", s.name, "version", meta.Seq),
 		idle:  make(chan *instance, e.cfg.Instances),
 		slots: make(chan struct{}, e.cfg.Instances),
