@@ -202,8 +202,9 @@ func (c *admittedConn) Close() error {
 
 // answerNow answers, on the accepting goroutine, a PORT_PLEASE2 whose
 // whole frame is already in the socket buffer and whose answer needs no
-// resolver: a lookup then costs no goroutine, no deadline timer and no wait
-// in the poller. It only peeks, so that when it declines (another request,
+// resolver, or a LOOKUP_X the resolver answers at once (answerLookupNow):
+// a lookup then costs no goroutine, no deadline timer and no wait in the
+// poller. It only peeks, so that when it declines (another request,
 // a partial or oversized frame, bytes beyond the frame, a delay to
 // simulate) handle reads the connection from its first byte, as before.
 // The reply is at most 2+12+2*MaxSymLen bytes: it fits in the send buffer
@@ -214,6 +215,9 @@ func (s *Server) answerNow(c net.Conn) bool {
 	}
 	var buf [peekLen]byte
 	n := recvNow(c, buf[:], true)
+	if n >= 3 && buf[2] == cmdLookupX {
+		return s.answerLookupNow(c, buf[:n])
+	}
 	if n < 3 || buf[2] != cmdPortPlease {
 		return false
 	}
@@ -708,14 +712,7 @@ func (s *Server) lookupX(c net.Conn, req []byte) []byte {
 	if err != nil {
 		return appendLookupReply(nil, StatusBadRequest, nil, err.Error())
 	}
-	name, host := SplitNode(q.Node)
-	query := Query{Name: name, Host: host, Accept: q.Accept, Asker: q.Asker, Peer: peerAddr(c), LocalPeer: isLocalPeer(c)}
-	s.regMu.RLock()
-	query.Local, query.Registered = s.reg.Lookup(name, q.Accept)
-	regHost := s.reg.Host(name)
-	s.regMu.RUnlock()
-	query.LocalHost = s.isLocalHost(host) || (regHost != "" && strings.EqualFold(regHost, host))
-	ans := s.resolver.Resolve(context.Background(), query)
+	ans := s.resolver.Resolve(context.Background(), s.lookupQuery(c, q))
 	eps := fillAddrs(ans.Endpoints, c)
 	return appendLookupReply(nil, ans.Status, eps, ans.Message)
 }

@@ -6,8 +6,8 @@ import (
 )
 
 // peekLen is how many bytes answerNow looks at: a PORT_PLEASE2 frame for
-// a name of up to 61 bytes.
-const peekLen = 64
+// any name, a LOOKUP_X of a few names and protocols.
+const peekLen = 512
 
 // deferAccept sets TCP_DEFER_ACCEPT on a TCP listener: the kernel queues
 // a connection for accept only when its first data has arrived (or, for a

@@ -4,7 +4,7 @@ package epmd
 
 import "net"
 
-const peekLen = 64
+const peekLen = 512
 
 func deferAccept(net.Listener) {}
 

@@ -270,14 +270,24 @@ func (g *Gateway) Resolve(ctx context.Context, q epmd.Query) epmd.Answer {
 }
 
 func (g *Gateway) resolve(ctx context.Context, q epmd.Query) (RouteKind, epmd.Answer) {
+	in := lookupInput(q)
+	return g.answer(q, in.Node, g.routerNow().Lookup(ctx, in))
+}
+
+// lookupInput is the router's question for an EPMD query.
+func lookupInput(q epmd.Query) LookupInput {
 	node := q.Name
 	if q.Host != "" {
 		node += "@" + q.Host
 	}
-	rt := g.routerNow().Lookup(ctx, LookupInput{
+	return LookupInput{
 		Node: node, Name: q.Name, Host: q.Host, LocalHost: q.LocalHost, Accept: q.Accept, Asker: q.Asker,
 		Local: q.Local, Registered: q.Registered,
-	})
+	}
+}
+
+// answer turns the route of a query into the EPMD's answer.
+func (g *Gateway) answer(q epmd.Query, node string, rt Route) (RouteKind, epmd.Answer) {
 	switch rt.Kind {
 	case RouteLocal:
 		eps := q.Local

@@ -60,13 +60,7 @@ func (p *policyRouter) Lookup(ctx context.Context, in LookupInput) Route {
 	if !p.has(p.lookup) {
 		return p.fallback.Lookup(ctx, in)
 	}
-	req := abi.LookupRequest{
-		Name: in.Name, Host: in.Host, Accept: in.Accept, LocalHost: in.LocalHost, Registered: in.Registered,
-		Asker: abi.Asker{Node: in.Asker, Site: in.AskerSite, Identity: in.Identity},
-	}
-	for _, ep := range in.Local {
-		req.Local = append(req.Local, toABIEndpoint(ep))
-	}
+	req := lookupRequest(in)
 	r, err := p.eng.Lookup(ctx, p.lookup, &req)
 	if retryable(err) {
 		r, err = p.eng.Lookup(ctx, p.lookup, &req)
@@ -75,6 +69,18 @@ func (p *policyRouter) Lookup(ctx context.Context, in LookupInput) Route {
 		return p.fallback.Lookup(ctx, in)
 	}
 	return fromABIRoute(r)
+}
+
+// lookupRequest is the policy's question for a lookup.
+func lookupRequest(in LookupInput) abi.LookupRequest {
+	req := abi.LookupRequest{
+		Name: in.Name, Host: in.Host, Accept: in.Accept, LocalHost: in.LocalHost, Registered: in.Registered,
+		Asker: abi.Asker{Node: in.Asker, Site: in.AskerSite, Identity: in.Identity},
+	}
+	for _, ep := range in.Local {
+		req.Local = append(req.Local, toABIEndpoint(ep))
+	}
+	return req
 }
 
 // Authorize implements Router.

@@ -11,17 +11,15 @@ import (
 	"github.com/distgate/distgate/abi"
 )
 
-// request is a message the host sends: *abi.LookupRequest or
-// *abi.AuthorizeRequest.
-type request interface{ Append([]byte) []byte }
-
 // Lookup asks policy name where a node leads. It always returns a route
 // the gateway can act on: on failure — no such policy, a trap, a timeout,
 // garbage, an error code, a backoff — it returns Config.FailRoute (a
 // denial by default) together with the error, which the engine has
 // already counted and logged. The route's slices must not be modified.
-// ctx bounds the wait for a free instance and executor, which is bounded
-// anyway (ErrBusy); the call itself is bounded by Config.CallTimeout.
+// A route the policy allowed to be reused (abi.Route.CacheMS) answers the
+// same request again without a call (cache.go). ctx bounds the wait for a
+// free instance and executor, which is bounded anyway (ErrBusy); the call
+// itself is bounded by Config.CallTimeout.
 func (e *Engine) Lookup(ctx context.Context, name string, req *abi.LookupRequest) (abi.Route, error) {
 	s, err := e.slot(name)
 	if err != nil {
@@ -34,13 +32,53 @@ func (e *Engine) Lookup(ctx context.Context, name string, req *abi.LookupRequest
 	return route, nil
 }
 
-// lookupOn asks the version loaded in slot s for a route and checks it.
+// CachedLookup answers a lookup from the routes policy name allowed to be
+// reused (see Lookup), without calling it and without waiting: a lookup
+// it answers is counted as a decision (and as cached); one it cannot
+// answer (ok false) is not counted, and must be asked of Lookup.
+func (e *Engine) CachedLookup(name string, req *abi.LookupRequest) (route abi.Route, ok bool) {
+	s, err := e.slot(name)
+	if err != nil {
+		return abi.Route{}, false
+	}
+	v := s.cur.Load()
+	if v == nil {
+		return abi.Route{}, false
+	}
+	bp := e.buffer()
+	*bp = req.Append((*bp)[:0])
+	route, ok = v.cache.get(*bp, e.cfg.Now().UnixNano())
+	e.bufs.Put(bp)
+	if ok {
+		s.stats.calls.Add(1)
+		s.stats.cached.Add(1)
+	}
+	return route, ok
+}
+
+// lookupOn asks the version loaded in slot s for a route, or its cache,
+// and checks it.
 func (e *Engine) lookupOn(ctx context.Context, s *slot, req *abi.LookupRequest) (abi.Route, error) {
+	bp := e.buffer()
+	defer e.bufs.Put(bp)
+	*bp = req.Append((*bp)[:0])
+	msg := *bp
+	now := e.cfg.Now().UnixNano()
+	if v := s.cur.Load(); v != nil {
+		if r, ok := v.cache.get(msg, now); ok {
+			s.stats.calls.Add(1)
+			s.stats.cached.Add(1)
+			return r, nil
+		}
+	}
 	var route abi.Route
-	err := e.decide(ctx, s, func(in *instance) api.Function { return in.lookup }, req, func(out []byte) error {
+	err := e.decide(ctx, s, func(in *instance) api.Function { return in.lookup }, msg, func(v *version, out []byte) error {
 		var err error
 		if route, err = abi.ParseRoute(out); err == nil {
 			err = route.Validate()
+		}
+		if err == nil {
+			v.cache.put(msg, route, now)
 		}
 		return err
 	})
@@ -55,8 +93,11 @@ func (e *Engine) Authorize(ctx context.Context, name string, req *abi.AuthorizeR
 	if err != nil {
 		return abi.Refuse("policy " + name + " unavailable"), err
 	}
+	bp := e.buffer()
+	defer e.bufs.Put(bp)
+	*bp = req.Append((*bp)[:0])
 	var d abi.Decision
-	err = e.decide(ctx, s, func(in *instance) api.Function { return in.authz }, req, func(out []byte) error {
+	err = e.decide(ctx, s, func(in *instance) api.Function { return in.authz }, *bp, func(_ *version, out []byte) error {
 		var err error
 		if d, err = abi.ParseDecision(out); err == nil {
 			err = d.Validate()
@@ -67,6 +108,14 @@ func (e *Engine) Authorize(ctx context.Context, name string, req *abi.AuthorizeR
 		return abi.Refuse("policy " + name + " unavailable"), err
 	}
 	return d, nil
+}
+
+// buffer returns a buffer for an encoded request; put it back in e.bufs.
+func (e *Engine) buffer() *[]byte {
+	if bp, ok := e.bufs.Get().(*[]byte); ok {
+		return bp
+	}
+	return new([]byte)
 }
 
 // slot returns the named policy.
@@ -90,10 +139,11 @@ func (e *Engine) failRoute(name string) abi.Route {
 	return r
 }
 
-// decide runs one decision on the active version of s: it encodes req,
-// calls the export fn picks, and hands the result to parse while the
-// instance is held. Every failure is counted and logged here.
-func (e *Engine) decide(ctx context.Context, s *slot, fn func(*instance) api.Function, req request, parse func([]byte) error) error {
+// decide runs one decision on the active version of s: it calls the
+// export fn picks with the encoded request msg, and hands the result to
+// parse, with the version that answered, while the instance is held.
+// Every failure is counted and logged here.
+func (e *Engine) decide(ctx context.Context, s *slot, fn func(*instance) api.Function, msg []byte, parse func(*version, []byte) error) error {
 	s.stats.calls.Add(1)
 	v := s.acquire()
 	if v == nil {
@@ -106,7 +156,7 @@ func (e *Engine) decide(ctx context.Context, s *slot, fn func(*instance) api.Fun
 	w := wait{ctx: ctx, e: e}
 	err := e.startGuest(&w, s.name)
 	if err == nil {
-		err = e.decideOn(v, &w, fn, req, parse)
+		err = e.decideOn(v, &w, fn, msg, parse)
 		e.endGuest()
 	}
 	w.stop()
@@ -119,15 +169,14 @@ func (e *Engine) decide(ctx context.Context, s *slot, fn func(*instance) api.Fun
 
 // decideOn runs a decision on an instance of v; the caller holds an
 // executor for the whole decision (exec.go).
-func (e *Engine) decideOn(v *version, w *wait, fn func(*instance) api.Function, req request, parse func([]byte) error) error {
+func (e *Engine) decideOn(v *version, w *wait, fn func(*instance) api.Function, msg []byte, parse func(*version, []byte) error) error {
 	in, err := v.get(w)
 	if err != nil {
 		return err
 	}
-	in.scratch = req.Append(in.scratch[:0])
-	out, err := in.call(fn(in), in.scratch)
+	out, err := in.call(fn(in), msg)
 	if err == nil {
-		if perr := parse(out); perr != nil {
+		if perr := parse(v, out); perr != nil {
 			err = &ResultError{Policy: v.slot.name, Version: v.meta.Seq, Cause: perr}
 		}
 	}

@@ -32,6 +32,7 @@ type Engine struct {
 	// exec holds a token per goroutine running guest code; its capacity
 	// is below GOMAXPROCS (exec.go).
 	exec chan struct{}
+	bufs sync.Pool // *[]byte: encoded requests
 
 	liveMu   sync.Mutex // guards the following
 	live     map[*instance]struct{}

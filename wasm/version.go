@@ -26,7 +26,8 @@ type version struct {
 	log       *slog.Logger // the engine's records about this version
 	guestLog  *guestLog    // the guest's own records
 
-	fuel uint64 // given to each call (instrument.go)
+	fuel  uint64     // given to each call (instrument.go)
+	cache routeCache // routes its guest allowed to be reused (cache.go)
 
 	refs atomic.Int64
 
