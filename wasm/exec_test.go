@@ -75,3 +75,14 @@ func TestExecutorsNeverOverbooked(t *testing.T) {
 		}
 	}
 }
+
+// TestGOMAXPROCSRaised: with a single P, guests could hold every one: New
+// raises GOMAXPROCS to 2 and keeps one executor.
+func TestGOMAXPROCSRaised(t *testing.T) {
+	prev := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(prev)
+	e := newEngine(t, Config{})
+	if n := runtime.GOMAXPROCS(0); n != 2 || e.exec.limit != 1 {
+		t.Errorf("GOMAXPROCS %d, %d executors; want 2, 1", n, e.exec.limit)
+	}
+}
