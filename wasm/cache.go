@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/distgate/distgate/abi"
@@ -26,9 +27,14 @@ const maxCachedRoutes = 4096
 
 // routeCache is a version's cache of routes.
 type routeCache struct {
+	inUse atomic.Bool // a route was ever put: lookups look here first
+
 	mu        sync.RWMutex // guards the following
 	cur, prev map[string]cachedRoute
 }
+
+// used reports whether the cache ever held a route.
+func (c *routeCache) used() bool { return c.inUse.Load() }
 
 type cachedRoute struct {
 	route   abi.Route
@@ -56,6 +62,7 @@ func (c *routeCache) put(req []byte, r abi.Route, now int64) {
 		return
 	}
 	ttl := min(time.Duration(r.CacheMS)*time.Millisecond, maxCacheTTL)
+	c.inUse.Store(true)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cur == nil || len(c.cur) >= maxCachedRoutes {

@@ -41,13 +41,20 @@ func (e *Engine) CachedLookup(name string, req *abi.LookupRequest) (route abi.Ro
 	if err != nil {
 		return abi.Route{}, false
 	}
-	v := s.cur.Load()
-	if v == nil {
-		return abi.Route{}, false
+	if v := s.cur.Load(); v != nil && v.cache.used() {
+		return e.cachedOn(s, v, req)
 	}
-	bp := e.buffer()
+	return abi.Route{}, false
+}
+
+// cachedOn answers a lookup from the cache of v, the version in slot s.
+func (e *Engine) cachedOn(s *slot, v *version, req *abi.LookupRequest) (abi.Route, bool) {
+	bp, ok := e.bufs.Get().(*[]byte)
+	if !ok {
+		bp = new([]byte)
+	}
 	*bp = req.Append((*bp)[:0])
-	route, ok = v.cache.get(*bp, e.cfg.Now().UnixNano())
+	route, ok := v.cache.get(*bp, e.cfg.Now().UnixNano())
 	e.bufs.Put(bp)
 	if ok {
 		s.stats.calls.Add(1)
@@ -59,26 +66,21 @@ func (e *Engine) CachedLookup(name string, req *abi.LookupRequest) (route abi.Ro
 // lookupOn asks the version loaded in slot s for a route, or its cache,
 // and checks it.
 func (e *Engine) lookupOn(ctx context.Context, s *slot, req *abi.LookupRequest) (abi.Route, error) {
-	bp := e.buffer()
-	defer e.bufs.Put(bp)
-	*bp = req.Append((*bp)[:0])
-	msg := *bp
-	now := e.cfg.Now().UnixNano()
-	if v := s.cur.Load(); v != nil {
-		if r, ok := v.cache.get(msg, now); ok {
-			s.stats.calls.Add(1)
-			s.stats.cached.Add(1)
+	// A version whose guest never allowed a route to be reused is not
+	// looked up in its cache: a lookup then costs what it did without.
+	if v := s.cur.Load(); v != nil && v.cache.used() {
+		if r, ok := e.cachedOn(s, v, req); ok {
 			return r, nil
 		}
 	}
 	var route abi.Route
-	err := e.decide(ctx, s, func(in *instance) api.Function { return in.lookup }, msg, func(v *version, out []byte) error {
+	err := e.decide(ctx, s, func(in *instance) api.Function { return in.lookup }, req, func(v *version, msg, out []byte) error {
 		var err error
 		if route, err = abi.ParseRoute(out); err == nil {
 			err = route.Validate()
 		}
-		if err == nil {
-			v.cache.put(msg, route, now)
+		if err == nil && route.CacheMS != 0 {
+			v.cache.put(msg, route, e.cfg.Now().UnixNano())
 		}
 		return err
 	})
@@ -93,11 +95,8 @@ func (e *Engine) Authorize(ctx context.Context, name string, req *abi.AuthorizeR
 	if err != nil {
 		return abi.Refuse("policy " + name + " unavailable"), err
 	}
-	bp := e.buffer()
-	defer e.bufs.Put(bp)
-	*bp = req.Append((*bp)[:0])
 	var d abi.Decision
-	err = e.decide(ctx, s, func(in *instance) api.Function { return in.authz }, *bp, func(_ *version, out []byte) error {
+	err = e.decide(ctx, s, func(in *instance) api.Function { return in.authz }, req, func(_ *version, _, out []byte) error {
 		var err error
 		if d, err = abi.ParseDecision(out); err == nil {
 			err = d.Validate()
@@ -110,13 +109,9 @@ func (e *Engine) Authorize(ctx context.Context, name string, req *abi.AuthorizeR
 	return d, nil
 }
 
-// buffer returns a buffer for an encoded request; put it back in e.bufs.
-func (e *Engine) buffer() *[]byte {
-	if bp, ok := e.bufs.Get().(*[]byte); ok {
-		return bp
-	}
-	return new([]byte)
-}
+// request is a message the host sends: *abi.LookupRequest or
+// *abi.AuthorizeRequest.
+type request interface{ Append([]byte) []byte }
 
 // slot returns the named policy.
 func (e *Engine) slot(name string) (*slot, error) {
@@ -139,11 +134,11 @@ func (e *Engine) failRoute(name string) abi.Route {
 	return r
 }
 
-// decide runs one decision on the active version of s: it calls the
-// export fn picks with the encoded request msg, and hands the result to
-// parse, with the version that answered, while the instance is held.
-// Every failure is counted and logged here.
-func (e *Engine) decide(ctx context.Context, s *slot, fn func(*instance) api.Function, msg []byte, parse func(*version, []byte) error) error {
+// decide runs one decision on the active version of s: it encodes req,
+// calls the export fn picks, and hands the result to parse, with the
+// version that answered and the encoded request, while the instance is
+// held. Every failure is counted and logged here.
+func (e *Engine) decide(ctx context.Context, s *slot, fn func(*instance) api.Function, req request, parse func(v *version, msg, out []byte) error) error {
 	s.stats.calls.Add(1)
 	v := s.acquire()
 	if v == nil {
@@ -156,7 +151,7 @@ func (e *Engine) decide(ctx context.Context, s *slot, fn func(*instance) api.Fun
 	w := wait{ctx: ctx, e: e}
 	err := e.startGuest(&w, s.name)
 	if err == nil {
-		err = e.decideOn(v, &w, fn, msg, parse)
+		err = e.decideOn(v, &w, fn, req, parse)
 		e.endGuest()
 	}
 	w.stop()
@@ -169,14 +164,15 @@ func (e *Engine) decide(ctx context.Context, s *slot, fn func(*instance) api.Fun
 
 // decideOn runs a decision on an instance of v; the caller holds an
 // executor for the whole decision (exec.go).
-func (e *Engine) decideOn(v *version, w *wait, fn func(*instance) api.Function, msg []byte, parse func(*version, []byte) error) error {
+func (e *Engine) decideOn(v *version, w *wait, fn func(*instance) api.Function, req request, parse func(v *version, msg, out []byte) error) error {
 	in, err := v.get(w)
 	if err != nil {
 		return err
 	}
-	out, err := in.call(fn(in), msg)
+	in.scratch = req.Append(in.scratch[:0])
+	out, err := in.call(fn(in), in.scratch)
 	if err == nil {
-		if perr := parse(v, out); perr != nil {
+		if perr := parse(v, in.scratch, out); perr != nil {
 			err = &ResultError{Policy: v.slot.name, Version: v.meta.Seq, Cause: perr}
 		}
 	}

@@ -30,9 +30,10 @@ type instance struct {
 	timer   *time.Timer     // fires at the deadline of the running call
 	expired atomic.Bool     // the timer fired: the instance must be discarded
 
-	buf    uint32   // guest address of the request buffer
-	bufCap uint32   // its size
-	stack  []uint64 // parameters and results of calls
+	buf     uint32   // guest address of the request buffer
+	bufCap  uint32   // its size
+	stack   []uint64 // parameters and results of calls
+	scratch []byte   // the encoded request, before it is copied in
 }
 
 type instanceKey struct{}

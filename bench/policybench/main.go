@@ -1,11 +1,13 @@
 // Command policybench measures distgate's policies: one lookup decision
 // end to end in process (encode, call, decode) for the WAT sample and for
-// the Go static-map sample; then EPMD lookups per second with the Go
-// static-map policy active in a running gateway, against anchors measured
-// in the same run: the stock epmd (PORT_PLEASE2), and a gateway without a
-// policy, asked PORT_PLEASE2 (answered from its registry, as by `distgate
-// epmd`) and the same LOOKUP_X as the policy (answered by the built-in
-// router). Each daemon holds 900 live registrations; 8 clients drive
+// the Go static-map sample (asked every time, and answering a repeated
+// request from the routes it allows to be reused); then EPMD lookups per
+// second with the Go static-map policy active in a running gateway (and
+// in another one with "cache_ms": 0, asked every time), against anchors
+// measured in the same run: the stock epmd (PORT_PLEASE2), and a gateway
+// without a policy, asked PORT_PLEASE2 (answered from its registry, as by
+// `distgate epmd`) and the same LOOKUP_X as the policy (answered by the
+// built-in router). Each daemon holds 900 live registrations; 8 clients drive
 // them, a new connection per lookup as OTP does, for -rounds rounds in
 // turns; each row shows its median round, with the daemon's own CPU time
 // per lookup (from /proc), the fairer measure on cores the clients share.
@@ -22,6 +24,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -109,21 +112,33 @@ func bench(o options, out io.Writer) error {
 	if _, err := eng.Install(ctx, "wat", watWasm, nil); err != nil {
 		return err
 	}
-	if _, err := eng.Install(ctx, "go", goWasm, goConfig); err != nil {
+	// The Go sample allows its routes to be reused: "go" is asked every
+	// time, "go-reused" answers the repeated request from the cache.
+	uncached, err := withoutReuse(goConfig)
+	if err != nil {
+		return err
+	}
+	if _, err := eng.Install(ctx, "go", goWasm, uncached); err != nil {
+		return err
+	}
+	if _, err := eng.Install(ctx, "go-reused", goWasm, goConfig); err != nil {
 		return err
 	}
 	req := wasmtest.LookupRequest()
-	watP50, watP99, err := wasm.MeasureDecisions(ctx, eng, "wat", req, o.decisions)
-	if err != nil {
-		return fmt.Errorf("WAT decisions: %w", err)
-	}
-	goP50, goP99, err := wasm.MeasureDecisions(ctx, eng, "go", req, o.decisions)
-	if err != nil {
-		return fmt.Errorf("Go decisions: %w", err)
-	}
 	fmt.Fprintf(out, "one lookup decision in process (encode, call, decode), %d each:\n", o.decisions)
-	fmt.Fprintf(out, "  %-22s p50 %8s  p99 %8s\n", "WAT local-only", watP50, watP99)
-	fmt.Fprintf(out, "  %-22s p50 %8s  p99 %8s\n", "Go static-map", goP50, goP99)
+	var watP50, watP99 time.Duration
+	for _, p := range []struct{ name, policy string }{
+		{"WAT local-only", "wat"}, {"Go static-map", "go"}, {"Go static-map, reused", "go-reused"},
+	} {
+		p50, p99, err := wasm.MeasureDecisions(ctx, eng, p.policy, req, o.decisions)
+		if err != nil {
+			return fmt.Errorf("%s decisions: %w", p.name, err)
+		}
+		if p.policy == "wat" {
+			watP50, watP99 = p50, p99
+		}
+		fmt.Fprintf(out, "  %-22s p50 %8s  p99 %8s\n", p.name, p50, p99)
+	}
 	eng.Close(ctx)
 
 	// 2. EPMD lookups/s, with the anchors measured in the same run: the
@@ -145,10 +160,24 @@ func bench(o options, out io.Writer) error {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	defer gw.stop()
-	if err := gw.push("lookup", goWasm, []byte(`{"routes": [{"match": "*@*.bench.example", "local": true}], "default": {"site": "hub", "transport": "tls"}}`)); err != nil {
+	benchConfig := []byte(`{"routes": [{"match": "*@*.bench.example", "local": true}], "default": {"site": "hub", "transport": "tls"}}`)
+	if err := gw.push("lookup", goWasm, benchConfig); err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
-	for _, d := range []*daemonProc{stock, &plain.daemonProc, &gw.daemonProc} {
+	// The same policy asked every time: what a policy whose routes may
+	// not be reused costs.
+	asked, err := startGateway(o.distgate, filepath.Join(dir, "asked"))
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	defer asked.stop()
+	if benchConfig, err = withoutReuse(benchConfig); err != nil {
+		return err
+	}
+	if err := asked.push("lookup", goWasm, benchConfig); err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
+	for _, d := range []*daemonProc{stock, &plain.daemonProc, &gw.daemonProc, &asked.daemonProc} {
 		regs, err := register(d.port, o.names)
 		if err != nil {
 			return fmt.Errorf("%s: %w", d.name, err)
@@ -164,6 +193,7 @@ func bench(o options, out io.Writer) error {
 		{name: "distgate, no policy, PORT_PLEASE2", d: &plain.daemonProc, payload: portPlease, ok: classicOK},
 		{name: "distgate, no policy, LOOKUP_X", d: &plain.daemonProc, payload: lookupX, ok: extOK},
 		{name: "distgate + Go static-map, LOOKUP_X", d: &gw.daemonProc, payload: lookupX, ok: extOK},
+		{name: "the same, routes never reused", d: &asked.daemonProc, payload: lookupX, ok: extOK},
 	}
 	load0 := loadAvg()
 	for range o.rounds {
@@ -193,9 +223,20 @@ func bench(o options, out io.Writer) error {
 		}
 		return a / b
 	}
-	fmt.Fprintf(out, "the Go policy's LOOKUP_X against distgate without a policy: %.2fx its PORT_PLEASE2, %.2fx its LOOKUP_X\n",
-		ratio(policyRate, aloneRate), ratio(policyRate, xRate))
+	fmt.Fprintf(out, "the Go policy's LOOKUP_X against distgate without a policy: %.2fx its PORT_PLEASE2, %.2fx its LOOKUP_X (never reused: %.2fx, %.2fx)\n",
+		ratio(policyRate, aloneRate), ratio(policyRate, xRate), ratio(phases[4].median().rate(), aloneRate), ratio(phases[4].median().rate(), xRate))
 	fmt.Fprintf(out, "policy-decision p50_ns=%d p99_ns=%d epmd_ratio=%.2f policy_ratio=%.2f\n",
 		watP50.Nanoseconds(), watP99.Nanoseconds(), ratio(policyRate, stockRate), ratio(policyRate, aloneRate))
 	return nil
+}
+
+// withoutReuse returns a static-map configuration with "cache_ms": 0:
+// every lookup asks the policy.
+func withoutReuse(config []byte) ([]byte, error) {
+	var m map[string]any
+	if err := json.Unmarshal(config, &m); err != nil {
+		return nil, fmt.Errorf("static-map configuration: %w", err)
+	}
+	m["cache_ms"] = 0
+	return json.Marshal(m)
 }
