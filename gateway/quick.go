@@ -31,6 +31,9 @@ func (p *policyRouter) LookupQuick(in LookupInput) (Route, bool) {
 	if !p.has(p.lookup) {
 		return p.fallback.LookupQuick(in)
 	}
+	if !p.eng.Reuses(p.lookup) {
+		return Route{}, false
+	}
 	req := lookupRequest(in)
 	r, ok := p.eng.CachedLookup(p.lookup, &req)
 	if !ok {

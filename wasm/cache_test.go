@@ -23,10 +23,13 @@ func TestRouteCache(t *testing.T) {
 			t.Fatalf("Lookup(%s) = %+v, %v; want %q", req.Name, r, err, reason)
 		}
 	}
-	if _, ok := e.CachedLookup("p", a); ok {
+	if _, ok := e.CachedLookup("p", a); ok || e.Reuses("p") {
 		t.Fatal("CachedLookup answered before any lookup")
 	}
 	want(a, "call 1")
+	if !e.Reuses("p") {
+		t.Error("Reuses = false after a reusable route")
+	}
 	want(a, "call 1") // cached
 	if r, ok := e.CachedLookup("p", a); !ok || r.Reason != "call 1" {
 		t.Fatalf("CachedLookup = %+v, %v", r, ok)
@@ -51,7 +54,7 @@ func TestRouteCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, ok := e.CachedLookup("q", remoteReq); ok {
+	if _, ok := e.CachedLookup("q", remoteReq); ok || e.Reuses("q") {
 		t.Error("CachedLookup answered for a policy that allows no reuse")
 	}
 	if st := mustInfo(t, e, "q").Stats; st.Cached != 0 || st.Calls != 2 {

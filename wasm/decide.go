@@ -47,6 +47,17 @@ func (e *Engine) CachedLookup(name string, req *abi.LookupRequest) (route abi.Ro
 	return abi.Route{}, false
 }
 
+// Reuses reports whether the active version of policy name has allowed
+// routes to be reused: whether CachedLookup may answer at all.
+func (e *Engine) Reuses(name string) bool {
+	s, err := e.slot(name)
+	if err != nil {
+		return false
+	}
+	v := s.cur.Load()
+	return v != nil && v.cache.used()
+}
+
 // cachedOn answers a lookup from the cache of v, the version in slot s.
 func (e *Engine) cachedOn(s *slot, v *version, req *abi.LookupRequest) (abi.Route, bool) {
 	bp, ok := e.bufs.Get().(*[]byte)
