@@ -10,8 +10,9 @@ import (
 // that accepts its connection when the gateway can answer it without
 // waiting (epmd.QuickResolver): from the built-in router, or from a route
 // the lookup policy allowed to be reused (abi.Route.CacheMS). A route via
-// a peer site needs a proxy port, and any other lookup a policy call: a
-// connection goroutine answers those through Resolve.
+// a peer site needs a proxy port, a denial is logged (a write that may
+// block), and any other lookup needs a policy call: a connection goroutine
+// answers those through Resolve.
 
 // quickRouter is a Router that can answer some lookups without waiting.
 type quickRouter interface {
@@ -50,7 +51,7 @@ func (g *Gateway) ResolveQuick(q epmd.Query) (epmd.Answer, bool) {
 	}
 	in := lookupInput(q)
 	rt, ok := qr.LookupQuick(in)
-	if !ok || rt.Kind == RouteVia {
+	if !ok || rt.Kind == RouteVia || rt.Kind == RouteDeny {
 		return epmd.Answer{}, false
 	}
 	kind, ans := g.answer(q, in.Node, rt)
