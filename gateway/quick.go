@@ -9,10 +9,10 @@ import (
 // Lookups answered at once. The EPMD answers a LOOKUP_X on the goroutine
 // that accepts its connection when the gateway can answer it without
 // waiting (epmd.QuickResolver): from the built-in router, or from a route
-// the lookup policy allowed to be reused (abi.Route.CacheMS). A route via
-// a peer site needs a proxy port, a denial is logged (a write that may
-// block), and any other lookup needs a policy call: a connection goroutine
-// answers those through Resolve.
+// the lookup policy allowed to be reused (abi.Route.CacheMS); a route via
+// a peer site gets its proxy port there too (a listener opened, or one
+// found). Any other lookup needs a policy call: a connection goroutine
+// answers it through Resolve.
 
 // quickRouter is a Router that can answer some lookups without waiting.
 type quickRouter interface {
@@ -51,7 +51,7 @@ func (g *Gateway) ResolveQuick(q epmd.Query) (epmd.Answer, bool) {
 	}
 	in := lookupInput(q)
 	rt, ok := qr.LookupQuick(in)
-	if !ok || rt.Kind == RouteVia || rt.Kind == RouteDeny {
+	if !ok {
 		return epmd.Answer{}, false
 	}
 	kind, ans := g.answer(q, in.Node, rt)

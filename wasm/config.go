@@ -70,10 +70,14 @@ const (
 	// deadline (instrument.go): one check. A Go policy's decision passes
 	// about 700 checks in 5 to 10 microseconds, a tenth of that rate; only
 	// a loop of nothing (a nanosecond an iteration) runs out before its
-	// deadline, and fails as it would have at the deadline. The fuel bounds
-	// how long a garbage collection waits for a guest the timer cannot
-	// stop: some times its deadline.
+	// deadline, and fails as it would have at the deadline.
 	fuelPerNanosecond = 1
+	// maxFuel caps the fuel of a call or an instance's start, whatever its
+	// deadline: the fuel bounds how long a garbage collection waits for a
+	// guest the timer cannot stop (a loop runs 250M checks in a quarter
+	// of a second to a second), and it is still a few seconds of a Go
+	// guest's work.
+	maxFuel = 250_000_000
 	// maxTableElements caps the references in a module's tables, which
 	// live on the gateway's heap (instrument.go): 8 MiB of it. A Go
 	// policy's table has about 6,000.

@@ -149,6 +149,10 @@ func TestWaitIsBounded(t *testing.T) {
 	// A deadline of a minute: the one instance stays busy all along.
 	e := newEngine(t, Config{CallTimeout: time.Minute, Instances: 1})
 	install(t, e, "p", testdata(t, "loop"), "")
+	// Fuel beyond maxFuel, so that the first call runs until Close: seconds
+	// of a loop (and no more, should a collection wait for it).
+	slot, _ := e.slot("p")
+	slot.cur.Load().fuel = 4e9
 	busy := make(chan error, 1)
 	go func() {
 		_, err := e.Lookup(ctx, "p", remoteReq)

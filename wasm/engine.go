@@ -29,9 +29,9 @@ type Engine struct {
 
 	closed atomic.Bool
 	done   chan struct{} // closed by Close: waits end
-	// exec counts the goroutines running guest code, fewer than
-	// GOMAXPROCS (exec.go).
-	exec *executorPool
+	// exec holds a token per goroutine running guest code; its capacity
+	// is below GOMAXPROCS (exec.go).
+	exec chan struct{}
 	bufs sync.Pool // *[]byte: encoded requests
 
 	liveMu   sync.Mutex // guards the following
@@ -78,7 +78,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, done: make(chan struct{}), exec: newExecutorPool(executors()), live: map[*instance]struct{}{}}
+	e := &Engine{cfg: cfg, done: make(chan struct{}), exec: make(chan struct{}, executors()), live: map[*instance]struct{}{}}
 	// Deadlines are enforced by instrumenting modules (instrument.go), not
 	// by WithCloseOnContextDone, which costs a Go guest ten times its run
 	// time.

@@ -38,7 +38,7 @@ func BenchmarkExecutorParallel(b *testing.B) {
 
 // newExecEngine returns an engine with only its executors set up.
 func newExecEngine() *Engine {
-	return &Engine{exec: newExecutorPool(executors()), done: make(chan struct{})}
+	return &Engine{exec: make(chan struct{}, executors()), done: make(chan struct{})}
 }
 
 // TestExecutorsNeverOverbooked: many goroutines taking and returning
@@ -46,7 +46,7 @@ func newExecEngine() *Engine {
 // maxWait for one.
 func TestExecutorsNeverOverbooked(t *testing.T) {
 	for _, limit := range []int{1, 3} {
-		e := &Engine{exec: newExecutorPool(limit), done: make(chan struct{})}
+		e := &Engine{exec: make(chan struct{}, limit), done: make(chan struct{})}
 		var held, worst atomic.Int64
 		var wg sync.WaitGroup
 		for range 8 {
@@ -82,7 +82,7 @@ func TestGOMAXPROCSRaised(t *testing.T) {
 	prev := runtime.GOMAXPROCS(1)
 	defer runtime.GOMAXPROCS(prev)
 	e := newEngine(t, Config{})
-	if n := runtime.GOMAXPROCS(0); n != 2 || e.exec.limit != 1 {
-		t.Errorf("GOMAXPROCS %d, %d executors; want 2, 1", n, e.exec.limit)
+	if n := runtime.GOMAXPROCS(0); n != 2 || cap(e.exec) != 1 {
+		t.Errorf("GOMAXPROCS %d, %d executors; want 2, 1", n, cap(e.exec))
 	}
 }

@@ -98,9 +98,9 @@ func (in *instance) expire() {
 }
 
 // fuelFor returns the fuel of a call with deadline d: fuelPerNanosecond
-// checks per nanosecond.
+// checks per nanosecond, at most maxFuel.
 func fuelFor(d time.Duration) uint64 {
-	return uint64(max(d.Nanoseconds(), 1)) * fuelPerNanosecond
+	return min(uint64(max(d.Nanoseconds(), 1))*fuelPerNanosecond, maxFuel)
 }
 
 func (in *instance) init() error {

@@ -46,7 +46,8 @@ import (
 // guest code cannot be preempted, and when the Go runtime stops the world
 // (a garbage collection) while a guest runs, it waits for the guest with
 // every other thread stopped, timers included. Then the guest runs on
-// until its fuel is spent, some times its deadline, and the world goes on.
+// until its fuel is spent (a deadline's worth of checks at one a
+// nanosecond, at most maxFuel: a second at worst), and the world goes on.
 //
 // Between two checks a guest runs a bounded stretch: at most a function
 // body and the leaf functions it calls, one bulk instruction, or one host
