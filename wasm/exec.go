@@ -22,7 +22,9 @@ import (
 // decoded: a microsecond beyond the guest's own time), and so does the
 // start of a version's first instance. One P is always left to the rest of
 // the process, and with it the timers that stop guests at their
-// deadlines. With GOMAXPROCS 1 there would be no such P: New raises
+// deadlines (a collection, which stops every P, waits for the guests
+// instead: their fuel bounds that, see instrument.go). With GOMAXPROCS 1
+// there would be no such P: New raises
 // GOMAXPROCS to 2. As a decision holds its executor before it takes an
 // instance, a version never has more instances busy than there are
 // executors: on a quiet engine one instance answers every call, its
@@ -52,8 +54,8 @@ func executors() int {
 	return max(1, runtime.GOMAXPROCS(0)-1)
 }
 
-// wait bounds the waits of one decision (for an instance, then for an
-// executor) together: by the caller's context, by maxWait from the first
+// wait bounds the waits of one decision (for an executor, then for an
+// instance) together: by the caller's context, by maxWait from the first
 // wait that blocks, and by the engine's Close. The timer is made only
 // when a wait blocks, so an idle engine's decisions never make one.
 type wait struct {
