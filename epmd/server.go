@@ -96,10 +96,10 @@ type Claims interface {
 // a reply, and asks Public about everything else.
 type Public interface {
 	// Admit is asked when a connection arrives, before a byte is read; a
-	// refusal closes it at once (rate and concurrency limits). Done is
-	// called when an admitted connection ends.
-	Admit(peer netip.AddrPort) bool
-	Done(peer netip.AddrPort)
+	// refusal (ok false) closes it at once (rate and concurrency limits).
+	// Until its request is read, the policy may close c to make room for
+	// other connections.
+	Admit(peer netip.AddrPort, c net.Conn) (a Admission, ok bool)
 	// PortPlease answers PORT_PLEASE2; nil answers "not found", exactly as
 	// for a name that does not exist.
 	PortPlease(ctx context.Context, peer netip.AddrPort, name string) *PortInfo
@@ -107,6 +107,14 @@ type Public interface {
 	Names(ctx context.Context, peer netip.AddrPort) (names []NameEntry, ok bool)
 	// Refused is told of each request refused outright, for the log.
 	Refused(peer netip.AddrPort, what string)
+}
+
+// Admission is a connection Public admitted. The server calls
+// Established once the connection's request is read, and Done when the
+// connection ends.
+type Admission interface {
+	Established()
+	Done()
 }
 
 // Server serves the EPMD protocol on any number of listeners.
@@ -119,8 +127,9 @@ type Server struct {
 	localIPs map[netip.Addr]bool
 	bufs     sync.Pool
 
-	nextID atomic.Uint64
-	wg     sync.WaitGroup
+	nextID  atomic.Uint64
+	wg      sync.WaitGroup
+	workers workers // connection goroutines waiting for more (workers.go)
 
 	regMu sync.RWMutex // guards reg
 	reg   *Registry
@@ -153,6 +162,7 @@ func NewServer(cfg Config) *Server {
 		reg:       NewRegistry(cfg.MaxUnregistered),
 		listeners: make(map[net.Listener]bool),
 		conns:     make(map[uint64]net.Conn),
+		workers:   newWorkers(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -209,11 +219,12 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		backoff = 0
 		if s.cfg.Public != nil {
-			if !s.cfg.Public.Admit(peerAddr(c)) {
+			a, ok := s.cfg.Public.Admit(peerAddr(c), c)
+			if !ok {
 				c.Close()
 				continue
 			}
-			c = &admittedConn{Conn: c, done: s.cfg.Public.Done, peer: peerAddr(c)}
+			c = &admittedConn{Conn: c, a: a}
 		}
 		if s.answerNow(c) {
 			continue
@@ -223,29 +234,28 @@ func (s *Server) Serve(ln net.Listener) error {
 			c.Close()
 			return nil
 		}
-		s.wg.Add(1)
-		go s.handle(id, c, deferred)
+		s.serveConn(id, c, deferred)
 	}
 }
 
 // admittedConn tells the public policy when an admitted connection ends.
 type admittedConn struct {
 	net.Conn
-	done func(netip.AddrPort)
-	peer netip.AddrPort
+	a    Admission
 	once sync.Once
 }
 
 func (c *admittedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.done(c.peer) })
+	c.once.Do(c.a.Done)
 	return err
 }
 
 // answerNow answers, on the accepting goroutine, a PORT_PLEASE2 whose
 // whole frame is already in the socket buffer and whose answer needs no
-// resolver: a lookup then costs no goroutine, no deadline timer and no wait
-// in the poller. It only peeks, so that when it declines (another request,
+// resolver, or a LOOKUP_X the resolver answers at once (answerLookupNow):
+// a lookup then costs no goroutine, no deadline timer and no wait in the
+// poller. It only peeks, so that when it declines (another request,
 // a partial or oversized frame, bytes beyond the frame, a delay to
 // simulate) handle reads the connection from its first byte, as before.
 // The reply is at most 2+12+2*MaxSymLen bytes: it fits in the send buffer
@@ -256,6 +266,9 @@ func (s *Server) answerNow(c net.Conn) bool {
 	}
 	var buf [peekLen]byte
 	n := recvNow(c, buf[:], true)
+	if n >= 3 && buf[2] == cmdLookupX {
+		return s.answerLookupNow(c, buf[:n])
+	}
 	if n < 3 || buf[2] != cmdPortPlease {
 		return false
 	}
@@ -318,6 +331,7 @@ func (s *Server) Close() error {
 		c.Close()
 	}
 	s.mu.Unlock()
+	s.workers.stop()
 	s.wg.Wait()
 	return nil
 }
@@ -342,7 +356,6 @@ func (s *Server) Registry(f func(*Registry)) {
 // long as the connection lives. deferred tells that its listener holds
 // connections back until their first bytes come (deferAccept).
 func (s *Server) handle(id uint64, c net.Conn, deferred bool) {
-	defer s.wg.Done()
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, id)
@@ -361,6 +374,9 @@ func (s *Server) handle(id uint64, c net.Conn, deferred bool) {
 	if !ok {
 		s.bufs.Put(bp)
 		return
+	}
+	if a, ok := c.(*admittedConn); ok {
+		a.a.Established()
 	}
 	s.dispatch(id, c, req, bp)
 }
@@ -842,16 +858,10 @@ func (s *Server) lookupX(c net.Conn, req []byte) []byte {
 	if err != nil {
 		return appendLookupReply(nil, StatusBadRequest, nil, err.Error())
 	}
-	name, host := SplitNode(q.Node)
-	query := Query{Name: name, Host: host, Accept: q.Accept, Asker: q.Asker, Peer: peerAddr(c), LocalPeer: isLocalPeer(c), ServerAddr: serverAddr(c)}
+	query := s.lookupQuery(c, q)
 	if !query.LocalPeer && s.cfg.NonLocal != nil && !s.cfg.NonLocal.MayList(context.Background(), query.Peer, q.Node, true) {
 		return appendLookupReply(nil, StatusDenied, nil, "lookups by peers on other hosts are denied here")
 	}
-	s.regMu.RLock()
-	query.Local, query.Registered = s.reg.Lookup(name, q.Accept)
-	regHost := s.reg.Host(name)
-	s.regMu.RUnlock()
-	query.LocalHost = s.isLocalHost(host) || (regHost != "" && strings.EqualFold(regHost, host))
 	ans := s.resolver.Resolve(context.Background(), query)
 	eps := fillAddrs(ans.Endpoints, c)
 	return appendLookupReply(nil, ans.Status, eps, ans.Message)

@@ -41,7 +41,7 @@
 //
 //	proxy      -> link, linkwire, ports, relay, handshake
 //	terminate  -> ports, relay, pki, handshake, epmd
-//	link       -> linkwire, relay, pki
+//	link       -> linkwire, relay, pki, admit
 //	ports      -> admit
 //	relay      -> handshake
 //	pki        -> datadir

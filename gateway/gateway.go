@@ -36,29 +36,30 @@ type Options struct {
 // Gateway is a running distgate: the parts New wired together. It holds
 // them to close them and to report on them; the parts never hold it.
 type Gateway struct {
-	site     string
-	role     string
-	dir      *directory.Directory // the site directory; nil for a standalone gateway
-	shared   *policySync          // the site's shared policies; nil for a standalone gateway
-	log      *slog.Logger
-	started  time.Time
-	identity *pki.Identity
-	certs    *pki.Manager
-	engine   *wasm.Engine
-	policies *policyRouter
-	router   routerSwitch
-	metrics  *metrics
-	relays   *relay.Table
-	links    *link.Manager
-	proxies  *proxy.Ports
-	nodes    *nodes
-	epmd     *epmd.Server // nil when epmd.disabled
-	epmdLn   net.Listener
-	term     *terminate.Ports // TLS termination ports; nil when off
-	public   *epmd.Server     // the internet-facing EPMD; nil when off
-	publicLn net.Listener
-	queries  *queries
-	admin    *adminServer
+	site      string
+	role      string
+	dir       *directory.Directory // the site directory; nil for a standalone gateway
+	shared    *policySync          // the site's shared policies; nil for a standalone gateway
+	log       *slog.Logger
+	started   time.Time
+	identity  *pki.Identity
+	certs     *pki.Manager
+	engine    *wasm.Engine
+	policies  *policyRouter
+	router    routerSwitch
+	metrics   *metrics
+	relays    *relay.Table
+	links     *link.Manager
+	proxies   *proxy.Ports
+	nodes     *nodes
+	epmd      *epmd.Server // nil when epmd.disabled
+	epmdLn    net.Listener
+	term      *terminate.Ports // TLS termination ports; nil when off
+	public    *epmd.Server     // the internet-facing EPMD; nil when off
+	publicLn  net.Listener
+	publicLog *admit.Log // its refusals
+	queries   *queries
+	admin     *adminServer
 
 	wg        sync.WaitGroup // the EPMD servers' loops, the load publisher
 	bgCancel  context.CancelFunc
@@ -150,7 +151,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		Site: cfg.Site, SiteEdges: edges,
 		QUIC: cfg.Links.QUIC, TLS: cfg.Links.TLS, Peers: peers, Certs: g.certs, Trust: trust,
 		Idle: cfg.Proxy.Idle.Std(), DefaultLiveness: DefaultLiveness, DialTimeout: linkDialTimeout, AcceptIdle: linkAcceptIdle,
-		OnDial: g.metrics.dialed, Logger: log,
+		Admit: edgeLimits(), QueryStreams: queryStreams, OnDial: g.metrics.dialed, Logger: log,
 	}); err != nil {
 		return nil, err
 	}
@@ -211,7 +212,10 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 
 // startEPMD opens the classic EPMD and serves it.
 func (g *Gateway) startEPMD(ctx context.Context, c EPMDConfig, res epmd.Resolver) error {
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", c.Listen)
+	// No keep-alive probes, as the drop-in's listeners (epmd.Listen): a
+	// lookup lives for one request, and they cost four setsockopt calls per
+	// connection, 6% of a lookup's CPU.
+	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(ctx, "tcp", c.Listen)
 	if err != nil {
 		return fmt.Errorf("epmd.listen: %w", err)
 	}
@@ -254,11 +258,13 @@ func (g *Gateway) startPublic(ctx context.Context, pc PublicConfig, idle time.Du
 			return err
 		}
 	}
-	limit := admit.New(admit.Limits{Rate: pc.Rate, Burst: pc.Burst, PerSource: publicPerAddr, Total: publicTotal, MaxSources: publicMaxSources})
+	// The public EPMD and the TLS ports each have a budget of their own:
+	// a flood of one does not lock the other.
+	limits := admit.Limits{Rate: pc.Rate, Burst: pc.Burst, PerSource: publicPerAddr, Total: publicTotal, MaxSources: publicMaxSources}
 	g.term = terminate.New(terminate.Config{
 		Ports: ports.Config{
 			Addr: netip.MustParseAddr(pc.Address), // validated: an IP
-			Max:  MaxTerminationPorts, Idle: idle, Admit: limit, Logger: g.log.With("component", "terminate"),
+			Max:  MaxTerminationPorts, Idle: idle, Admit: admit.New(limits), Logger: g.log.With("component", "terminate"),
 		},
 		HandshakeTimeout: handshakeTimeout, ClientCAs: clientCAs, Certs: g.certs,
 		Policy: reachPolicy{router: &g.router, trust: trust}, Backends: g.nodes, Relays: g.relays, Bufs: bufs,
@@ -275,10 +281,11 @@ func (g *Gateway) startPublic(ctx context.Context, pc PublicConfig, idle time.Du
 	}
 	g.publicLn = ln
 	plog := g.log.With("component", "public-epmd")
+	g.publicLog = admit.NewLog(plog, "public EPMD refused")
 	g.public = epmd.NewServer(epmd.Config{
 		Port: ln.Addr().(*net.TCPAddr).Port,
-		Public: &publicEPMD{router: &g.router, nodes: g.nodes, term: g.term, limit: limit, metrics: g.metrics,
-			log: plog, logged: map[string]time.Time{}},
+		Public: &publicEPMD{router: &g.router, nodes: g.nodes, term: g.term, limit: admit.New(limits), metrics: g.metrics,
+			refusals: g.publicLog, log: plog},
 		RequestTimeout: publicRequestTime,
 		Logger:         plog,
 	})
@@ -342,6 +349,12 @@ func (g *Gateway) Close() error {
 		if g.admin != nil {
 			g.admin.close()
 		}
+		// The policies first: Close interrupts the calls in flight and
+		// ends the waits for them, so that the lookups and relays waited
+		// for below end at once, whatever the policies do.
+		if g.engine != nil {
+			g.engine.Close(context.Background())
+		}
 		if g.queries != nil {
 			g.queries.close()
 		}
@@ -350,6 +363,7 @@ func (g *Gateway) Close() error {
 		}
 		if g.public != nil {
 			g.public.Close()
+			g.publicLog.Close()
 		}
 		if g.term != nil {
 			g.term.Close()
@@ -375,9 +389,6 @@ func (g *Gateway) Close() error {
 		}
 		if g.certs != nil {
 			g.certs.Close()
-		}
-		if g.engine != nil {
-			g.engine.Close(context.Background())
 		}
 	})
 	return nil

@@ -43,7 +43,10 @@ func (in *inbound) serveStream(ctx context.Context, from link.From, s relay.Stre
 		return
 	}
 	if hdr.Kind == linkwire.KindEPMD {
-		s.SetReadDeadline(time.Now().Add(remoteQueryTimeout)) // one query, then the end
+		// One query, then the end: the deadline bounds the request and
+		// the reply, which a client that reads nothing would hold for
+		// ever.
+		setDeadline(s, time.Now().Add(remoteQueryTimeout))
 	} else {
 		s.SetReadDeadline(time.Time{})
 	}
@@ -55,6 +58,8 @@ func (in *inbound) serveStream(ctx context.Context, from link.From, s relay.Stre
 	switch hdr.Kind {
 	case linkwire.KindRelay:
 		in.serveRelay(ctx, from, s, hdr)
+	case linkwire.KindControl:
+		in.links.ServeControl(from, s, clampLiveness(hdr.Liveness))
 	case linkwire.KindEPMD:
 		s.Write(linkwire.AppendReply(nil, linkwire.StatusOK, ""))
 		a := asker{via: ViaLink, site: from.Site, identity: from.Identity, peer: from.Transport.String()}
@@ -66,7 +71,10 @@ func (in *inbound) serveStream(ctx context.Context, from link.From, s relay.Stre
 				a.local = ap.Addr().Unmap()
 			}
 		}
-		in.queries.serve(ctx, s, a)
+		if err := in.queries.serve(ctx, s, a); err != nil {
+			s.Abort()
+			return
+		}
 		s.Close()
 	default:
 		s.Write(linkwire.AppendReply(nil, linkwire.StatusBadRequest, fmt.Sprintf("stream kind %s is not served here", hdr.Kind)))
@@ -153,7 +161,7 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 		s.Abort()
 		return
 	}
-	in.applyLiveness(s, hdr)
+	link.ApplyLiveness(s, clampLiveness(hdr.Liveness))
 	ri := in.relays.Add(caller, target, site, transport, relay.In)
 	defer in.relays.Remove(ri)
 	local := relay.Conn(c.(*net.TCPConn))
@@ -164,16 +172,6 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 	if err := relay.Run(local, s, in.bufs, &ri.Stats); err != nil {
 		in.log.Info("relay ended", "caller", caller, "target", target, "err", err)
 	}
-}
-
-// applyLiveness closes the stream when its link is silent for the
-// route's liveness.
-func (in *inbound) applyLiveness(s relay.Stream, hdr linkwire.Header) {
-	liveness := hdr.Liveness
-	if liveness <= 0 {
-		liveness = DefaultLiveness
-	}
-	link.ApplyLiveness(s, min(max(liveness, minLiveness), maxLiveness))
 }
 
 // holds reports whether the member of this site with link identity
@@ -247,11 +245,30 @@ func (in *inbound) forward(ctx context.Context, from link.From, s relay.Stream, 
 		s.Abort()
 		return
 	}
-	in.applyLiveness(s, hdr)
+	link.ApplyLiveness(s, clampLiveness(hdr.Liveness))
 	ri := in.relays.Add(caller, hdr.Target, from.Site+">"+rt.Site, tr.String(), relay.In)
 	defer in.relays.Remove(ri)
 	in.log.Debug("relay forwarded", "caller", caller, "target", hdr.Target, "from", from.Site, "to", rt.Site, "hops", out.Hops)
 	if err := relay.Run(s, next, in.bufs, &ri.Stats); err != nil {
 		in.log.Info("relay ended", "caller", caller, "target", hdr.Target, "err", err)
 	}
+}
+
+// setDeadline bounds the reads and the writes of a link stream (a QUIC
+// stream, a TLS link connection).
+func setDeadline(s relay.Stream, t time.Time) {
+	if d, ok := s.(interface{ SetDeadline(time.Time) error }); ok {
+		d.SetDeadline(t)
+	} else {
+		s.SetReadDeadline(t)
+	}
+}
+
+// clampLiveness is the liveness of a link stream whose header asks for
+// liveness: the default when it asks for none, within the bounds.
+func clampLiveness(liveness time.Duration) time.Duration {
+	if liveness <= 0 {
+		liveness = DefaultLiveness
+	}
+	return min(max(liveness, minLiveness), maxLiveness)
 }

@@ -1,6 +1,10 @@
 package gateway
 
-import "time"
+import (
+	"time"
+
+	"github.com/distgate/distgate/gateway/admit"
+)
 
 // Limits and timeouts of the gateway, in one place, with their units. New
 // hands each part the ones it uses; the constants that define a wire
@@ -71,11 +75,40 @@ const (
 	maxConfigFileLength = 1 << 20
 
 	// Public edge: a connection of the public EPMD gets publicRequestTime
-	// for its request; a source may hold publicPerAddr connections (public
-	// EPMD and TLS termination ports together), all sources publicTotal,
-	// and publicMaxSources sources are remembered.
+	// for its request. The public EPMD and the TLS termination ports each
+	// let a source (an IPv4 address, an IPv6 /64) hold publicPerAddr
+	// connections, its networks more (admit: an IPv4 /24 or IPv6 /48 four
+	// times as many, an IPv6 /32 sixteen times), all sources publicTotal;
+	// publicMaxSources sources are remembered. When all are taken, the
+	// oldest connection whose request is not in yet is closed.
 	publicRequestTime = 5 * time.Second
 	publicPerAddr     = 16
 	publicTotal       = 2048
 	publicMaxSources  = 100_000
+
+	// Link and remote query ports, before the handshake: a source may
+	// open edgeRate connections a second (edgeBurst at once) and hold
+	// edgePerAddr whose handshake is not done (remote query clients: whose
+	// query is not done), all sources edgeTotal (each listener: the QUIC
+	// link, the TLS link, the remote query port). A source that proved to
+	// be a peer gateway skips the rate and the per-source caps for
+	// edgeTrustFor.
+	edgeRate       = 20.0
+	edgeBurst      = 64
+	edgePerAddr    = 32
+	edgeTotal      = 256
+	edgeMaxSources = 100_000
+	edgeTrustFor   = 10 * time.Minute
+	// queryStreams bounds the remote queries one client's QUIC connection
+	// has served at once; the others wait.
+	queryStreams = 16
 )
+
+// edgeLimits returns the admission limits of each link and remote query
+// listener.
+func edgeLimits() admit.Limits {
+	return admit.Limits{
+		Rate: edgeRate, Burst: edgeBurst, PerSource: edgePerAddr, Total: edgeTotal,
+		MaxSources: edgeMaxSources, TrustFor: edgeTrustFor,
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -15,33 +16,33 @@ import (
 	"github.com/distgate/distgate/gateway/terminate"
 )
 
-// publicEPMD is the policy of the internet-facing EPMD (epmd.Public): the
-// edge limiter, PORT_PLEASE2 for exported names answered with their TLS
-// termination port, NAMES only when allowed, and every refusal logged
-// with its reason.
+// publicEPMD is the policy of the internet-facing EPMD (epmd.Public): its
+// own admission limiter, PORT_PLEASE2 for exported names answered with
+// their TLS termination port, NAMES only when allowed, and refusals
+// logged with their reason (a flood summarized).
 type publicEPMD struct {
-	router  Router
-	nodes   *nodes
-	term    *terminate.Ports
-	limit   *admit.Limiter
-	metrics *metrics
-	log     *slog.Logger
-
-	mu     sync.Mutex           // guards logged
-	logged map[string]time.Time // refusal log lines, at most one a second per reason and address
+	router   Router
+	nodes    *nodes
+	term     *terminate.Ports
+	limit    *admit.Limiter
+	metrics  *metrics
+	refusals *admit.Log
+	log      *slog.Logger
 }
 
-// Admit implements epmd.Public.
-func (p *publicEPMD) Admit(peer netip.AddrPort) bool {
-	ok, reason := p.limit.Admit(peer.Addr(), time.Now())
-	if !ok {
-		p.Refused(peer, reason)
+// Admit implements epmd.Public: when every connection is taken, the oldest
+// one whose request is not in yet is closed to make room.
+func (p *publicEPMD) Admit(peer netip.AddrPort, c net.Conn) (epmd.Admission, bool) {
+	t, err := p.limit.Admit(peer.Addr(), time.Now(), func() {
+		c.Close()
+		p.Refused(peer, "evicted: every connection was taken")
+	})
+	if err != nil {
+		p.Refused(peer, err.Error())
+		return nil, false
 	}
-	return ok
+	return t, true
 }
-
-// Done implements epmd.Public.
-func (p *publicEPMD) Done(peer netip.AddrPort) { p.limit.Done(peer.Addr()) }
 
 // PortPlease implements epmd.Public.
 func (p *publicEPMD) PortPlease(ctx context.Context, peer netip.AddrPort, name string) *epmd.PortInfo {
@@ -94,28 +95,15 @@ func (p *publicEPMD) Names(ctx context.Context, peer netip.AddrPort) ([]epmd.Nam
 	return out, true
 }
 
-// Refused implements epmd.Public: logged, at most once a second for the
-// same reason and address.
+// Refused implements epmd.Public: counted by kind, and logged as a flood
+// allows (admit.Log).
 func (p *publicEPMD) Refused(peer netip.AddrPort, what string) {
 	kind, _, _ := strings.Cut(what, ":")
 	if strings.HasPrefix(kind, "PORT_PLEASE2") {
 		kind = "PORT_PLEASE2"
 	}
 	p.metrics.publicRefusals.WithLabelValues(kind).Inc()
-	key := peer.Addr().String() + " " + what
-	now := time.Now()
-	p.mu.Lock()
-	last, seen := p.logged[key]
-	if seen && now.Sub(last) < time.Second {
-		p.mu.Unlock()
-		return
-	}
-	if len(p.logged) > 10_000 {
-		p.logged = map[string]time.Time{}
-	}
-	p.logged[key] = now
-	p.mu.Unlock()
-	p.log.Warn("public EPMD refused", "peer", peer.String(), "what", what)
+	p.refusals.Refused(peer.Addr(), kind, "what", what)
 }
 
 // nonLocalEPMD implements epmd.NonLocalPolicy with the router. A peer on

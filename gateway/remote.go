@@ -16,6 +16,7 @@ import (
 
 	"github.com/distgate/distgate/abi"
 	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/gateway/admit"
 	"github.com/distgate/distgate/gateway/pki"
 	"github.com/distgate/distgate/gateway/terminate"
 )
@@ -62,14 +63,17 @@ type queries struct {
 	publicAddr netip.Addr
 	log        *slog.Logger
 
-	ln     net.Listener // remote.listen; nil when off
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ln       net.Listener   // remote.listen; nil when off
+	limit    *admit.Limiter // its admission, before the handshake
+	refusals *admit.Log     // its refusals
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 func newQueries(router Router, n *nodes, term *terminate.Ports, publicAddr netip.Addr, log *slog.Logger) *queries {
-	q := &queries{router: router, nodes: n, term: term, publicAddr: publicAddr, log: log}
+	q := &queries{router: router, nodes: n, term: term, publicAddr: publicAddr, log: log,
+		limit: admit.New(edgeLimits()), refusals: admit.NewLog(log, "remote query port: connection refused")}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	return q
 }
@@ -95,10 +99,21 @@ func (q *queries) listen(addr string, certs *pki.Manager, trust *pki.Trust) erro
 			if err != nil {
 				return
 			}
+			peer := remoteIP(c)
+			ticket, err := q.limit.Admit(peer, time.Now(), func() {
+				c.Close()
+				q.refusals.Refused(peer, "evicted: every connection was taken")
+			})
+			if err != nil {
+				q.refusals.Refused(peer, err.Error())
+				c.Close()
+				continue
+			}
 			q.wg.Add(1)
 			go func() {
 				defer q.wg.Done()
-				q.serveTLS(c, conf, trust)
+				defer ticket.Done()
+				q.serveTLS(c, conf, trust, ticket)
 			}()
 		}
 	}()
@@ -113,16 +128,30 @@ func (q *queries) close() {
 		q.ln.Close()
 	}
 	q.wg.Wait()
+	q.refusals.Close()
 }
 
-func (q *queries) serveTLS(raw net.Conn, conf *tls.Config, trust *pki.Trust) {
+// remoteIP returns the IP a connection comes from.
+func remoteIP(c net.Conn) netip.Addr {
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// serveTLS answers one query on a connection to remote.listen: the
+// deadline bounds the handshake, the request and the reply.
+func (q *queries) serveTLS(raw net.Conn, conf *tls.Config, trust *pki.Trust, ticket *admit.Ticket) {
 	defer raw.Close()
 	raw.SetDeadline(time.Now().Add(remoteQueryTimeout))
 	tc := tls.Server(raw, conf)
 	if err := tc.HandshakeContext(q.ctx); err != nil {
-		q.log.Warn("remote query refused at the handshake", "peer", raw.RemoteAddr().String(), "err", err)
+		if !ticket.Evicted() { // else logged as evicted
+			q.refusals.Refused(remoteIP(raw), "TLS handshake", "err", err)
+		}
 		return
 	}
+	ticket.Established() // a verified client: no longer evicted to make room
 	cs := tc.ConnectionState()
 	if pki.IsACMEValidation(cs) {
 		return
@@ -134,6 +163,7 @@ func (q *queries) serveTLS(raw net.Conn, conf *tls.Config, trust *pki.Trust) {
 	a := asker{via: ViaRemote, peer: raw.RemoteAddr().String(), identity: who.Identity}
 	if who.Site != "" {
 		a.via, a.site = ViaLink, who.Site
+		q.limit.Trust(remoteIP(raw), time.Now())
 	}
 	if ta, ok := raw.RemoteAddr().(*net.TCPAddr); ok {
 		a.addr = ta.AddrPort()
@@ -141,7 +171,9 @@ func (q *queries) serveTLS(raw net.Conn, conf *tls.Config, trust *pki.Trust) {
 	if la, ok := raw.LocalAddr().(*net.TCPAddr); ok {
 		a.local = la.AddrPort().Addr().Unmap()
 	}
-	q.serve(q.ctx, tc, a)
+	if err := q.serve(q.ctx, tc, a); err != nil {
+		return // raw closes; a close_notify would wait for the deadline
+	}
 	tc.Close()
 }
 
@@ -162,12 +194,15 @@ func readQueryFrame(r io.Reader) ([]byte, error) {
 	return b, nil
 }
 
-// serve answers one NAMES_X or LOOKUP_X.
-func (q *queries) serve(ctx context.Context, rw io.ReadWriter, a asker) {
+// serve answers one NAMES_X or LOOKUP_X; the caller's deadline bounds
+// the reading of the request and the writing of the reply. It returns the
+// error that kept the request from being read or the reply from being
+// written.
+func (q *queries) serve(ctx context.Context, rw io.ReadWriter, a asker) error {
 	req, err := readQueryFrame(rw)
 	if err != nil {
-		q.log.Warn("remote query unreadable", "peer", a.peer, "err", err)
-		return
+		q.log.Debug("remote query unreadable", "peer", a.peer, "err", err)
+		return fmt.Errorf("remote query: %w", err)
 	}
 	var out []byte
 	switch {
@@ -183,7 +218,11 @@ func (q *queries) serve(ctx context.Context, rw io.ReadWriter, a asker) {
 	default:
 		out = epmd.AppendBadRequest(nil, req[0], "only NAMES_X and LOOKUP_X are served on this port")
 	}
-	rw.Write(out)
+	if _, err := rw.Write(out); err != nil {
+		q.log.Warn("remote query: reply not taken", "peer", a.peer, "who", a.who(), "bytes", len(out), "err", err)
+		return fmt.Errorf("remote query reply: %w", err)
+	}
+	return nil
 }
 
 // authorize asks whether the asker may list (lookup unset) or look up

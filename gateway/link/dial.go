@@ -159,8 +159,9 @@ func (m *Manager) quicConn(ctx context.Context, key linkKey) (*quicLink, error) 
 		m.quic[key] = ql
 		ql.streams.Add(1)
 		m.mu.Unlock()
-		m.wg.Add(1)
+		m.wg.Add(2)
 		go m.watchQUIC(ql)
+		go m.quicControl(ql)
 		return ql, nil
 	}
 }
@@ -181,8 +182,7 @@ func (m *Manager) dialQUIC(ctx context.Context, key linkKey) (*quicLink, error) 
 	if err != nil {
 		return nil, err
 	}
-	addrs := m.order(expand(ctx, p.QUIC))
-	conn, addr, err := race(ctx, &m.wg, addrs, dialStagger, func(ctx context.Context, addr string) (*quic.Conn, error) {
+	conn, addr, err := race(ctx, &m.wg, m.order(expand(ctx, p.QUIC)), dialStagger, func(ctx context.Context, addr string) (*quic.Conn, error) {
 		ua, err := net.ResolveUDPAddr("udp", addr)
 		if err != nil {
 			return nil, err
@@ -195,9 +195,9 @@ func (m *Manager) dialQUIC(ctx context.Context, key linkKey) (*quicLink, error) 
 		return nil, fmt.Errorf("link to %s (quic %v): %w", key.site, p.QUIC, err)
 	}
 	// The peer may accept on a connection we dialled: serve its streams.
-	ql := &quicLink{key: key, conn: conn, addr: addr, since: time.Now()}
+	ql := &quicLink{key: key, addr: addr, conn: conn, since: time.Now()}
 	ql.lastUsed.Store(time.Now().UnixNano())
-	m.log.Info("link up", "peer", key.site, "transport", QUIC, "remote", addr, "direction", "out", "liveness", key.liveness)
+	m.log.Info("link up", "peer", key.site, "transport", QUIC, "remote", addr, "direction", dirOut, "liveness", key.liveness)
 	m.wg.Add(1)
 	own := key.site == m.cfg.Site // an agent's link to an edge of its site
 	go m.serveQUICConn(From{Site: key.site, Transport: QUIC, Member: own, Edge: own}, conn)
@@ -223,17 +223,43 @@ func (m *Manager) dialTransport() (*quic.Transport, error) {
 	return m.transport, nil
 }
 
-// watchQUIC forgets a connection when it ends.
+// watchQUIC forgets a connection when it ends and, unless this gateway
+// closed it, notes the link down for the status until it is dialled again.
 func (m *Manager) watchQUIC(ql *quicLink) {
 	defer m.wg.Done()
 	<-ql.conn.Context().Done()
 	m.dropQUIC(ql)
-	if m.ctx.Err() == nil {
-		// A link that died tells against its address: the next dial
-		// tries the peer's other edges first.
-		m.noteDial(ql.addr, context.Cause(ql.conn.Context()))
-		m.log.Warn("link down", "peer", ql.key.site, "transport", QUIC, "direction", "out", "reason", context.Cause(ql.conn.Context()))
+	cause := context.Cause(ql.conn.Context())
+	if m.ctx.Err() != nil || closedHere(cause) {
+		return
 	}
+	// A link that died, or whose edge went away, tells against its
+	// address: the next dial tries the peer's other edges first.
+	m.noteDial(ql.addr, cause)
+	if closedByPeer(cause) {
+		return
+	}
+	m.log.Warn("link down", "peer", ql.key.site, "transport", QUIC, "direction", dirOut, "liveness", ql.key.liveness, "reason", cause)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.quic[ql.key]; !ok { // not dialled again meanwhile
+		m.failedLocked(ql.key, fmt.Errorf("link down: %w", cause), time.Now())
+	}
+}
+
+// closedByPeer reports whether a QUIC connection ended because the peer
+// let it go (an unused link, a gateway shutting down), rather than found
+// it dead.
+func closedByPeer(cause error) bool {
+	var ae *quic.ApplicationError
+	return errors.As(cause, &ae) && ae.Remote && ae.ErrorCode == codeGoingAway
+}
+
+// closedHere reports whether a QUIC connection ended because this side
+// closed it: let it go, or found it dead (and said so then).
+func closedHere(cause error) bool {
+	var ae *quic.ApplicationError
+	return errors.As(cause, &ae) && !ae.Remote
 }
 
 func (m *Manager) dropQUIC(ql *quicLink) {
@@ -244,36 +270,34 @@ func (m *Manager) dropQUIC(ql *quicLink) {
 	}
 }
 
-// openTLS dials one TLS connection for one relayed connection. TCP
-// keep-alives and a user timeout derived from the route's liveness bound
-// how long a dead peer goes unnoticed.
+// openTLS dials one TLS connection for one relayed connection, once the
+// link's control connection is up (control.go): it ends the relay when
+// the peer stops answering. TCP keep-alives and a user timeout derived
+// from the route's liveness bound how long a dead peer goes unnoticed
+// when the peer keeps no control connection.
 func (m *Manager) openTLS(ctx context.Context, key linkKey) (relay.Stream, error) {
-	m.mu.Lock()
-	err := m.backoffs[key].refuse(key, time.Now())
-	m.mu.Unlock()
+	ctl, err := m.tlsControl(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	p, _ := m.peer(key.site)
-	tc, _, err := race(ctx, &m.wg, m.order(expand(ctx, p.TLS)), dialStagger, func(ctx context.Context, addr string) (*tls.Conn, error) {
-		return m.dialTLS(ctx, key, addr)
-	}, func(c *tls.Conn) { c.Close() }, m.noteDial)
-	if m.cfg.OnDial != nil {
-		m.cfg.OnDial(key.site, TLS, err)
-	}
+	// To the edge of the link's control connection, which answers for it.
+	tc, err := m.dialTLS(ctx, key, ctl.remote) // a relay's: OnDial counts the link's (tlsControl)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err != nil {
-		err = fmt.Errorf("link to %s (tls %v): %w", key.site, p.TLS, err)
+		err = fmt.Errorf("link to %s (tls %s): %w", key.site, ctl.remote, err)
 		if ctx.Err() == nil {
 			m.failedLocked(key, err, time.Now())
 		}
 		return nil, err
 	}
-	delete(m.backoffs, key)
-	m.tlsConns[tc] = key
-	m.sawTLSLocked(tc, key.site)
-	return &trackedTLS{tlsLink: newTLSLink(tc), m: m}, nil
+	if ctl.isDead() || m.ctx.Err() != nil { // its relays were closed, or are being
+		tc.Close()
+		return nil, fmt.Errorf("link to %s (tls %s) went down", key.site, ctl.remote)
+	}
+	m.tlsConns[tc] = &tlsConnInfo{key: key, dir: dirOut, since: time.Now()}
+	ctl.lastUsed.Store(time.Now().UnixNano())
+	return &trackedTLS{tlsLink: newTLSLink(tc), m: m, ctl: ctl}, nil
 }
 
 // dialTLS dials a TLS link connection over a linkConn.
@@ -296,11 +320,13 @@ func (m *Manager) dialTLS(ctx context.Context, key linkKey, addr string) (*tls.C
 // trackedTLS forgets its connection when closed.
 type trackedTLS struct {
 	*tlsLink
-	m *Manager
+	m   *Manager
+	ctl *control
 }
 
 func (t *trackedTLS) Close() error {
 	t.m.untrackTLS(t.Conn)
+	t.ctl.lastUsed.Store(time.Now().UnixNano())
 	return t.Conn.Close()
 }
 
@@ -332,10 +358,19 @@ func (m *Manager) quicServerConfig() *quic.Config {
 	}
 }
 
+// quicClientConfig is the configuration of a QUIC link with a liveness.
+// quic-go sends a keep-alive once the connection has received nothing for
+// KeepAlivePeriod, and closes it when nothing has come for MaxIdleTimeout
+// since the later of the last packet received and the first one sent
+// after it: a peer that goes silent right after a packet is noticed after
+// KeepAlivePeriod plus MaxIdleTimeout. Their sum is the liveness, so that
+// the link ends within it (not up to a keep-alive period later), and
+// never sooner than three quarters of it.
 func (m *Manager) quicClientConfig(liveness time.Duration) *quic.Config {
+	keepAlive := liveness / pingsPerLiveness
 	return &quic.Config{
-		MaxIdleTimeout:       liveness,
-		KeepAlivePeriod:      liveness / 3,
+		MaxIdleTimeout:       liveness - keepAlive,
+		KeepAlivePeriod:      keepAlive,
 		HandshakeIdleTimeout: min(liveness, m.cfg.DialTimeout),
 		MaxIncomingStreams:   1 << 16,
 	}

@@ -1,12 +1,15 @@
 package link
 
-import "time"
+import (
+	"crypto/tls"
+	"time"
+)
 
 // Status describes one link for `distgate status`.
 type Status struct {
 	Peer      string        `json:"peer"`
 	Transport Transport     `json:"transport"`
-	Direction string        `json:"direction"` // "out" (dialled here), "in", or "both" (TLS)
+	Direction string        `json:"direction"` // "out" (dialled here) or "in"
 	Remote    string        `json:"remote"`
 	Liveness  time.Duration `json:"liveness_ns,omitempty"`
 	RTT       time.Duration `json:"rtt_ns"`
@@ -18,15 +21,17 @@ type Status struct {
 }
 
 // Status lists the links: QUIC connections this gateway dialled and those
-// peers dialled, TLS connections grouped by peer, and links in backoff.
+// peers dialled, TLS links (their control connections, and TLS
+// connections that no control connection watches, grouped by peer and
+// direction), links peers dialled that died, and links in backoff (down).
 func (m *Manager) Status() []Status {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []Status
+	out := []Status{}
 	for _, ql := range m.quic {
 		st := ql.conn.ConnectionStats()
 		out = append(out, Status{
-			Peer: ql.key.site, Transport: QUIC, Direction: "out", Remote: ql.conn.RemoteAddr().String(),
+			Peer: ql.key.site, Transport: QUIC, Direction: dirOut, Remote: ql.conn.RemoteAddr().String(),
 			Liveness: ql.key.liveness, RTT: st.SmoothedRTT, Streams: ql.streams.Load(), Since: ql.since,
 			BytesOut: st.BytesSent, BytesIn: st.BytesReceived,
 		})
@@ -34,22 +39,56 @@ func (m *Manager) Status() []Status {
 	for conn, in := range m.inbound {
 		st := conn.ConnectionStats()
 		out = append(out, Status{
-			Peer: in.site, Transport: QUIC, Direction: "in", Remote: conn.RemoteAddr().String(),
+			Peer: in.site, Transport: QUIC, Direction: dirIn, Remote: conn.RemoteAddr().String(),
 			RTT: st.SmoothedRTT, Since: in.since, BytesOut: st.BytesSent, BytesIn: st.BytesReceived,
 		})
 	}
-	active := map[string]int64{}
-	for _, key := range m.tlsConns {
-		if key.site != "" {
-			active[key.site]++
+	// TLS relays by link (peer, liveness, direction).
+	type group struct {
+		key linkKey
+		dir string
+	}
+	relays := map[group]int64{}
+	first := map[group]*tls.Conn{}
+	for tc, info := range m.tlsConns {
+		if info.ctl || info.key.site == "" {
+			continue
+		}
+		g := group{info.key, info.dir}
+		relays[g]++
+		if f := first[g]; f == nil || m.tlsConns[f].since.After(info.since) {
+			first[g] = tc
 		}
 	}
-	for site, seen := range m.tlsSeen {
-		out = append(out, Status{Peer: site, Transport: TLS, Direction: "both", Remote: seen.remote,
-			RTT: seen.rtt, Streams: active[site], Since: seen.since})
+	ctl := func(c *control) {
+		if c.quic != nil {
+			return // the QUIC connection's row says it all
+		}
+		g := group{c.key, c.dir}
+		st := Status{Peer: c.key.site, Transport: TLS, Direction: c.dir, Remote: c.remote, Liveness: c.key.liveness,
+			RTT: time.Duration(c.rtt.Load()), Streams: relays[g], Since: c.since}
+		if !c.supported {
+			st.Remote = c.remote
+		}
+		out = append(out, st)
+		delete(relays, g)
+	}
+	for _, c := range m.tlsCtls {
+		ctl(c)
+	}
+	for c := range m.ctlIn {
+		ctl(c)
+	}
+	for g, n := range relays { // watched by no control connection
+		tc := first[g]
+		out = append(out, Status{Peer: g.key.site, Transport: TLS, Direction: g.dir, Remote: tc.RemoteAddr().String(),
+			Liveness: g.key.liveness, RTT: tcpRTT(tc.NetConn()), Streams: n, Since: m.tlsConns[tc].since})
+	}
+	for key, l := range m.lost {
+		out = append(out, Status{Peer: key.site, Transport: key.transport, Direction: dirIn, Liveness: l.liveness, Down: l.err.Error()})
 	}
 	for key, b := range m.backoffs {
-		out = append(out, Status{Peer: key.site, Transport: key.transport, Direction: "out", Liveness: key.liveness, Down: b.lastErr.Error()})
+		out = append(out, Status{Peer: key.site, Transport: key.transport, Direction: dirOut, Liveness: key.liveness, Down: b.lastErr.Error()})
 	}
 	return out
 }

@@ -17,10 +17,10 @@
 // both ways, unchanged. Its header names the final target and the
 // original caller, so that one connection may cross several gateways
 // (agent -> edge -> peer edge -> node, or through transit sites), each of
-// which authorizes it and counts the hop (MaxHops). Kind control (2) is reserved for link control
-// (pings that keep a TLS link's liveness): nothing sends it yet, and a
-// gateway answers it with StatusBadRequest. Kind epmd (3) carries one EPMD
-// extension request and its reply (secure remote queries).
+// which authorizes it and counts the hop (MaxHops). Kind control (2)
+// keeps a TLS link's liveness with pings and pongs (control.go); a gateway
+// that does not serve it answers StatusBadRequest. Kind epmd (3) carries one EPMD extension request and
+// its reply (secure remote queries).
 package linkwire
 
 import (
@@ -41,7 +41,7 @@ type Kind byte
 // Stream kinds.
 const (
 	KindRelay   Kind = 1 // one distribution connection
-	KindControl Kind = 2 // reserved: link control (pings); not sent yet
+	KindControl Kind = 2 // a TLS link's pings and pongs (control.go)
 	KindEPMD    Kind = 3 // one EPMD extension request and its reply
 )
 

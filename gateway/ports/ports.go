@@ -32,8 +32,12 @@ type Config struct {
 	// long.
 	Idle time.Duration
 	// Admit, when set, admits each connection before it is served; a
-	// refused connection is closed at once.
+	// refused connection is closed at once, and a connection that has not
+	// told Established may be closed to make room for a new one.
 	Admit *admit.Limiter
+	// Refusals, when set, logs the connections Admit refuses; else they
+	// are closed without a word.
+	Refusals *admit.Log
 	// Logger receives the pool's log.
 	Logger *slog.Logger
 	// Now is the clock that orders ports by use; time.Now when nil.
@@ -169,25 +173,30 @@ func (p *Pool[T]) serve(pp *Port[T]) {
 		if err != nil {
 			return
 		}
-		var peer netip.Addr
+		var ticket *admit.Ticket
 		if p.cfg.Admit != nil {
+			var peer netip.Addr
 			if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 				peer = ta.AddrPort().Addr()
 			}
-			if ok, reason := p.cfg.Admit.Admit(peer, time.Now()); !ok {
-				p.log.Warn(p.cfg.Name+": caller refused before the handshake", "peer", c.RemoteAddr().String(), "reason", reason)
+			raw := c
+			ticket, err = p.cfg.Admit.Admit(peer, time.Now(), func() {
+				raw.Close()
+				p.cfg.Refusals.Refused(peer, "evicted: every connection was taken", "port", pp.number)
+			})
+			if err != nil {
+				p.cfg.Refusals.Refused(peer, err.Error(), "port", pp.number)
 				c.Close()
 				continue
 			}
+			c = &admittedConn{Conn: c, ticket: ticket}
 		}
 		pp.active.Add(1)
 		pp.touch(p.cfg.Now())
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			if p.cfg.Admit != nil {
-				defer p.cfg.Admit.Done(peer)
-			}
+			defer ticket.Done()
 			defer func() { pp.active.Add(-1); pp.touch(p.cfg.Now()) }()
 			p.handle(p.ctx, pp, c)
 		}()
@@ -220,6 +229,21 @@ func (p *Pool[T]) removeLocked(pp *Port[T]) {
 		if p.owned[pp.owner]--; p.owned[pp.owner] <= 0 {
 			delete(p.owned, pp.owner)
 		}
+	}
+}
+
+// admittedConn is a connection a pool with Config.Admit admitted.
+type admittedConn struct {
+	net.Conn
+	ticket *admit.Ticket
+}
+
+// Established tells a pool with Config.Admit that connection c, given to a
+// Handler, finished its request (a handshake): it is no longer closed to
+// make room for new connections. It does nothing to other connections.
+func Established(c net.Conn) {
+	if a, ok := c.(*admittedConn); ok {
+		a.ticket.Established()
 	}
 }
 

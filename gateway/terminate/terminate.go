@@ -20,6 +20,7 @@ import (
 
 	"github.com/mholt/acmez/v3"
 
+	"github.com/distgate/distgate/gateway/admit"
 	"github.com/distgate/distgate/gateway/handshake"
 	"github.com/distgate/distgate/gateway/pki"
 	"github.com/distgate/distgate/gateway/ports"
@@ -81,10 +82,11 @@ type Config struct {
 
 // Ports are the TLS termination ports.
 type Ports struct {
-	cfg     Config
-	log     *slog.Logger
-	tlsConf *tls.Config
-	pool    *ports.Pool[struct{}]
+	cfg      Config
+	log      *slog.Logger
+	refusals *admit.Log // callers refused before or at the handshake
+	tlsConf  *tls.Config
+	pool     *ports.Pool[struct{}]
 }
 
 // New starts the TLS ports (none is open until one is given out).
@@ -102,8 +104,9 @@ func New(cfg Config) *Ports {
 	if cfg.ClientCAs != nil {
 		pki.RequireClientCert(t.tlsConf, cfg.ClientCAs)
 	}
+	t.refusals = admit.NewLog(t.log, "TLS port: caller refused")
 	pc := cfg.Ports
-	pc.Name, pc.Logger = "TLS port", t.log
+	pc.Name, pc.Logger, pc.Refusals = "TLS port", t.log, t.refusals
 	t.pool = ports.New(pc, t.handle)
 	return t
 }
@@ -117,14 +120,17 @@ func (t *Ports) Port(name string) (int, error) { return t.pool.Open(name, struct
 
 // Close closes the ports, ends the relays of TLS callers and waits for
 // them: a distribution connection lasts for ever otherwise.
-func (t *Ports) Close() { t.pool.Close() }
+func (t *Ports) Close() {
+	t.pool.Close()
+	t.refusals.Close()
+}
 
 func (t *Ports) handle(ctx context.Context, tp *ports.Port[struct{}], raw net.Conn) {
 	name, peer := tp.Key(), raw.RemoteAddr().String()
 	tc := tls.Server(raw, t.tlsConf)
 	raw.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
 	if err := tc.HandshakeContext(ctx); err != nil {
-		t.log.Warn("TLS handshake refused", "node", name, "peer", peer, "err", err)
+		t.refusals.Refused(addrOf(raw), "TLS handshake", "node", name, "err", err)
 		raw.Close()
 		return
 	}
@@ -138,23 +144,24 @@ func (t *Ports) handle(ctx context.Context, tp *ports.Port[struct{}], raw net.Co
 	target, err := t.cfg.Backends.Target(name, cs.ServerName)
 	if err != nil {
 		t.cfg.Relays.Refused(relay.In, Transport)
-		t.log.Warn("TLS caller refused: server name not served", "node", name, "server_name", cs.ServerName, "peer", peer, "err", err)
+		t.refusals.Refused(addrOf(raw), "server name not served", "node", name, "server_name", cs.ServerName, "err", err)
 		tc.Close()
 		return
 	}
 	frame, body, err := handshake.ReadFrame(tc, 4, handshake.MaxSendName)
 	if err != nil {
-		t.log.Warn("no send_name from a TLS caller", "node", name, "peer", peer, "err", err)
+		t.refusals.Refused(addrOf(raw), "no send_name", "node", name, "err", err)
 		tc.Close()
 		return
 	}
 	sn, err := handshake.ParseSendName(body)
 	if err != nil {
-		t.log.Warn("bad send_name from a TLS caller", "node", name, "peer", peer, "err", err)
+		t.refusals.Refused(addrOf(raw), "bad send_name", "node", name, "err", err)
 		tc.Close()
 		return
 	}
 	raw.SetDeadline(time.Time{})
+	ports.Established(raw) // its request is in: no longer evicted to make room
 	c := Caller{Node: sn.Name, Target: target}
 	if len(cs.PeerCertificates) > 0 {
 		c.Identity, c.Chain = pki.CertIdentity(cs.PeerCertificates[0]), cs.PeerCertificates
@@ -216,6 +223,14 @@ func (t *Ports) handle(ctx context.Context, tp *ports.Port[struct{}], raw net.Co
 	if err := relay.Run(b, caller, t.cfg.Bufs, &ri.Stats); err != nil {
 		t.log.Info("TLS relay ended", "caller", c.Node, "target", c.Target, "err", err)
 	}
+}
+
+// addrOf returns the IP a connection comes from.
+func addrOf(c net.Conn) netip.Addr {
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // dial connects to a node of this host: over TLS, presenting the site's
