@@ -42,18 +42,24 @@ func lookupRequest(q epmd.Query) abi.LookupRequest {
 
 // Resolve implements epmd.Resolver.
 func (r *resolver) Resolve(ctx context.Context, q epmd.Query) epmd.Answer {
-	// A node of another host of the site is this site's: the policies see
-	// it as a node of this host, at its host's address, from the cache.
-	if !q.Registered && q.Host != "" && r.nodes.dir != nil {
-		if sn, ok := r.nodes.dir.Lookup(q.Name, q.Host); ok {
-			q.Local, q.Registered, q.LocalHost = sn.Endpoints(q.Accept), true, true
-		}
-	}
+	q = r.siteQuery(q)
 	req := lookupRequest(q)
 	rt := r.router.Lookup(ctx, &req)
 	ans := r.answer(q, req.Node(), rt)
 	r.metrics.lookups.WithLabelValues(rt.Kind.String(), ans.Status.String()).Inc()
 	return ans
+}
+
+// siteQuery completes a query for a node of another host of the site,
+// which is this site's: the policies see it as a node of this host, at its
+// host's address, from the directory's cache (no etcd round trip).
+func (r *resolver) siteQuery(q epmd.Query) epmd.Query {
+	if !q.Registered && q.Host != "" && r.nodes.dir != nil {
+		if sn, ok := r.nodes.dir.Lookup(q.Name, q.Host); ok {
+			q.Local, q.Registered, q.LocalHost = sn.Endpoints(q.Accept), true, true
+		}
+	}
+	return q
 }
 
 // answer turns a route into the EPMD's answer.
