@@ -120,7 +120,6 @@ func NewManager(ctx context.Context, o Options, log *slog.Logger) (*Manager, err
 	if len(o.ACME.Names) == 0 {
 		return m, nil
 	}
-	issuers := []certmagic.Issuer{m.acmeIssuer(o.ACME)}
 	ratio := o.ACME.RenewalRatio
 	if ratio == 0 {
 		ratio = 1.0 / 3
@@ -130,9 +129,13 @@ func NewManager(ctx context.Context, o Options, log *slog.Logger) (*Manager, err
 		acmeStorage = o.ACMEStorage
 	}
 	m.acme = certmagic.New(m.cache, certmagic.Config{
-		Storage: acmeStorage, Issuers: issuers, Logger: zap.NewNop(), OnEvent: m.onEvent,
+		Storage: acmeStorage, Logger: zap.NewNop(), OnEvent: m.onEvent,
 		RenewalWindowRatio: ratio,
 	})
+	// The issuer keeps its account and its challenges in the storage of
+	// this configuration: with a site's shared storage, any edge of the
+	// site answers a challenge another edge's order asked for.
+	m.acme.Issuers = []certmagic.Issuer{m.acmeIssuer(m.acme, o.ACME)}
 	for _, n := range o.ACME.Names {
 		m.public[strings.ToLower(n)] = true
 		m.state[n] = &CertState{Name: n, Issuer: "acme"}
@@ -173,7 +176,7 @@ func (m *Manager) manage(ctx context.Context, name string) {
 	}
 }
 
-func (m *Manager) acmeIssuer(c ACME) *certmagic.ACMEIssuer {
+func (m *Manager) acmeIssuer(cfg *certmagic.Config, c ACME) *certmagic.ACMEIssuer {
 	tmpl := certmagic.ACMEIssuer{
 		CA: c.CA, Email: c.Email, Agreed: true, Logger: zap.NewNop(),
 		DisableHTTPChallenge:    !c.HTTPChallenge,
@@ -184,7 +187,7 @@ func (m *Manager) acmeIssuer(c ACME) *certmagic.ACMEIssuer {
 	if c.HTTPChallenge {
 		tmpl.ListenHost, tmpl.AltHTTPPort = c.HTTPHost, c.HTTPPort
 	}
-	return certmagic.NewACMEIssuer(m.builtin, tmpl)
+	return certmagic.NewACMEIssuer(cfg, tmpl)
 }
 
 // onEvent logs certmagic's events and keeps each name's state for the
