@@ -4,7 +4,7 @@ BIN     := bin/distgate
 # The whole suite stays well under CI's limit; this bounds a hung test.
 TESTFLAGS ?= -timeout 20m
 
-.PHONY: all build run deps test vet test-unit fuzz bench bench-epmd bench-policy bench-bridge clean
+.PHONY: all build run deps test vet test-unit fuzz bench bench-epmd bench-policy bench-bridge bench-sites etcd clean
 
 all: build
 
@@ -48,7 +48,7 @@ fuzz:
 	$(GO) test ./abi -run '^$$' -fuzz FuzzParseRoute -fuzztime $(FUZZTIME)
 	$(GO) test ./bench/wanem -run '^$$' -fuzz FuzzParseCommand -fuzztime $(FUZZTIME)
 
-bench: bench-epmd bench-policy bench-bridge
+bench: bench-epmd bench-policy bench-bridge bench-sites
 
 ## bench-epmd: stock epmd vs distgate, PORT_PLEASE2 lookups at 900 and 10,000 names.
 bench-epmd: deps build
@@ -62,6 +62,15 @@ bench-policy: deps build
 ## bench-bridge: Erlang distribution direct, over inet_tls_dist, stunnel, and distgate TLS/QUIC.
 bench-bridge: deps build
 	$(GO) run ./bench/bridgebench -distgate $(BIN)
+
+## etcd: etcd's server, the version go.mod pins as a tool, for the site tests and bench-sites.
+etcd:
+	$(GO) build -o bin/etcd go.etcd.io/etcd/server/v3
+
+## bench-sites: sites of many hosts on a 3-member etcd: edge failover, directory propagation,
+## an agent's lookups against a standalone gateway, an edge with 10,000 registrations.
+bench-sites: deps build etcd
+	$(GO) run ./bench/sitesbench -distgate $(BIN) -etcd bin/etcd
 
 clean:
 	rm -rf bin

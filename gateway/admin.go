@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/distgate/distgate/gateway/directory"
 	"github.com/distgate/distgate/wasm"
 )
 
@@ -35,7 +36,8 @@ type adminDeps struct {
 	status   func() Status // the gateway's
 	engine   *wasm.Engine
 	policies *policyRouter
-	shared   *policySync // the site's shared policies; nil for a standalone gateway
+	shared   *policySync          // the site's shared policies; nil for a standalone gateway
+	dir      *directory.Directory // the site directory; nil for a standalone gateway
 	logs     *policyLogs
 	nodes    *nodes
 	metrics  *prometheus.Registry
@@ -65,6 +67,7 @@ func newAdminServer(listen, token string, d adminDeps) (*adminServer, error) {
 	}
 	a.mux.HandleFunc("GET /v1/status", a.getStatus)
 	a.registerPolicyRoutes()
+	a.registerSiteRoutes()
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics, promhttp.HandlerOpts{}))
 	// Go's profiler, behind the same token: `go tool pprof` with
 	// -http-header or curl -H "Authorization: Bearer ...".

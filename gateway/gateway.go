@@ -194,7 +194,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		go g.publishLoad(bg)
 	}
 	if g.admin, err = newAdminServer(cfg.Admin.Listen, token, adminDeps{
-		status: g.Status, engine: g.engine, policies: g.policies, shared: g.shared, logs: logs, nodes: g.nodes, metrics: g.metrics.reg,
+		status: g.Status, engine: g.engine, policies: g.policies, shared: g.shared, dir: g.dir, logs: logs, nodes: g.nodes, metrics: g.metrics.reg,
 		lookup: cfg.Policy.Lookup, authorize: cfg.Policy.Authorize, fail: g.fail,
 	}); err != nil {
 		return nil, err
