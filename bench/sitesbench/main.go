@@ -10,10 +10,11 @@
 // ea's directory cache (p50, p99). Lookups/s of LOOKUP_X at agent a1 for
 // nodes of host a2 (from its directory cache) against the standalone
 // gateway's for its own nodes (from its registry), 8 clients, a new
-// connection per lookup, median of -rounds rounds in turns, with each
-// daemon's CPU per lookup. A site of -agents agents holding
-// -registrations names: the memory of an edge that watched them arrive,
-// and how soon a new edge's listing and watch hold them all.
+// connection per lookup, -rounds rounds in turns, with each daemon's CPU
+// per lookup; the ratio is the median of the rounds' ratios. A site of
+// -agents agents holding -registrations names: the memory of an edge that
+// watched them arrive, and how soon a new edge's listing and watch hold
+// them all.
 //
 //	go run ./bench/sitesbench -distgate bin/distgate -etcd bin/etcd
 //
@@ -73,8 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.propagations, "propagations", 50, "registrations timed from an agent to an edge")
 	fs.IntVar(&o.names, "names", 900, "names looked up, registered at agent a2 and at the standalone gateway")
 	fs.IntVar(&o.clients, "clients", 8, "concurrent lookup clients")
-	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of each lookup phase")
-	fs.IntVar(&o.rounds, "rounds", 3, "times each lookup phase runs, in turns; a row shows the median")
+	fs.DurationVar(&o.duration, "duration", 2*time.Second, "length of each lookup phase")
+	fs.IntVar(&o.rounds, "rounds", 5, "times each lookup phase runs, in turns; a row shows the median")
 	fs.IntVar(&o.agents, "agents", 20, "agents of the site with many registrations")
 	fs.IntVar(&o.registrations, "registrations", 10000, "registrations spread over those agents")
 	if err := fs.Parse(args); err != nil {
@@ -177,11 +178,20 @@ func benchmark(o options, out io.Writer) error {
 		r := p.median()
 		fmt.Fprintf(out, "  %-52s %10.0f %10s %10s %10s %7d\n", p.name, r.rate(), r.cpuPerLookup().Round(100*time.Nanosecond), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.errors)
 	}
-	ratio := 0.0
-	if s := phases[0].median().rate(); s > 0 {
-		ratio = phases[1].median().rate() / s
+	// Each round's two phases ran one after the other, under the same
+	// load from the rest of the machine: the median of their ratios.
+	var ratios []float64
+	for i, r := range phases[0].rounds {
+		if r.rate() > 0 {
+			ratios = append(ratios, phases[1].rounds[i].rate()/r.rate())
+		}
 	}
-	fmt.Fprintf(out, "  agent (site cache) / standalone (registry): %.2f (target >= 0.90)\n", ratio)
+	slices.Sort(ratios)
+	ratio := 0.0
+	if len(ratios) > 0 {
+		ratio = ratios[len(ratios)/2]
+	}
+	fmt.Fprintf(out, "  agent (site cache) / standalone (registry), median of the rounds' ratios: %.2f (target >= 0.90)\n", ratio)
 	fmt.Fprintf(out, "\n%d registrations from %d agents (each claimed in etcd by its ALIVE2):\n", o.registrations, o.agents)
 	fmt.Fprintf(out, "  registered in %v (%.0f/s)\n", sc.registered.Round(time.Millisecond), float64(o.registrations)/sc.registered.Seconds())
 	fmt.Fprintf(out, "  the edge that watched them: all in its cache %v after the last; RSS %.1f MiB, %.1f MiB before\n", sc.liveLag.Round(time.Millisecond), sc.rssLive, sc.rssBefore)

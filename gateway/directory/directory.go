@@ -47,7 +47,6 @@ const (
 	staleAfter     = 1500 * time.Millisecond
 	retryMin       = 100 * time.Millisecond
 	retryMax       = 2 * time.Second
-	chunkSize      = 512 << 10 // a policy module's chunk: well under etcd's 1.5 MiB request limit
 )
 
 // ErrNameInUse is returned by Claim when another host of the site holds
@@ -102,7 +101,7 @@ func New(cfg Config) (*Directory, error) {
 		return nil, errors.New("directory: a site, etcd endpoints and a lease TTL are needed")
 	}
 	cli, err := clientv3.New(clientv3.Config{
-		Endpoints: cfg.Endpoints, TLS: cfg.TLS, DialTimeout: requestTimeout,
+		Endpoints: cfg.Endpoints, TLS: cfg.TLS, DialTimeout: requestTimeout, MaxCallRecvMsgSize: maxRecvBytes,
 		DialKeepAliveTime: 2 * time.Second, DialKeepAliveTimeout: 2 * time.Second,
 		Logger: zap.NewNop(),
 		// gRPC's own reconnection backoff grows to two minutes: etcd
@@ -212,8 +211,9 @@ func (d *Directory) sleep(wait time.Duration) bool {
 func backoff(b time.Duration) time.Duration { return min(max(2*b, retryMin), retryMax) }
 
 // watch keeps the cache: a listing, then one watch from its revision; a
-// watch that ends (etcd lost its leader, the revision was compacted)
-// starts over with a new listing.
+// watch that ends (etcd lost its leader, the revision was compacted, an
+// answer over maxRecvBytes) starts over with a new listing, at once after
+// a watch that lived, after a growing pause after one that did not.
 func (d *Directory) watch() {
 	defer d.wg.Done()
 	var wait time.Duration
@@ -229,33 +229,70 @@ func (d *Directory) watch() {
 			}
 			continue
 		}
-		wait = 0
+		started := time.Now()
 		d.follow(rev)
+		if time.Since(started) > retryMax {
+			wait = 0
+			continue
+		}
+		wait = backoff(wait)
+		if !d.sleep(wait) {
+			return
+		}
 	}
 }
 
-// list replaces the cache with a listing and returns its revision.
+// list replaces the cache with a listing and returns its revision. It
+// reads each kind of record (members, nodes, policies) listPage keys a
+// request, at most the bound of its kind, all at the revision of the
+// first request, into a new State: what it holds and how long it takes
+// are bounded as the cache is, whatever etcd holds.
 func (d *Directory) list() (int64, error) {
-	ctx, cancel := context.WithTimeout(d.ctx, requestTimeout)
-	defer cancel()
-	resp, err := d.cli.Get(ctx, d.base+dirPrefix, clientv3.WithPrefix())
-	if err != nil {
-		return 0, fmt.Errorf("directory: list: %w", err)
-	}
-	evs := make([]Event, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		evs = append(evs, Event{Key: string(kv.Key[len(d.base):]), Value: kv.Value, Lease: kv.Lease})
+	st := NewState()
+	var rev int64
+	for _, kind := range []struct {
+		prefix string
+		max    int
+	}{{membersPrefix, maxMembers}, {nodesPrefix, maxNodes}, {policiesPrefix, maxPolicies}} {
+		key, end := d.base+kind.prefix, clientv3.GetPrefixRangeEnd(d.base+kind.prefix)
+		for read := 0; read < kind.max; {
+			opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(int64(min(listPage, kind.max-read)))}
+			if rev != 0 {
+				opts = append(opts, clientv3.WithRev(rev))
+			}
+			ctx, cancel := context.WithTimeout(d.ctx, requestTimeout)
+			resp, err := d.cli.Get(ctx, key, opts...)
+			cancel()
+			if err != nil {
+				return 0, fmt.Errorf("directory: list: %w", err)
+			}
+			if rev == 0 {
+				rev = resp.Header.Revision
+			}
+			for _, kv := range resp.Kvs {
+				st.Apply(Event{Key: string(kv.Key[len(d.base):]), Value: kv.Value, Lease: kv.Lease})
+			}
+			read += len(resp.Kvs)
+			if !resp.More || len(resp.Kvs) == 0 {
+				break
+			}
+			if read >= kind.max {
+				st.Rejected += int(resp.Count) - len(resp.Kvs) // the rest of the range, beyond the bound
+				break
+			}
+			key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00" // the next key
+		}
 	}
 	d.mu.Lock()
-	changed := d.state.Reset(evs)
+	changed := d.state.Replace(st)
 	d.listed = true
-	d.rev = resp.Header.Revision
+	d.rev = rev
 	d.contactLocked()
 	d.mu.Unlock()
 	if len(changed) > 0 {
 		d.policiesChanged()
 	}
-	return resp.Header.Revision, nil
+	return rev, nil
 }
 
 // follow applies the watch's events from rev until it ends.

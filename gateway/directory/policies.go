@@ -1,18 +1,12 @@
 package directory
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Shared policies. A policy pushed, activated or rolled back at any
@@ -22,8 +16,7 @@ import (
 // chunkSize (blobs/<sha256>/<i>): a Go policy of a few MiB would exceed
 // etcd's request limit (1.5 MiB by default) in one value.
 
-// PutPolicy publishes a policy's state, storing its module first unless
-// the site already has it.
+// PutPolicy publishes a policy's state, storing its module first.
 func (d *Directory) PutPolicy(ctx context.Context, name string, module, config []byte) error {
 	sum := sha256.Sum256(module)
 	ps := PolicyState{
@@ -61,17 +54,16 @@ func (d *Directory) blobKey(sum string, i int) string {
 	return d.base + blobsPrefix + sum + "/" + fmt.Sprintf("%06d", i)
 }
 
-// putBlob stores a module's chunks, unless all are there.
+// putBlob stores a module's chunks. It writes them all every time: a
+// chunk is named by the module's hash, so writing it again changes
+// nothing, and a set of chunks planted under that hash before is
+// overwritten rather than believed.
 func (d *Directory) putBlob(ctx context.Context, ps PolicyState, module []byte) error {
+	if len(module) > maxModule {
+		return fmt.Errorf("directory: module %s: %d bytes, over %d", ps.SHA256, len(module), maxModule)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 4*requestTimeout)
 	defer cancel()
-	resp, err := d.cli.Get(ctx, d.base+blobsPrefix+ps.SHA256+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-	if err != nil {
-		return fmt.Errorf("directory: module %s: %w", ps.SHA256, err)
-	}
-	if resp.Count == int64(ps.Chunks) {
-		return nil
-	}
 	for i := 0; i < ps.Chunks; i++ {
 		chunk := module[i*chunkSize : min((i+1)*chunkSize, len(module))]
 		if _, err := d.cli.Put(ctx, d.blobKey(ps.SHA256, i), string(chunk)); err != nil {
@@ -81,27 +73,32 @@ func (d *Directory) putBlob(ctx context.Context, ps PolicyState, module []byte) 
 	return nil
 }
 
-// Module fetches a shared policy's module and checks it against its hash.
+// Module fetches a shared policy's module, chunk by chunk, and checks it
+// against its hash. A state that announces more than maxModule bytes, or
+// a chunk over chunkSize, is refused before anything is read.
 func (d *Directory) Module(ctx context.Context, ps PolicyState) ([]byte, error) {
+	if ps.Size <= 0 || ps.Size > maxModule || ps.Chunks != (ps.Size+chunkSize-1)/chunkSize {
+		return nil, fmt.Errorf("directory: module %s: %d bytes in %d chunks: not a module this gateway takes", ps.SHA256, ps.Size, ps.Chunks)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 4*requestTimeout)
 	defer cancel()
-	prefix := d.base + blobsPrefix + ps.SHA256 + "/"
-	resp, err := d.cli.Get(ctx, prefix, clientv3.WithPrefix())
-	if err != nil {
-		return nil, fmt.Errorf("directory: module %s: %w", ps.SHA256, err)
-	}
-	kvs := resp.Kvs
-	sort.Slice(kvs, func(i, j int) bool { return bytes.Compare(kvs[i].Key, kvs[j].Key) < 0 })
-	var module []byte
-	for i, kv := range kvs {
-		n, err := strconv.Atoi(strings.TrimPrefix(string(kv.Key), prefix))
-		if err != nil || n != i {
-			return nil, fmt.Errorf("directory: module %s: chunk %q out of place", ps.SHA256, kv.Key)
+	module := make([]byte, 0, ps.Size)
+	for i := range ps.Chunks {
+		resp, err := d.cli.Get(ctx, d.blobKey(ps.SHA256, i))
+		if err != nil {
+			return nil, fmt.Errorf("directory: module %s: %w", ps.SHA256, err)
 		}
-		module = append(module, kv.Value...)
+		if len(resp.Kvs) != 1 {
+			return nil, fmt.Errorf("directory: module %s: chunk %d is missing", ps.SHA256, i)
+		}
+		v := resp.Kvs[0].Value
+		if want := min(chunkSize, ps.Size-len(module)); len(v) != want {
+			return nil, fmt.Errorf("directory: module %s: chunk %d of %d bytes, want %d", ps.SHA256, i, len(v), want)
+		}
+		module = append(module, v...)
 	}
-	if sum := sha256.Sum256(module); hex.EncodeToString(sum[:]) != ps.SHA256 || len(module) != ps.Size {
-		return nil, fmt.Errorf("directory: module %s: %d bytes in %d chunks do not match its hash", ps.SHA256, len(module), len(kvs))
+	if sum := sha256.Sum256(module); hex.EncodeToString(sum[:]) != ps.SHA256 {
+		return nil, fmt.Errorf("directory: module %s: its %d bytes do not match its hash", ps.SHA256, len(module))
 	}
 	return module, nil
 }

@@ -126,10 +126,6 @@ const (
 	locksPrefix    = "locks/"
 )
 
-// maxRecord bounds a directory record's value: what a watch delivers to
-// every gateway. A node's transports and extra fields fit many times.
-const maxRecord = 64 << 10
-
 // parseKey splits a key relative to the site's prefix into its kind and
 // name.
 func parseKey(rel string) (kind, name string, ok bool) {

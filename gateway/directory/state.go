@@ -2,6 +2,7 @@ package directory
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"strings"
 )
@@ -29,10 +30,14 @@ type State struct {
 	members  map[string]Member
 	nodes    map[string]Node
 	policies map[string]PolicyState
-	// Rejected counts the records refused since the start: malformed, or
-	// with a name that is not their key's.
+	// Rejected counts the records refused since the start: malformed,
+	// with a name that is not their key's, too large, or beyond the
+	// number the cache holds of their kind.
 	Rejected int
 }
+
+// errFull refuses a record beyond the bounds of its kind (limits.go).
+var errFull = errors.New("directory: too many records of this kind")
 
 // NewState returns an empty directory.
 func NewState() *State {
@@ -42,11 +47,21 @@ func NewState() *State {
 // Reset replaces the whole state with a listing, and returns the policies
 // whose state differs from before (changed, added or gone).
 func (s *State) Reset(evs []Event) []PolicyState {
-	old := s.policies
-	*s = State{members: map[string]Member{}, nodes: map[string]Node{}, policies: map[string]PolicyState{}, Rejected: s.Rejected}
+	n := NewState()
 	for _, ev := range evs {
-		s.Apply(ev)
+		n.Apply(ev)
 	}
+	return s.Replace(n)
+}
+
+// Replace replaces the whole state with n (a listing applied to a new
+// State, page by page), and returns the policies whose state differs from
+// before (changed, added or gone). n's refusals add to s's.
+func (s *State) Replace(n *State) []PolicyState {
+	old := s.policies
+	rejected := s.Rejected + n.Rejected
+	*s = *n
+	s.Rejected = rejected
 	var changed []PolicyState
 	for name, p := range s.policies {
 		if o, ok := old[name]; !ok || o.SHA256 != p.SHA256 || string(o.Config) != string(p.Config) || o.Removed != p.Removed {
@@ -76,6 +91,9 @@ func (s *State) Apply(ev Event) (p PolicyState, policy bool) {
 			return PolicyState{}, false
 		}
 		m, err := decode[Member](kind, name, ev.Value)
+		if _, ok := s.members[name]; !ok && len(s.members) >= maxMembers {
+			err = errFull
+		}
 		if err != nil || m.ID != name {
 			s.Rejected++
 			delete(s.members, name)
@@ -89,6 +107,9 @@ func (s *State) Apply(ev Event) (p PolicyState, policy bool) {
 			return PolicyState{}, false
 		}
 		n, err := decode[Node](kind, name, ev.Value)
+		if _, ok := s.nodes[name]; !ok && len(s.nodes) >= maxNodes {
+			err = errFull
+		}
 		if err != nil || n.Name != name {
 			s.Rejected++
 			delete(s.nodes, name)
@@ -102,6 +123,9 @@ func (s *State) Apply(ev Event) (p PolicyState, policy bool) {
 			return PolicyState{Name: name, Removed: true}, true
 		}
 		ps, err := decode[PolicyState](kind, name, ev.Value)
+		if _, ok := s.policies[name]; !ok && len(s.policies) >= maxPolicies {
+			err = errFull
+		}
 		if err != nil || ps.Name != name {
 			s.Rejected++
 			return PolicyState{}, false

@@ -2,6 +2,7 @@ package directory
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -114,5 +115,53 @@ func TestStatePolicies(t *testing.T) {
 	}
 	if _, ok := s.Apply(Event{Key: "blobs/aa/000000", Value: []byte("x")}); ok {
 		t.Fatal("a blob is a policy")
+	}
+}
+
+// TestStateBounds: a hostile member of the site (or etcd itself) cannot
+// make the cache hold a huge record, nor more records of a kind than its
+// bound; updates of records held still apply, and what was refused is
+// counted.
+func TestStateBounds(t *testing.T) {
+	s := NewState()
+	s.Apply(put(t, "d/members/a1", a1, 1))
+	huge := Node{Name: "huge", Host: "a1.example", Member: "a1", Addr: a1.Addrs[0],
+		Transports: []epmd.Transport{{Proto: "inet_tcp", Extra: make([]byte, maxRecord)}}}
+	s.Apply(put(t, "d/nodes/huge", huge, 1))
+	if _, ok := s.Node("huge"); ok || s.Rejected != 1 {
+		t.Fatalf("a record over %d bytes: held %v, rejected %d", maxRecord, ok, s.Rejected)
+	}
+	node := func(i int) Event {
+		n := Node{Name: fmt.Sprintf("n%d", i), Host: "a1.example", Member: "a1", Addr: a1.Addrs[0], Creation: 1}
+		return put(t, "d/nodes/"+n.Name, n, 1)
+	}
+	for i := range maxNodes + 10 {
+		s.Apply(node(i))
+	}
+	if got := s.NodeCount(); got != maxNodes || s.Rejected != 11 {
+		t.Fatalf("a flood of %d nodes: %d held, %d rejected", maxNodes+10, got, s.Rejected)
+	}
+	// A node held may change; one gone makes room for another.
+	upd := Node{Name: "n0", Host: "a1.example", Member: "a1", Addr: a1.Addrs[0], Creation: 2}
+	s.Apply(put(t, "d/nodes/n0", upd, 1))
+	if n, ok := s.Node("n0"); !ok || n.Creation != 2 {
+		t.Fatalf("an update at the bound: %+v %v", n, ok)
+	}
+	s.Apply(Event{Delete: true, Key: "d/nodes/n1"})
+	s.Apply(node(maxNodes + 100))
+	if _, ok := s.Node(fmt.Sprintf("n%d", maxNodes+100)); !ok {
+		t.Fatal("a node after one left, at the bound")
+	}
+	for i := range maxPolicies + 1 {
+		s.Apply(put(t, fmt.Sprintf("d/policies/p%d", i), PolicyState{Name: fmt.Sprintf("p%d", i)}, 0))
+	}
+	if got := len(s.Policies()); got != maxPolicies {
+		t.Fatalf("%d policies held", got)
+	}
+	for i := range maxMembers + 1 {
+		s.Apply(put(t, fmt.Sprintf("d/members/m%d", i), Member{ID: fmt.Sprintf("m%d", i), Role: RoleAgent}, 1))
+	}
+	if got := len(s.Members()); got != maxMembers {
+		t.Fatalf("%d members held", got)
 	}
 }
