@@ -94,6 +94,7 @@ type Server struct {
 	hosts    map[string]bool
 	localIPs map[netip.Addr]bool
 	bufs     sync.Pool
+	requests requestCounts // by command, for the metrics
 
 	nextID atomic.Uint64
 	wg     sync.WaitGroup
@@ -242,6 +243,7 @@ func (s *Server) answerNow(c net.Conn) bool {
 		return false // the resolver may take its time: a handler asks it
 	}
 	recvNow(c, buf[:n], false) // consume what was peeked
+	s.requests[cmdPortPlease].Add(1)
 	if _, err := c.Write(appendPort2Reply(buf[:0], p)); err != nil {
 		s.log.Debug("epmd: write reply", "err", err)
 	}
@@ -412,6 +414,7 @@ func (s *Server) reply(c net.Conn, b []byte) error {
 }
 
 func (s *Server) dispatch(id uint64, c net.Conn, req []byte, bp *[readBufLen]byte) {
+	s.requests[req[0]].Add(1)
 	if s.cfg.Public != nil {
 		defer s.bufs.Put(bp)
 		if out := s.dispatchPublic(c, req); out != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/gateway/admit"
 	"github.com/distgate/distgate/gateway/datadir"
+	"github.com/distgate/distgate/gateway/events"
 	"github.com/distgate/distgate/gateway/link"
 	"github.com/distgate/distgate/gateway/pki"
 	"github.com/distgate/distgate/gateway/ports"
@@ -27,14 +28,18 @@ import (
 type Options struct {
 	// Logger receives the gateway's structured log; discarded when nil.
 	Logger *slog.Logger
+	// Version is the gateway's version, for the status and the metrics.
+	Version string
 }
 
 // Gateway is a running distgate: the parts New wired together. It holds
 // them to close them and to report on them; the parts never hold it.
 type Gateway struct {
 	site     string
+	version  string
 	log      *slog.Logger
 	started  time.Time
+	events   *events.Log
 	identity *pki.Identity
 	certs    *pki.Manager
 	engine   *wasm.Engine
@@ -71,7 +76,8 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	gw := &Gateway{site: cfg.Site, log: log, started: time.Now(), serveErr: make(chan error, 4)}
+	gw := &Gateway{site: cfg.Site, version: opts.Version, log: log, started: time.Now(), serveErr: make(chan error, 4),
+		events: events.NewLog(eventRing, log.With("component", "events"), nil)}
 	g = gw
 	defer func() {
 		if err != nil {
@@ -89,10 +95,12 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	}); err != nil {
 		return nil, fmt.Errorf("policies: %w", err)
 	}
+	g.metrics = newMetrics(g.engine, cfg.Admin.NodeMetrics)
 	g.policies = newPolicyRouter(g.engine, cfg.Policy.Lookup, cfg.Policy.Authorize, newStaticRouter(cfg), cfg.Policy.OnFailure == onFailureDefault)
+	g.policies.timed = g.metrics.decided
 	g.router.set(g.policies)
-	g.metrics = newMetrics(g.engine)
-	g.relays = relay.NewTable(g.metrics)
+	observer := &relayEvents{metrics: g.metrics, log: g.events}
+	g.relays = relay.NewTable(observer, link.EndReason)
 	bufs := relay.NewBufs()
 
 	acme, err := acmeOptions(cfg.ACME)
@@ -117,7 +125,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if g.links, err = link.New(link.Config{
 		QUIC: cfg.Links.QUIC, TLS: cfg.Links.TLS, Peers: peers, Certs: g.certs, Trust: trust,
 		Idle: cfg.Proxy.Idle.Std(), DefaultLiveness: DefaultLiveness, DialTimeout: linkDialTimeout, AcceptIdle: linkAcceptIdle,
-		OnDial: g.metrics.dialed, Logger: log,
+		OnDial: g.metrics.dialed, OnState: observer.linkChanged, Logger: log,
 	}); err != nil {
 		return nil, err
 	}
@@ -135,7 +143,6 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		}
 	}
 	g.nodes = &nodes{site: cfg.Site, epmd: g.epmd}
-	g.metrics.watchNodes(g.nodes)
 	if err = g.startPublic(ctx, cfg.Public, cfg.Proxy.Idle.Std(), bufs); err != nil {
 		return nil, err
 	}
@@ -146,6 +153,8 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 			return nil, err
 		}
 	}
+	g.metrics.reg.MustRegister(&partsCollector{site: cfg.Site, version: opts.Version, started: g.started, links: g.links,
+		certs: g.certs, nodes: g.nodes, epmds: map[string]*epmd.Server{"local": g.epmd, "public": g.public}})
 	// Peers' streams are served once everything they reach is in place.
 	in := &inbound{router: &g.router, nodes: g.nodes, queries: g.queries, relays: g.relays, bufs: bufs, log: log}
 	g.links.Serve(in.serveStream)
@@ -291,6 +300,9 @@ func (g *Gateway) SetRouter(r Router) {
 // gateway started. It is idempotent.
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
+		if g.relays != nil {
+			g.relays.Closing()
+		}
 		if g.admin != nil {
 			g.admin.close()
 		}

@@ -72,7 +72,8 @@ func (in *inbound) serveStream(ctx context.Context, from link.From, s relay.Stre
 func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Stream, hdr linkwire.Header) {
 	site, transport := from.Site, from.Transport.String()
 	refuse := func(status linkwire.Status, msg string) {
-		in.relays.Refused(relay.In, transport)
+		in.relays.Refused(relay.Refusal{Caller: hdr.Caller, Target: hdr.Target, Site: site, Transport: transport,
+			Direction: relay.In, Reason: link.StatusReason(status), Detail: msg})
 		in.log.Warn("relay refused", "peer", site, "caller", hdr.Caller, "target", hdr.Target, "reason", msg)
 		s.Write(linkwire.AppendReply(nil, status, msg))
 		s.Close()
@@ -107,14 +108,12 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 		liveness = DefaultLiveness
 	}
 	link.ApplyLiveness(s, min(max(liveness, minLiveness), maxLiveness))
-	ri := in.relays.Add(hdr.Caller, hdr.Target, site, transport, relay.In)
+	ri := in.relays.Add(hdr.Caller, hdr.Target, site, transport, relay.In, link.Describe(s))
 	defer in.relays.Remove(ri)
 	local := relay.Conn(c.(*net.TCPConn))
 	if hdr.Tick > 0 {
 		local = relay.NewTicker(c.(*net.TCPConn), hdr.Tick, false)
 	}
 	in.log.Debug("relay started", "caller", hdr.Caller, "target", hdr.Target, "peer", site, "transport", transport)
-	if err := relay.Run(local, s, in.bufs, &ri.Stats); err != nil {
-		in.log.Info("relay ended", "caller", hdr.Caller, "target", hdr.Target, "err", err)
-	}
+	relay.Run(local, s, in.bufs, &ri.Stats) // its end is an event
 }

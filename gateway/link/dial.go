@@ -194,7 +194,7 @@ func (m *Manager) dialQUIC(ctx context.Context, key linkKey) (*quicLink, error) 
 	// The peer may accept on a connection we dialled: serve its streams.
 	ql := &quicLink{key: key, conn: conn, since: time.Now()}
 	ql.lastUsed.Store(time.Now().UnixNano())
-	m.log.Info("link up", "peer", key.site, "transport", QUIC, "remote", p.QUIC, "direction", "out", "liveness", key.liveness)
+	m.changed(State{Peer: key.site, Transport: QUIC, Direction: "out", Remote: p.QUIC, Up: true})
 	m.wg.Add(1)
 	go m.serveQUICConn(key.site, conn)
 	return ql, nil
@@ -224,8 +224,11 @@ func (m *Manager) watchQUIC(ql *quicLink) {
 	defer m.wg.Done()
 	<-ql.conn.Context().Done()
 	m.dropQUIC(ql)
+	m.mu.Lock()
+	m.quicEndedLocked(ql.key.site, ql.conn)
+	m.mu.Unlock()
 	if m.ctx.Err() == nil {
-		m.log.Warn("link down", "peer", ql.key.site, "transport", QUIC, "direction", "out", "reason", context.Cause(ql.conn.Context()))
+		m.changed(State{Peer: ql.key.site, Transport: QUIC, Direction: "out", Remote: ql.conn.RemoteAddr().String(), Reason: context.Cause(ql.conn.Context())})
 	}
 }
 
@@ -253,18 +256,26 @@ func (m *Manager) openTLS(ctx context.Context, key linkKey) (relay.Stream, error
 		m.cfg.OnDial(key.site, TLS, err)
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	var st *State
 	if err != nil {
 		err = fmt.Errorf("link to %s (tls %s): %w", key.site, p.TLS, err)
 		if ctx.Err() == nil {
 			m.failedLocked(key, err, time.Now())
+			st = m.tlsFailedLocked(key.site, "out", p.TLS, err)
 		}
+	} else {
+		delete(m.backoffs, key)
+		m.tlsConns[tc] = key
+		st = m.sawTLSLocked(tc, key.site, "out")
+	}
+	m.mu.Unlock()
+	if st != nil {
+		m.changed(*st)
+	}
+	if err != nil {
 		return nil, err
 	}
-	delete(m.backoffs, key)
-	m.tlsConns[tc] = key
-	m.sawTLSLocked(tc, key.site)
-	return &trackedTLS{tlsLink: newTLSLink(tc), m: m}, nil
+	return &trackedTLS{tlsLink: newTLSLink(tc), m: m, liveness: key.liveness}, nil
 }
 
 // dialTLS dials a TLS link connection over a linkConn.
@@ -287,7 +298,8 @@ func (m *Manager) dialTLS(ctx context.Context, key linkKey, addr string) (*tls.C
 // trackedTLS forgets its connection when closed.
 type trackedTLS struct {
 	*tlsLink
-	m *Manager
+	m        *Manager
+	liveness time.Duration
 }
 
 func (t *trackedTLS) Close() error {

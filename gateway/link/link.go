@@ -58,6 +58,9 @@ type Config struct {
 	AcceptIdle time.Duration
 	// OnDial, when set, is told of every dial of a link (the metrics).
 	OnDial func(site string, t Transport, err error)
+	// OnState, when set, is told of every link that comes up or goes
+	// down (the event log). It must not block.
+	OnState func(State)
 	// Logger receives the link layer's log.
 	Logger *slog.Logger
 }
@@ -143,13 +146,17 @@ type Manager struct {
 	tlsConns  map[*tls.Conn]linkKey // live TLS link connections, both directions
 	tlsSeen   map[string]*tlsPeerSeen
 	inbound   map[*quic.Conn]inboundLink
+	quicEnded map[string]*quicPeerSeen
 }
 
 // tlsPeerSeen remembers the TLS link to a peer between its connections.
 type tlsPeerSeen struct {
-	remote string
-	rtt    time.Duration
-	since  time.Time
+	remote  string
+	rtt     time.Duration
+	since   time.Time
+	up      bool   // a connection succeeded since the last failure
+	down    string // why it went down, while it is
+	in, out uint64 // bytes of the connections that ended
 }
 
 // inboundLink is a QUIC connection a peer dialled.
@@ -170,6 +177,8 @@ func New(cfg Config) (*Manager, error) {
 		tlsConns: map[*tls.Conn]linkKey{},
 		tlsSeen:  map[string]*tlsPeerSeen{},
 		inbound:  map[*quic.Conn]inboundLink{},
+
+		quicEnded: map[string]*quicPeerSeen{},
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -323,7 +332,7 @@ func (m *Manager) acceptQUIC() {
 			}()
 			continue
 		}
-		m.log.Info("link up", "peer", who.Site, "transport", QUIC, "remote", conn.RemoteAddr().String(), "direction", "in")
+		m.changed(State{Peer: who.Site, Transport: QUIC, Direction: "in", Remote: conn.RemoteAddr().String(), Up: true})
 		m.mu.Lock()
 		m.inbound[conn] = inboundLink{site: who.Site, since: time.Now()}
 		m.mu.Unlock()
@@ -332,6 +341,7 @@ func (m *Manager) acceptQUIC() {
 			m.serveQUICConn(who.Site, conn)
 			m.mu.Lock()
 			delete(m.inbound, conn)
+			m.quicEndedLocked(who.Site, conn)
 			m.mu.Unlock()
 		}()
 	}
@@ -342,7 +352,9 @@ func (m *Manager) acceptQUIC() {
 func (m *Manager) serveQUICConn(site string, conn *quic.Conn) {
 	defer m.wg.Done()
 	m.serveQUICStreams(From{Site: site, Transport: QUIC}, conn)
-	m.log.Info("link down", "peer", site, "transport", QUIC, "direction", "in", "reason", context.Cause(conn.Context()))
+	if m.ctx.Err() == nil {
+		m.changed(State{Peer: site, Transport: QUIC, Direction: "in", Remote: conn.RemoteAddr().String(), Reason: context.Cause(conn.Context())})
+	}
 }
 
 // serveQUICStreams serves the streams a connection's far end opens.
@@ -402,7 +414,7 @@ func (m *Manager) serveTLS(c *net.TCPConn) {
 		return
 	}
 	// A query client is tracked too, so that Close closes it.
-	if !m.trackTLS(tc, linkKey{site: who.Site, transport: TLS}) {
+	if !m.trackTLS(tc, linkKey{site: who.Site, transport: TLS}, "in") {
 		tc.Close()
 		return
 	}
@@ -413,36 +425,22 @@ func (m *Manager) serveTLS(c *net.TCPConn) {
 	}
 }
 
-func (m *Manager) trackTLS(c *tls.Conn, key linkKey) bool {
+func (m *Manager) trackTLS(c *tls.Conn, key linkKey, direction string) bool {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.ctx.Err() != nil {
+		m.mu.Unlock()
 		return false
 	}
 	m.tlsConns[c] = key
+	var st *State
 	if key.site != "" {
-		m.sawTLSLocked(c, key.site)
+		st = m.sawTLSLocked(c, key.site, direction)
+	}
+	m.mu.Unlock()
+	if st != nil {
+		m.changed(*st)
 	}
 	return true
-}
-
-// sawTLSLocked notes a TLS connection with a peer for the status.
-func (m *Manager) sawTLSLocked(c *tls.Conn, site string) {
-	seen := m.tlsSeen[site]
-	if seen == nil {
-		seen = &tlsPeerSeen{since: time.Now()}
-		m.tlsSeen[site] = seen
-	}
-	seen.remote = c.RemoteAddr().String()
-	if rtt := tcpRTT(c.NetConn()); rtt > 0 {
-		seen.rtt = rtt
-	}
-}
-
-func (m *Manager) untrackTLS(c *tls.Conn) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.tlsConns, c)
 }
 
 // Close stops the listeners, closes every link and waits for everything

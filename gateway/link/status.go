@@ -45,8 +45,22 @@ func (m *Manager) Status() []Status {
 		}
 	}
 	for site, seen := range m.tlsSeen {
-		out = append(out, Status{Peer: site, Transport: TLS, Direction: "both", Remote: seen.remote,
-			RTT: seen.rtt, Streams: active[site], Since: seen.since})
+		in, sent := m.tlsBytesLocked(site, seen)
+		rtt := seen.rtt
+		for c, key := range m.tlsConns {
+			if key.site == site {
+				if r := tcpRTT(c.NetConn()); r > 0 {
+					rtt = r
+				}
+				break
+			}
+		}
+		st := Status{Peer: site, Transport: TLS, Direction: "both", Remote: seen.remote,
+			RTT: rtt, Streams: active[site], Since: seen.since, BytesIn: in, BytesOut: sent}
+		if !seen.up {
+			st.Down = seen.down
+		}
+		out = append(out, st)
 	}
 	for key, b := range m.backoffs {
 		out = append(out, Status{Peer: key.site, Transport: key.transport, Direction: "out", Liveness: key.liveness, Down: b.lastErr.Error()})

@@ -95,21 +95,20 @@ func (p *Ports) handle(ctx context.Context, pp *ports.Port[Route], c net.Conn) {
 	}, frame)
 	cancel()
 	if err != nil {
-		p.cfg.Relays.Refused(relay.Out, transport.String())
+		p.cfg.Relays.Refused(relay.Refusal{Caller: sn.Name, Target: target, Site: rt.Site, Transport: transport.String(),
+			Direction: relay.Out, Reason: link.RefusalReason(err), Detail: err.Error()})
 		p.log.Error("relay refused", "caller", sn.Name, "target", target, "via", rt.Site, "err", err)
 		c.Close()
 		return
 	}
-	ri := p.cfg.Relays.Add(sn.Name, target, rt.Site, transport.String(), relay.Out)
+	ri := p.cfg.Relays.Add(sn.Name, target, rt.Site, transport.String(), relay.Out, link.Describe(s))
 	defer p.cfg.Relays.Remove(ri)
 	p.log.Debug("relay started", "caller", sn.Name, "target", target, "via", rt.Site, "transport", transport)
 	local := relay.Conn(c.(*net.TCPConn))
 	if rt.Tick > 0 {
 		local = relay.NewTicker(c.(*net.TCPConn), rt.Tick, true)
 	}
-	if err := relay.Run(local, s, p.cfg.Bufs, &ri.Stats); err != nil {
-		p.log.Info("relay ended", "caller", sn.Name, "target", target, "err", err)
-	}
+	relay.Run(local, s, p.cfg.Bufs, &ri.Stats) // its end is an event
 }
 
 // Status describes a proxy port.
