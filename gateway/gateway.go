@@ -21,6 +21,7 @@ import (
 	"github.com/distgate/distgate/gateway/proxy"
 	"github.com/distgate/distgate/gateway/relay"
 	"github.com/distgate/distgate/gateway/terminate"
+	"github.com/distgate/distgate/gateway/ui"
 	"github.com/distgate/distgate/wasm"
 )
 
@@ -162,9 +163,11 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if err != nil {
 		return nil, err
 	}
-	if g.admin, err = newAdminServer(cfg.Admin.Listen, token, adminDeps{
+	page := ui.New(ui.Config{State: g.page, Logger: log.With("component", "ui")})
+	if g.admin, err = newAdminServer(cfg.Admin.Listen, cfg.Admin.Probes, token, adminDeps{
 		status: g.Status, engine: g.engine, policies: g.policies, logs: logs, nodes: g.nodes, metrics: g.metrics.reg,
 		lookup: cfg.Policy.Lookup, authorize: cfg.Policy.Authorize, fail: g.fail,
+		events: g.events, ready: g.ready, ui: page, decisionP99: g.metrics.decisionP99,
 	}); err != nil {
 		return nil, err
 	}
@@ -174,7 +177,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		remote = g.queries.ln.Addr().String()
 	}
 	log.Info("distgate running", "site", cfg.Site, "identity", g.identity.ID.String(), "epmd", addrString(g.epmdLn),
-		"admin", g.admin.addr(), "public_epmd", addrString(g.publicLn), "remote", remote,
+		"admin", g.admin.addr(), "probes", g.admin.probesAddr(), "public_epmd", addrString(g.publicLn), "remote", remote,
 		"quic", netAddrString(quicAddr), "tls", netAddrString(tlsAddr), "data_dir", cfg.DataDir)
 	return g, nil
 }

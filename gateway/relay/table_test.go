@@ -99,7 +99,7 @@ func TestRunNotesTheFirstEnd(t *testing.T) {
 	farSide.Write([]byte("hi"))
 	nodeSide.Read(buf[:2])
 	nodeSide.CloseWrite() // the caller closes first
-	farSide.Read(buf)      // EOF passed on
+	farSide.Read(buf)     // EOF passed on
 	farSide.Close()
 	if err := <-done; err != nil {
 		t.Fatal(err)
