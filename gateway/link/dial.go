@@ -196,7 +196,10 @@ func (m *Manager) dialQUIC(ctx context.Context, key linkKey) (*quicLink, error) 
 	ql.lastUsed.Store(time.Now().UnixNano())
 	m.changed(State{Peer: key.site, Transport: QUIC, Direction: "out", Remote: p.QUIC, Up: true})
 	m.wg.Add(1)
-	go m.serveQUICConn(key.site, conn)
+	go func() {
+		defer m.wg.Done()
+		m.serveQUICConn(key.site, conn)
+	}()
 	return ql, nil
 }
 

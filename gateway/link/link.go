@@ -338,23 +338,22 @@ func (m *Manager) acceptQUIC() {
 		m.mu.Unlock()
 		m.wg.Add(1)
 		go func() {
+			defer m.wg.Done()
 			m.serveQUICConn(who.Site, conn)
 			m.mu.Lock()
 			delete(m.inbound, conn)
 			m.quicEndedLocked(who.Site, conn)
 			m.mu.Unlock()
+			if m.ctx.Err() == nil {
+				m.changed(State{Peer: who.Site, Transport: QUIC, Direction: "in", Remote: conn.RemoteAddr().String(), Reason: context.Cause(conn.Context())})
+			}
 		}()
 	}
 }
 
-// serveQUICConn serves the streams of a link until it ends; the caller
-// added to m.wg.
+// serveQUICConn serves the streams of a link until it ends.
 func (m *Manager) serveQUICConn(site string, conn *quic.Conn) {
-	defer m.wg.Done()
 	m.serveQUICStreams(From{Site: site, Transport: QUIC}, conn)
-	if m.ctx.Err() == nil {
-		m.changed(State{Peer: site, Transport: QUIC, Direction: "in", Remote: conn.RemoteAddr().String(), Reason: context.Cause(conn.Context())})
-	}
 }
 
 // serveQUICStreams serves the streams a connection's far end opens.

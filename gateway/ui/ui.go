@@ -153,7 +153,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	w.Write([]byte(`<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=/ui/">` +
-		`<title>distgate</title></head><body>Signed in: <a href="/ui/">open the status page</a>.</body></html>`))
+		`<link rel="icon" href="/ui/assets/favicon.svg" type="image/svg+xml"><title>distgate</title></head><body>Signed in: <a href="/ui/">open the status page</a>.</body></html>`))
 }
 
 func (u *UI) page(w http.ResponseWriter, r *http.Request) {
