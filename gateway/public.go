@@ -96,6 +96,9 @@ func (p *publicEPMD) Refused(peer netip.AddrPort, what string) {
 	if strings.HasPrefix(kind, "PORT_PLEASE2") {
 		kind = "PORT_PLEASE2"
 	}
+	if strings.HasPrefix(kind, "unknown command") { // one label, not one per byte
+		kind = "unknown command"
+	}
 	p.metrics.publicRefusals.WithLabelValues(kind).Inc()
 	key := peer.Addr().String() + " " + what
 	now := time.Now()
