@@ -14,7 +14,7 @@ import (
 )
 
 // StatusSchema is the version of Status's JSON form (`distgate status
-// -json`, GET /v1/status), documented in docs/status.md. Fields are only
+// -json`, GET /v1/status), documented in STATUS.md. Fields are only
 // added within a version; a field that changes meaning or goes away takes
 // a new one.
 const StatusSchema = 1

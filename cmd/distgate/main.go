@@ -27,7 +27,7 @@
 //
 //	distgate status [-json]
 //	        links, proxy ports, relayed connections, certificates
-//	        (-json: the schema of docs/status.md)
+//	        (-json: the schema of gateway/STATUS.md)
 //	distgate events [-node NAME] [-follow] [-n 100] [-json]
 //	        relayed connections established, ended (and why), refused;
 //	        links up and down
