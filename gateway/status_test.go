@@ -14,7 +14,7 @@ func TestStatusSchemaDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !regexp.MustCompile("schema " + "1\\b").Match(doc) || StatusSchema != 1 {
+	if !regexp.MustCompile("schema "+"1\\b").Match(doc) || StatusSchema != 1 {
 		t.Fatalf("STATUS.md documents another schema than %d", StatusSchema)
 	}
 	a, b := twoSites(t, "quic")
