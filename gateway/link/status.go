@@ -1,6 +1,11 @@
 package link
 
-import "time"
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+)
 
 // Status describes one link for `distgate status`.
 type Status struct {
@@ -65,5 +70,9 @@ func (m *Manager) Status() []Status {
 	for key, b := range m.backoffs {
 		out = append(out, Status{Peer: key.site, Transport: key.transport, Direction: "out", Liveness: key.liveness, Down: b.lastErr.Error()})
 	}
+	slices.SortFunc(out, func(a, b Status) int {
+		return cmp.Or(strings.Compare(a.Peer, b.Peer), cmp.Compare(a.Transport, b.Transport), strings.Compare(a.Direction, b.Direction),
+			strings.Compare(a.Remote, b.Remote))
+	})
 	return out
 }

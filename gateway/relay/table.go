@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -211,6 +213,7 @@ func (t *Table) Status() []Status {
 		out = append(out, Status{ID: r.ID, Caller: r.Caller, Target: r.Target, Site: r.Site, Transport: r.Transport,
 			Direction: r.Direction, Link: r.Link, Started: r.Started, BytesOut: r.Stats.AToB.Load(), BytesIn: r.Stats.BToA.Load()})
 	}
+	slices.SortFunc(out, func(a, b Status) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 
