@@ -114,8 +114,10 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	// Browsers say where a request comes from: another site's page may
-	// not even try (defence in depth; the cookie is SameSite=Strict).
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+	// not even try (defence in depth; the cookie is SameSite=Strict). The
+	// login may come from anywhere a link was clicked: its code is the
+	// credential, and it goes on to /ui/ from this origin.
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" && r.URL.Path != "/ui/login" {
 		plain(w, http.StatusForbidden, "cross-site requests are refused")
 		return
 	}

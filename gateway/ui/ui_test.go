@@ -95,9 +95,14 @@ func TestRefusals(t *testing.T) {
 	if w := get(u, "/ui/login", nil); w.Code != http.StatusForbidden {
 		t.Fatalf("no code: %d", w.Code)
 	}
-	// Another site's page may not use the session.
+	// Another site's page may not use the session, but a login link may
+	// be clicked anywhere.
 	if w := get(u, "/ui/api/state", c, "Sec-Fetch-Site", "cross-site"); w.Code != http.StatusForbidden {
 		t.Fatalf("cross-site: %d", w.Code)
+	}
+	fresh, _ := u.NewCode()
+	if w := get(u, "/ui/login?code="+fresh, nil, "Sec-Fetch-Site", "cross-site"); w.Code != http.StatusOK {
+		t.Fatalf("a login link clicked on another site: %d", w.Code)
 	}
 	// Read-only.
 	r := httptest.NewRequest("POST", "/ui/api/state", strings.NewReader("{}"))
