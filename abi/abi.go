@@ -14,7 +14,7 @@ const Version = 1
 // "Revisions"): a host of a revision understands every field and value of
 // the revisions before it, and a guest that uses a field of a later
 // revision than its host's finds it absent, its old meaning.
-const Revision = 1
+const Revision = 3
 
 // Guest exports (see README.md for signatures and semantics).
 const (

@@ -14,6 +14,36 @@ const (
 	tagAskIdentity = 3 // string: the client certificate identity
 	tagAskAddr     = 4 // 4 or 16 address bytes (network order), then port:u16
 	tagAskLabel    = 5 // string "key=value"; repeated
+	tagAskVerified = 6 // u32: the fields the gateway verified, a Verified (revision 2)
+	tagAskRoot     = 7 // string: a trust root that verified IDENTITY; repeated (revision 2)
+)
+
+// Verified is a set of Asker fields that the gateway verified, rather than
+// took as the asker told them. Added in revision 2: before it, nothing
+// said, and a NODE was never verified.
+type Verified uint32
+
+// Verified fields.
+const (
+	// VerifiedNode: NODE is a node of the gateway's host (or of the peer
+	// gateway's, for a request that came over a link): the node registered
+	// under that name with the EPMD from a socket of the same owner (user)
+	// as the asker's. Without it NODE is only what the asker said (a
+	// send_name anyone on the host can write): the caller is
+	// unauthenticated.
+	VerifiedNode Verified = 1 << 0
+	// VerifiedSite: SITE is a peer gateway that proved who it is with its
+	// certificate.
+	VerifiedSite Verified = 1 << 1
+	// VerifiedIdentity: IDENTITY comes from a client certificate whose
+	// chain one of the trust roots of Roots signed.
+	VerifiedIdentity Verified = 1 << 2
+)
+
+// Trust roots of client identities (Asker.Roots).
+const (
+	RootRemote = "remote" // remote.client_ca: remote query clients
+	RootPublic = "public" // public.client_ca: nodes calling the TLS termination ports
 )
 
 // Asker is who asks for a decision. Every field may be empty: a local node
@@ -24,6 +54,27 @@ type Asker struct {
 	Identity string         // the client certificate identity (CN, or a SAN URI); "" without one
 	Addr     netip.AddrPort // where the request came from
 	Labels   []Label        // labels the gateway attaches to the asker (region, tenant, ...)
+	// Verified says which of Node, Site and Identity the gateway verified
+	// (revision 2).
+	Verified Verified
+	// Roots are the trust roots that verified Identity (RootRemote,
+	// RootPublic), in the gateway's configuration order (revision 2). An
+	// identity is a name within its roots: the same name under another
+	// root is someone else.
+	Roots []string
+}
+
+// HasRoot reports whether the trust root named root verified a.Identity.
+func (a *Asker) HasRoot(root string) bool {
+	if a.Verified&VerifiedIdentity == 0 {
+		return false
+	}
+	for _, r := range a.Roots {
+		if r == root {
+			return true
+		}
+	}
+	return false
 }
 
 // Label is a key=value attribute of an asker, from the gateway's
@@ -43,7 +94,8 @@ func (a *Asker) Label(key string) (string, bool) {
 }
 
 func (a *Asker) isZero() bool {
-	return a.Node == "" && a.Site == "" && a.Identity == "" && !a.Addr.IsValid() && len(a.Labels) == 0
+	return a.Node == "" && a.Site == "" && a.Identity == "" && !a.Addr.IsValid() && len(a.Labels) == 0 &&
+		a.Verified == 0 && len(a.Roots) == 0
 }
 
 // append appends a's fields (without an enclosing field header).
@@ -70,6 +122,12 @@ func (a *Asker) append(b []byte) []byte {
 		b = append(b, l.Key...)
 		b = append(b, '=')
 		b = append(b, l.Value...)
+	}
+	if a.Verified != 0 {
+		b = appendUint32Field(b, tagAskVerified, uint32(a.Verified))
+	}
+	for _, r := range a.Roots {
+		b = appendStringField(b, tagAskRoot, r)
 	}
 	return b
 }
@@ -98,6 +156,17 @@ func parseAsker(list string) (Asker, error) {
 				a.Labels = make([]Label, 0, count(list, tagAskLabel))
 			}
 			a.Labels = append(a.Labels, Label{Key: k, Value: val})
+		case tagAskVerified:
+			v, err := fieldUint32(tag, v)
+			if err != nil {
+				return Asker{}, fmt.Errorf("asker: %w", err)
+			}
+			a.Verified = Verified(v)
+		case tagAskRoot:
+			if a.Roots == nil {
+				a.Roots = make([]string, 0, count(list, tagAskRoot))
+			}
+			a.Roots = append(a.Roots, v)
 		}
 	}
 	if f.err != nil {

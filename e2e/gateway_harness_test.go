@@ -154,6 +154,13 @@ func startScriptNode(t testing.TB, s *gatewaySite, name, expr string, extra ...s
 	args := longNodeArgs(t, name+"@"+s.host, append(extra, "-eval", expr)...)
 	cmd := exec.Command("erl", args...)
 	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(s.epmdPort))
+	return startLines(t, cmd)
+}
+
+// startLines starts cmd with its output read line by line as it comes;
+// the test's cleanup kills it.
+func startLines(t testing.TB, cmd *exec.Cmd) (*proc, *lineWaiter) {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,9 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(forgeEnv); spec != "" {
+		os.Exit(forgeMain(spec))
+	}
 	dir, err := os.MkdirTemp("", "distgate-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -97,7 +97,7 @@ func TestRemoteQueries(t *testing.T) {
 		}
 	}
 	log := s.proc.out.String()
-	for _, want := range []string{"remote query refused at the handshake", "remote lookup refused", "remote names refused"} {
+	for _, want := range []string{"remote query port: connection refused", "remote lookup refused", "remote names refused"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the gateway log does not say %q", want)
 		}

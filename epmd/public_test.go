@@ -19,14 +19,17 @@ type exportOnly struct {
 	refusals []string
 }
 
-func (p *exportOnly) Admit(netip.AddrPort) bool {
+func (p *exportOnly) Admit(netip.AddrPort, net.Conn) (Admission, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.admit--
-	return p.admit >= 0
+	return noAdmission{}, p.admit >= 0
 }
 
-func (p *exportOnly) Done(netip.AddrPort) {}
+type noAdmission struct{}
+
+func (noAdmission) Established() {}
+func (noAdmission) Done()        {}
 
 func (p *exportOnly) PortPlease(_ context.Context, _ netip.AddrPort, name string) *PortInfo {
 	if name != "pub" {

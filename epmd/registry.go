@@ -23,6 +23,10 @@ var ErrNotOwner = errors.New("not the owner of the registration")
 type Owner struct {
 	ID uint64 // unique per connection, never reused
 	FD int    // the socket's file descriptor, shown by DUMP
+	// UID is the user that owns the registering peer's socket, when the
+	// server could find it (HasUID; see Config.PeerUID).
+	UID    uint32
+	HasUID bool
 }
 
 // Registry holds the registered nodes and the recently unregistered names.
@@ -34,6 +38,7 @@ type Registry struct {
 	seq   uint64            // orders registrations, newest highest
 	nodes map[string]*entry // registered, by name
 	byID  map[uint64]*entry // registered, by owning connection
+	byUID map[uint32]int    // how many registrations each known owner uid holds
 	unreg *list.List        // of *entry, oldest first
 	old   map[string]*list.Element
 }
@@ -58,6 +63,7 @@ func NewRegistry(maxUnreg int) *Registry {
 		maxUnreg: maxUnreg,
 		nodes:    make(map[string]*entry),
 		byID:     make(map[uint64]*entry),
+		byUID:    make(map[uint32]int),
 		unreg:    list.New(),
 		old:      make(map[string]*list.Element),
 	}
@@ -104,6 +110,9 @@ func (r *Registry) Register(reg Registration, owner Owner, nowUnix int64) (uint3
 	e.transports = slices.Clone(reg.Transports)
 	r.nodes[e.name] = e
 	r.byID[owner.ID] = e
+	if owner.HasUID {
+		r.byUID[owner.UID]++
+	}
 	return e.counter, nil
 }
 
@@ -147,6 +156,11 @@ func (r *Registry) UnregisterName(name string) (Owner, bool) {
 func (r *Registry) removeLocked(e *entry) {
 	delete(r.nodes, e.name)
 	delete(r.byID, e.owner.ID)
+	if e.owner.HasUID {
+		if r.byUID[e.owner.UID]--; r.byUID[e.owner.UID] <= 0 {
+			delete(r.byUID, e.owner.UID)
+		}
+	}
 	r.old[e.name] = r.unreg.PushBack(e)
 	for r.unreg.Len() > r.maxUnreg {
 		oldest := r.unreg.Remove(r.unreg.Front()).(*entry)
@@ -254,6 +268,18 @@ func (r *Registry) Lookup(name string, accept []string) (eps []Endpoint, registe
 	}
 	return eps, true
 }
+
+// Owner returns the connection that holds the registration of name.
+func (r *Registry) Owner(name string) (Owner, bool) {
+	if e, ok := r.nodes[name]; ok {
+		return e.owner, true
+	}
+	return Owner{}, false
+}
+
+// OwnedBy returns how many registrations are held by connections whose
+// peer's socket the user uid owns.
+func (r *Registry) OwnedBy(uid uint32) int { return r.byUID[uid] }
 
 // Host returns the host a registered node told at registration ("" for a
 // classic registration or an unknown name).

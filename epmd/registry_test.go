@@ -163,3 +163,29 @@ func TestRegistryOneRegistrationPerConnection(t *testing.T) {
 		t.Fatal("a second name on the same connection was accepted")
 	}
 }
+
+// TestRegistryOwnerUID: a registration keeps its owner's uid, and the
+// registry counts the registrations each uid holds.
+func TestRegistryOwnerUID(t *testing.T) {
+	r := NewRegistry(0)
+	r.Register(tcpReg("a", 1), Owner{ID: 1, UID: 1000, HasUID: true}, t0)
+	r.Register(tcpReg("b", 2), Owner{ID: 2, UID: 1000, HasUID: true}, t0)
+	r.Register(tcpReg("c", 3), Owner{ID: 3}, t0)
+	if o, ok := r.Owner("a"); !ok || !o.HasUID || o.UID != 1000 || o.ID != 1 {
+		t.Fatalf("Owner(a) = %+v, %v", o, ok)
+	}
+	if o, ok := r.Owner("c"); !ok || o.HasUID {
+		t.Fatalf("Owner(c) = %+v, %v; want no uid", o, ok)
+	}
+	if _, ok := r.Owner("d"); ok {
+		t.Fatal("Owner of a name not registered")
+	}
+	if n := r.OwnedBy(1000); n != 2 {
+		t.Fatalf("OwnedBy(1000) = %d, want 2", n)
+	}
+	r.UnregisterOwner(1)
+	r.UnregisterName("b")
+	if n := r.OwnedBy(1000); n != 0 || len(r.byUID) != 0 {
+		t.Fatalf("after both left: OwnedBy(1000) = %d, %v", n, r.byUID)
+	}
+}

@@ -19,9 +19,12 @@ type Query struct {
 	Local      []Endpoint
 	Registered bool
 	// Peer is the address the query came from; LocalPeer whether it is
-	// this host (loopback or one of its addresses).
-	Peer      netip.AddrPort
-	LocalPeer bool
+	// this host (loopback or one of its addresses). ServerAddr is the
+	// address it came to: with Peer, the connection's four-tuple, by which
+	// a resolver may find who asks (the owner of a local peer's socket).
+	Peer       netip.AddrPort
+	LocalPeer  bool
+	ServerAddr netip.AddrPort
 	// Classic is set for PORT_PLEASE2, which has no host and no accept list.
 	Classic bool
 }

@@ -62,6 +62,11 @@ type Config struct {
 	// from its accept, however slowly its bytes trickle in (PacketTimeout
 	// is renewed by every byte, as OTP's epmd does).
 	RequestTimeout time.Duration
+	// PeerUID, when set, finds the user that owns a registering peer's
+	// socket (ok false when it cannot); the registry keeps it with the
+	// registration (Registry.Owner), so that a gateway can tell the node
+	// that registered a name from another local process that claims it.
+	PeerUID func(c net.Conn) (uid uint32, ok bool)
 	// Public, when set, makes this an internet-facing EPMD: it never
 	// registers, dumps, kills or stops, whatever the peer's address, and
 	// answers PORT_PLEASE2 and NAMES as Public decides.
@@ -73,10 +78,10 @@ type Config struct {
 // a reply, and asks Public about everything else.
 type Public interface {
 	// Admit is asked when a connection arrives, before a byte is read; a
-	// refusal closes it at once (rate and concurrency limits). Done is
-	// called when an admitted connection ends.
-	Admit(peer netip.AddrPort) bool
-	Done(peer netip.AddrPort)
+	// refusal (ok false) closes it at once (rate and concurrency limits).
+	// Until its request is read, the policy may close c to make room for
+	// other connections.
+	Admit(peer netip.AddrPort, c net.Conn) (a Admission, ok bool)
 	// PortPlease answers PORT_PLEASE2; nil answers "not found", exactly as
 	// for a name that does not exist.
 	PortPlease(ctx context.Context, peer netip.AddrPort, name string) *PortInfo
@@ -86,18 +91,28 @@ type Public interface {
 	Refused(peer netip.AddrPort, what string)
 }
 
+// Admission is a connection Public admitted. The server calls
+// Established once the connection's request is read, and Done when the
+// connection ends.
+type Admission interface {
+	Established()
+	Done()
+}
+
 // Server serves the EPMD protocol on any number of listeners.
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	resolver Resolver
 	hosts    map[string]bool
+	hostName string // this host's name: the first of Config.HostNames, else the system's
 	localIPs map[netip.Addr]bool
 	bufs     sync.Pool
 	requests requestCounts // by command, for the metrics
 
-	nextID atomic.Uint64
-	wg     sync.WaitGroup
+	nextID  atomic.Uint64
+	wg      sync.WaitGroup
+	workers workers // connection goroutines waiting for more (workers.go)
 
 	regMu sync.RWMutex // guards reg
 	reg   *Registry
@@ -130,6 +145,7 @@ func NewServer(cfg Config) *Server {
 		reg:       NewRegistry(cfg.MaxUnregistered),
 		listeners: make(map[net.Listener]bool),
 		conns:     make(map[uint64]net.Conn),
+		workers:   newWorkers(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -139,6 +155,11 @@ func NewServer(cfg Config) *Server {
 	}
 	s.bufs.New = func() any { return new([readBufLen]byte) }
 	s.hosts, s.localIPs = localHostSet(cfg.HostNames)
+	if len(cfg.HostNames) > 0 {
+		s.hostName = cfg.HostNames[0]
+	} else if h, err := os.Hostname(); err == nil {
+		s.hostName = h
+	}
 	return s
 }
 
@@ -181,11 +202,12 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		backoff = 0
 		if s.cfg.Public != nil {
-			if !s.cfg.Public.Admit(peerAddr(c)) {
+			a, ok := s.cfg.Public.Admit(peerAddr(c), c)
+			if !ok {
 				c.Close()
 				continue
 			}
-			c = &admittedConn{Conn: c, done: s.cfg.Public.Done, peer: peerAddr(c)}
+			c = &admittedConn{Conn: c, a: a}
 		}
 		if s.answerNow(c) {
 			continue
@@ -195,29 +217,28 @@ func (s *Server) Serve(ln net.Listener) error {
 			c.Close()
 			return nil
 		}
-		s.wg.Add(1)
-		go s.handle(id, c, deferred)
+		s.serveConn(id, c, deferred)
 	}
 }
 
 // admittedConn tells the public policy when an admitted connection ends.
 type admittedConn struct {
 	net.Conn
-	done func(netip.AddrPort)
-	peer netip.AddrPort
+	a    Admission
 	once sync.Once
 }
 
 func (c *admittedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.done(c.peer) })
+	c.once.Do(c.a.Done)
 	return err
 }
 
 // answerNow answers, on the accepting goroutine, a PORT_PLEASE2 whose
 // whole frame is already in the socket buffer and whose answer needs no
-// resolver: a lookup then costs no goroutine, no deadline timer and no wait
-// in the poller. It only peeks, so that when it declines (another request,
+// resolver, or a LOOKUP_X the resolver answers at once (answerLookupNow):
+// a lookup then costs no goroutine, no deadline timer and no wait in the
+// poller. It only peeks, so that when it declines (another request,
 // a partial or oversized frame, bytes beyond the frame, a delay to
 // simulate) handle reads the connection from its first byte, as before.
 // The reply is at most 2+12+2*MaxSymLen bytes: it fits in the send buffer
@@ -228,6 +249,9 @@ func (s *Server) answerNow(c net.Conn) bool {
 	}
 	var buf [peekLen]byte
 	n := recvNow(c, buf[:], true)
+	if n >= 3 && buf[2] == cmdLookupX {
+		return s.answerLookupNow(c, buf[:n])
+	}
 	if n < 3 || buf[2] != cmdPortPlease {
 		return false
 	}
@@ -291,6 +315,7 @@ func (s *Server) Close() error {
 		c.Close()
 	}
 	s.mu.Unlock()
+	s.workers.stop()
 	s.wg.Wait()
 	return nil
 }
@@ -315,7 +340,6 @@ func (s *Server) Registry(f func(*Registry)) {
 // long as the connection lives. deferred tells that its listener holds
 // connections back until their first bytes come (deferAccept).
 func (s *Server) handle(id uint64, c net.Conn, deferred bool) {
-	defer s.wg.Done()
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, id)
@@ -334,6 +358,9 @@ func (s *Server) handle(id uint64, c net.Conn, deferred bool) {
 	if !ok {
 		s.bufs.Put(bp)
 		return
+	}
+	if a, ok := c.(*admittedConn); ok {
+		a.a.Established()
 	}
 	s.dispatch(id, c, req, bp)
 }
@@ -562,7 +589,7 @@ func (s *Server) portPlease(c net.Conn, name string) *PortInfo {
 		return p
 	}
 	ans := s.resolver.Resolve(context.Background(), Query{
-		Name: name, LocalHost: true, Peer: peerAddr(c), LocalPeer: isLocalPeer(c), Classic: true,
+		Name: name, LocalHost: true, Peer: peerAddr(c), LocalPeer: isLocalPeer(c), ServerAddr: serverAddr(c), Classic: true,
 	})
 	if ans.Status != StatusOK {
 		return nil
@@ -653,8 +680,9 @@ func (s *Server) alive2(id uint64, c net.Conn, req []byte, bp *[readBufLen]byte)
 		s.holdUntilClosed(id, c)
 		return
 	}
+	owner := s.owner(id, c)
 	s.regMu.Lock()
-	counter, err := s.reg.Register(reg, Owner{ID: id, FD: connFD(c)}, s.cfg.Now().Unix())
+	counter, err := s.reg.Register(reg, owner, s.cfg.Now().Unix())
 	s.regMu.Unlock()
 	if err != nil {
 		s.log.Debug("epmd: alive2 refused", "name", a.Name, "err", err)
@@ -709,8 +737,9 @@ func (s *Server) registerX(id uint64, c net.Conn, req []byte, bp *[readBufLen]by
 		fail(StatusBadRequest, err.Error())
 		return
 	}
+	owner := s.owner(id, c)
 	s.regMu.Lock()
-	counter, err := s.reg.Register(reg, Owner{ID: id, FD: connFD(c)}, s.cfg.Now().Unix())
+	counter, err := s.reg.Register(reg, owner, s.cfg.Now().Unix())
 	s.regMu.Unlock()
 	switch {
 	case errors.Is(err, ErrNameInUse):
@@ -778,16 +807,10 @@ func (s *Server) lookupX(c net.Conn, req []byte) []byte {
 	if err != nil {
 		return appendLookupReply(nil, StatusBadRequest, nil, err.Error())
 	}
-	name, host := SplitNode(q.Node)
-	query := Query{Name: name, Host: host, Accept: q.Accept, Asker: q.Asker, Peer: peerAddr(c), LocalPeer: isLocalPeer(c)}
+	query := s.lookupQuery(c, q)
 	if !query.LocalPeer && s.cfg.NonLocal != nil && !s.cfg.NonLocal.MayList(context.Background(), query.Peer, q.Node, true) {
 		return appendLookupReply(nil, StatusDenied, nil, "lookups by peers on other hosts are denied here")
 	}
-	s.regMu.RLock()
-	query.Local, query.Registered = s.reg.Lookup(name, q.Accept)
-	regHost := s.reg.Host(name)
-	s.regMu.RUnlock()
-	query.LocalHost = s.isLocalHost(host) || (regHost != "" && strings.EqualFold(regHost, host))
 	ans := s.resolver.Resolve(context.Background(), query)
 	eps := fillAddrs(ans.Endpoints, c)
 	return appendLookupReply(nil, ans.Status, eps, ans.Message)
@@ -836,6 +859,11 @@ func (s *Server) IsLocalAddr(a netip.Addr) bool {
 	a = a.Unmap()
 	return a.IsLoopback() || s.localIPs[a]
 }
+
+// HostName returns this host's name: the first of Config.HostNames, else
+// the system's host name. It is the host of the full name of a node that
+// registered without one (ALIVE2).
+func (s *Server) HostName() string { return s.hostName }
 
 // IsLocalHost reports whether a host part names this host: empty,
 // localhost, one of Config.HostNames (or the system host name), or an
@@ -899,11 +927,29 @@ func peerAddr(c net.Conn) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
+// serverAddr is this server's side of c.
+func serverAddr(c net.Conn) netip.AddrPort {
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
+}
+
 func localAddr(c net.Conn) netip.Addr {
 	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
 		return a.AddrPort().Addr().Unmap()
 	}
 	return netip.Addr{}
+}
+
+// owner describes the connection c, of id, that registers a node.
+func (s *Server) owner(id uint64, c net.Conn) Owner {
+	o := Owner{ID: id, FD: connFD(c)}
+	if s.cfg.PeerUID != nil {
+		o.UID, o.HasUID = s.cfg.PeerUID(c)
+	}
+	return o
 }
 
 // connFD returns the descriptor of a TCP connection, for DUMP; -1 when it

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -441,5 +442,36 @@ func TestLocalPeer(t *testing.T) {
 	}
 	if localPeer(netip.Addr{}, a("127.0.0.1")) {
 		t.Error("an unknown peer is local")
+	}
+}
+
+// TestServerRecordsOwnerUID: with Config.PeerUID, a registration (classic
+// or extended) records the uid it finds for the registering connection.
+func TestServerRecordsOwnerUID(t *testing.T) {
+	var asked atomic.Int32
+	srv, cl := startServer(t, Config{PeerUID: func(c net.Conn) (uint32, bool) {
+		asked.Add(1)
+		return 4242, c.RemoteAddr() != nil
+	}})
+	ctx := context.Background()
+	r1, err := cl.Register(ctx, Alive2{Name: "classic", Port: 9, NodeType: NodeTypeNormal, HighVsn: 6, LowVsn: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r1.Close()
+	r2, err := cl.RegisterX(ctx, tcpReg("ext", 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	srv.Registry(func(r *Registry) {
+		for _, name := range []string{"classic", "ext"} {
+			if o, ok := r.Owner(name); !ok || !o.HasUID || o.UID != 4242 {
+				t.Errorf("Owner(%s) = %+v, %v", name, o, ok)
+			}
+		}
+	})
+	if asked.Load() != 2 {
+		t.Fatalf("PeerUID asked %d times, want 2", asked.Load())
 	}
 }

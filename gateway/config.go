@@ -106,8 +106,9 @@ type PolicyConfig struct {
 	CallTimeout Duration `yaml:"call_timeout"`
 	// MaxMemory caps a policy instance's memory, in MiB; 64 by default.
 	MaxMemory int `yaml:"max_memory_mib"`
-	// OnFailure is what a failing policy answers: "deny" (default) or
-	// "default", the built-in policy's answer.
+	// OnFailure is what a failing lookup policy answers: "deny" (default)
+	// or "default", the built-in policy's route. A failing authorize
+	// policy always denies.
 	OnFailure string `yaml:"on_failure"`
 }
 
@@ -135,7 +136,9 @@ type PublicConfig struct {
 	Rate  float64 `yaml:"rate"`
 	Burst int     `yaml:"burst"`
 	// ClientCA is a PEM bundle that signs the certificates of nodes that
-	// may connect; with it, a client certificate is required.
+	// may connect; with it, a client certificate is required. Its
+	// identities are its own: remote.allow does not apply to them unless
+	// remote.client_ca signs the same certificate.
 	ClientCA string `yaml:"client_ca"`
 }
 
@@ -185,7 +188,7 @@ type RemoteConfig struct {
 // RemoteRule lets the identities matching Identity look up the nodes
 // matching Nodes, and list them when List is set.
 type RemoteRule struct {
-	Identity string   `yaml:"identity"` // a pattern on the certificate's identity (CN or URI SAN)
+	Identity string   `yaml:"identity"` // a pattern on the identity of a certificate remote.client_ca signs (its first URI name, else DNS name, else CN)
 	Nodes    []string `yaml:"nodes"`    // patterns on node names
 	List     bool     `yaml:"list"`
 }

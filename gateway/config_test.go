@@ -120,6 +120,10 @@ remote: {allow: [{identity: "ops-*", nodes: ["*"], list: true}, {identity: app, 
 	az := func(action abi.Action, lookup bool, node string, a abi.Asker) *abi.AuthorizeRequest {
 		return &abi.AuthorizeRequest{Action: action, Lookup: lookup, Node: node, Asker: a}
 	}
+	// An identity and the roots that verified it.
+	id := func(identity string, roots ...string) abi.Asker {
+		return abi.Asker{Identity: identity, Verified: abi.VerifiedIdentity, Roots: roots}
+	}
 	for _, tc := range []struct {
 		via  Via
 		req  *abi.AuthorizeRequest
@@ -131,11 +135,16 @@ remote: {allow: [{identity: "ops-*", nodes: ["*"], list: true}, {identity: app, 
 		{ViaPublic, az(abi.ActionList, true, "db1", abi.Asker{}), false},
 		{ViaPublic, az(abi.ActionList, false, "", abi.Asker{}), true},
 		{ViaPublic, az(abi.ActionRegister, false, "web9", abi.Asker{}), false},
-		{ViaRemote, az(abi.ActionList, false, "", abi.Asker{Identity: "ops-1"}), true},
-		{ViaRemote, az(abi.ActionList, true, "web2@h", abi.Asker{Identity: "app"}), true},
-		{ViaRemote, az(abi.ActionList, true, "db2@h", abi.Asker{Identity: "app"}), false},
-		{ViaRemote, az(abi.ActionList, false, "", abi.Asker{Identity: "app"}), false},
-		{ViaRemote, az(abi.ActionList, false, "", abi.Asker{Identity: "stranger"}), false},
+		{ViaRemote, az(abi.ActionList, false, "", id("ops-1", abi.RootRemote)), true},
+		{ViaRemote, az(abi.ActionList, true, "web2@h", id("app", abi.RootRemote)), true},
+		{ViaRemote, az(abi.ActionList, true, "db2@h", id("app", abi.RootRemote)), false},
+		{ViaRemote, az(abi.ActionList, false, "", id("app", abi.RootRemote)), false},
+		{ViaRemote, az(abi.ActionList, false, "", id("stranger", abi.RootRemote)), false},
+		// remote.allow is for identities of remote.client_ca only.
+		{ViaRemote, az(abi.ActionList, false, "", id("ops-1", abi.RootPublic)), false},
+		{ViaRemote, az(abi.ActionList, false, "", abi.Asker{Identity: "ops-1", Roots: []string{abi.RootRemote}}), false},
+		{ViaPublic, az(abi.ActionReach, false, "db1@h", id("ops-1", abi.RootPublic)), false},
+		{ViaPublic, az(abi.ActionReach, false, "db1@h", id("ops-1", abi.RootPublic, abi.RootRemote)), true},
 		{ViaLocal, az(abi.ActionRegister, false, "x", abi.Asker{}), true},
 	} {
 		if d := r.Authorize(ctx, tc.via, tc.req); d.Allow != tc.want {

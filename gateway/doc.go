@@ -26,6 +26,7 @@
 //	proxy      the loopback proxy ports of remote nodes
 //	terminate  the public TLS ports: TLS termination and reframing
 //	admit      the admission limiter of listeners reachable from outside
+//	localpeer  who owns the other end of a loopback connection (its uid: sock_diag on Linux)
 //	datadir    the data directory: its files and atomic writes
 //	events     the event log: relays established, ended (and why), refused; links up and down (pure)
 //	ui         the status page: its embedded files, one-time logins, sessions
@@ -34,8 +35,8 @@
 // and the parts each other and epmd, never gateway:
 //
 //	proxy      -> link, linkwire, ports, relay, handshake
-//	terminate  -> ports, relay, pki, handshake, epmd
-//	link       -> linkwire, relay, pki, events
+//	terminate  -> ports, relay, pki, handshake, admit, events
+//	link       -> linkwire, relay, pki, admit, events
 //	ports      -> admit
 //	relay      -> handshake, events
 //	pki        -> datadir

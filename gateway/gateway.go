@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -36,28 +37,29 @@ type Options struct {
 // Gateway is a running distgate: the parts New wired together. It holds
 // them to close them and to report on them; the parts never hold it.
 type Gateway struct {
-	site     string
-	version  string
-	log      *slog.Logger
-	started  time.Time
-	events   *events.Log
-	identity *pki.Identity
-	certs    *pki.Manager
-	engine   *wasm.Engine
-	policies *policyRouter
-	router   routerSwitch
-	metrics  *metrics
-	relays   *relay.Table
-	links    *link.Manager
-	proxies  *proxy.Ports
-	nodes    *nodes
-	epmd     *epmd.Server // nil when epmd.disabled
-	epmdLn   net.Listener
-	term     *terminate.Ports // TLS termination ports; nil when off
-	public   *epmd.Server     // the internet-facing EPMD; nil when off
-	publicLn net.Listener
-	queries  *queries
-	admin    *adminServer
+	site      string
+	version   string
+	log       *slog.Logger
+	started   time.Time
+	events    *events.Log
+	identity  *pki.Identity
+	certs     *pki.Manager
+	engine    *wasm.Engine
+	policies  *policyRouter
+	router    routerSwitch
+	metrics   *metrics
+	relays    *relay.Table
+	links     *link.Manager
+	proxies   *proxy.Ports
+	nodes     *nodes
+	epmd      *epmd.Server // nil when epmd.disabled
+	epmdLn    net.Listener
+	term      *terminate.Ports // TLS termination ports; nil when off
+	public    *epmd.Server     // the internet-facing EPMD; nil when off
+	publicLn  net.Listener
+	publicLog *admit.Log // its refusals
+	queries   *queries
+	admin     *adminServer
 
 	wg        sync.WaitGroup // the EPMD servers' loops
 	closeOnce sync.Once
@@ -100,6 +102,10 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	g.policies = newPolicyRouter(g.engine, cfg.Policy.Lookup, cfg.Policy.Authorize, newStaticRouter(cfg), cfg.Policy.OnFailure == onFailureDefault)
 	g.policies.timed = g.metrics.decided
 	g.router.set(g.policies)
+	g.nodes = &nodes{site: cfg.Site, certNames: map[string]bool{}} // its EPMD comes below
+	for _, n := range append(slices.Clone(cfg.Links.Names), cfg.ACME.Names...) {
+		g.nodes.certNames[strings.ToLower(n)] = true
+	}
 	observer := &relayEvents{metrics: g.metrics, log: g.events}
 	g.relays = relay.NewTable(observer, link.EndReason)
 	bufs := relay.NewBufs()
@@ -126,7 +132,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if g.links, err = link.New(link.Config{
 		QUIC: cfg.Links.QUIC, TLS: cfg.Links.TLS, Peers: peers, Certs: g.certs, Trust: trust,
 		Idle: cfg.Proxy.Idle.Std(), DefaultLiveness: DefaultLiveness, DialTimeout: linkDialTimeout, AcceptIdle: linkAcceptIdle,
-		OnDial: g.metrics.dialed, OnState: observer.linkChanged, Logger: log,
+		Admit: edgeLimits(), QueryStreams: queryStreams, OnDial: g.metrics.dialed, OnState: observer.linkChanged, Logger: log,
 	}); err != nil {
 		return nil, err
 	}
@@ -135,16 +141,15 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 			Addr: netip.MustParseAddr(cfg.Proxy.Address), // validated: a loopback IP
 			Max:  MaxProxyPorts, Idle: cfg.Proxy.Idle.Std(), Logger: log,
 		},
-		HandshakeTimeout: handshakeTimeout, Links: g.links, Relays: g.relays, Bufs: bufs,
+		HandshakeTimeout: handshakeTimeout, Callers: g.nodes, Links: g.links, Relays: g.relays, Bufs: bufs,
 	})
 	if !cfg.EPMD.Disabled {
-		res := &resolver{router: &g.router, links: g.links, proxies: g.proxies, metrics: g.metrics, log: log}
+		res := &resolver{router: &g.router, nodes: g.nodes, links: g.links, proxies: g.proxies, metrics: g.metrics, log: log}
 		if err = g.startEPMD(ctx, cfg.EPMD, res); err != nil {
 			return nil, err
 		}
 	}
-	g.nodes = &nodes{site: cfg.Site, epmd: g.epmd}
-	if err = g.startPublic(ctx, cfg.Public, cfg.Proxy.Idle.Std(), bufs); err != nil {
+	if err = g.startPublic(ctx, cfg.Public, cfg.Proxy.Idle.Std(), bufs, trust); err != nil {
 		return nil, err
 	}
 	publicAddr, _ := netip.ParseAddr(cfg.Public.Address) // validated; may be unset
@@ -157,7 +162,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	g.metrics.reg.MustRegister(&partsCollector{site: cfg.Site, version: opts.Version, started: g.started, links: g.links,
 		certs: g.certs, nodes: g.nodes, epmds: map[string]*epmd.Server{"local": g.epmd, "public": g.public}})
 	// Peers' streams are served once everything they reach is in place.
-	in := &inbound{router: &g.router, nodes: g.nodes, queries: g.queries, relays: g.relays, bufs: bufs, log: log}
+	in := &inbound{router: &g.router, links: g.links, nodes: g.nodes, queries: g.queries, relays: g.relays, bufs: bufs, log: log}
 	g.links.Serve(in.serveStream)
 	token, err := datadir.LoadOrCreateToken(cfg.DataDir)
 	if err != nil {
@@ -184,7 +189,10 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 
 // startEPMD opens the classic EPMD and serves it.
 func (g *Gateway) startEPMD(ctx context.Context, c EPMDConfig, res epmd.Resolver) error {
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", c.Listen)
+	// No keep-alive probes, as the drop-in's listeners (epmd.Listen): a
+	// lookup lives for one request, and they cost four setsockopt calls per
+	// connection, 6% of a lookup's CPU.
+	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(ctx, "tcp", c.Listen)
 	if err != nil {
 		return fmt.Errorf("epmd.listen: %w", err)
 	}
@@ -194,20 +202,23 @@ func (g *Gateway) startEPMD(ctx context.Context, c EPMDConfig, res epmd.Resolver
 		Relaxed:   c.Relaxed,
 		HostNames: c.Hosts,
 		Resolver:  res,
-		NonLocal:  &nonLocalEPMD{router: &g.router, log: g.log.With("component", "epmd")},
+		PeerUID:   peerUID,
+		NonLocal:  &nonLocalEPMD{router: &g.router, nodes: g.nodes, log: g.log.With("component", "epmd")},
 		Logger:    g.log.With("component", "epmd"),
 		// `epmd -kill`, which any local user may send, is refused: the
 		// EPMD carries this host's registrations for the links and relays,
 		// and stops with the gateway (SIGTERM).
 		NoKill: true,
 	})
+	g.nodes.epmd = g.epmd // before the EPMD serves anyone
 	g.serve(g.epmd, ln)
 	return nil
 }
 
 // startPublic opens the TLS termination ports (released when idle for
-// idle) and the public EPMD.
-func (g *Gateway) startPublic(ctx context.Context, pc PublicConfig, idle time.Duration, bufs *relay.Bufs) error {
+// idle) and the public EPMD. trust tells which callers' certificates are
+// also remote query clients'.
+func (g *Gateway) startPublic(ctx context.Context, pc PublicConfig, idle time.Duration, bufs *relay.Bufs, trust *pki.Trust) error {
 	if pc.Address == "" {
 		return nil
 	}
@@ -218,14 +229,16 @@ func (g *Gateway) startPublic(ctx context.Context, pc PublicConfig, idle time.Du
 			return err
 		}
 	}
-	limit := admit.New(admit.Limits{Rate: pc.Rate, Burst: pc.Burst, PerSource: publicPerAddr, Total: publicTotal, MaxSources: publicMaxSources})
+	// The public EPMD and the TLS ports each have a budget of their own:
+	// a flood of one does not lock the other.
+	limits := admit.Limits{Rate: pc.Rate, Burst: pc.Burst, PerSource: publicPerAddr, Total: publicTotal, MaxSources: publicMaxSources}
 	g.term = terminate.New(terminate.Config{
 		Ports: ports.Config{
 			Addr: netip.MustParseAddr(pc.Address), // validated: an IP
-			Max:  MaxTerminationPorts, Idle: idle, Admit: limit, Logger: g.log.With("component", "terminate"),
+			Max:  MaxTerminationPorts, Idle: idle, Admit: admit.New(limits), Logger: g.log.With("component", "terminate"),
 		},
 		HandshakeTimeout: handshakeTimeout, ClientCAs: clientCAs, Certs: g.certs,
-		Policy: reachPolicy{&g.router}, Backends: g.nodes, Relays: g.relays, Bufs: bufs,
+		Policy: reachPolicy{router: &g.router, trust: trust}, Backends: g.nodes, Relays: g.relays, Bufs: bufs,
 	})
 	if pc.EPMD == "" {
 		return nil
@@ -239,10 +252,11 @@ func (g *Gateway) startPublic(ctx context.Context, pc PublicConfig, idle time.Du
 	}
 	g.publicLn = ln
 	plog := g.log.With("component", "public-epmd")
+	g.publicLog = admit.NewLog(plog, "public EPMD refused")
 	g.public = epmd.NewServer(epmd.Config{
 		Port: ln.Addr().(*net.TCPAddr).Port,
-		Public: &publicEPMD{router: &g.router, nodes: g.nodes, term: g.term, limit: limit, metrics: g.metrics,
-			log: plog, logged: map[string]time.Time{}},
+		Public: &publicEPMD{router: &g.router, nodes: g.nodes, term: g.term, limit: admit.New(limits), metrics: g.metrics,
+			refusals: g.publicLog, log: plog},
 		RequestTimeout: publicRequestTime,
 		Logger:         plog,
 	})
@@ -309,6 +323,12 @@ func (g *Gateway) Close() error {
 		if g.admin != nil {
 			g.admin.close()
 		}
+		// The policies first: Close interrupts the calls in flight and
+		// ends the waits for them, so that the lookups and relays waited
+		// for below end at once, whatever the policies do.
+		if g.engine != nil {
+			g.engine.Close(context.Background())
+		}
 		if g.queries != nil {
 			g.queries.close()
 		}
@@ -317,6 +337,7 @@ func (g *Gateway) Close() error {
 		}
 		if g.public != nil {
 			g.public.Close()
+			g.publicLog.Close()
 		}
 		if g.term != nil {
 			g.term.Close()
@@ -333,9 +354,6 @@ func (g *Gateway) Close() error {
 		}
 		if g.certs != nil {
 			g.certs.Close()
-		}
-		if g.engine != nil {
-			g.engine.Close(context.Background())
 		}
 	})
 	return nil

@@ -192,6 +192,7 @@ func dialRemote(t testing.TB, s *site, target, caller string) (net.Conn, []byte,
 func testRelay(t *testing.T, transport string) {
 	a, b := twoSites(t, transport)
 	node := startFakeNode(t, b, "y")
+	startFakeNode(t, a, "x") // the caller: a node of site A, registered by this process
 	c, frame, err := dialRemote(t, a, "y@n1.site-b.example", "x@n1.site-a.example")
 	if err != nil {
 		t.Fatal(err)
@@ -223,6 +224,9 @@ func testRelay(t *testing.T, transport string) {
 	}
 	if st.Relays[0].BytesOut < int64(len(payload)) {
 		t.Fatalf("site-a counted %d bytes out", st.Relays[0].BytesOut)
+	}
+	if rs := b.gw.Status().Relays; len(rs) != 1 || rs[0].Caller != "x@n1.site-a.example" || rs[0].Direction != relay.In {
+		t.Fatalf("site-b relays: %+v", rs)
 	}
 	found := false
 	for _, l := range st.Links {

@@ -19,6 +19,7 @@ import (
 // links: a relay to a node of this site, or one remote query.
 type inbound struct {
 	router  Router
+	links   *link.Manager
 	nodes   *nodes
 	queries *queries
 	relays  *relay.Table
@@ -37,7 +38,10 @@ func (in *inbound) serveStream(ctx context.Context, from link.From, s relay.Stre
 		return
 	}
 	if hdr.Kind == linkwire.KindEPMD {
-		s.SetReadDeadline(time.Now().Add(remoteQueryTimeout)) // one query, then the end
+		// One query, then the end: the deadline bounds the request and
+		// the reply, which a client that reads nothing would hold for
+		// ever.
+		setDeadline(s, time.Now().Add(remoteQueryTimeout))
 	} else {
 		s.SetReadDeadline(time.Time{})
 	}
@@ -49,6 +53,8 @@ func (in *inbound) serveStream(ctx context.Context, from link.From, s relay.Stre
 	switch hdr.Kind {
 	case linkwire.KindRelay:
 		in.serveRelay(ctx, from, s, hdr)
+	case linkwire.KindControl:
+		in.links.ServeControl(from, s, clampLiveness(hdr.Liveness))
 	case linkwire.KindEPMD:
 		s.Write(linkwire.AppendReply(nil, linkwire.StatusOK, ""))
 		a := asker{via: ViaLink, site: from.Site, identity: from.Identity, peer: from.Transport.String()}
@@ -60,7 +66,10 @@ func (in *inbound) serveStream(ctx context.Context, from link.From, s relay.Stre
 				a.local = ap.Addr().Unmap()
 			}
 		}
-		in.queries.serve(ctx, s, a)
+		if err := in.queries.serve(ctx, s, a); err != nil {
+			s.Abort()
+			return
+		}
 		s.Close()
 	default:
 		s.Write(linkwire.AppendReply(nil, linkwire.StatusBadRequest, fmt.Sprintf("stream kind %s is not served here", hdr.Kind)))
@@ -71,22 +80,37 @@ func (in *inbound) serveStream(ctx context.Context, from link.From, s relay.Stre
 // serveRelay connects a peer's caller to a node of this site.
 func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Stream, hdr linkwire.Header) {
 	site, transport := from.Site, from.Transport.String()
+	// The caller's name is the peer's word: a node of its host it
+	// verified, or only what the caller's send_name said.
+	caller, asker := hdr.Caller, abi.Asker{Site: site, Node: hdr.Caller, Verified: abi.VerifiedSite}
+	target := hdr.Target // its canonical name once known
+	if hdr.CallerVerified {
+		asker.Verified |= abi.VerifiedNode
+	} else {
+		caller = relay.Unauthenticated
+	}
 	refuse := func(status linkwire.Status, msg string) {
-		in.relays.Refused(relay.Refusal{Caller: hdr.Caller, Target: hdr.Target, Site: site, Transport: transport,
+		in.relays.Refused(relay.Refusal{Caller: caller, Target: target, Site: site, Transport: transport,
 			Direction: relay.In, Reason: link.StatusReason(status), Detail: msg})
-		in.log.Warn("relay refused", "peer", site, "caller", hdr.Caller, "target", hdr.Target, "reason", msg)
+		in.log.Warn("relay refused", "peer", site, "caller", caller, "claims", hdr.Caller, "target", hdr.Target, "reason", msg)
 		s.Write(linkwire.AppendReply(nil, status, msg))
 		s.Close()
 	}
-	d := in.router.Authorize(ctx, ViaLink, &abi.AuthorizeRequest{
-		Action: abi.ActionReach, Node: hdr.Target, Asker: abi.Asker{Site: site, Node: hdr.Caller},
-	})
-	if !d.Allow {
-		refuse(linkwire.StatusDenied, fmt.Sprintf("%s may not reach %s: %s", hdr.Caller, hdr.Target, d.Reason))
+	// Rules and policies decide on the target's one name, not on the
+	// alias of this host the peer asked for.
+	canonical, err := in.nodes.canonical(hdr.Target)
+	if err != nil {
+		refuse(linkwire.StatusNotFound, err.Error())
 		return
 	}
-	name, host := epmd.SplitNode(hdr.Target)
-	addr, err := in.nodes.tcpTarget(name, host)
+	target = canonical
+	d := in.router.Authorize(ctx, ViaLink, &abi.AuthorizeRequest{Action: abi.ActionReach, Node: target, Asker: asker})
+	if !d.Allow {
+		refuse(linkwire.StatusDenied, fmt.Sprintf("%s may not reach %s: %s", caller, target, d.Reason))
+		return
+	}
+	name, _ := epmd.SplitNode(target)
+	addr, err := in.nodes.tcpTarget(name)
 	if err != nil {
 		refuse(linkwire.StatusNotFound, err.Error())
 		return
@@ -95,7 +119,7 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 	c, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
 	cancel()
 	if err != nil {
-		refuse(linkwire.StatusUnreachable, fmt.Sprintf("%s does not accept connections: %v", hdr.Target, err))
+		refuse(linkwire.StatusUnreachable, fmt.Sprintf("%s does not accept connections: %v", target, err))
 		return
 	}
 	if _, err := s.Write(linkwire.AppendReply(nil, linkwire.StatusOK, "")); err != nil {
@@ -103,17 +127,32 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 		s.Abort()
 		return
 	}
-	liveness := hdr.Liveness
-	if liveness <= 0 {
-		liveness = DefaultLiveness
-	}
-	link.ApplyLiveness(s, min(max(liveness, minLiveness), maxLiveness))
-	ri := in.relays.Add(hdr.Caller, hdr.Target, site, transport, relay.In, link.Describe(s))
+	link.ApplyLiveness(s, clampLiveness(hdr.Liveness))
+	ri := in.relays.Add(caller, target, site, transport, relay.In, link.Describe(s))
 	defer in.relays.Remove(ri)
 	local := relay.Conn(c.(*net.TCPConn))
 	if hdr.Tick > 0 {
 		local = relay.NewTicker(c.(*net.TCPConn), hdr.Tick, false)
 	}
-	in.log.Debug("relay started", "caller", hdr.Caller, "target", hdr.Target, "peer", site, "transport", transport)
+	in.log.Debug("relay started", "caller", caller, "claims", hdr.Caller, "target", target, "peer", site, "transport", transport)
 	relay.Run(local, s, in.bufs, &ri.Stats) // its end is an event
+}
+
+// setDeadline bounds the reads and the writes of a link stream (a QUIC
+// stream, a TLS link connection).
+func setDeadline(s relay.Stream, t time.Time) {
+	if d, ok := s.(interface{ SetDeadline(time.Time) error }); ok {
+		d.SetDeadline(t)
+	} else {
+		s.SetReadDeadline(t)
+	}
+}
+
+// clampLiveness is the liveness of a link stream whose header asks for
+// liveness: the default when it asks for none, within the bounds.
+func clampLiveness(liveness time.Duration) time.Duration {
+	if liveness <= 0 {
+		liveness = DefaultLiveness
+	}
+	return min(max(liveness, minLiveness), maxLiveness)
 }

@@ -1,6 +1,10 @@
 package gateway
 
-import "time"
+import (
+	"time"
+
+	"github.com/distgate/distgate/gateway/admit"
+)
 
 // Limits and timeouts of the gateway, in one place, with their units. New
 // hands each part the ones it uses; the constants that define a wire
@@ -8,9 +12,19 @@ import "time"
 // buffer sizes, the link backoff).
 const (
 	// MaxProxyPorts bounds the loopback proxy ports open at once (one per
-	// remote node looked up); past it, lookups of new remote nodes are
-	// answered "unavailable" until idle ports are released.
+	// remote node looked up). Past it, a lookup of a new remote node
+	// evicts the port that was never connected and has been looked up the
+	// least recently; when every port has carried a relay, it is answered
+	// "unavailable" until idle ports are released.
 	MaxProxyPorts = 4096
+	// MaxProxyPortsPerOwner and MaxProxyPortsPerCaller bound the proxy
+	// ports charged to one local user, the owner of the socket that asked
+	// for them: a user that holds a registration with the EPMD (the user
+	// of some nodes), and one that holds none. Past its bound, a user's
+	// new port evicts its own oldest port that was never connected, so
+	// that no local process can take every port from the nodes.
+	MaxProxyPortsPerOwner  = MaxProxyPorts / 2
+	MaxProxyPortsPerCaller = 256
 	// MaxTerminationPorts bounds the public TLS ports open at once.
 	MaxTerminationPorts = 4096
 
@@ -60,11 +74,40 @@ const (
 	maxConfigFileLength = 1 << 20
 
 	// Public edge: a connection of the public EPMD gets publicRequestTime
-	// for its request; a source may hold publicPerAddr connections (public
-	// EPMD and TLS termination ports together), all sources publicTotal,
-	// and publicMaxSources sources are remembered.
+	// for its request. The public EPMD and the TLS termination ports each
+	// let a source (an IPv4 address, an IPv6 /64) hold publicPerAddr
+	// connections, its networks more (admit: an IPv4 /24 or IPv6 /48 four
+	// times as many, an IPv6 /32 sixteen times), all sources publicTotal;
+	// publicMaxSources sources are remembered. When all are taken, the
+	// oldest connection whose request is not in yet is closed.
 	publicRequestTime = 5 * time.Second
 	publicPerAddr     = 16
 	publicTotal       = 2048
 	publicMaxSources  = 100_000
+
+	// Link and remote query ports, before the handshake: a source may
+	// open edgeRate connections a second (edgeBurst at once) and hold
+	// edgePerAddr whose handshake is not done (remote query clients: whose
+	// query is not done), all sources edgeTotal (each listener: the QUIC
+	// link, the TLS link, the remote query port). A source that proved to
+	// be a peer gateway skips the rate and the per-source caps for
+	// edgeTrustFor.
+	edgeRate       = 20.0
+	edgeBurst      = 64
+	edgePerAddr    = 32
+	edgeTotal      = 256
+	edgeMaxSources = 100_000
+	edgeTrustFor   = 10 * time.Minute
+	// queryStreams bounds the remote queries one client's QUIC connection
+	// has served at once; the others wait.
+	queryStreams = 16
 )
+
+// edgeLimits returns the admission limits of each link and remote query
+// listener.
+func edgeLimits() admit.Limits {
+	return admit.Limits{
+		Rate: edgeRate, Burst: edgeBurst, PerSource: edgePerAddr, Total: edgeTotal,
+		MaxSources: edgeMaxSources, TrustFor: edgeTrustFor,
+	}
+}

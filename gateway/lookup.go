@@ -17,6 +17,7 @@ import (
 // with its loopback proxy port.
 type resolver struct {
 	router  Router
+	nodes   *nodes // who asks for a proxy port
 	links   *link.Manager
 	proxies *proxy.Ports
 	metrics *metrics
@@ -79,7 +80,7 @@ func (r *resolver) answer(q epmd.Query, node string, rt abi.Route) epmd.Answer {
 			Site: rt.Site, Transport: transport,
 			Liveness: time.Duration(rt.Options.LivenessTimeoutMS) * time.Millisecond,
 			Tick:     time.Duration(rt.Options.TickMS) * time.Millisecond,
-		})
+		}, r.nodes.portOwner(q))
 		if err != nil {
 			r.log.Error("lookup", "node", node, "err", err)
 			return epmd.Answer{Status: epmd.StatusUnavailable, Message: err.Error()}

@@ -15,6 +15,10 @@ import (
 type nodes struct {
 	site string // for errors
 	epmd *epmd.Server
+	// certNames are the names the gateway has certificates for
+	// (links.names, acme.names), lower case: TLS callers may give them as
+	// server names for any node of this host.
+	certNames map[string]bool
 }
 
 // errNoEPMD is returned when a node of this host is asked for and the
@@ -61,29 +65,56 @@ func (n *nodes) endpointAddr(ep epmd.Endpoint) string {
 
 // tcpTarget finds where a node of this site listens for TCP
 // distribution, for a relay from a peer.
-func (n *nodes) tcpTarget(name, host string) (string, error) {
+func (n *nodes) tcpTarget(name string) (string, error) {
 	addr, isTLS, err := n.Backend(name)
 	switch {
 	case err != nil:
 		return "", err
-	case !n.servesHost(name, host):
-		return "", fmt.Errorf("host %s is not served by site %s", host, n.site)
 	case isTLS:
 		return "", fmt.Errorf("node %s listens for no TCP distribution", name)
 	}
 	return addr, nil
 }
 
-// servesHost reports whether host names this gateway's host for a node:
-// empty, one of the EPMD's host names or addresses, or the host the node
-// registered with.
-func (n *nodes) servesHost(name, host string) bool {
-	if host == "" || n.epmd.IsLocalHost(host) {
-		return true
+// canonical returns the one full name of a node of this host, whatever
+// name of the host node was given with (localhost, 127.x, the short host
+// name, another case): name@<the host it registered with>, or, for a node
+// registered without one (ALIVE2) or not registered, name@<this host's
+// name>. It fails when the host part names no host this gateway serves
+// for that name. Every rule and policy decides on this name, so that one
+// written for db@h1.example is not bypassed by asking for db@localhost.
+func (n *nodes) canonical(node string) (string, error) {
+	if n == nil || n.epmd == nil {
+		return "", errNoEPMD
 	}
-	var h string
-	n.epmd.Registry(func(r *epmd.Registry) { h = r.Host(name) })
-	return h != "" && strings.EqualFold(h, host)
+	name, host := epmd.SplitNode(node)
+	var regHost string
+	n.epmd.Registry(func(r *epmd.Registry) { regHost = r.Host(name) })
+	if host != "" && !n.epmd.IsLocalHost(host) && !strings.EqualFold(host, regHost) {
+		return "", fmt.Errorf("host %s is not served by site %s", host, n.site)
+	}
+	return n.canonicalOf(name, regHost), nil
+}
+
+// canonicalOf is the full name of a node registered with regHost ("" for
+// none): see canonical.
+func (n *nodes) canonicalOf(name, regHost string) string {
+	if regHost == "" && n.epmd != nil {
+		regHost = n.epmd.HostName()
+	}
+	return epmd.JoinNode(name, regHost)
+}
+
+// Target implements terminate.Backends: the canonical name of the node
+// behind a TLS port, which its caller asked for by server name (SNI): a
+// name of this host for the node, or one the gateway has a certificate
+// for; any other server name is refused. A caller that gave none (an IP
+// address) reaches the port's node.
+func (n *nodes) Target(name, serverName string) (string, error) {
+	if n.certNames[strings.ToLower(serverName)] {
+		serverName = ""
+	}
+	return n.canonical(epmd.JoinNode(name, serverName))
 }
 
 // query is what the EPMD server would ask its resolver for a full-name

@@ -13,15 +13,19 @@ import (
 // policyRouter asks the uploaded WebAssembly policies, and the built-in
 // router (the config file's routes and rules) for what no policy answers:
 // a policy not uploaded, or one that does not implement a decision. A
-// policy that fails fails closed (a denial, or, with policy.on_failure:
-// default, the built-in answer); the engine has logged and counted it.
+// policy that fails fails closed; the engine has logged and counted it. A
+// failing lookup policy is denied (or, with policy.on_failure: default,
+// given the built-in route); a failing authorize policy always denies:
+// the built-in rules would let in callers the policy was uploaded to keep
+// out.
 type policyRouter struct {
 	eng       *wasm.Engine
 	lookup    string // the policy that decides lookups
 	authorize string // the policy that decides authorizations
 	fallback  Router
-	// fallbackOnFailure answers a failing policy's decisions with the
-	// built-in router's (policy.on_failure: default).
+	// fallbackOnFailure answers a failing lookup policy's routes with the
+	// built-in router's (policy.on_failure: default). It never applies to
+	// authorizations.
 	fallbackOnFailure bool
 	// installed is the set of policy names with an upload; the admin API
 	// updates it.
@@ -81,8 +85,11 @@ func (p *policyRouter) Authorize(ctx context.Context, via Via, req *abi.Authoriz
 		d, err = p.eng.Authorize(ctx, p.authorize, &labeled)
 	}
 	p.took(p.authorize, "authorize", start)
-	if err != nil && (errors.Is(err, errors.ErrUnsupported) || p.fallbackOnFailure) {
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
 		return p.fallback.Authorize(ctx, via, req)
+	case err != nil:
+		return abi.Refuse("the authorize policy failed")
 	}
 	return d
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -15,37 +16,42 @@ import (
 	"github.com/distgate/distgate/gateway/terminate"
 )
 
-// publicEPMD is the policy of the internet-facing EPMD (epmd.Public): the
-// edge limiter, PORT_PLEASE2 for exported names answered with their TLS
-// termination port, NAMES only when allowed, and every refusal logged
-// with its reason.
+// publicEPMD is the policy of the internet-facing EPMD (epmd.Public): its
+// own admission limiter, PORT_PLEASE2 for exported names answered with
+// their TLS termination port, NAMES only when allowed, and refusals
+// logged with their reason (a flood summarized).
 type publicEPMD struct {
-	router  Router
-	nodes   *nodes
-	term    *terminate.Ports
-	limit   *admit.Limiter
-	metrics *metrics
-	log     *slog.Logger
-
-	mu     sync.Mutex           // guards logged
-	logged map[string]time.Time // refusal log lines, at most one a second per reason and address
+	router   Router
+	nodes    *nodes
+	term     *terminate.Ports
+	limit    *admit.Limiter
+	metrics  *metrics
+	refusals *admit.Log
+	log      *slog.Logger
 }
 
-// Admit implements epmd.Public.
-func (p *publicEPMD) Admit(peer netip.AddrPort) bool {
-	ok, reason := p.limit.Admit(peer.Addr(), time.Now())
-	if !ok {
-		p.Refused(peer, reason)
+// Admit implements epmd.Public: when every connection is taken, the oldest
+// one whose request is not in yet is closed to make room.
+func (p *publicEPMD) Admit(peer netip.AddrPort, c net.Conn) (epmd.Admission, bool) {
+	t, err := p.limit.Admit(peer.Addr(), time.Now(), func() {
+		c.Close()
+		p.Refused(peer, "evicted: every connection was taken")
+	})
+	if err != nil {
+		p.Refused(peer, err.Error())
+		return nil, false
 	}
-	return ok
+	return t, true
 }
-
-// Done implements epmd.Public.
-func (p *publicEPMD) Done(peer netip.AddrPort) { p.limit.Done(peer.Addr()) }
 
 // PortPlease implements epmd.Public.
 func (p *publicEPMD) PortPlease(ctx context.Context, peer netip.AddrPort, name string) *epmd.PortInfo {
-	d := p.router.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{Action: abi.ActionList, Lookup: true, Node: name, Asker: abi.Asker{Addr: peer}})
+	node, err := p.nodes.canonical(name)
+	if err != nil || strings.Contains(name, "@") {
+		p.Refused(peer, fmt.Sprintf("PORT_PLEASE2 %s: not a node name of this host", name))
+		return nil
+	}
+	d := p.router.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{Action: abi.ActionList, Lookup: true, Node: node, Asker: abi.Asker{Addr: peer}})
 	if !d.Allow {
 		p.Refused(peer, fmt.Sprintf("PORT_PLEASE2 %s: %s", name, d.Reason))
 		return nil
@@ -77,7 +83,7 @@ func (p *publicEPMD) Names(ctx context.Context, peer netip.AddrPort) ([]epmd.Nam
 	p.nodes.epmd.Registry(func(r *epmd.Registry) { registered = r.Nodes() })
 	var out []epmd.NameEntry
 	for _, n := range registered {
-		if !list(n.Name).Allow {
+		if !list(p.nodes.canonicalOf(n.Name, n.Host)).Allow {
 			continue
 		}
 		port, err := p.term.Port(n.Name)
@@ -89,8 +95,8 @@ func (p *publicEPMD) Names(ctx context.Context, peer netip.AddrPort) ([]epmd.Nam
 	return out, true
 }
 
-// Refused implements epmd.Public: logged, at most once a second for the
-// same reason and address.
+// Refused implements epmd.Public: counted by kind, and logged as a flood
+// allows (admit.Log).
 func (p *publicEPMD) Refused(peer netip.AddrPort, what string) {
 	kind, _, _ := strings.Cut(what, ":")
 	if strings.HasPrefix(kind, "PORT_PLEASE2") {
@@ -100,32 +106,7 @@ func (p *publicEPMD) Refused(peer netip.AddrPort, what string) {
 		kind = "unknown command"
 	}
 	p.metrics.publicRefusals.WithLabelValues(kind).Inc()
-	key := peer.Addr().String() + " " + what
-	now := time.Now()
-	p.mu.Lock()
-	last, seen := p.logged[key]
-	if seen && now.Sub(last) < time.Second {
-		p.mu.Unlock()
-		return
-	}
-	if len(p.logged) > 10_000 {
-		p.logged = map[string]time.Time{}
-	}
-	p.logged[key] = now
-	p.mu.Unlock()
-	p.log.Warn("public EPMD refused", "peer", peer.String(), "what", what)
-}
-
-// reachPolicy implements terminate.Policy with the router: a TLS caller
-// reaches a node over the public edge.
-type reachPolicy struct{ router Router }
-
-// Reach implements terminate.Policy.
-func (r reachPolicy) Reach(ctx context.Context, c terminate.Caller) (bool, string) {
-	d := r.router.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{
-		Action: abi.ActionReach, Node: c.Target, Asker: abi.Asker{Identity: c.Identity, Node: c.Node, Addr: c.Addr},
-	})
-	return d.Allow, d.Reason
+	p.refusals.Refused(peer.Addr(), kind, "what", what)
 }
 
 // nonLocalEPMD implements epmd.NonLocalPolicy with the router. A peer on
@@ -135,6 +116,7 @@ func (r reachPolicy) Reach(ctx context.Context, c terminate.Caller) (bool, strin
 // lists nothing unless public.names is set and shows exported names only.
 type nonLocalEPMD struct {
 	router Router
+	nodes  *nodes // names this host's nodes in their one form
 	log    *slog.Logger
 
 	mu     sync.Mutex // guards logged
@@ -144,6 +126,12 @@ type nonLocalEPMD struct {
 // MayList implements epmd.NonLocalPolicy. A refused listing or lookup is
 // logged; a name left out of a listing is not.
 func (n *nonLocalEPMD) MayList(ctx context.Context, peer netip.AddrPort, node string, lookup bool) bool {
+	if node != "" {
+		// A node of this host by its one name; another host's as asked.
+		if full, err := n.nodes.canonical(node); err == nil {
+			node = full
+		}
+	}
 	d := n.router.Authorize(ctx, ViaPublic, &abi.AuthorizeRequest{Action: abi.ActionList, Lookup: lookup, Node: node, Asker: abi.Asker{Addr: peer}})
 	if d.Allow || (node != "" && !lookup) {
 		return d.Allow

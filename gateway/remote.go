@@ -16,6 +16,7 @@ import (
 
 	"github.com/distgate/distgate/abi"
 	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/gateway/admit"
 	"github.com/distgate/distgate/gateway/pki"
 	"github.com/distgate/distgate/gateway/terminate"
 )
@@ -37,6 +38,20 @@ type asker struct {
 	local    netip.Addr // the address the client reached
 }
 
+// abi returns the asker in the policies' terms: a peer's site and a
+// client's identity are verified, the identity by remote.client_ca.
+func (a asker) abi() abi.Asker {
+	out := abi.Asker{Site: a.site, Identity: a.identity, Addr: a.addr}
+	if a.site != "" {
+		out.Verified |= abi.VerifiedSite
+	}
+	if a.identity != "" {
+		out.Verified |= abi.VerifiedIdentity
+		out.Roots = []string{abi.RootRemote}
+	}
+	return out
+}
+
 // queries answers remote queries, over the TLS listener it owns and over
 // the link streams inbound hands it.
 type queries struct {
@@ -48,14 +63,17 @@ type queries struct {
 	publicAddr netip.Addr
 	log        *slog.Logger
 
-	ln     net.Listener // remote.listen; nil when off
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ln       net.Listener   // remote.listen; nil when off
+	limit    *admit.Limiter // its admission, before the handshake
+	refusals *admit.Log     // its refusals
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 func newQueries(router Router, n *nodes, term *terminate.Ports, publicAddr netip.Addr, log *slog.Logger) *queries {
-	q := &queries{router: router, nodes: n, term: term, publicAddr: publicAddr, log: log}
+	q := &queries{router: router, nodes: n, term: term, publicAddr: publicAddr, log: log,
+		limit: admit.New(edgeLimits()), refusals: admit.NewLog(log, "remote query port: connection refused")}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	return q
 }
@@ -81,10 +99,21 @@ func (q *queries) listen(addr string, certs *pki.Manager, trust *pki.Trust) erro
 			if err != nil {
 				return
 			}
+			peer := remoteIP(c)
+			ticket, err := q.limit.Admit(peer, time.Now(), func() {
+				c.Close()
+				q.refusals.Refused(peer, "evicted: every connection was taken")
+			})
+			if err != nil {
+				q.refusals.Refused(peer, err.Error())
+				c.Close()
+				continue
+			}
 			q.wg.Add(1)
 			go func() {
 				defer q.wg.Done()
-				q.serveTLS(c, conf, trust)
+				defer ticket.Done()
+				q.serveTLS(c, conf, trust, ticket)
 			}()
 		}
 	}()
@@ -99,16 +128,30 @@ func (q *queries) close() {
 		q.ln.Close()
 	}
 	q.wg.Wait()
+	q.refusals.Close()
 }
 
-func (q *queries) serveTLS(raw net.Conn, conf *tls.Config, trust *pki.Trust) {
+// remoteIP returns the IP a connection comes from.
+func remoteIP(c net.Conn) netip.Addr {
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// serveTLS answers one query on a connection to remote.listen: the
+// deadline bounds the handshake, the request and the reply.
+func (q *queries) serveTLS(raw net.Conn, conf *tls.Config, trust *pki.Trust, ticket *admit.Ticket) {
 	defer raw.Close()
 	raw.SetDeadline(time.Now().Add(remoteQueryTimeout))
 	tc := tls.Server(raw, conf)
 	if err := tc.HandshakeContext(q.ctx); err != nil {
-		q.log.Warn("remote query refused at the handshake", "peer", raw.RemoteAddr().String(), "err", err)
+		if !ticket.Evicted() { // else logged as evicted
+			q.refusals.Refused(remoteIP(raw), "TLS handshake", "err", err)
+		}
 		return
 	}
+	ticket.Established() // a verified client: no longer evicted to make room
 	cs := tc.ConnectionState()
 	if pki.IsACMEValidation(cs) {
 		return
@@ -120,6 +163,7 @@ func (q *queries) serveTLS(raw net.Conn, conf *tls.Config, trust *pki.Trust) {
 	a := asker{via: ViaRemote, peer: raw.RemoteAddr().String(), identity: who.Identity}
 	if who.Site != "" {
 		a.via, a.site = ViaLink, who.Site
+		q.limit.Trust(remoteIP(raw), time.Now())
 	}
 	if ta, ok := raw.RemoteAddr().(*net.TCPAddr); ok {
 		a.addr = ta.AddrPort()
@@ -127,7 +171,9 @@ func (q *queries) serveTLS(raw net.Conn, conf *tls.Config, trust *pki.Trust) {
 	if la, ok := raw.LocalAddr().(*net.TCPAddr); ok {
 		a.local = la.AddrPort().Addr().Unmap()
 	}
-	q.serve(q.ctx, tc, a)
+	if err := q.serve(q.ctx, tc, a); err != nil {
+		return // raw closes; a close_notify would wait for the deadline
+	}
 	tc.Close()
 }
 
@@ -148,12 +194,15 @@ func readQueryFrame(r io.Reader) ([]byte, error) {
 	return b, nil
 }
 
-// serve answers one NAMES_X or LOOKUP_X.
-func (q *queries) serve(ctx context.Context, rw io.ReadWriter, a asker) {
+// serve answers one NAMES_X or LOOKUP_X; the caller's deadline bounds
+// the reading of the request and the writing of the reply. It returns the
+// error that kept the request from being read or the reply from being
+// written.
+func (q *queries) serve(ctx context.Context, rw io.ReadWriter, a asker) error {
 	req, err := readQueryFrame(rw)
 	if err != nil {
-		q.log.Warn("remote query unreadable", "peer", a.peer, "err", err)
-		return
+		q.log.Debug("remote query unreadable", "peer", a.peer, "err", err)
+		return fmt.Errorf("remote query: %w", err)
 	}
 	var out []byte
 	switch {
@@ -169,15 +218,18 @@ func (q *queries) serve(ctx context.Context, rw io.ReadWriter, a asker) {
 	default:
 		out = epmd.AppendBadRequest(nil, req[0], "only NAMES_X and LOOKUP_X are served on this port")
 	}
-	rw.Write(out)
+	if _, err := rw.Write(out); err != nil {
+		q.log.Warn("remote query: reply not taken", "peer", a.peer, "who", a.who(), "bytes", len(out), "err", err)
+		return fmt.Errorf("remote query reply: %w", err)
+	}
+	return nil
 }
 
 // authorize asks whether the asker may list (lookup unset) or look up
 // (lookup set) node; node "" asks whether it may list at all.
 func (q *queries) authorize(ctx context.Context, a asker, lookup bool, node string) abi.Decision {
 	return q.router.Authorize(ctx, a.via, &abi.AuthorizeRequest{
-		Action: abi.ActionList, Lookup: lookup, Node: node,
-		Asker: abi.Asker{Site: a.site, Identity: a.identity, Addr: a.addr},
+		Action: abi.ActionList, Lookup: lookup, Node: node, Asker: a.abi(),
 	})
 }
 
@@ -188,13 +240,15 @@ func (a asker) who() string {
 	return "identity " + a.identity
 }
 
-// remoteEndpoints is how a remote client reaches a node of this host: its
-// TLS termination port when the gateway terminates TLS, else the node's
-// own transports at the address the client reached.
-func (q *queries) remoteEndpoints(ctx context.Context, a asker, name string, eps []epmd.Endpoint, nodeType byte) []epmd.Endpoint {
+// remoteEndpoints is how a remote client reaches a node of this host (by
+// its canonical full name): its TLS termination port when the gateway
+// terminates TLS, else the node's own transports at the address the
+// client reached.
+func (q *queries) remoteEndpoints(ctx context.Context, a asker, node string, eps []epmd.Endpoint, nodeType byte) []epmd.Endpoint {
 	local := a.local
+	name, _ := epmd.SplitNode(node)
 	// The termination port, when the asker could use it.
-	reach := &abi.AuthorizeRequest{Action: abi.ActionReach, Node: name, Asker: abi.Asker{Identity: a.identity, Addr: a.addr}}
+	reach := &abi.AuthorizeRequest{Action: abi.ActionReach, Node: node, Asker: a.abi()}
 	if q.term != nil && q.router.Authorize(ctx, ViaPublic, reach).Allow {
 		port, err := q.term.Port(name)
 		if err == nil {
@@ -223,14 +277,17 @@ func (q *queries) remoteEndpoints(ctx context.Context, a asker, name string, eps
 }
 
 func (q *queries) remoteLookup(ctx context.Context, a asker, lq epmd.LookupRequest) []byte {
-	if d := q.authorize(ctx, a, true, lq.Node); !d.Allow {
-		q.log.Warn("remote lookup refused", "who", a.who(), "node", lq.Node, "reason", d.Reason, "peer", a.peer)
-		return epmd.AppendLookupReply(nil, epmd.StatusDenied, nil, fmt.Sprintf("%s may not look up %s", a.who(), lq.Node))
-	}
-	name, host := epmd.SplitNode(lq.Node)
-	if q.nodes.epmd == nil || !q.nodes.servesHost(name, host) {
+	// The policy decides on the node's one name, not on the alias of this
+	// host the client asked for.
+	node, err := q.nodes.canonical(lq.Node)
+	if err != nil {
 		return epmd.AppendLookupReply(nil, epmd.StatusNotFound, nil, "no node "+lq.Node+" behind this gateway")
 	}
+	if d := q.authorize(ctx, a, true, node); !d.Allow {
+		q.log.Warn("remote lookup refused", "who", a.who(), "node", node, "asked", lq.Node, "reason", d.Reason, "peer", a.peer)
+		return epmd.AppendLookupReply(nil, epmd.StatusDenied, nil, fmt.Sprintf("%s may not look up %s", a.who(), lq.Node))
+	}
+	name, _ := epmd.SplitNode(node)
 	var eps []epmd.Endpoint
 	var registered bool
 	q.nodes.epmd.Registry(func(r *epmd.Registry) { eps, registered = r.Lookup(name, lq.Accept) })
@@ -241,7 +298,7 @@ func (q *queries) remoteLookup(ctx context.Context, a asker, lq epmd.LookupReque
 	if len(eps) > 0 {
 		nodeType = eps[0].NodeType
 	}
-	out := q.remoteEndpoints(ctx, a, name, eps, nodeType)
+	out := q.remoteEndpoints(ctx, a, node, eps, nodeType)
 	if len(out) == 0 {
 		return epmd.AppendLookupReply(nil, epmd.StatusNotFound, nil, "node "+lq.Node+" offers none of the accepted protocols")
 	}
@@ -260,7 +317,8 @@ func (q *queries) remoteNames(ctx context.Context, a asker) []byte {
 	q.nodes.epmd.Registry(func(r *epmd.Registry) { registered = r.Nodes() })
 	var out []epmd.NodeInfo
 	for _, n := range registered {
-		if !q.authorize(ctx, a, false, epmd.JoinNode(n.Name, n.Host)).Allow {
+		node := q.nodes.canonicalOf(n.Name, n.Host)
+		if !q.authorize(ctx, a, false, node).Allow {
 			continue
 		}
 		eps := make([]epmd.Endpoint, len(n.Transports))
@@ -268,7 +326,7 @@ func (q *queries) remoteNames(ctx context.Context, a asker) []byte {
 			eps[i] = epmd.Endpoint{Transport: t, NodeType: n.NodeType}
 		}
 		var ts []epmd.Transport
-		for _, ep := range q.remoteEndpoints(ctx, a, n.Name, eps, n.NodeType) {
+		for _, ep := range q.remoteEndpoints(ctx, a, node, eps, n.NodeType) {
 			ts = append(ts, ep.Transport)
 		}
 		n.Transports = ts

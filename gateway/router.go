@@ -149,6 +149,8 @@ func (r *staticRouter) Lookup(_ context.Context, req *abi.LookupRequest) abi.Rou
 //     and reached, and listed when public.names is set;
 //   - remote clients may do what the remote.allow rule of their identity
 //     says: look up and reach the nodes it names, list them with list;
+//     remote.allow applies only to identities remote.client_ca verified,
+//     never to the same names under public.client_ca;
 //   - this host may register.
 func (r *staticRouter) Authorize(_ context.Context, via Via, req *abi.AuthorizeRequest) abi.Decision {
 	listing := req.Action == abi.ActionList && !req.Lookup
@@ -173,14 +175,18 @@ func (r *staticRouter) Authorize(_ context.Context, via Via, req *abi.AuthorizeR
 				return abi.Allow()
 			}
 		}
-		// A caller with a verified client certificate may also reach what
-		// the remote rules let its identity see.
-		if req.Action == abi.ActionReach && req.Asker.Identity != "" && r.remoteAllows(req.Asker.Identity, req.Node) {
+		// A caller whose certificate remote.client_ca signs may also reach
+		// what the remote rules let its identity see; the same name under
+		// another root (public.client_ca) is someone else.
+		if req.Action == abi.ActionReach && req.Asker.HasRoot(abi.RootRemote) && r.remoteAllows(req.Asker.Identity, req.Node) {
 			return abi.Allow()
 		}
 		return abi.Refuse("not exported")
 	case ViaRemote:
 		identity := req.Asker.Identity
+		if !req.Asker.HasRoot(abi.RootRemote) {
+			return abi.Refuse("identity " + identity + " is not verified by remote.client_ca")
+		}
 		for _, rule := range r.remote {
 			if ok, _ := path.Match(rule.identity, identity); !ok {
 				continue

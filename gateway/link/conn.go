@@ -197,6 +197,7 @@ func (c *linkConn) uncork() error {
 type tlsLink struct {
 	*tls.Conn
 	lc *linkConn
+	m  *Manager // of a connection a peer dialled: ApplyLiveness tells it the relay's liveness
 }
 
 func newTLSLink(tc *tls.Conn) *tlsLink {

@@ -159,8 +159,9 @@ func (m *Manager) quicConn(ctx context.Context, key linkKey) (*quicLink, error) 
 		m.quic[key] = ql
 		ql.streams.Add(1)
 		m.mu.Unlock()
-		m.wg.Add(1)
+		m.wg.Add(2)
 		go m.watchQUIC(ql)
+		go m.quicControl(ql)
 		return ql, nil
 	}
 }
@@ -194,7 +195,7 @@ func (m *Manager) dialQUIC(ctx context.Context, key linkKey) (*quicLink, error) 
 	// The peer may accept on a connection we dialled: serve its streams.
 	ql := &quicLink{key: key, conn: conn, since: time.Now()}
 	ql.lastUsed.Store(time.Now().UnixNano())
-	m.changed(State{Peer: key.site, Transport: QUIC, Direction: "out", Remote: p.QUIC, Up: true})
+	m.changed(State{Peer: key.site, Transport: QUIC, Direction: dirOut, Remote: p.QUIC, Liveness: key.liveness, Up: true})
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -222,17 +223,43 @@ func (m *Manager) dialTransport() (*quic.Transport, error) {
 	return m.transport, nil
 }
 
-// watchQUIC forgets a connection when it ends.
+// watchQUIC forgets a connection when it ends and reports the link down:
+// unless the link was let go (here or by the peer), it notes it down for
+// the status until it is dialled again.
 func (m *Manager) watchQUIC(ql *quicLink) {
 	defer m.wg.Done()
 	<-ql.conn.Context().Done()
 	m.dropQUIC(ql)
+	cause := context.Cause(ql.conn.Context())
+	failed := quicFailed(cause)
 	m.mu.Lock()
-	m.quicEndedLocked(ql.key.site, ql.conn)
+	m.endedLocked(ql.key.site, QUIC).addQUIC(ql.conn)
+	if _, ok := m.quic[ql.key]; !ok && failed && m.ctx.Err() == nil { // not dialled again meanwhile
+		m.failedLocked(ql.key, fmt.Errorf("link down: %w", cause), time.Now())
+	}
 	m.mu.Unlock()
 	if m.ctx.Err() == nil {
-		m.changed(State{Peer: ql.key.site, Transport: QUIC, Direction: "out", Remote: ql.conn.RemoteAddr().String(), Reason: context.Cause(ql.conn.Context())})
+		m.changed(State{Peer: ql.key.site, Transport: QUIC, Direction: dirOut, Remote: ql.conn.RemoteAddr().String(),
+			Liveness: ql.key.liveness, Reason: cause, Failed: failed})
 	}
+}
+
+// quicFailed reports whether a QUIC link ended by failing: not let go by
+// either side (an unused link, a gateway shutting down). A link whose
+// control stream heard nothing for its liveness (codeSilent), here or at
+// the peer, failed.
+func quicFailed(cause error) bool {
+	var ae *quic.ApplicationError
+	if !errors.As(cause, &ae) {
+		return true
+	}
+	switch {
+	case ae.ErrorCode == codeSilent:
+		return true
+	case !ae.Remote: // let go here
+		return false
+	}
+	return ae.ErrorCode != codeGoingAway
 }
 
 func (m *Manager) dropQUIC(ql *quicLink) {
@@ -243,42 +270,34 @@ func (m *Manager) dropQUIC(ql *quicLink) {
 	}
 }
 
-// openTLS dials one TLS connection for one relayed connection. TCP
-// keep-alives and a user timeout derived from the route's liveness bound
-// how long a dead peer goes unnoticed.
+// openTLS dials one TLS connection for one relayed connection, once the
+// link's control connection is up (control.go): it ends the relay when
+// the peer stops answering. TCP keep-alives and a user timeout derived
+// from the route's liveness bound how long a dead peer goes unnoticed
+// when the peer keeps no control connection.
 func (m *Manager) openTLS(ctx context.Context, key linkKey) (relay.Stream, error) {
-	m.mu.Lock()
-	err := m.backoffs[key].refuse(key, time.Now())
-	m.mu.Unlock()
+	ctl, err := m.tlsControl(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	p := m.peers[key.site]
-	tc, err := m.dialTLS(ctx, key, p.TLS)
-	if m.cfg.OnDial != nil {
-		m.cfg.OnDial(key.site, TLS, err)
-	}
+	tc, err := m.dialTLS(ctx, key, p.TLS) // a relay's: OnDial counts the link's (tlsControl)
 	m.mu.Lock()
-	var st *State
+	defer m.mu.Unlock()
 	if err != nil {
 		err = fmt.Errorf("link to %s (tls %s): %w", key.site, p.TLS, err)
 		if ctx.Err() == nil {
 			m.failedLocked(key, err, time.Now())
-			st = m.tlsFailedLocked(key.site, "out", p.TLS, err)
 		}
-	} else {
-		delete(m.backoffs, key)
-		m.tlsConns[tc] = key
-		st = m.sawTLSLocked(tc, key.site, "out")
-	}
-	m.mu.Unlock()
-	if st != nil {
-		m.changed(*st)
-	}
-	if err != nil {
 		return nil, err
 	}
-	return &trackedTLS{tlsLink: newTLSLink(tc), m: m, liveness: key.liveness}, nil
+	if ctl.isDead() || m.ctx.Err() != nil { // its relays were closed, or are being
+		tc.Close()
+		return nil, fmt.Errorf("link to %s (tls %s) went down", key.site, p.TLS)
+	}
+	m.tlsConns[tc] = &tlsConnInfo{key: key, dir: dirOut, since: time.Now()}
+	ctl.lastUsed.Store(time.Now().UnixNano())
+	return &trackedTLS{tlsLink: newTLSLink(tc), m: m, ctl: ctl}, nil
 }
 
 // dialTLS dials a TLS link connection over a linkConn.
@@ -301,12 +320,13 @@ func (m *Manager) dialTLS(ctx context.Context, key linkKey, addr string) (*tls.C
 // trackedTLS forgets its connection when closed.
 type trackedTLS struct {
 	*tlsLink
-	m        *Manager
-	liveness time.Duration
+	m   *Manager
+	ctl *control
 }
 
 func (t *trackedTLS) Close() error {
 	t.m.untrackTLS(t.Conn)
+	t.ctl.lastUsed.Store(time.Now().UnixNano())
 	return t.Conn.Close()
 }
 
@@ -338,10 +358,19 @@ func (m *Manager) quicServerConfig() *quic.Config {
 	}
 }
 
+// quicClientConfig is the configuration of a QUIC link with a liveness.
+// quic-go sends a keep-alive once the connection has received nothing for
+// KeepAlivePeriod, and closes it when nothing has come for MaxIdleTimeout
+// since the later of the last packet received and the first one sent
+// after it: a peer that goes silent right after a packet is noticed after
+// KeepAlivePeriod plus MaxIdleTimeout. Their sum is the liveness, so that
+// the link ends within it (not up to a keep-alive period later), and
+// never sooner than three quarters of it.
 func (m *Manager) quicClientConfig(liveness time.Duration) *quic.Config {
+	keepAlive := liveness / pingsPerLiveness
 	return &quic.Config{
-		MaxIdleTimeout:       liveness,
-		KeepAlivePeriod:      liveness / 3,
+		MaxIdleTimeout:       liveness - keepAlive,
+		KeepAlivePeriod:      keepAlive,
 		HandshakeIdleTimeout: min(liveness, m.cfg.DialTimeout),
 		MaxIncomingStreams:   1 << 16,
 	}

@@ -10,12 +10,19 @@
 // port) open are given to the Handler passed to Serve. Who is at the other
 // end is decided by a pki.Trust; the certificates come from the caller.
 //
+// Every link carries a control stream of pings and pongs (control.go): a
+// side that hears nothing for the route's liveness declares the link dead
+// and ends its relays, whatever TCP or QUIC think. The listeners admit
+// connections before their handshake (admit.go, Config.Admit).
+//
 // Socket options are Linux features (TCP_USER_TIMEOUT, TCP_INFO, forced
 // UDP buffer sizes): on other systems the Manager says at start that they
-// are off, and links rely on keep-alives and QUIC's own timers.
+// are off, and links rely on keep-alives, QUIC's own timers and the
+// control streams.
 package link
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -29,6 +36,7 @@ import (
 	"github.com/mholt/acmez/v3"
 	"github.com/quic-go/quic-go"
 
+	"github.com/distgate/distgate/gateway/admit"
 	"github.com/distgate/distgate/gateway/linkwire"
 	"github.com/distgate/distgate/gateway/pki"
 	"github.com/distgate/distgate/gateway/relay"
@@ -56,6 +64,16 @@ type Config struct {
 	// AcceptIdle bounds the idle timeout of QUIC links peers dial: the
 	// dialling side's liveness decides, up to it.
 	AcceptIdle time.Duration
+	// Admit limits the connections each listener takes before their
+	// handshake is done (the QUIC and the TLS listener each have these
+	// limits of their own). A peer gateway's connection is given back
+	// once its certificate is verified, and its address is trusted
+	// (admit.Limiter.Trust); a remote query client's counts until it
+	// ends. Zero: no limits.
+	Admit admit.Limits
+	// QueryStreams bounds the streams of one remote query client's QUIC
+	// connection served at once; the others wait. Zero: 16.
+	QueryStreams int
 	// OnDial, when set, is told of every dial of a link (the metrics).
 	OnDial func(site string, t Transport, err error)
 	// OnState, when set, is told of every link that comes up or goes
@@ -100,6 +118,7 @@ const (
 	codeAborted    quic.StreamErrorCode      = 1
 	codeGoingAway  quic.ApplicationErrorCode = 0
 	codeLinkFailed quic.ApplicationErrorCode = 1
+	codeSilent     quic.ApplicationErrorCode = 2 // the link's control stream heard nothing for its liveness
 )
 
 // linkKey identifies a link: routes with different liveness timeouts get
@@ -131,6 +150,9 @@ type Manager struct {
 	udp       *net.UDPConn
 	quicLn    *quic.Listener
 	tlsLn     net.Listener
+	quicAdmit *admit.Limiter // nil: no limits
+	tlsAdmit  *admit.Limiter
+	refusals  *admit.Log // connections refused before or at their handshake
 
 	handler atomic.Pointer[Handler] // set by Serve
 
@@ -143,20 +165,12 @@ type Manager struct {
 	quic      map[linkKey]*quicLink
 	dialing   map[linkKey]chan struct{} // closed when a dial in progress ends
 	backoffs  map[linkKey]*backoff
-	tlsConns  map[*tls.Conn]linkKey // live TLS link connections, both directions
-	tlsSeen   map[string]*tlsPeerSeen
+	tlsConns  map[*tls.Conn]*tlsConnInfo // live TLS link connections, both directions
+	tlsCtls   map[linkKey]*control       // control connections of TLS links this gateway dialled
+	ctlIn     map[*control]struct{}      // control streams of links peers dialled
 	inbound   map[*quic.Conn]inboundLink
-	quicEnded map[string]*quicPeerSeen
-}
-
-// tlsPeerSeen remembers the TLS link to a peer between its connections.
-type tlsPeerSeen struct {
-	remote  string
-	rtt     time.Duration
-	since   time.Time
-	up      bool   // a connection succeeded since the last failure
-	down    string // why it went down, while it is
-	in, out uint64 // bytes of the connections that ended
+	lost      map[linkKey]lostLink   // links peers dialled that died, by site and transport
+	ended     map[linkKey]*linkBytes // bytes of the connections that ended, by site and transport
 }
 
 // inboundLink is a QUIC connection a peer dialled.
@@ -174,14 +188,19 @@ func New(cfg Config) (*Manager, error) {
 		quic:     map[linkKey]*quicLink{},
 		dialing:  map[linkKey]chan struct{}{},
 		backoffs: map[linkKey]*backoff{},
-		tlsConns: map[*tls.Conn]linkKey{},
-		tlsSeen:  map[string]*tlsPeerSeen{},
+		tlsConns: map[*tls.Conn]*tlsConnInfo{},
+		tlsCtls:  map[linkKey]*control{},
+		ctlIn:    map[*control]struct{}{},
 		inbound:  map[*quic.Conn]inboundLink{},
-
-		quicEnded: map[string]*quicPeerSeen{},
+		lost:     map[linkKey]lostLink{},
+		ended:    map[linkKey]*linkBytes{},
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
+	}
+	m.refusals = admit.NewLog(m.log, "link port: connection refused")
+	if cfg.Admit.Total > 0 {
+		m.quicAdmit, m.tlsAdmit = admit.New(cfg.Admit), admit.New(cfg.Admit)
 	}
 	for _, p := range cfg.Peers {
 		m.peers[p.Site] = p
@@ -215,7 +234,7 @@ func (m *Manager) listen(quicAddr, tlsAddr string) error {
 			return fmt.Errorf("links.quic: %w", err)
 		}
 		forceUDPBuffers(m.udp)
-		m.transport = &quic.Transport{Conn: m.udp}
+		m.transport = &quic.Transport{Conn: m.udp, ConnContext: m.admitQUIC, VerifySourceAddress: m.retryQUIC}
 		m.quicLn, err = m.transport.Listen(m.serverTLS, m.quicServerConfig())
 		if err != nil {
 			return fmt.Errorf("links.quic: %w", err)
@@ -288,9 +307,8 @@ func (m *Manager) closeIdle(idle time.Duration, now time.Time) {
 		}
 	}
 	m.mu.Unlock()
-	for _, ql := range drop {
-		m.log.Info("link closed: unused", "peer", ql.key.site, "transport", QUIC, "idle", idle)
-		ql.conn.CloseWithError(codeGoingAway, "unused")
+	for _, ql := range drop { // watchQUIC reports the link closed
+		ql.conn.CloseWithError(codeGoingAway, errUnused.Error())
 	}
 }
 
@@ -305,6 +323,7 @@ func (m *Manager) janitor(idle time.Duration) {
 			return
 		case now := <-tick.C:
 			m.closeIdle(idle, now)
+			m.closeIdleControl(idle, now)
 		}
 	}
 }
@@ -321,9 +340,11 @@ func (m *Manager) acceptQUIC() {
 		}
 		who, err := m.cfg.Trust.Identify(conn.ConnectionState().TLS.PeerCertificates, time.Now())
 		if err != nil {
+			m.refusals.Refused(addrOf(conn.RemoteAddr()), "untrusted certificate", "transport", QUIC, "err", err)
 			conn.CloseWithError(codeLinkFailed, "untrusted")
 			continue
 		}
+		m.admittedQUIC(conn, who.Site)
 		if who.Site == "" {
 			m.wg.Add(1)
 			go func() {
@@ -332,33 +353,55 @@ func (m *Manager) acceptQUIC() {
 			}()
 			continue
 		}
-		m.changed(State{Peer: who.Site, Transport: QUIC, Direction: "in", Remote: conn.RemoteAddr().String(), Up: true})
+		remote := conn.RemoteAddr().String()
 		m.mu.Lock()
 		m.inbound[conn] = inboundLink{site: who.Site, since: time.Now()}
+		delete(m.lost, linkKey{site: who.Site, transport: QUIC})
 		m.mu.Unlock()
+		m.changed(State{Peer: who.Site, Transport: QUIC, Direction: dirIn, Remote: remote, Up: true})
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
 			m.serveQUICConn(who.Site, conn)
+			<-conn.Context().Done() // the streams end first when this gateway closes
+			cause := context.Cause(conn.Context())
+			failed := quicFailed(cause)
 			m.mu.Lock()
 			delete(m.inbound, conn)
-			m.quicEndedLocked(who.Site, conn)
+			m.endedLocked(who.Site, QUIC).addQUIC(conn)
+			if failed && m.ctx.Err() == nil {
+				m.lost[linkKey{site: who.Site, transport: QUIC}] = lostLink{err: fmt.Errorf("link down: %w", cause)}
+			}
 			m.mu.Unlock()
 			if m.ctx.Err() == nil {
-				m.changed(State{Peer: who.Site, Transport: QUIC, Direction: "in", Remote: conn.RemoteAddr().String(), Reason: context.Cause(conn.Context())})
+				m.changed(State{Peer: who.Site, Transport: QUIC, Direction: dirIn, Remote: remote, Reason: cause, Failed: failed})
 			}
 		}()
 	}
 }
 
-// serveQUICConn serves the streams of a link until it ends.
+// serveQUICConn serves the streams the peer opens on a link until it
+// ends.
 func (m *Manager) serveQUICConn(site string, conn *quic.Conn) {
 	m.serveQUICStreams(From{Site: site, Transport: QUIC}, conn)
 }
 
-// serveQUICStreams serves the streams a connection's far end opens.
+// serveQUICStreams serves the streams a connection's far end opens: all
+// at once for a peer gateway, Config.QueryStreams at a time for a remote
+// query client.
 func (m *Manager) serveQUICStreams(from From, conn *quic.Conn) {
+	var sem chan struct{}
+	if from.Site == "" {
+		sem = make(chan struct{}, cmp.Or(m.cfg.QueryStreams, 16))
+	}
 	for {
+		if sem != nil {
+			select {
+			case sem <- struct{}{}:
+			case <-conn.Context().Done():
+				return
+			}
+		}
 		s, err := conn.AcceptStream(m.ctx)
 		if err != nil {
 			return
@@ -366,6 +409,9 @@ func (m *Manager) serveQUICStreams(from From, conn *quic.Conn) {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
+			if sem != nil {
+				defer func() { <-sem }()
+			}
 			m.handle(from, quicStream{Stream: s, conn: conn})
 		}()
 	}
@@ -383,23 +429,35 @@ func (m *Manager) acceptTLS() {
 			}
 			return
 		}
+		var ticket *admit.Ticket
+		if m.tlsAdmit != nil {
+			var ok bool
+			if ticket, ok = m.admitTLS(c); !ok {
+				c.Close()
+				continue
+			}
+		}
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			m.serveTLS(c.(*net.TCPConn))
+			defer ticket.Done()
+			m.serveTLS(c.(*net.TCPConn), ticket)
 		}()
 	}
 }
 
 // serveTLS serves a TLS connection a peer (or a query client) dialled:
-// one stream.
-func (m *Manager) serveTLS(c *net.TCPConn) {
+// one stream. Its admission is given back once a peer gateway is
+// verified, and kept until the end for a query client.
+func (m *Manager) serveTLS(c *net.TCPConn, ticket *admit.Ticket) {
 	tc := tls.Server(newLinkConn(c, m.bufs), m.serverTLS)
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.DialTimeout)
 	err := tc.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
-		m.log.Warn("tls link refused", "remote", c.RemoteAddr().String(), "err", err)
+		if !ticket.Evicted() { // else logged as evicted
+			m.refusals.Refused(addrOf(c.RemoteAddr()), "TLS handshake", "transport", TLS, "err", err)
+		}
 		c.Close()
 		return
 	}
@@ -409,36 +467,35 @@ func (m *Manager) serveTLS(c *net.TCPConn) {
 	}
 	who, err := m.cfg.Trust.Identify(tc.ConnectionState().PeerCertificates, time.Now())
 	if err != nil {
+		m.refusals.Refused(addrOf(c.RemoteAddr()), "untrusted certificate", "transport", TLS, "err", err)
 		tc.Close()
 		return
 	}
+	if who.Site != "" {
+		ticket.Done()
+		m.tlsAdmit.Trust(addrOf(c.RemoteAddr()), time.Now())
+	} else {
+		ticket.Established()
+	}
 	// A query client is tracked too, so that Close closes it.
-	if !m.trackTLS(tc, linkKey{site: who.Site, transport: TLS}, "in") {
+	if !m.trackTLS(tc, &tlsConnInfo{key: linkKey{site: who.Site, transport: TLS}, dir: dirIn, since: time.Now()}) {
 		tc.Close()
 		return
 	}
 	defer m.untrackTLS(tc)
-	m.handle(From{Site: who.Site, Identity: who.Identity, Transport: TLS}, newTLSLink(tc))
+	m.handle(From{Site: who.Site, Identity: who.Identity, Transport: TLS}, &tlsLink{Conn: tc, lc: tc.NetConn().(*linkConn), m: m})
 	if who.Site == "" {
 		tc.Close()
 	}
 }
 
-func (m *Manager) trackTLS(c *tls.Conn, key linkKey, direction string) bool {
+func (m *Manager) trackTLS(c *tls.Conn, info *tlsConnInfo) bool {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.ctx.Err() != nil {
-		m.mu.Unlock()
 		return false
 	}
-	m.tlsConns[c] = key
-	var st *State
-	if key.site != "" {
-		st = m.sawTLSLocked(c, key.site, direction)
-	}
-	m.mu.Unlock()
-	if st != nil {
-		m.changed(*st)
-	}
+	m.tlsConns[c] = info
 	return true
 }
 
@@ -470,4 +527,5 @@ func (m *Manager) Close() {
 		m.udp.Close()
 	}
 	m.wg.Wait()
+	m.refusals.Close()
 }

@@ -15,11 +15,15 @@ func keepAliveFor(liveness time.Duration) net.KeepAliveConfig {
 }
 
 // ApplyLiveness gives a TLS link connection a peer opened the liveness of
-// the route the peer asked for: TCP keep-alives and a user timeout (on
-// Linux), so that a dead peer ends the relay within it, as on the
-// dialling side. It does nothing to a QUIC stream, whose connection has
-// its own idle timeout.
+// the route the peer asked for: the link's control connection of that
+// liveness ends it when the peer stops answering, and TCP keep-alives and
+// a user timeout (on Linux) when TCP gives up, as on the dialling side.
+// It does nothing to a QUIC stream, whose connection has its own idle
+// timeout.
 func ApplyLiveness(s relay.Stream, liveness time.Duration) {
+	if tl, ok := s.(*tlsLink); ok && tl.m != nil {
+		tl.m.setTLSLiveness(tl.Conn, liveness) // the link's control connection watches it
+	}
 	nc, ok := s.(interface{ NetConn() net.Conn })
 	if !ok {
 		return

@@ -14,10 +14,10 @@
 //
 // Integers are big-endian. Kind relay (1) carries one distribution
 // connection: after StatusOK the stream is the distribution byte stream,
-// both ways, unchanged. Kind control (2) is reserved for link control
-// (pings that keep a TLS link's liveness): nothing sends it yet, and a
-// gateway answers it with StatusBadRequest. Kind epmd (3) carries one EPMD
-// extension request and its reply (secure remote queries).
+// both ways, unchanged. Kind control (2) keeps a TLS link's liveness with
+// pings and pongs (control.go); a gateway that does not serve it answers
+// StatusBadRequest. Kind epmd (3) carries one EPMD extension request and
+// its reply (secure remote queries).
 package linkwire
 
 import (
@@ -38,7 +38,7 @@ type Kind byte
 // Stream kinds.
 const (
 	KindRelay   Kind = 1 // one distribution connection
-	KindControl Kind = 2 // reserved: link control (pings); not sent yet
+	KindControl Kind = 2 // a TLS link's pings and pongs (control.go)
 	KindEPMD    Kind = 3 // one EPMD extension request and its reply
 )
 
@@ -64,6 +64,7 @@ const (
 	// Tag 5 carried the dialling gateway's site, which nothing read (the
 	// TLS handshake identifies the peer); it is no longer sent and, like
 	// every unknown tag, skipped.
+	fieldCallerVerified = 6 // empty: the dialling gateway verified Caller; absent: it did not
 )
 
 // MaxHeaderLen bounds the fields of a header, and the message of a reply.
@@ -78,11 +79,16 @@ var ErrMalformed = errors.New("malformed link header")
 
 // Header is the opening of a link stream.
 type Header struct {
-	Kind     Kind
-	Target   string        // KindRelay: the full name of the node to reach (required)
-	Caller   string        // KindRelay: the caller's full name, from its send_name
-	Liveness time.Duration // the route's liveness timeout; 0: the receiver's default
-	Tick     time.Duration // the route's tick interval; 0: no tick
+	Kind   Kind
+	Target string // KindRelay: the full name of the node to reach (required)
+	Caller string // KindRelay: the caller's full name, from its send_name
+	// CallerVerified is set when the dialling gateway verified Caller: a
+	// node of its host, whose socket has the owner of the connection that
+	// registered that name with its EPMD. A gateway that does not send it
+	// (an older one) vouches for nothing.
+	CallerVerified bool
+	Liveness       time.Duration // the route's liveness timeout; 0: the receiver's default
+	Tick           time.Duration // the route's tick interval; 0: no tick
 }
 
 // Append appends the encoded header to b. Durations are sent in whole
@@ -108,6 +114,9 @@ func (h Header) Append(b []byte) []byte {
 	str(fieldCaller, h.Caller)
 	u32(fieldLivenessMS, h.Liveness)
 	u32(fieldTickMS, h.Tick)
+	if h.CallerVerified {
+		b = append(b, fieldCallerVerified, 0, 0)
+	}
 	binary.BigEndian.PutUint16(b[start-2:], uint16(len(b)-start))
 	return b
 }
@@ -180,6 +189,11 @@ func parseFields(kind Kind, body []byte) (Header, error) {
 			h.Target = string(v)
 		case fieldCaller:
 			h.Caller = string(v)
+		case fieldCallerVerified:
+			if n != 0 {
+				return Header{}, fmt.Errorf("field %d of %d bytes: %w", tag, n, ErrMalformed)
+			}
+			h.CallerVerified = true
 		case fieldLivenessMS, fieldTickMS:
 			if n != 4 {
 				return Header{}, fmt.Errorf("field %d of %d bytes: %w", tag, n, ErrMalformed)

@@ -30,6 +30,15 @@ func TestHeaderBytes(t *testing.T) {
 	if err != nil || got != h {
 		t.Fatalf("ReadHeader = %+v, %v", got, err)
 	}
+	// A verified caller adds an empty field, after the others.
+	h.CallerVerified = true
+	b = h.Append(nil)
+	if !bytes.Equal(b[4:], append(want[4:], 6, 0, 0)) || b[3] != want[3]+3 {
+		t.Fatalf("Append of a verified caller =\n% x", b)
+	}
+	if got, _, err := ParseHeader(b); err != nil || got != h {
+		t.Fatalf("ParseHeader of a verified caller = %+v, %v", got, err)
+	}
 	// An EPMD header is the prelude alone.
 	if b := (Header{Kind: KindEPMD}).Append(nil); !bytes.Equal(b, []byte{1, 3, 0, 0}) {
 		t.Fatalf("epmd header % x", b)
@@ -61,6 +70,7 @@ func TestHeaderMalformed(t *testing.T) {
 		{"field value cut", []byte{1, 1, 0, 4, 1, 0, 5, 'y'}},
 		{"liveness of 2 bytes", []byte{1, 3, 0, 5, 3, 0, 2, 0, 1}},
 		{"relay without target", []byte{1, 1, 0, 6, 2, 0, 3, 'x', '@', 'a'}},
+		{"caller verified with a value", []byte{1, 1, 0, 10, 1, 0, 3, 'y', '@', 'b', 6, 0, 1, 1}},
 	} {
 		if _, _, err := ParseHeader(tc.b); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: ParseHeader: %v, want ErrMalformed", tc.name, err)
@@ -115,6 +125,7 @@ func TestReply(t *testing.T) {
 // header, and ParseHeader and ReadHeader agree.
 func FuzzHeader(f *testing.F) {
 	f.Add(Header{Kind: KindRelay, Target: "y@b", Caller: "x@a", Liveness: time.Second, Tick: time.Millisecond}.Append(nil))
+	f.Add(Header{Kind: KindRelay, Target: "y@b", Caller: "x@a", CallerVerified: true}.Append(nil))
 	f.Add(Header{Kind: KindEPMD}.Append(nil))
 	f.Add([]byte{1, 1, 0, 3, 9, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -40,20 +40,21 @@ func VerifyClient(pool *x509.CertPool, chain []*x509.Certificate, now time.Time)
 	return err
 }
 
-// CertIdentity names a client certificate: its common name, else its
-// first URI or DNS name.
+// CertIdentity names a client certificate: its first URI name (a SPIFFE
+// ID, say), else its first DNS name, else its common name. Names in the
+// subject alternative names come first: they are what CAs check and what
+// name constraints bind, while a CA may leave the common name to the
+// requester.
 func CertIdentity(c *x509.Certificate) string {
 	switch {
 	case c == nil:
 		return ""
-	case c.Subject.CommonName != "":
-		return c.Subject.CommonName
 	case len(c.URIs) > 0:
 		return c.URIs[0].String()
 	case len(c.DNSNames) > 0:
 		return c.DNSNames[0]
 	}
-	return ""
+	return c.Subject.CommonName
 }
 
 // IsACMEValidation reports whether a handshake was an ACME TLS-ALPN-01

@@ -6,8 +6,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,5 +139,43 @@ func TestLoadPool(t *testing.T) {
 	}
 	if _, err := LoadPool(filepath.Join(dir, "none"), "x.ca"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing bundle: %v", err)
+	}
+}
+
+// TestCertIdentityPrefersSANs: a certificate's identity is its first URI
+// name, else its first DNS name, and its common name only without either:
+// a CA checks the alternative names, and name constraints bind them.
+func TestCertIdentityPrefersSANs(t *testing.T) {
+	spiffe, _ := url.Parse("spiffe://example.org/app")
+	for _, tc := range []struct {
+		cert x509.Certificate
+		want string
+	}{
+		{x509.Certificate{Subject: pkix.Name{CommonName: "ops"}, URIs: []*url.URL{spiffe}, DNSNames: []string{"app.example.org"}}, "spiffe://example.org/app"},
+		{x509.Certificate{Subject: pkix.Name{CommonName: "ops"}, DNSNames: []string{"app.example.org"}}, "app.example.org"},
+		{x509.Certificate{Subject: pkix.Name{CommonName: "ops"}}, "ops"},
+		{x509.Certificate{}, ""},
+	} {
+		if got := CertIdentity(&tc.cert); got != tc.want {
+			t.Errorf("CertIdentity(CN %q, URIs %v, DNS %v) = %q, want %q", tc.cert.Subject.CommonName, tc.cert.URIs, tc.cert.DNSNames, got, tc.want)
+		}
+	}
+	if CertIdentity(nil) != "" {
+		t.Error("CertIdentity(nil) is not empty")
+	}
+}
+
+// TestIsClient: a chain is a remote query client's when the client CA
+// signs it, and only then.
+func TestIsClient(t *testing.T) {
+	ca, other := newIdentity(t, "ca"), newIdentity(t, "other")
+	clients := x509.NewCertPool()
+	clients.AddCert(ca.Cert)
+	now := time.Now()
+	if tr := NewTrust(nil, clients); !tr.IsClient(leafOf(t, ca, "ops"), now) || tr.IsClient(leafOf(t, other, "ops"), now) {
+		t.Error("IsClient does not follow the client CA")
+	}
+	if NewTrust(nil, nil).IsClient(leafOf(t, ca, "ops"), now) {
+		t.Error("IsClient without a client CA")
 	}
 }

@@ -129,6 +129,14 @@ func (t *Trust) Identify(chain []*x509.Certificate, now time.Time) (Who, error) 
 	return Who{}, err
 }
 
+// IsClient reports whether a certificate chain (leaf first) is a remote
+// query client's: one the client CA (remote.client_ca) signs for client
+// authentication. It tells whether an identity verified by another root
+// is also a remote query client's.
+func (t *Trust) IsClient(chain []*x509.Certificate, now time.Time) bool {
+	return t.clients != nil && VerifyClient(t.clients, chain, now) == nil
+}
+
 // identifyPeer returns the site of the peer a certificate chain belongs to.
 func (t *Trust) identifyPeer(chain []*x509.Certificate, now time.Time) (string, error) {
 	var errs []error

@@ -28,6 +28,15 @@ type Route struct {
 	Tick      time.Duration  // 0: no tick to the local node
 }
 
+// Callers tell who calls through a proxy port.
+type Callers interface {
+	// Verify reports whether c comes from the node of this host that
+	// node (from the caller's send_name) names: the user that owns c's
+	// peer socket registered that name with the EPMD. It returns the
+	// node's canonical full name when it does.
+	Verify(c net.Conn, node string) (name string, ok bool)
+}
+
 // Linker opens link streams to peers (a *link.Manager).
 type Linker interface {
 	Open(ctx context.Context, site string, t link.Transport, liveness time.Duration, hdr linkwire.Header, first []byte) (relay.Stream, link.Transport, error)
@@ -39,9 +48,11 @@ type Config struct {
 	// idle, the logger. Its Name is the proxy's.
 	Ports            ports.Config
 	HandshakeTimeout time.Duration // for the caller's send_name, and the peer's answer
-	Links            Linker
-	Relays           *relay.Table
-	Bufs             *relay.Bufs
+	// Callers verify callers' names; without it, no caller is verified.
+	Callers Callers
+	Links   Linker
+	Relays  *relay.Table
+	Bufs    *relay.Bufs
 }
 
 // Ports are the proxy ports.
@@ -67,8 +78,11 @@ func New(cfg Config) *Ports {
 func (p *Ports) Addr() netip.Addr { return p.pool.Addr() }
 
 // Port returns the proxy port of a remote node (its full name), opening
-// it on first use; the route is refreshed on every lookup.
-func (p *Ports) Port(target string, rt Route) (int, error) { return p.pool.Open(target, rt) }
+// it on first use for owner, the asker of the lookup (ports.Pool.Open);
+// the route is refreshed on every lookup.
+func (p *Ports) Port(target string, rt Route, owner ports.Owner) (int, error) {
+	return p.pool.Open(target, rt, owner)
+}
 
 // handle relays one connection from a local node: it reads the node's
 // send_name to learn who calls, opens a stream to the peer gateway with
@@ -89,21 +103,32 @@ func (p *Ports) handle(ctx context.Context, pp *ports.Port[Route], c net.Conn) {
 		return
 	}
 	c.SetReadDeadline(time.Time{})
+	// The peer is told the caller's name, and whether this gateway could
+	// verify it: a send_name is what any local process may write.
+	hdr := linkwire.Header{Kind: linkwire.KindRelay, Target: target, Caller: sn.Name, Liveness: rt.Liveness, Tick: rt.Tick}
+	caller := relay.Unauthenticated
+	if p.cfg.Callers != nil {
+		if name, ok := p.cfg.Callers.Verify(c, sn.Name); ok {
+			hdr.Caller, hdr.CallerVerified, caller = name, true, name
+		}
+	}
+	if !hdr.CallerVerified {
+		p.log.Info("unauthenticated caller on a proxy port", "claims", sn.Name, "target", target, "peer", c.RemoteAddr().String())
+	}
 	octx, cancel := context.WithTimeout(ctx, p.cfg.HandshakeTimeout)
-	s, transport, err := p.cfg.Links.Open(octx, rt.Site, rt.Transport, rt.Liveness, linkwire.Header{
-		Kind: linkwire.KindRelay, Target: target, Caller: sn.Name, Liveness: rt.Liveness, Tick: rt.Tick,
-	}, frame)
+	s, transport, err := p.cfg.Links.Open(octx, rt.Site, rt.Transport, rt.Liveness, hdr, frame)
 	cancel()
 	if err != nil {
-		p.cfg.Relays.Refused(relay.Refusal{Caller: sn.Name, Target: target, Site: rt.Site, Transport: transport.String(),
+		p.cfg.Relays.Refused(relay.Refusal{Caller: caller, Target: target, Site: rt.Site, Transport: transport.String(),
 			Direction: relay.Out, Reason: link.RefusalReason(err), Detail: err.Error()})
-		p.log.Error("relay refused", "caller", sn.Name, "target", target, "via", rt.Site, "err", err)
+		p.log.Error("relay refused", "caller", caller, "claims", sn.Name, "target", target, "via", rt.Site, "err", err)
 		c.Close()
 		return
 	}
-	ri := p.cfg.Relays.Add(sn.Name, target, rt.Site, transport.String(), relay.Out, link.Describe(s))
+	pp.MarkConnected() // the peer took the caller: the port is no longer evicted for another
+	ri := p.cfg.Relays.Add(caller, target, rt.Site, transport.String(), relay.Out, link.Describe(s))
 	defer p.cfg.Relays.Remove(ri)
-	p.log.Debug("relay started", "caller", sn.Name, "target", target, "via", rt.Site, "transport", transport)
+	p.log.Debug("relay started", "caller", caller, "target", target, "via", rt.Site, "transport", transport)
 	local := relay.Conn(c.(*net.TCPConn))
 	if rt.Tick > 0 {
 		local = relay.NewTicker(c.(*net.TCPConn), rt.Tick, true)

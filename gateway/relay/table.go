@@ -46,10 +46,15 @@ func (d *Direction) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// Unauthenticated is the Caller of a relay whose caller's node name could
+// not be verified: the name in its send_name is what any local process may
+// write, and is only logged.
+const Unauthenticated = "unauthenticated"
+
 // Info describes a relay in progress.
 type Info struct {
 	ID        uint64
-	Caller    string // the calling node's full name
+	Caller    string // the calling node's verified full name, or Unauthenticated
 	Target    string // the node called
 	Site      string // the peer site, or "public" for a TLS port
 	Transport string // "quic", "tls", or "tls-terminated"

@@ -20,7 +20,7 @@ import (
 
 	"github.com/mholt/acmez/v3"
 
-	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/gateway/admit"
 	"github.com/distgate/distgate/gateway/events"
 	"github.com/distgate/distgate/gateway/handshake"
 	"github.com/distgate/distgate/gateway/pki"
@@ -33,10 +33,13 @@ const Transport = "tls-terminated"
 
 // Caller is a TLS caller that asks to reach a node.
 type Caller struct {
-	Node     string         // the caller's node name, from its send_name
-	Target   string         // the node it reaches: name@host, the host from SNI
-	Identity string         // its client certificate's identity; "" without one
-	Addr     netip.AddrPort // where it called from
+	Node     string // the caller's node name, from its send_name
+	Target   string // the node it reaches, by its canonical full name (Backends.Target)
+	Identity string // its client certificate's identity; "" without one
+	// Chain is its client certificate chain as presented, leaf first,
+	// which ClientCAs verified; nil without one.
+	Chain []*x509.Certificate
+	Addr  netip.AddrPort // where it called from
 }
 
 // Policy decides who may reach which node.
@@ -50,6 +53,11 @@ type Backends interface {
 	// Backend returns where a node listens: its plain TCP port when it
 	// has one, else its TLS port (isTLS).
 	Backend(name string) (addr string, isTLS bool, err error)
+	// Target returns the full name, in its one canonical form, of the
+	// node a caller reaches by name at the TLS server name serverName
+	// ("" when the caller sent none); it fails when this host does not
+	// serve that name.
+	Target(name, serverName string) (string, error)
 }
 
 // Certificates presents this gateway's certificates (a *pki.Manager).
@@ -75,10 +83,11 @@ type Config struct {
 
 // Ports are the TLS termination ports.
 type Ports struct {
-	cfg     Config
-	log     *slog.Logger
-	tlsConf *tls.Config
-	pool    *ports.Pool[struct{}]
+	cfg      Config
+	log      *slog.Logger
+	refusals *admit.Log // callers refused before or at the handshake
+	tlsConf  *tls.Config
+	pool     *ports.Pool[struct{}]
 }
 
 // New starts the TLS ports (none is open until one is given out).
@@ -96,8 +105,9 @@ func New(cfg Config) *Ports {
 	if cfg.ClientCAs != nil {
 		pki.RequireClientCert(t.tlsConf, cfg.ClientCAs)
 	}
+	t.refusals = admit.NewLog(t.log, "TLS port: caller refused")
 	pc := cfg.Ports
-	pc.Name, pc.Logger = "TLS port", t.log
+	pc.Name, pc.Logger, pc.Refusals = "TLS port", t.log, t.refusals
 	t.pool = ports.New(pc, t.handle)
 	return t
 }
@@ -107,18 +117,21 @@ func (t *Ports) Addr() netip.Addr { return t.pool.Addr() }
 
 // Port returns the TLS port of a node of this host, opening it on first
 // use.
-func (t *Ports) Port(name string) (int, error) { return t.pool.Open(name, struct{}{}) }
+func (t *Ports) Port(name string) (int, error) { return t.pool.Open(name, struct{}{}, ports.Owner{}) }
 
 // Close closes the ports, ends the relays of TLS callers and waits for
 // them: a distribution connection lasts for ever otherwise.
-func (t *Ports) Close() { t.pool.Close() }
+func (t *Ports) Close() {
+	t.pool.Close()
+	t.refusals.Close()
+}
 
 func (t *Ports) handle(ctx context.Context, tp *ports.Port[struct{}], raw net.Conn) {
 	name, peer := tp.Key(), raw.RemoteAddr().String()
 	tc := tls.Server(raw, t.tlsConf)
 	raw.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
 	if err := tc.HandshakeContext(ctx); err != nil {
-		t.log.Warn("TLS handshake refused", "node", name, "peer", peer, "err", err)
+		t.refusals.Refused(addrOf(raw), "TLS handshake", "node", name, "err", err)
 		raw.Close()
 		return
 	}
@@ -127,22 +140,33 @@ func (t *Ports) handle(ctx context.Context, tp *ports.Port[struct{}], raw net.Co
 		tc.Close() // an ACME validation: answered by the handshake
 		return
 	}
+	// The policy decides on the node's one name, whatever name of this
+	// host the caller gave; a name this host does not serve is refused.
+	target, err := t.cfg.Backends.Target(name, cs.ServerName)
+	if err != nil {
+		t.cfg.Relays.Refused(relay.Refusal{Target: name, Site: "public", Transport: Transport, Direction: relay.In,
+			Reason: events.TargetUnknown, Detail: err.Error()})
+		t.refusals.Refused(addrOf(raw), "server name not served", "node", name, "server_name", cs.ServerName, "err", err)
+		tc.Close()
+		return
+	}
 	frame, body, err := handshake.ReadFrame(tc, 4, handshake.MaxSendName)
 	if err != nil {
-		t.log.Warn("no send_name from a TLS caller", "node", name, "peer", peer, "err", err)
+		t.refusals.Refused(addrOf(raw), "no send_name", "node", name, "err", err)
 		tc.Close()
 		return
 	}
 	sn, err := handshake.ParseSendName(body)
 	if err != nil {
-		t.log.Warn("bad send_name from a TLS caller", "node", name, "peer", peer, "err", err)
+		t.refusals.Refused(addrOf(raw), "bad send_name", "node", name, "err", err)
 		tc.Close()
 		return
 	}
 	raw.SetDeadline(time.Time{})
-	c := Caller{Node: sn.Name, Target: epmd.JoinNode(name, cs.ServerName)}
+	ports.Established(raw) // its request is in: no longer evicted to make room
+	c := Caller{Node: sn.Name, Target: target}
 	if len(cs.PeerCertificates) > 0 {
-		c.Identity = pki.CertIdentity(cs.PeerCertificates[0])
+		c.Identity, c.Chain = pki.CertIdentity(cs.PeerCertificates[0]), cs.PeerCertificates
 	}
 	if ta, ok := raw.RemoteAddr().(*net.TCPAddr); ok {
 		c.Addr = ta.AddrPort()
@@ -166,6 +190,7 @@ func (t *Ports) handle(ctx context.Context, tp *ports.Port[struct{}], raw net.Co
 		refuse(events.TargetUnreachable, fmt.Sprintf("%s does not accept connections: %v", name, err))
 		return
 	}
+	tp.MarkConnected()
 	caller := relay.Conn(tc)
 	if tlsBackend {
 		if _, err := b.Write(frame); err != nil {
@@ -198,6 +223,14 @@ func (t *Ports) handle(ctx context.Context, tp *ports.Port[struct{}], raw net.Co
 	t.log.Debug("TLS relay started", "caller", c.Node, "target", c.Target, "identity", c.Identity, "backend", backend)
 	// The local node is a, as in every relay: AToB counts bytes from it.
 	relay.Run(b, caller, t.cfg.Bufs, &ri.Stats) // its end is an event
+}
+
+// addrOf returns the IP a connection comes from.
+func addrOf(c net.Conn) netip.Addr {
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // dial connects to a node of this host: over TLS, presenting the site's

@@ -1,0 +1,441 @@
+package link
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/distgate/distgate/gateway/linkwire"
+	"github.com/distgate/distgate/gateway/relay"
+)
+
+// The liveness of links. A peer gateway that stops (a SIGSTOP, a stalled
+// VM) still has a kernel that acknowledges TCP keep-alives and data, so
+// TCP alone never notices it; and QUIC's idle timeout counts from the
+// first packet a side sends after the last one it received, so a side
+// with something to send notices late. So every link carries a control
+// stream (linkwire KindControl) that the dialling side opens with the
+// route's liveness: over TLS a connection of its own per (peer,
+// liveness), opened before the first relay; over QUIC a stream of the
+// link's connection. The dialling side sends a ping a pingsPerLiveness-th
+// of the liveness apart, the accepting side answers each with a pong, and
+// a side that hears nothing for the liveness declares the link dead: it
+// closes the link's relays in its direction (TLS) or the link's
+// connection (QUIC), so the nodes see their connections close at once,
+// and the status shows the link down until it is dialled again. A peer
+// that does not serve control streams (an older gateway) gets links
+// without them, as before: TCP keep-alives and the user timeout, or
+// QUIC's idle timeout.
+
+// pingsPerLiveness is how many pings the dialling side sends per liveness:
+// nothing heard for the liveness is that many pings or pongs missed.
+const pingsPerLiveness = 4
+
+// Directions of a link.
+const (
+	dirOut = "out" // this gateway dialled it
+	dirIn  = "in"  // a peer dialled it
+)
+
+// tlsConnInfo is what the Manager knows of a live TLS link connection.
+type tlsConnInfo struct {
+	key   linkKey // a relay's liveness once known; 0 for query clients
+	dir   string
+	ctl   bool // a control connection
+	since time.Time
+}
+
+// ctlStream is a control stream: a TLS connection or a QUIC stream.
+type ctlStream interface {
+	io.ReadWriter
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
+// control is the control stream of a link, either direction.
+type control struct {
+	key       linkKey
+	dir       string
+	s         ctlStream // nil when unsupported
+	tls       *tls.Conn // the TLS connection, over TLS
+	quic      *quic.Conn
+	qs        *quic.Stream // the stream, over QUIC
+	remote    string
+	since     time.Time
+	supported bool // false: the peer answered that it serves no control streams
+
+	rtt        atomic.Int64 // of the last pong, in ns
+	lastUsed   atomic.Int64 // Unix ns when a relay of the link began or ended (TLS)
+	idleClosed atomic.Bool  // this gateway let the link go
+
+	wmu  sync.Mutex // serializes writes: pings, pongs
+	dead chan struct{}
+	once sync.Once
+}
+
+func newControl(key linkKey, dir string, s ctlStream, remote string) *control {
+	c := &control{key: key, dir: dir, s: s, remote: remote, since: time.Now(), supported: true, dead: make(chan struct{})}
+	c.lastUsed.Store(c.since.UnixNano())
+	return c
+}
+
+func (c *control) isDead() bool {
+	select {
+	case <-c.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop ends the control stream, once: over TLS it closes the control
+// connection; over QUIC it resets the stream, or with kill closes the
+// link's connection, saying why.
+func (c *control) stop(kill bool, why string) {
+	c.once.Do(func() {
+		close(c.dead)
+		switch {
+		case c.tls != nil:
+			c.tls.NetConn().Close()
+		case c.quic != nil && kill:
+			c.quic.CloseWithError(codeLinkFailed, why)
+		case c.qs != nil:
+			c.qs.CancelRead(codeAborted)
+			c.qs.CancelWrite(codeAborted)
+		}
+	})
+}
+
+// write sends a control message within the liveness.
+func (c *control) write(p linkwire.Ping) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.s.SetWriteDeadline(time.Now().Add(c.key.liveness))
+	_, err := c.s.Write(p.Append(nil))
+	return err
+}
+
+// errSilent says a link heard nothing for its liveness.
+var errSilent = errors.New("nothing heard: the peer gateway stopped, or the network is cut")
+
+// read reads control messages until nothing comes for the liveness or the
+// stream fails, answering pings and timing pongs; it returns why it
+// stopped.
+func (c *control) read() error {
+	for {
+		c.s.SetReadDeadline(time.Now().Add(c.key.liveness))
+		p, err := linkwire.ReadPing(c.s)
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return fmt.Errorf("%w for %v", errSilent, c.key.liveness)
+			}
+			return err
+		}
+		if p.Pong {
+			// A ping's Seq is when it was sent, in ns since the link began.
+			c.rtt.Store(int64(time.Since(c.since)) - int64(p.Seq))
+			continue
+		}
+		if err := c.write(linkwire.Ping{Pong: true, Seq: p.Seq}); err != nil {
+			return err
+		}
+	}
+}
+
+// ping sends a ping every pingsPerLiveness-th of the liveness until the
+// link ends.
+func (c *control) ping() {
+	tick := time.NewTicker(max(c.key.liveness/pingsPerLiveness, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.dead:
+			return
+		case <-tick.C:
+			if err := c.write(linkwire.Ping{Seq: uint64(time.Since(c.since))}); err != nil {
+				return // the reader fails too, or hears nothing, and says why
+			}
+		}
+	}
+}
+
+// run pings the control stream of a link this gateway dialled and reads
+// its pongs until the link ends; the caller added to m.wg.
+func (m *Manager) runControl(c *control) {
+	defer m.wg.Done()
+	var wg sync.WaitGroup
+	wg.Go(c.ping)
+	m.controlEnded(c, c.read()) // stops c: the pinger ends
+	wg.Wait()
+}
+
+// openControl writes a control header on s and reads the peer's answer:
+// nil, or errNoControl when the peer serves no control streams.
+func (m *Manager) openControl(s ctlStream, key linkKey) error {
+	deadline := time.Now().Add(m.cfg.DialTimeout)
+	s.SetReadDeadline(deadline)
+	s.SetWriteDeadline(deadline)
+	_, err := s.Write(linkwire.Header{Kind: linkwire.KindControl, Liveness: key.liveness}.Append(nil))
+	if err == nil {
+		err = linkwire.ReadReply(s)
+	}
+	var refused *linkwire.Error
+	if errors.As(err, &refused) && refused.Status == linkwire.StatusBadRequest {
+		m.log.Warn("peer gateway keeps no liveness on links (an older version): a stopped peer goes unnoticed until TCP or QUIC gives up",
+			"peer", key.site, "transport", key.transport, "reply", refused.Message)
+		return errNoControl
+	}
+	s.SetReadDeadline(time.Time{})
+	s.SetWriteDeadline(time.Time{})
+	return err
+}
+
+// errNoControl says a peer serves no control streams.
+var errNoControl = errors.New("the peer serves no control streams")
+
+// tlsControl returns the live control connection of a TLS link, dialling
+// it when there is none: one dial at a time per key, spaced by a backoff
+// after failures.
+func (m *Manager) tlsControl(ctx context.Context, key linkKey) (*control, error) {
+	for {
+		m.mu.Lock()
+		if m.ctx.Err() != nil {
+			m.mu.Unlock()
+			return nil, errors.New("gateway is shutting down")
+		}
+		if c, ok := m.tlsCtls[key]; ok && !c.isDead() {
+			m.mu.Unlock()
+			return c, nil
+		}
+		if wait, ok := m.dialing[key]; ok {
+			m.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		if err := m.backoffs[key].refuse(key, time.Now()); err != nil {
+			m.mu.Unlock()
+			return nil, err
+		}
+		done := make(chan struct{})
+		m.dialing[key] = done
+		m.mu.Unlock()
+
+		c, err := m.dialTLSControl(ctx, key)
+		if m.cfg.OnDial != nil {
+			m.cfg.OnDial(key.site, TLS, err)
+		}
+
+		m.mu.Lock()
+		delete(m.dialing, key)
+		close(done)
+		if err != nil {
+			if ctx.Err() == nil {
+				m.failedLocked(key, err, time.Now())
+			}
+			m.mu.Unlock()
+			return nil, err
+		}
+		delete(m.backoffs, key)
+		m.tlsCtls[key] = c
+		if c.supported {
+			m.tlsConns[c.tls] = &tlsConnInfo{key: key, dir: dirOut, ctl: true, since: c.since}
+			m.wg.Add(1)
+			go m.runControl(c)
+		}
+		m.mu.Unlock()
+		return c, nil
+	}
+}
+
+// dialTLSControl dials the control connection of a TLS link.
+func (m *Manager) dialTLSControl(ctx context.Context, key linkKey) (*control, error) {
+	addr := m.peers[key.site].TLS
+	tc, err := m.dialTLS(ctx, key, addr)
+	if err != nil {
+		return nil, fmt.Errorf("link to %s (tls %s): %w", key.site, addr, err)
+	}
+	c := newControl(key, dirOut, tc, addr)
+	switch err := m.openControl(tc, key); {
+	case errors.Is(err, errNoControl):
+		tc.Close()
+		c.supported, c.s = false, nil
+		return c, nil
+	case err != nil:
+		tc.Close()
+		return nil, fmt.Errorf("link to %s (tls %s): control: %w", key.site, addr, err)
+	}
+	c.tls = tc
+	m.log.Info("link up", "peer", key.site, "transport", TLS, "remote", addr, "direction", dirOut, "liveness", key.liveness)
+	return c, nil
+}
+
+// quicControl opens the control stream of a QUIC link this gateway
+// dialled and keeps it until the link ends; the caller added to m.wg.
+func (m *Manager) quicControl(ql *quicLink) {
+	s, err := ql.conn.OpenStreamSync(m.ctx)
+	if err != nil {
+		m.wg.Done()
+		return // the link is gone already
+	}
+	c := newControl(ql.key, dirOut, s, ql.conn.RemoteAddr().String())
+	c.quic, c.qs = ql.conn, s
+	if err := m.openControl(s, ql.key); err != nil {
+		c.stop(false, "")
+		m.wg.Done()
+		if !errors.Is(err, errNoControl) {
+			m.log.Warn("link control stream", "peer", ql.key.site, "transport", QUIC, "err", err)
+		}
+		return
+	}
+	m.runControl(c)
+}
+
+// ServeControl serves a control stream a peer gateway opened on a link
+// with the route's liveness (clamped by the caller): it answers its pings
+// until nothing comes for the liveness, then ends the link's relays in
+// that direction (TLS) or the link's connection (QUIC). A control stream
+// from anyone else is answered StatusBadRequest.
+func (m *Manager) ServeControl(from From, s relay.Stream, liveness time.Duration) {
+	var c *control
+	key := linkKey{site: from.Site, transport: from.Transport, liveness: liveness}
+	switch st := s.(type) {
+	case *tlsLink:
+		c = newControl(key, dirIn, st.Conn, st.RemoteAddr().String())
+		c.tls = st.Conn
+	case quicStream:
+		c = newControl(key, dirIn, st.Stream, st.conn.RemoteAddr().String())
+		c.quic, c.qs = st.conn, st.Stream
+	}
+	if c == nil || from.Site == "" || liveness <= 0 {
+		s.Write(linkwire.AppendReply(nil, linkwire.StatusBadRequest, "control streams are for peer gateways"))
+		s.Close()
+		return
+	}
+	m.mu.Lock()
+	if c.tls != nil {
+		if info := m.tlsConns[c.tls]; info != nil {
+			info.ctl, info.key = true, key
+		}
+	}
+	m.ctlIn[c] = struct{}{}
+	delete(m.lost, linkKey{site: key.site, transport: key.transport})
+	m.mu.Unlock()
+	var err error
+	if _, err = s.Write(linkwire.AppendReply(nil, linkwire.StatusOK, "")); err == nil {
+		if c.tls != nil {
+			m.log.Info("link up", "peer", key.site, "transport", TLS, "remote", c.remote, "direction", dirIn, "liveness", liveness)
+		}
+		err = c.read()
+	}
+	m.controlEnded(c, err)
+}
+
+// controlEnded stops and forgets a control stream that ended and, unless
+// the gateway is closing, this gateway let the link go, or the link ended
+// for another reason (which the QUIC connection reports itself), declares
+// its link dead: it closes the link's relays in the control stream's
+// direction (over QUIC, the link's connection) and notes the link down
+// for the status.
+func (m *Manager) controlEnded(c *control, err error) {
+	closing := m.ctx.Err() != nil || c.idleClosed.Load()
+	if c.quic != nil && !errors.Is(err, errSilent) {
+		// The connection ended (watchQUIC or acceptQUIC report why), or
+		// the stream alone did, and QUIC's idle timeout still watches.
+		closing = true
+	}
+	if c.dir == dirIn && errors.Is(err, io.EOF) {
+		closing = true // the peer let the link go
+	}
+	c.stop(!closing, fmt.Sprint(err))
+	m.mu.Lock()
+	if c.dir == dirOut {
+		if c.tls != nil && m.tlsCtls[c.key] == c {
+			delete(m.tlsCtls, c.key)
+		}
+	} else {
+		delete(m.ctlIn, c)
+	}
+	if c.tls != nil {
+		delete(m.tlsConns, c.tls)
+	}
+	var relays []*tls.Conn
+	if !closing {
+		for tc, info := range m.tlsConns {
+			if c.tls != nil && !info.ctl && info.dir == c.dir && info.key == c.key {
+				relays = append(relays, tc)
+			}
+		}
+		down := fmt.Errorf("link down: %w", err)
+		if c.dir == dirOut {
+			m.failedLocked(c.key, down, time.Now())
+		} else {
+			m.lost[linkKey{site: c.key.site, transport: c.key.transport}] = lostLink{liveness: c.key.liveness, err: down}
+		}
+	}
+	m.mu.Unlock()
+	if closing {
+		return
+	}
+	for _, tc := range relays {
+		tc.NetConn().Close()
+	}
+	m.log.Warn("link down", "peer", c.key.site, "transport", c.key.transport, "direction", c.dir, "liveness", c.key.liveness,
+		"tls_relays_closed", len(relays), "reason", err)
+}
+
+// lostLink is a link a peer dialled that died.
+type lostLink struct {
+	liveness time.Duration
+	err      error
+}
+
+// setTLSLiveness notes the liveness of a relay on a TLS connection a peer
+// dialled, which ties it to the control connection of that liveness.
+func (m *Manager) setTLSLiveness(tc *tls.Conn, liveness time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if info := m.tlsConns[tc]; info != nil {
+		info.key.liveness = liveness
+	}
+}
+
+// closeIdleControl closes the control connections of TLS links this
+// gateway dialled that have carried no relay for longer than idle.
+func (m *Manager) closeIdleControl(idle time.Duration, now time.Time) {
+	cutoff := now.Add(-idle).UnixNano()
+	m.mu.Lock()
+	inUse := map[linkKey]bool{}
+	for _, info := range m.tlsConns {
+		if !info.ctl && info.dir == dirOut {
+			inUse[info.key] = true
+		}
+	}
+	var drop []*control
+	for key, c := range m.tlsCtls {
+		if !inUse[key] && c.lastUsed.Load() < cutoff {
+			drop = append(drop, c)
+			delete(m.tlsCtls, key)
+		}
+	}
+	m.mu.Unlock()
+	for _, c := range drop {
+		m.log.Info("link closed: unused", "peer", c.key.site, "transport", TLS, "idle", idle)
+		c.idleClosed.Store(true)
+		if c.tls != nil {
+			c.tls.Close() // a close_notify: the peer reads EOF
+		}
+		c.stop(false, "unused")
+	}
+}
