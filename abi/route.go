@@ -65,8 +65,9 @@ type Route struct {
 	Reason    string // RouteDeny: why, shown to the asker and logged
 	Options   Options
 	// CacheMS says that the route depends on nothing but the request: the
-	// host may answer the same request (byte for byte) with it, without
-	// asking the policy, for up to this many milliseconds. 0, the default,
+	// host may answer the same request (byte for byte, but for the
+	// asker's source port, a new ephemeral port on every connection) with
+	// it, without asking the policy, for up to this many milliseconds. 0, the default,
 	// asks the policy every time: a route that depends on the time, on
 	// random numbers or on what the instance remembers must leave it 0.
 	CacheMS uint32

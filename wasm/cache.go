@@ -1,6 +1,7 @@
 package wasm
 
 import (
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,7 +12,8 @@ import (
 // Cached routes. A route whose CacheMS is set says it depends on nothing
 // but its request; the version that answered it keeps it, keyed on the
 // request's encoding (the name, host, accept list, registry flags and
-// endpoints, the asker: all a guest sees), for CacheMS (at most
+// endpoints, the asker: all a guest sees, but the asker's source port,
+// which is a new ephemeral port on every connection), for CacheMS (at most
 // maxCacheTTL), and answers the same request with it without calling the
 // guest. A swap or a rollback makes another version active, with a cache
 // of its own: no route outlives the version that gave it. A version keeps
@@ -31,6 +33,18 @@ type routeCache struct {
 
 	mu        sync.RWMutex // guards the following
 	cur, prev map[string]cachedRoute
+}
+
+// cacheKey appends the key of req in a version's cache to b: its
+// encoding with the asker's source port cleared, so that the same node
+// asking again from a new connection finds the route.
+func cacheKey(b []byte, req *abi.LookupRequest) []byte {
+	if !req.Asker.Addr.IsValid() || req.Asker.Addr.Port() == 0 {
+		return req.Append(b)
+	}
+	r := *req
+	r.Asker.Addr = netip.AddrPortFrom(r.Asker.Addr.Addr(), 0)
+	return r.Append(b)
 }
 
 // used reports whether the cache ever held a route.

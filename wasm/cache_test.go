@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -36,12 +37,20 @@ func TestRouteCache(t *testing.T) {
 	}
 	want(b, "call 2")                                                          // another request
 	want(&abi.LookupRequest{Name: "a", Host: "h", Registered: true}, "call 3") // a flag differs
+	// The same asker from another source port (a new connection) is the
+	// same request; another address is not.
+	from := func(addr string) *abi.LookupRequest {
+		return &abi.LookupRequest{Name: "c", Host: "h", Asker: abi.Asker{Addr: netip.MustParseAddrPort(addr)}}
+	}
+	want(from("127.0.0.1:40001"), "call 4")
+	want(from("127.0.0.1:40002"), "call 4")
+	want(from("127.0.0.2:40001"), "call 5")
 	clk.Advance(59 * time.Second)
 	want(a, "call 1")
 	clk.Advance(2 * time.Second) // expired
-	want(a, "call 4")
-	if st := mustInfo(t, e, "p").Stats; st.Calls != 7 || st.Cached != 3 || st.Failures != 0 {
-		t.Errorf("stats = %+v, want 7 calls, 3 cached", st)
+	want(a, "call 6")
+	if st := mustInfo(t, e, "p").Stats; st.Calls != 10 || st.Cached != 4 || st.Failures != 0 {
+		t.Errorf("stats = %+v, want 10 calls, 4 cached", st)
 	}
 	// A new version starts with an empty cache (and a new instance).
 	install(t, e, "p", testdata(t, "cached"), "")

@@ -64,7 +64,7 @@ func (e *Engine) cachedOn(s *slot, v *version, req *abi.LookupRequest) (abi.Rout
 	if !ok {
 		bp = new([]byte)
 	}
-	*bp = req.Append((*bp)[:0])
+	*bp = cacheKey((*bp)[:0], req)
 	route, ok := v.cache.get(*bp, e.cfg.Now().UnixNano())
 	e.bufs.Put(bp)
 	if ok {
@@ -85,13 +85,13 @@ func (e *Engine) lookupOn(ctx context.Context, s *slot, req *abi.LookupRequest) 
 		}
 	}
 	var route abi.Route
-	err := e.decide(ctx, s, func(in *instance) api.Function { return in.lookup }, req, func(v *version, msg, out []byte) error {
+	err := e.decide(ctx, s, func(in *instance) api.Function { return in.lookup }, req, func(v *version, _, out []byte) error {
 		var err error
 		if route, err = abi.ParseRoute(out); err == nil {
 			err = route.Validate()
 		}
 		if err == nil && route.CacheMS != 0 {
-			v.cache.put(msg, route, e.cfg.Now().UnixNano())
+			v.cache.put(cacheKey(nil, req), route, e.cfg.Now().UnixNano())
 		}
 		return err
 	})
