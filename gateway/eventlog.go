@@ -42,14 +42,25 @@ func (o *relayEvents) Refused(r *relay.Refusal) {
 	})
 }
 
-// linkChanged is the links' OnState.
+// linkChanged is the links' OnState. A link that failed goes down with
+// its reason (link lost, liveness expired); one let go, with none.
 func (o *relayEvents) linkChanged(st link.State) {
-	e := events.Event{Kind: events.LinkUp, Route: st.Peer, Transport: st.Transport.String(), Direction: st.Direction, Link: st.Transport.String() + " " + st.Remote}
+	e := events.Event{Kind: events.LinkUp, Route: st.Peer, Transport: st.Transport.String(), Direction: st.Direction,
+		Link: st.Transport.String() + " " + st.Remote}
+	if st.Liveness > 0 {
+		e.Link += " liveness " + st.Liveness.String()
+	}
 	if !st.Up {
 		e.Kind = events.LinkDown
 		if st.Reason != nil {
 			e.Detail = st.Reason.Error()
-			e.Reason, _ = link.EndReason(st.Reason)
+		}
+		if st.Failed {
+			if r, ok := link.EndReason(st.Reason); ok {
+				e.Reason = r
+			} else {
+				e.Reason = events.LinkLost
+			}
 		}
 	}
 	o.log.Add(e)

@@ -101,7 +101,7 @@ type partsCollector struct {
 var (
 	linkUpDesc      = prometheus.NewDesc("distgate_link_up", "1 when the link to a peer over a transport is up, 0 when it is down or idle.", []string{"peer", "transport"}, nil)
 	linkStateDesc   = prometheus.NewDesc("distgate_link_state", "1 for the state the link to a peer over a transport is in (up, down, idle), 0 for the others.", []string{"peer", "transport", "state"}, nil)
-	linkRTTDesc     = prometheus.NewDesc("distgate_link_rtt_seconds", "Smoothed round-trip time of the link to a peer (QUIC's, or the kernel's for TLS); 0 before any.", []string{"peer", "transport"}, nil)
+	linkRTTDesc     = prometheus.NewDesc("distgate_link_rtt_seconds", "Smoothed round-trip time of the link to a peer (QUIC's; for TLS, the control connection's pings); 0 before any.", []string{"peer", "transport"}, nil)
 	linkStreamsDesc = prometheus.NewDesc("distgate_link_streams", "Streams (relayed connections and queries) open on the links to a peer.", []string{"peer", "transport"}, nil)
 	linkRecvDesc    = prometheus.NewDesc("distgate_link_received_bytes_total", "Bytes received on the links to a peer, with TLS or QUIC overhead.", []string{"peer", "transport"}, nil)
 	linkSentDesc    = prometheus.NewDesc("distgate_link_sent_bytes_total", "Bytes sent on the links to a peer, with TLS or QUIC overhead.", []string{"peer", "transport"}, nil)

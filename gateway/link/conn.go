@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 )
@@ -136,7 +137,7 @@ func (c *linkConn) read(p []byte) (int, error) {
 	if err == io.EOF {
 		c.rawEOF.Store(true)
 	} else if err != nil {
-		c.failed(err)
+		err = c.failed(err)
 	}
 	return n, err
 }
@@ -146,16 +147,33 @@ func (c *linkConn) write(p []byte) (int, error) {
 	n, err := c.TCPConn.Write(p)
 	c.out.Add(uint64(n))
 	if err != nil {
-		c.failed(err)
+		err = c.failed(err)
 	}
 	return n, err
 }
 
-// failed notes the socket's first failure, but not its own closing.
-func (c *linkConn) failed(err error) {
-	if !errors.Is(err, net.ErrClosed) {
+// kill closes the socket because its link died: reads and writes return
+// why from then on, and it is the connection's failure.
+func (c *linkConn) kill(why error) {
+	c.failure.CompareAndSwap(nil, &why)
+	c.TCPConn.Close()
+}
+
+// failed notes the socket's first failure, but neither its own closing
+// nor a deadline (the relay's, which notices an idle direction), and
+// returns the error to report: a socket its link's death closed (kill)
+// reports why.
+func (c *linkConn) failed(err error) error {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+	case !errors.Is(err, net.ErrClosed):
 		c.failure.CompareAndSwap(nil, &err)
+	default:
+		if e := c.failure.Load(); e != nil {
+			return *e
+		}
 	}
+	return err
 }
 
 // Failure returns why the connection failed, nil when it has not: the

@@ -20,9 +20,10 @@ import (
 var errClosedWithoutNotify = fmt.Errorf("tls link: the connection ended without a close_notify: %w", io.ErrUnexpectedEOF)
 
 // EndReason tells whether err, read from or written to a link stream,
-// means that the link failed, and how: its liveness expired (a QUIC idle
-// timeout, a TCP user timeout or keep-alive failure), or it was lost
-// (reset, closed by the peer gateway, closed without a TLS close). A
+// means that the link failed, and how: its liveness expired (its control
+// stream heard nothing for the liveness, here or at the peer gateway; a
+// QUIC idle timeout, a TCP user timeout or keep-alive failure), or it was
+// lost (reset, closed by the peer gateway, closed without a TLS close). A
 // stream reset by the peer gateway is not a link failure: the peer's
 // relay ended on its own far side.
 func EndReason(err error) (events.Reason, bool) {
@@ -39,7 +40,8 @@ func EndReason(err error) (events.Reason, bool) {
 		return "", false
 	case errors.As(err, &se):
 		return "", false
-	case errors.As(err, &idle), errors.Is(err, syscall.ETIMEDOUT):
+	case errors.As(err, &idle), errors.Is(err, syscall.ETIMEDOUT), errors.Is(err, errSilent),
+		errors.As(err, &app) && app.ErrorCode == codeSilent:
 		return events.LivenessExpired, true
 	case errors.As(err, &app), errors.As(err, &tr), errors.As(err, &reset), errors.As(err, &hs),
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
@@ -82,7 +84,7 @@ func Describe(s relay.Stream) string {
 	case quicStream:
 		return "quic " + s.conn.RemoteAddr().String()
 	case *trackedTLS:
-		return fmt.Sprintf("tls %s liveness %v", s.RemoteAddr(), s.liveness)
+		return fmt.Sprintf("tls %s liveness %v", s.RemoteAddr(), s.ctl.key.liveness)
 	case *tlsLink:
 		return "tls " + s.RemoteAddr().String()
 	}

@@ -1,8 +1,6 @@
 package link
 
 import (
-	"context"
-	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -12,8 +10,8 @@ import (
 
 // Link states in a Summary.
 const (
-	StateUp   = "up"   // a connection is open (QUIC), or the last one succeeded (TLS)
-	StateDown = "down" // the last dial or connection failed
+	StateUp   = "up"   // a QUIC connection, or a TLS link's control connection, is open
+	StateDown = "down" // the last dial failed, or the link died
 	StateIdle = "idle" // configured, and no connection yet or any more
 )
 
@@ -33,35 +31,12 @@ type Summary struct {
 	Down      string        `json:"down,omitempty"` // why, while down
 }
 
-// quicPeerSeen remembers a peer's QUIC links that ended: their bytes,
-// and why the last one failed, until another comes up.
-type quicPeerSeen struct {
-	in, out uint64
-	down    string
-}
-
-// quicEndedLocked adds a QUIC connection that ended to its peer's totals
-// and notes why it ended, unless it was closed for want of use.
-func (m *Manager) quicEndedLocked(site string, conn *quic.Conn) {
-	st := conn.ConnectionStats()
-	t := m.quicEnded[site]
-	if t == nil {
-		t = &quicPeerSeen{}
-		m.quicEnded[site] = t
-	}
-	t.in += st.BytesReceived
-	t.out += st.BytesSent
-	cause := context.Cause(conn.Context())
-	var app *quic.ApplicationError
-	if m.ctx.Err() != nil || cause == nil || (errors.As(cause, &app) && app.ErrorMessage == "unused") {
-		return
-	}
-	t.down = cause.Error()
-}
-
 // Summaries returns one Summary per peer and transport: every transport a
 // configured peer has an address for, and any other a peer dialled in
-// on; sorted by peer, then transport.
+// on; sorted by peer, then transport. A peer's links of a transport are
+// up when one is (a QUIC connection, a TLS control connection, or a TLS
+// connection of a link without one), else down when one is down in the
+// status (its last dial failed, or it died), else idle.
 func (m *Manager) Summaries() []Summary {
 	type key struct {
 		site string
@@ -87,16 +62,19 @@ func (m *Manager) Summaries() []Summary {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for site, t := range m.quicEnded {
-		s := get(site, QUIC)
-		s.BytesIn += t.in
-		s.BytesOut += t.out
-		if t.down != "" {
-			s.State, s.Down = StateDown, t.down
+	for k, b := range m.ended {
+		s := get(k.site, k.transport)
+		s.BytesIn += b.in
+		s.BytesOut += b.out
+	}
+	up := func(s *Summary, remote string) {
+		s.State, s.Down = StateUp, ""
+		if remote != "" {
+			s.Remote = remote
 		}
 	}
 	live := func(s *Summary, remote string, st quic.ConnectionStats, streams int64) {
-		s.State, s.Remote, s.Down = StateUp, remote, ""
+		up(s, remote)
 		s.RTT = max(s.RTT, st.SmoothedRTT)
 		s.Streams += streams
 		s.BytesIn += st.BytesReceived
@@ -108,34 +86,49 @@ func (m *Manager) Summaries() []Summary {
 	for conn, in := range m.inbound {
 		live(get(in.site, QUIC), conn.RemoteAddr().String(), conn.ConnectionStats(), 0)
 	}
-	for site, seen := range m.tlsSeen {
-		s := get(site, TLS)
-		s.BytesIn, s.BytesOut = m.tlsBytesLocked(site, seen)
-		s.RTT = seen.rtt
-		if seen.remote != "" {
-			s.Remote = seen.remote
-		}
-		switch {
-		case seen.up:
-			s.State = StateUp
-		case seen.down != "":
-			s.State, s.Down = StateDown, seen.down
+	for _, c := range m.tlsCtls {
+		if !c.isDead() {
+			s := get(c.key.site, TLS)
+			up(s, "")
+			s.RTT = max(s.RTT, time.Duration(c.rtt.Load()))
 		}
 	}
-	for c, key := range m.tlsConns {
-		if key.site == "" {
+	for c := range m.ctlIn {
+		if c.tls != nil {
+			s := get(c.key.site, TLS)
+			up(s, c.remote)
+			s.RTT = max(s.RTT, time.Duration(c.rtt.Load()))
+		}
+	}
+	for c, info := range m.tlsConns {
+		if info.key.site == "" {
 			continue
 		}
-		s := get(key.site, TLS)
+		s := get(info.key.site, TLS)
+		in, out := tlsBytes(c)
+		s.BytesIn += in
+		s.BytesOut += out
+		if info.ctl {
+			continue
+		}
 		s.Streams++
-		if rtt := tcpRTT(c.NetConn()); rtt > 0 {
-			s.RTT = rtt
+		if m.controlOfLocked(info.key, info.dir) == nil {
+			up(s, "") // a connection no control connection watches keeps its link up
+		}
+		if s.RTT == 0 {
+			s.RTT = tcpRTT(c.NetConn())
 		}
 	}
-	for key, b := range m.backoffs {
-		if s := get(key.site, key.transport); s.State != StateUp {
-			s.State, s.Down = StateDown, b.lastErr.Error()
+	down := func(site string, t Transport, why string) {
+		if s := get(site, t); s.State != StateUp {
+			s.State, s.Down = StateDown, why
 		}
+	}
+	for k, l := range m.lost {
+		down(k.site, k.transport, l.err.Error())
+	}
+	for k, b := range m.backoffs {
+		down(k.site, k.transport, b.lastErr.Error())
 	}
 	out := make([]Summary, 0, len(sums))
 	for _, s := range sums {
