@@ -35,15 +35,17 @@
 //	datadir    the data directory: its files and atomic writes
 //	directory  the site directory on etcd of agents and edges: a pure cache kept by one
 //	           watch, the gateway's lease, name claims, shared policies, certificate storage
+//	events     the event log: relays established, ended (and why), refused; links up and down (pure)
+//	ui         the status page: its embedded files, one-time logins, sessions
 //
 // Arrows point down only: cmd/distgate imports gateway, gateway its parts,
 // and the parts each other and epmd, never gateway:
 //
 //	proxy      -> link, linkwire, ports, relay, handshake
-//	terminate  -> ports, relay, pki, handshake, epmd
-//	link       -> linkwire, relay, pki, admit
+//	terminate  -> ports, relay, pki, handshake, admit, events
+//	link       -> linkwire, relay, pki, admit, events
 //	ports      -> admit
-//	relay      -> handshake
+//	relay      -> handshake, events
 //	pki        -> datadir
 //	directory  -> epmd (and etcd's client, certmagic)
 //

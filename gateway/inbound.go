@@ -91,6 +91,7 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 	hops := max(hdr.Hops, 1)
 	via := ViaLink
 	asker := abi.Asker{Site: site, Node: hdr.Caller, Verified: abi.VerifiedSite}
+	target := hdr.Target // its canonical name once known
 	// The caller's name is the previous gateway's word: a node it
 	// verified, or only what the caller's send_name said. An agent of this
 	// site vouches only for the nodes it holds in the site directory; a
@@ -116,7 +117,8 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 		caller = hdr.Caller
 	}
 	refuse := func(status linkwire.Status, msg string) {
-		in.relays.Refused(relay.In, transport)
+		in.relays.Refused(relay.Refusal{Caller: caller, Target: target, Site: site, Transport: transport,
+			Direction: relay.In, Reason: link.StatusReason(status), Detail: msg})
 		in.log.Warn("relay refused", "peer", site, "caller", caller, "claims", hdr.Caller, "target", hdr.Target, "hops", hops, "reason", msg)
 		s.Write(linkwire.AppendReply(nil, status, msg))
 		s.Close()
@@ -131,11 +133,12 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 	}
 	// Rules and policies decide on the target's one name, not on the
 	// alias of this host the peer asked for.
-	target, err := in.nodes.canonical(hdr.Target)
+	canonical, err := in.nodes.canonical(hdr.Target)
 	if err != nil {
 		in.forward(ctx, from, s, hdr, via, asker, caller, verified, refuse)
 		return
 	}
+	target = canonical
 	d := in.router.Authorize(ctx, via, &abi.AuthorizeRequest{Action: abi.ActionReach, Node: target, Asker: asker})
 	if !d.Allow {
 		refuse(linkwire.StatusDenied, fmt.Sprintf("%s may not reach %s: %s", caller, target, d.Reason))
@@ -162,16 +165,14 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 		return
 	}
 	link.ApplyLiveness(s, clampLiveness(hdr.Liveness))
-	ri := in.relays.Add(caller, target, site, transport, relay.In)
+	ri := in.relays.Add(caller, target, site, transport, relay.In, link.Describe(s))
 	defer in.relays.Remove(ri)
 	local := relay.Conn(c.(*net.TCPConn))
 	if hdr.Tick > 0 {
 		local = relay.NewTicker(c.(*net.TCPConn), hdr.Tick, false)
 	}
 	in.log.Debug("relay started", "caller", caller, "claims", hdr.Caller, "target", target, "peer", site, "transport", transport)
-	if err := relay.Run(local, s, in.bufs, &ri.Stats); err != nil {
-		in.log.Info("relay ended", "caller", caller, "target", target, "err", err)
-	}
+	relay.Run(local, s, in.bufs, &ri.Stats) // its end is an event
 }
 
 // holds reports whether the member of this site with link identity
@@ -229,7 +230,7 @@ func (in *inbound) forward(ctx context.Context, from link.From, s relay.Stream, 
 	}
 	transport, _ := link.ParseTransport(rt.Transport) // validated with the route
 	octx, cancel := context.WithTimeout(ctx, handshakeTimeout)
-	next, tr, err := in.links.Open(octx, rt.Site, transport, hdr.Liveness, out, nil)
+	next, _, err := in.links.Open(octx, rt.Site, transport, hdr.Liveness, out, nil)
 	cancel()
 	if err != nil {
 		var le *linkwire.Error
@@ -246,12 +247,13 @@ func (in *inbound) forward(ctx context.Context, from link.From, s relay.Stream, 
 		return
 	}
 	link.ApplyLiveness(s, clampLiveness(hdr.Liveness))
-	ri := in.relays.Add(caller, hdr.Target, from.Site+">"+rt.Site, tr.String(), relay.In)
+	ri := in.relays.Add(caller, hdr.Target, from.Site, from.Transport.String(), relay.In,
+		link.Describe(s)+", on to site "+rt.Site+" over "+link.Describe(next))
 	defer in.relays.Remove(ri)
 	in.log.Debug("relay forwarded", "caller", caller, "target", hdr.Target, "from", from.Site, "to", rt.Site, "hops", out.Hops)
-	if err := relay.Run(s, next, in.bufs, &ri.Stats); err != nil {
-		in.log.Info("relay ended", "caller", caller, "target", hdr.Target, "err", err)
-	}
+	// The next gateway's side stands where a local node would: its end is
+	// an event, as a local relay's.
+	relay.Run(next, s, in.bufs, &ri.Stats)
 }
 
 // setDeadline bounds the reads and the writes of a link stream (a QUIC
