@@ -169,3 +169,25 @@ func (g *gateway) siteNodes() int {
 	}
 	return st.Directory.Nodes
 }
+
+// profile writes the gateway's CPU profile over the next d to path.
+func (g *gateway) profile(path string, d time.Duration) error {
+	req, err := http.NewRequest("GET", fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", g.admin, max(int(d/time.Second), 1)), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+g.token)
+	resp, err := (&http.Client{Timeout: d + 30*time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: profile: %w", g.name, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s: profile: HTTP %d", g.name, resp.StatusCode)
+	}
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}

@@ -60,6 +60,7 @@ type options struct {
 	rounds        int
 	agents        int
 	registrations int
+	profile       string
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -78,6 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.rounds, "rounds", 5, "times each lookup phase runs, in turns; a row shows the median")
 	fs.IntVar(&o.agents, "agents", 20, "agents of the site with many registrations")
 	fs.IntVar(&o.registrations, "registrations", 10000, "registrations spread over those agents")
+	fs.StringVar(&o.profile, "profile", "", "write the CPU profile of each lookup phase's gateway (its first round) into this `directory`")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -322,10 +324,20 @@ func (b *bench) lookups(ctx context.Context, t *topology) ([]*phase, error) {
 		{name: "agent a1, nodes of host a2 (site directory cache)", g: t.a1, payload: lookupX("a2.site-a.example")},
 		{name: "agent a2, its own nodes (registry)", g: t.a2, payload: lookupX("a2.site-a.example")},
 	}
-	for range b.o.rounds {
-		for _, p := range phases {
+	for round := range b.o.rounds {
+		for i, p := range phases {
+			var prof chan error
+			if round == 0 && b.o.profile != "" {
+				prof = make(chan error, 1)
+				go func() { prof <- p.g.profile(filepath.Join(b.o.profile, fmt.Sprintf("lookups-%d-%s.pprof", i, p.g.name)), b.o.duration) }()
+			}
 			if err := p.run(b.o); err != nil {
 				return nil, err
+			}
+			if prof != nil {
+				if err := <-prof; err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
