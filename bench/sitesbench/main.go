@@ -329,7 +329,9 @@ func (b *bench) lookups(ctx context.Context, t *topology) ([]*phase, error) {
 			var prof chan error
 			if round == 0 && b.o.profile != "" {
 				prof = make(chan error, 1)
-				go func() { prof <- p.g.profile(filepath.Join(b.o.profile, fmt.Sprintf("lookups-%d-%s.pprof", i, p.g.name)), b.o.duration) }()
+				go func() {
+					prof <- p.g.profile(filepath.Join(b.o.profile, fmt.Sprintf("lookups-%d-%s.pprof", i, p.g.name)), b.o.duration)
+				}()
 			}
 			if err := p.run(b.o); err != nil {
 				return nil, err
