@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -15,6 +16,8 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/distgate/distgate/epmd"
 )
@@ -38,6 +41,8 @@ type Config struct {
 	// may have changed: the caller reads Policies and reconciles.
 	OnPolicies func()
 	Logger     *slog.Logger
+
+	maxRecv int // maxRecvBytes when 0; tests set less
 }
 
 // Timings of the directory's conversation with etcd.
@@ -101,7 +106,7 @@ func New(cfg Config) (*Directory, error) {
 		return nil, errors.New("directory: a site, etcd endpoints and a lease TTL are needed")
 	}
 	cli, err := clientv3.New(clientv3.Config{
-		Endpoints: cfg.Endpoints, TLS: cfg.TLS, DialTimeout: requestTimeout, MaxCallRecvMsgSize: maxRecvBytes,
+		Endpoints: cfg.Endpoints, TLS: cfg.TLS, DialTimeout: requestTimeout, MaxCallRecvMsgSize: cmp.Or(cfg.maxRecv, maxRecvBytes),
 		DialKeepAliveTime: 2 * time.Second, DialKeepAliveTimeout: 2 * time.Second,
 		Logger: zap.NewNop(),
 		// gRPC's own reconnection backoff grows to two minutes: etcd
@@ -255,14 +260,31 @@ func (d *Directory) list() (int64, error) {
 		max    int
 	}{{membersPrefix, maxMembers}, {nodesPrefix, maxNodes}, {policiesPrefix, maxPolicies}} {
 		key, end := d.base+kind.prefix, clientv3.GetPrefixRangeEnd(d.base+kind.prefix)
+		page := listPage
 		for read := 0; read < kind.max; {
-			opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(int64(min(listPage, kind.max-read)))}
+			opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(int64(min(page, kind.max-read)))}
 			if rev != 0 {
 				opts = append(opts, clientv3.WithRev(rev))
 			}
 			ctx, cancel := context.WithTimeout(d.ctx, requestTimeout)
 			resp, err := d.cli.Get(ctx, key, opts...)
 			cancel()
+			if status.Code(err) == codes.ResourceExhausted {
+				// Huge values (planted: no record is this large): the
+				// same keys in smaller pages, down to one at a time, and
+				// a key too large alone is passed over.
+				if page > 1 {
+					page = max(page/10, 1)
+					continue
+				}
+				if key, err = d.skip(key, end, rev); err != nil {
+					return 0, err
+				}
+				st.Rejected++
+				read++
+				page = listPage
+				continue
+			}
 			if err != nil {
 				return 0, fmt.Errorf("directory: list: %w", err)
 			}
@@ -293,6 +315,22 @@ func (d *Directory) list() (int64, error) {
 		d.policiesChanged()
 	}
 	return rev, nil
+}
+
+// skip returns the key after the first key of [key, end) at revision rev:
+// a listing passes over a value too large to read.
+func (d *Directory) skip(key, end string, rev int64) (string, error) {
+	ctx, cancel := context.WithTimeout(d.ctx, requestTimeout)
+	defer cancel()
+	resp, err := d.cli.Get(ctx, key, clientv3.WithRange(end), clientv3.WithLimit(1), clientv3.WithKeysOnly(), clientv3.WithRev(rev))
+	if err != nil {
+		return "", fmt.Errorf("directory: list: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return end, nil
+	}
+	d.log.Warn("directory: a record too large to read is passed over", "key", string(resp.Kvs[0].Key))
+	return string(resp.Kvs[0].Key) + "\x00", nil
 }
 
 // follow applies the watch's events from rev until it ends.

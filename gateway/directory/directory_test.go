@@ -149,10 +149,21 @@ func TestDirectoryListingBounds(t *testing.T) {
 		Transports: []epmd.Transport{{Proto: strings.Repeat("x", maxRecord)}}})
 	cli.Put(ctx, "/distgate/s/d/nodes/huge", string(huge), clientv3.WithLease(lease.ID))
 	cli.Put(ctx, "/distgate/s/d/nodes/liar", `{"name":"other"}`, clientv3.WithLease(lease.ID))
-	d := newDir(t, ep, Member{ID: "e1", Role: RoleEdge})
+	// A value larger than the directory takes in one answer (1 MiB here):
+	// the page that holds it is read again a key at a time, and it alone
+	// is passed over.
+	if _, err := cli.Put(ctx, "/distgate/s/d/nodes/n00100x", strings.Repeat("x", 1<<20+1)); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Endpoints: []string{ep}, Prefix: "/distgate/", Site: "s", TTL: 3 * time.Second,
+		Self: Member{ID: "e1", Role: RoleEdge}, maxRecv: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
 	waitFor(t, "the listing", func() bool { return d.Status().Nodes == n })
-	if st := d.Status(); st.Rejected != 2 {
-		t.Fatalf("rejected %d records; want the huge and the misnamed one", st.Rejected)
+	if st := d.Status(); st.Rejected != 3 {
+		t.Fatalf("rejected %d records; want the huge one, the misnamed one and the one too large to read", st.Rejected)
 	}
 	// The watch from the listing's revision sees what comes after.
 	b, _ := json.Marshal(Node{Name: "late", Host: "a1.example", Member: "a1", Addr: m.Addrs[0]})
