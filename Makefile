@@ -15,8 +15,9 @@ build:
 run: build
 	./$(BIN) run
 
-## deps: what the tests need (Erlang/OTP, wabt, stunnel4 from Debian).
-deps:
+## deps: what the tests need (Erlang/OTP, wabt, stunnel4, ... from Debian; etcd's server,
+## the version go.mod pins, built into bin/etcd: the site tests run a cluster of it).
+deps: etcd
 	./scripts/install-deps.sh
 
 vet:
