@@ -19,6 +19,9 @@ const (
 	maxNodes    = 1 << 17
 	maxMembers  = 4096
 	maxPolicies = 256
+	// maxAddrs bounds a member's addresses on the site network (a node's
+	// transports are bounded as the EPMD bounds them, epmd.MaxTransports).
+	maxAddrs = 16
 	// listPage is how many keys one request of a listing reads.
 	listPage = 1000
 	// maxRecvBytes bounds one answer of etcd (a page of a listing, a

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"slices"
 	"strings"
+
+	"github.com/distgate/distgate/epmd"
 )
 
 // Event is one change of a key under the site's d/ prefix, as etcd
@@ -94,6 +96,9 @@ func (s *State) Apply(ev Event) (p PolicyState, policy bool) {
 		if _, ok := s.members[name]; !ok && len(s.members) >= maxMembers {
 			err = errFull
 		}
+		if len(m.Addrs) > maxAddrs {
+			err = errFull
+		}
 		if err != nil || m.ID != name {
 			s.Rejected++
 			delete(s.members, name)
@@ -108,6 +113,9 @@ func (s *State) Apply(ev Event) (p PolicyState, policy bool) {
 		}
 		n, err := decode[Node](kind, name, ev.Value)
 		if _, ok := s.nodes[name]; !ok && len(s.nodes) >= maxNodes {
+			err = errFull
+		}
+		if len(n.Transports) > epmd.MaxTransports {
 			err = errFull
 		}
 		if err != nil || n.Name != name {

@@ -152,6 +152,16 @@ func TestStateBounds(t *testing.T) {
 	if _, ok := s.Node(fmt.Sprintf("n%d", maxNodes+100)); !ok {
 		t.Fatal("a node after one left, at the bound")
 	}
+	many := a1
+	many.ID = "many"
+	for i := range maxAddrs + 1 {
+		many.Addrs = append(many.Addrs, netip.AddrFrom4([4]byte{198, 18, 1, byte(i)}))
+	}
+	rejected := s.Rejected
+	s.Apply(put(t, "d/members/many", many, 7))
+	if _, ok := s.Member("many"); ok || s.Rejected != rejected+1 {
+		t.Fatalf("a member with %d addresses: held %v", len(many.Addrs), ok)
+	}
 	for i := range maxPolicies + 1 {
 		s.Apply(put(t, fmt.Sprintf("d/policies/p%d", i), PolicyState{Name: fmt.Sprintf("p%d", i)}, 0))
 	}
