@@ -82,11 +82,24 @@ func (a *adminServer) healthz(w http.ResponseWriter, _ *http.Request) {
 func (a *adminServer) readyz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	ok, why := a.ready()
+	ok, why := a.readiness()
 	if !ok {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		w.Write([]byte("not ready: " + why + "\n"))
 		return
 	}
 	w.Write([]byte("ready\n"))
+}
+
+// readiness is ready, checked at most once per readyzCacheFor: probes that
+// come together wait for one check and share it.
+func (a *adminServer) readiness() (bool, string) {
+	a.readyMu.Lock()
+	defer a.readyMu.Unlock()
+	now := a.now()
+	if a.readyAt.IsZero() || now.Sub(a.readyAt) >= readyzCacheFor || now.Before(a.readyAt) {
+		a.readyOK, a.readyNo = a.ready()
+		a.readyAt = now
+	}
+	return a.readyOK, a.readyNo
 }
