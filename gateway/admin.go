@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,16 +31,17 @@ import (
 // also have a listener of their own.
 type adminServer struct {
 	adminDeps
-	token    string
-	ln       net.Listener
-	srv      *http.Server
-	mux      *http.ServeMux
-	probesLn net.Listener // nil without admin.probes
-	probes   *http.Server
-	ctx      context.Context // ends at close: long requests (events -follow) end with it
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	now      func() time.Time // the clock of the readiness cache
+	token     string
+	ln        net.Listener
+	srv       *http.Server
+	mux       *http.ServeMux
+	probesLn  net.Listener // nil without admin.probes
+	probes    *http.Server
+	ctx       context.Context // ends at close: long requests (events -follow) end with it
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	now       func() time.Time // the clock of the readiness cache
+	followers atomic.Int64     // GET /v1/events?follow in progress
 
 	readyMu sync.Mutex // guards the following: the latest readiness check
 	readyAt time.Time
