@@ -1,9 +1,15 @@
 package ui
 
 import (
+	"bytes"
+	"context"
+	"log/slog"
 	"net/http"
 	"regexp"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 // keyOf returns the page key the login answer hands to the page (in the
@@ -88,5 +94,29 @@ func TestOnlyAddressesAndLocalhost(t *testing.T) {
 				t.Errorf("Host %q, %s: %d", host, path, w.Code)
 			}
 		}
+	}
+}
+
+// TestRefusedLoginsDoNotFloodTheLog: /ui/login answers anyone, and any
+// web page the operator's browser opens can make it ask thousands of
+// times a second (an img per wrong code): the refusals are logged at most
+// once a second, with how many there were.
+func TestRefusedLoginsDoNotFloodTheLog(t *testing.T) {
+	var logged bytes.Buffer
+	clk := &clock{t: time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)}
+	u := New(Config{State: func(context.Context) any { return nil }, Now: clk.now,
+		Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	for i := range 1000 {
+		if w := get(u, "/ui/login?code=wrong"+strconv.Itoa(i), nil, "Sec-Fetch-Site", "cross-site"); w.Code != http.StatusForbidden {
+			t.Fatalf("a wrong code: %d", w.Code)
+		}
+	}
+	if n := strings.Count(logged.String(), "login refused"); n != 1 {
+		t.Fatalf("1000 refusals within a second logged %d lines:\n%.500s", n, logged.String())
+	}
+	clk.t = clk.t.Add(2 * time.Second)
+	get(u, "/ui/login?code=wrong", nil)
+	if n := strings.Count(logged.String(), "login refused"); n != 2 || !strings.Contains(logged.String(), "refused=1000") {
+		t.Fatalf("the next second's refusal: %d lines, want 2 with the count of the 1000 before:\n%s", n, logged.String())
 	}
 }

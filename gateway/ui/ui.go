@@ -41,6 +41,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -79,6 +80,10 @@ type UI struct {
 	sessions sessions
 	static   fs.FS
 	mux      *http.ServeMux
+
+	refusedMu  sync.Mutex // guards the following: refused logins, logged once a second
+	refusedLog time.Time  // when a refusal was last logged
+	refused    int        // refusals since then, this one included
 }
 
 // New returns the status page.
@@ -180,7 +185,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	now := u.cfg.Now()
 	id, key, expires, ok := u.sessions.redeem(r.URL.Query().Get("code"), now)
 	if !ok {
-		u.log.Warn("status page: login refused (a code used, expired or wrong)", "remote", r.RemoteAddr)
+		u.logRefused(now, r.RemoteAddr)
 		plain(w, http.StatusForbidden, "this login link is used or expired: run `distgate ui` for a new one")
 		return
 	}
@@ -194,6 +199,24 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	page := "/ui/#key=" + key // base64url: nothing to escape
 	w.Write([]byte(`<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=` + page + `">` +
 		`<link rel="icon" href="/ui/assets/favicon.svg" type="image/svg+xml"><title>distgate</title></head><body>Signed in: <a href="` + page + `">open the status page</a>.</body></html>`))
+}
+
+// logRefused logs a refused login, at most once a second with the number
+// of refusals since the last line: any web page the operator's browser
+// opens, and any local user, may ask /ui/login thousands of times a
+// second.
+func (u *UI) logRefused(now time.Time, remote string) {
+	u.refusedMu.Lock()
+	u.refused++
+	n := u.refused
+	due := u.refusedLog.IsZero() || now.Sub(u.refusedLog) >= time.Second || now.Before(u.refusedLog)
+	if due {
+		u.refusedLog, u.refused = now, 0
+	}
+	u.refusedMu.Unlock()
+	if due {
+		u.log.Warn("status page: login refused (a code used, expired or wrong)", "remote", remote, "refused", n)
+	}
 }
 
 func (u *UI) page(w http.ResponseWriter, r *http.Request) {
