@@ -18,6 +18,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/distgate/distgate/gateway/ui"
 )
 
 // browser is a headless Chromium driven over the DevTools protocol, with
@@ -256,7 +258,7 @@ func TestStatusPage(t *testing.T) {
 	cookies := got.Cookies
 	var session string
 	for _, c := range cookies {
-		if c.Name == "distgate_session" {
+		if c.Name == ui.SessionCookie(a.admin) {
 			session = c.Value
 			if !c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict {
 				t.Errorf("the session cookie: %+v", c)
@@ -268,7 +270,7 @@ func TestStatusPage(t *testing.T) {
 	}
 	for _, host := range []string{"", "rebind.attacker.example:" + strings.Split(a.admin, ":")[1]} {
 		req, _ := http.NewRequest("GET", "http://"+a.admin+"/ui/api/state", nil)
-		req.AddCookie(&http.Cookie{Name: "distgate_session", Value: session})
+		req.AddCookie(&http.Cookie{Name: ui.SessionCookie(a.admin), Value: session})
 		want := http.StatusUnauthorized
 		if host != "" {
 			req.Host, want = host, http.StatusMisdirectedRequest

@@ -3,8 +3,11 @@ package ui
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -25,7 +28,7 @@ func keyOf(t *testing.T, u *UI, code string) (*http.Cookie, string) {
 		t.Fatalf("the login answer hands no key to the page:\n%s", w.Body)
 	}
 	for _, c := range w.Result().Cookies() {
-		if c.Name == CookieName {
+		if c.Name == testCookie {
 			if c.Value == m[1] {
 				t.Fatal("the key is the cookie")
 			}
@@ -80,7 +83,8 @@ func TestOnlyAddressesAndLocalhost(t *testing.T) {
 	code, _ := u.NewCode()
 	c, key := keyOf(t, u, code)
 	for _, host := range []string{"127.0.0.1:4370", "127.0.0.1", "[::1]:4370", "localhost:4370", "LOCALHOST", "10.1.2.3:80"} {
-		r := newReq("/ui/api/state", c, KeyHeader, key)
+		// The cookie as the browser would have it there.
+		r := newReq("/ui/api/state", &http.Cookie{Name: SessionCookie(host), Value: c.Value}, KeyHeader, key)
 		r.Host = host
 		if w := serve(u, r); w.Code != http.StatusOK {
 			t.Errorf("Host %s: %d %s", host, w.Code, w.Body)
@@ -118,5 +122,51 @@ func TestRefusedLoginsDoNotFloodTheLog(t *testing.T) {
 	get(u, "/ui/login?code=wrong", nil)
 	if n := strings.Count(logged.String(), "login refused"); n != 2 || !strings.Contains(logged.String(), "refused=1000") {
 		t.Fatalf("the next second's refusal: %d lines, want 2 with the count of the 1000 before:\n%s", n, logged.String())
+	}
+}
+
+// TestTwoGatewaysOfOneHost: a browser keeps one cookie jar per host, not
+// per port (as net/http/cookiejar does): the status pages of two gateways
+// of one host, open side by side, each keep their session.
+func TestTwoGatewaysOfOneHost(t *testing.T) {
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	type gw struct {
+		u   *UI
+		srv *httptest.Server
+		key string
+	}
+	var gws []*gw
+	for _, site := range []string{"a", "b"} {
+		u := New(Config{State: func(context.Context) any { return site }})
+		g := &gw{u: u, srv: httptest.NewServer(u)}
+		defer g.srv.Close()
+		gws = append(gws, g)
+	}
+	for _, g := range gws {
+		code, _ := g.u.NewCode()
+		resp, err := c.Get(g.srv.URL + "/ui/login?code=" + code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m := regexp.MustCompile(`#key=([A-Za-z0-9_-]+)"`).FindSubmatch(b)
+		if resp.StatusCode != 200 || m == nil {
+			t.Fatalf("login: %s %s", resp.Status, b)
+		}
+		g.key = string(m[1])
+	}
+	for i, g := range gws {
+		req, _ := http.NewRequest("GET", g.srv.URL+"/ui/api/state", nil)
+		req.Header.Set(KeyHeader, g.key)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("gateway %d's page, after both logins: %s (the other's login took its cookie)", i, resp.Status)
+		}
 	}
 }

@@ -54,8 +54,10 @@ const (
 	DefaultSessionTTL = 12 * time.Hour
 )
 
-// CookieName is the session cookie's name; KeyHeader the header of the
-// page's requests of the state that carries the session's key.
+// CookieName is the session cookie's name, followed by _PORT (the port
+// the browser reached the gateway at; see SessionCookie); KeyHeader the
+// header of the page's requests of the state that carries the session's
+// key.
 const (
 	CookieName = "distgate_session"
 	KeyHeader  = "X-Distgate-Key"
@@ -164,11 +166,22 @@ func localHost(host string) bool {
 	return strings.EqualFold(host, "localhost")
 }
 
+// SessionCookie is the name of the session cookie of the status page
+// reached at host (host:port): CookieName and the port. Browsers keep
+// cookies by host, not port: the pages of two gateways of one host would
+// otherwise each replace the other's session.
+func SessionCookie(host string) string {
+	if _, port, err := net.SplitHostPort(host); err == nil && port != "" {
+		return CookieName + "_" + port
+	}
+	return CookieName
+}
+
 // session refuses requests without a live session, or, withKey, without
 // its key.
 func (u *UI) session(withKey bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie(CookieName)
+		c, err := r.Cookie(SessionCookie(r.Host))
 		if err != nil || !u.sessions.valid(c.Value, withKey, r.Header.Get(KeyHeader), u.cfg.Now()) {
 			plain(w, http.StatusUnauthorized, "no session: run `distgate ui` for a login link")
 			return
@@ -190,7 +203,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: CookieName, Value: id, Path: "/ui/", Expires: expires, MaxAge: int(expires.Sub(now) / time.Second),
+		Name: SessionCookie(r.Host), Value: id, Path: "/ui/", Expires: expires, MaxAge: int(expires.Sub(now) / time.Second),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode,
 	})
 	u.log.Info("status page: session opened", "remote", r.RemoteAddr, "until", expires.Format(time.RFC3339))

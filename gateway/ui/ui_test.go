@@ -24,6 +24,10 @@ func get(u *UI, path string, cookie *http.Cookie, hdr ...string) *httptest.Respo
 	return serve(u, newReq(path, cookie, hdr...))
 }
 
+// testCookie is the session cookie's name at 127.0.0.1:4370, where
+// newReq asks.
+var testCookie = SessionCookie("127.0.0.1:4370")
+
 // newReq is a GET of path at 127.0.0.1:4370, with cookie and the headers
 // hdr (name, value, ...).
 func newReq(path string, cookie *http.Cookie, hdr ...string) *http.Request {
@@ -52,7 +56,7 @@ func login(t *testing.T, u *UI, code string) *http.Cookie {
 		t.Fatalf("login: %d %s", w.Code, w.Body)
 	}
 	for _, c := range w.Result().Cookies() {
-		if c.Name == CookieName {
+		if c.Name == testCookie {
 			return c
 		}
 	}
@@ -64,6 +68,9 @@ func TestLoginOpensASession(t *testing.T) {
 	u, _ := newTestUI()
 	code, _ := u.NewCode()
 	c, key := keyOf(t, u, code)
+	if c.Name != CookieName+"_4370" {
+		t.Fatalf("cookie %s: want the port in its name", c.Name)
+	}
 	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/ui/" || c.MaxAge <= 0 || c.MaxAge > int(DefaultSessionTTL/time.Second) {
 		t.Fatalf("cookie %+v: want HttpOnly, SameSite=Strict, Path /ui/, an expiry", c)
 	}
@@ -85,7 +92,7 @@ func TestRefusals(t *testing.T) {
 	code, _ := u.NewCode()
 	// Without a session, or with a session the browser made up, nothing
 	// but the login answers.
-	for _, c := range []*http.Cookie{nil, {Name: CookieName, Value: "made-up"}, {Name: CookieName, Value: code}} {
+	for _, c := range []*http.Cookie{nil, {Name: testCookie, Value: "made-up"}, {Name: testCookie, Value: code}} {
 		for _, path := range []string{"/ui/", "/ui/api/state", "/ui/assets/app.js"} {
 			if w := get(u, path, c); w.Code != http.StatusUnauthorized {
 				t.Fatalf("%s with cookie %v: %d", path, c, w.Code)
