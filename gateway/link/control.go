@@ -410,6 +410,11 @@ func (m *Manager) controlEnded(c *control, err error) {
 	if shutdown {
 		return
 	}
+	if failed && c.dir == dirOut {
+		// A dead link tells against its edge: the next dial tries the
+		// peer's other edges first.
+		m.noteDial(c.remote, down)
+	}
 	for _, tc := range relays {
 		if lc, ok := tc.NetConn().(*linkConn); ok {
 			lc.kill(down) // its relay reads why

@@ -37,8 +37,8 @@ func (m *Manager) noteDial(addr string, err error) {
 		return
 	}
 	var app *quic.ApplicationError
-	if err != nil && errors.As(err, &app) && !app.Remote {
-		return // this gateway closed it
+	if err != nil && errors.As(err, &app) && !app.Remote && app.ErrorCode != codeSilent {
+		return // this gateway let it go (a link found silent here died)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

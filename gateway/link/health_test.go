@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/quic-go/quic-go"
 )
 
 // TestRaceFailsOver: an address that never answers does not hold the
@@ -61,5 +63,15 @@ func TestOrderPrefersHealthy(t *testing.T) {
 	m.noteDial("e1:1", nil)
 	if got := m.order(addrs); !slices.Equal(got, addrs) {
 		t.Fatalf("order after a good dial = %v", got)
+	}
+	// A link this gateway let go tells nothing against its edge; one it
+	// found silent for its liveness died.
+	m.noteDial("e1:1", &quic.ApplicationError{ErrorCode: codeGoingAway})
+	if got := m.order(addrs); !slices.Equal(got, addrs) {
+		t.Fatalf("order after a link let go = %v", got)
+	}
+	m.noteDial("e2:1", &quic.ApplicationError{ErrorCode: codeSilent})
+	if got := m.order(addrs); !slices.Equal(got, []string{"e1:1", "e3:1", "e2:1"}) {
+		t.Fatalf("order after a link found silent = %v", got)
 	}
 }
