@@ -334,11 +334,11 @@ func (c *Conn) packet(p []byte) (int, error) {
 		avail = avail[:c.cfg.Limits.MaxHold]
 	}
 	complete := len(avail) == c.plen || len(avail) == c.cfg.Limits.MaxHold
-	d, err := c.decode(avail, complete)
+	d, ok, err := c.decode(avail, complete)
 	if err != nil {
 		return 0, err
 	}
-	if d == nil {
+	if !ok {
 		// Not enough: hold what is here.
 		c.held = append(c.held[:0], p[:4+len(avail)]...)
 		c.state = inHold
@@ -366,11 +366,11 @@ func (c *Conn) startPacket() error {
 func (c *Conn) decideHeld() error {
 	avail := c.held[4:]
 	complete := len(avail) == c.plen || len(avail) >= c.cfg.Limits.MaxHold
-	d, err := c.decode(avail, complete)
+	d, ok, err := c.decode(avail, complete)
 	if err != nil {
 		return err
 	}
-	if d == nil {
+	if !ok {
 		c.nextTry = 2 * len(c.held)
 		return nil
 	}
@@ -394,8 +394,8 @@ type decision struct {
 }
 
 // decode decodes the start of a packet (after its length) and decides
-// it. It returns nil when more bytes are needed and can come.
-func (c *Conn) decode(b []byte, complete bool) (*decision, error) {
+// it. ok is false when more bytes are needed and can come.
+func (c *Conn) decode(b []byte, complete bool) (d decision, ok bool, err error) {
 	if !c.hdrDone {
 		if !c.modeKnown && len(b) > 0 {
 			// The receiving node accepts headers or the pass-through
@@ -405,10 +405,10 @@ func (c *Conn) decode(b []byte, complete bool) (*decision, error) {
 		}
 		h, err := parseHeader(b, c.headers, complete, &c.cache)
 		if err == errShort {
-			return nil, nil
+			return d, false, nil
 		}
 		if err != nil {
-			return nil, err
+			return d, false, err
 		}
 		h.apply(b, &c.cache, &c.table)
 		c.hdr, c.hdrDone = h, true
@@ -425,16 +425,16 @@ func (c *Conn) decode(b []byte, complete bool) (*decision, error) {
 	}
 	if err := decodeControl(&r, m); err != nil {
 		if err == errShort {
-			return nil, nil
+			return d, false, nil
 		}
-		return nil, err
+		return d, false, err
 	}
 	if needsPayload(m) {
 		payload := r.b[r.off:]
 		if h.kind == passThrough {
 			// The payload is an external term of its own: 131 first.
 			if len(payload) > 0 && payload[0] != versionMagic {
-				return nil, bad("pass-through payload without 131")
+				return d, false, bad("pass-through payload without 131")
 			}
 			if len(payload) > 0 {
 				payload = payload[1:]
@@ -447,7 +447,7 @@ func (c *Conn) decode(b []byte, complete bool) (*decision, error) {
 		pr := reader{b: payload, atoms: r.atoms, complete: full}
 		if err := decodeCall(&pr, m); err != nil {
 			if err == errShort {
-				return nil, nil
+				return d, false, nil
 			}
 			// The call's shape could not be read within the limits, or
 			// is malformed (the node will refuse the payload itself).
@@ -459,21 +459,20 @@ func (c *Conn) decode(b []byte, complete bool) (*decision, error) {
 			c.seqs = make(map[uint64]bool)
 		}
 		if _, dup := c.seqs[h.seq]; dup {
-			return nil, bad("fragment sequence started twice")
+			return d, false, bad("fragment sequence started twice")
 		}
 		if len(c.seqs) >= c.cfg.Limits.MaxSequences {
-			return nil, bad("too many fragmented messages in flight")
+			return d, false, bad("too many fragmented messages in flight")
 		}
 	}
 	c.stats.Messages++
 	v := c.cfg.Decider.Decide(m)
-	d := &decision{}
 	switch v.Action {
 	case Allow:
 		c.stats.Allowed++
 		d.pass = true
 	case Close:
-		return nil, &CloseError{Message: m.Op.String(), Reason: v.Reason}
+		return d, false, &CloseError{Message: m.Op.String(), Reason: v.Reason}
 	default:
 		c.stats.Denied++
 		d.drop = true
@@ -482,26 +481,26 @@ func (c *Conn) decode(b []byte, complete bool) (*decision, error) {
 	if h.kind == hdrFragment && h.frag > 1 {
 		c.seqs[h.seq] = d.drop
 	}
-	return d, nil
+	return d, true, nil
 }
 
 // continuation decides a fragment after the first: as its sequence's
 // first fragment was.
-func (c *Conn) continuation(h *header) (*decision, error) {
+func (c *Conn) continuation(h *header) (decision, bool, error) {
 	dropped, ok := c.seqs[h.seq]
 	if !ok {
-		return nil, bad("fragment of an unknown sequence")
+		return decision{}, false, bad("fragment of an unknown sequence")
 	}
 	if h.frag == 1 {
 		delete(c.seqs, h.seq)
 	}
-	return &decision{pass: !dropped, drop: dropped}, nil
+	return decision{pass: !dropped, drop: dropped}, true, nil
 }
 
 // finish acts on a decision for the packet whose start (length included)
 // is p: it passes p and the rest of the packet, or drops them. held says
 // that p is the held buffer, which is copied before it is emitted.
-func (c *Conn) finish(d *decision, p []byte, held bool) {
+func (c *Conn) finish(d decision, p []byte, held bool) {
 	rest := 4 + c.plen - len(p)
 	switch {
 	case d.pass && held:
