@@ -4,7 +4,7 @@ import "testing"
 
 type allowAll struct{}
 
-func (allowAll) Connect(*Peers) Verdict   { return Verdict{Action: Allow} }
+func (allowAll) Connect(*Peers) Verdict  { return Verdict{Action: Allow} }
 func (allowAll) Decide(*Message) Verdict { return Verdict{Action: Allow} }
 
 // stream returns n packets as a node sends a process's messages: a

@@ -77,13 +77,13 @@ func cat(parts ...[]byte) []byte {
 	return b
 }
 
-func small(v byte) []byte  { return []byte{tagSmallInt, v} }
+func small(v byte) []byte   { return []byte{tagSmallInt, v} }
 func atomT(s string) []byte { return append([]byte{tagSmallAtomUTF, byte(len(s))}, s...) }
 func latin(s string) []byte {
 	return append(binary.BigEndian.AppendUint16([]byte{tagAtom}, uint16(len(s))), s...)
 }
 func cref(i byte) []byte { return []byte{tagAtomCacheRef, i} }
-func nilT() []byte      { return []byte{tagNil} }
+func nilT() []byte       { return []byte{tagNil} }
 
 func tuple(elems ...[]byte) []byte {
 	b := []byte{tagSmallTuple, byte(len(elems))}
