@@ -22,6 +22,7 @@ type instance struct {
 	alloc     api.Function
 	lookup    api.Function
 	authz     api.Function
+	filter    api.Function      // revision 3 (filter.go)
 	interrupt api.MutableGlobal // set by the timer: the guest traps (instrument.go)
 
 	ctx     context.Context // carries the instance to host functions
@@ -57,6 +58,7 @@ func (v *version) newInstance() (*instance, error) {
 	in.alloc = mod.ExportedFunction(abi.ExportAlloc)
 	in.lookup = mod.ExportedFunction(abi.ExportLookup)
 	in.authz = mod.ExportedFunction(abi.ExportAuthorize)
+	in.filter = mod.ExportedFunction(abi.ExportFilter)
 	g, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
 	if !ok {
 		mod.Close(context.Background())
