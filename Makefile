@@ -55,9 +55,9 @@ bench-epmd: deps build
 	$(GO) run ./bench/epmdbench -distgate $(BIN) -rounds 3
 
 ## bench-policy: one policy decision in process (WAT and Go samples), and EPMD lookups
-## with the Go static-map policy active against the stock epmd.
+## with the Go static-map policy active against the stock epmd and distgate without one.
 bench-policy: deps build
-	$(GO) run ./bench/policybench -distgate $(BIN)
+	$(GO) run ./bench/policybench -distgate $(BIN) -rounds 3
 
 ## bench-bridge: Erlang distribution direct, over inet_tls_dist, stunnel, and distgate TLS/QUIC.
 bench-bridge: deps build

@@ -30,8 +30,8 @@ const (
 	TypeRoute            Type = 2 // guest -> host, result of distgate_lookup
 	TypeAuthorizeRequest Type = 3 // host -> guest, argument of distgate_authorize
 	TypeDecision         Type = 4 // guest -> host, result of distgate_authorize
-	TypeFilterRequest    Type = 5 // host -> guest, argument of distgate_filter (revision 3)
-	TypeVerdict          Type = 6 // guest -> host, result of distgate_filter (revision 3)
+	TypeFilterRequest    Type = 5 // host -> guest, argument of distgate_filter (revision 4)
+	TypeVerdict          Type = 6 // guest -> host, result of distgate_filter (revision 4)
 )
 
 // String returns a readable name.

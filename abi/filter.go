@@ -5,7 +5,7 @@ import (
 	"strconv"
 )
 
-// FilterRequest fields (revision 3).
+// FilterRequest fields (revision 4).
 const (
 	tagFlOp       = 1  // u8: an Op
 	tagFlDOP      = 2  // u32: the distribution operation as received (DOP_*)
@@ -35,7 +35,7 @@ const (
 // Op; FilterRequest.DOP tells them apart.
 type Op uint8
 
-// Operations (revision 3). New operations may be added: a policy should
+// Operations (revision 4). New operations may be added: a policy should
 // deny (or allow, as it sees fit) the operations it does not know.
 const (
 	OpUnknown      Op = 0  // an operation the gateway does not know (DOP says which)
@@ -70,7 +70,7 @@ func (o Op) String() string {
 // CallVia is how a message wraps a call of a function.
 type CallVia uint8
 
-// Wrappers of calls (revision 3).
+// Wrappers of calls (revision 4).
 const (
 	ViaNone    CallVia = 0
 	ViaErpc    CallVia = 1 // a spawn request of erpc:execute_call or erpc:execute_cast: erpc:call, erpc:cast, rpc:call and rpc:cast of OTP 23+
@@ -114,7 +114,7 @@ type Call struct {
 
 // FilterRequest asks a filter policy about one distribution message that a
 // node (From) sends to a node of this site (To), or, with OpConnect, about
-// a new connection. Revision 3.
+// a new connection. Revision 4.
 type FilterRequest struct {
 	Op       Op
 	DOP      uint32 // the operation number as received

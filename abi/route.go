@@ -15,6 +15,7 @@ const (
 	tagRtLiveness  = 6 // u32: liveness timeout in milliseconds; 0 = default
 	tagRtTick      = 7 // u32: tick interval in milliseconds; 0 = default
 	tagRtPriority  = 8 // u32: priority, an int32 in two's complement
+	tagRtCache     = 9 // u32: milliseconds the host may reuse the route for the same request; 0 = never
 )
 
 // RouteKind says where a route leads. The zero value denies, so that an
@@ -63,6 +64,13 @@ type Route struct {
 	Transport string // RouteVia: TransportQUIC, TransportTLS, or "" for the site's default
 	Reason    string // RouteDeny: why, shown to the asker and logged
 	Options   Options
+	// CacheMS says that the route depends on nothing but the request: the
+	// host may answer the same request (byte for byte, but for the
+	// asker's source port, a new ephemeral port on every connection) with
+	// it, without asking the policy, for up to this many milliseconds. 0, the default,
+	// asks the policy every time: a route that depends on the time, on
+	// random numbers or on what the instance remembers must leave it 0.
+	CacheMS uint32
 }
 
 // Options tune the connection a route leads to. Zero means the gateway's
@@ -115,6 +123,9 @@ func (r *Route) Append(b []byte) []byte {
 	if r.Options.Priority != 0 {
 		b = appendUint32Field(b, tagRtPriority, uint32(r.Options.Priority))
 	}
+	if r.CacheMS != 0 {
+		b = appendUint32Field(b, tagRtCache, r.CacheMS)
+	}
 	return b
 }
 
@@ -155,6 +166,8 @@ func ParseRoute(b []byte) (Route, error) {
 			var p uint32
 			p, err = fieldUint32(tag, v)
 			r.Options.Priority = int32(p)
+		case tagRtCache:
+			r.CacheMS, err = fieldUint32(tag, v)
 		}
 		if err != nil {
 			return Route{}, fmt.Errorf("abi: route: %w", err)

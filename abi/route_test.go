@@ -10,7 +10,7 @@ import (
 )
 
 func TestRouteBytes(t *testing.T) {
-	r := Route{Kind: RouteVia, Site: "s", Transport: "tls", Options: Options{LivenessTimeoutMS: 0x0201, TickMS: 5, Priority: -1}}
+	r := Route{Kind: RouteVia, Site: "s", Transport: "tls", Options: Options{LivenessTimeoutMS: 0x0201, TickMS: 5, Priority: -1}, CacheMS: 60000}
 	want := []byte{
 		Version, byte(TypeRoute),
 		tagRtKind, 1, 0, 0, 0, byte(RouteVia),
@@ -19,6 +19,7 @@ func TestRouteBytes(t *testing.T) {
 		tagRtLiveness, 4, 0, 0, 0, 0x01, 0x02, 0, 0,
 		tagRtTick, 4, 0, 0, 0, 5, 0, 0, 0,
 		tagRtPriority, 4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
+		tagRtCache, 4, 0, 0, 0, 0x60, 0xea, 0, 0,
 	}
 	got := r.Append(nil)
 	if !bytes.Equal(got, want) {
@@ -41,6 +42,7 @@ func TestParseRouteTruncated(t *testing.T) {
 	r := Local(Endpoint{Proto: "inet_tcp", Port: 1, Addr: netip.MustParseAddr("::1")}, Endpoint{Proto: "uds", Family: FamilyLocal, Path: "/s"})
 	r.Reason = "pinned"
 	r.Options.TickMS = 15000
+	r.CacheMS = 1000
 	checkTruncated(t, r.Append(nil), func(b []byte) error { _, err := ParseRoute(b); return err })
 }
 

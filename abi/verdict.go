@@ -5,7 +5,7 @@ import (
 	"strconv"
 )
 
-// Verdict fields (revision 3).
+// Verdict fields (revision 4).
 const (
 	tagVdAction     = 1 // u8: a FilterAction; absent = deny
 	tagVdReason     = 2 // string: why (logged)
@@ -16,7 +16,7 @@ const (
 // FilterAction is what a filter policy decides for a message.
 type FilterAction uint8
 
-// Filter actions (revision 3). A new action may be added; a host refuses
+// Filter actions (revision 4). A new action may be added; a host refuses
 // (fails closed on) an action it does not know.
 const (
 	// FilterDeny drops the message. A spawn request is answered with an
@@ -43,7 +43,7 @@ func (a FilterAction) String() string {
 }
 
 // Verdict is a filter policy's answer to a FilterRequest. The zero value
-// denies. Revision 3.
+// denies. Revision 4.
 type Verdict struct {
 	Action FilterAction
 	Reason string // logged with the decision

@@ -109,8 +109,9 @@ type Server struct {
 	localIPs map[netip.Addr]bool
 	bufs     sync.Pool
 
-	nextID atomic.Uint64
-	wg     sync.WaitGroup
+	nextID  atomic.Uint64
+	wg      sync.WaitGroup
+	workers workers // connection goroutines waiting for more (workers.go)
 
 	regMu sync.RWMutex // guards reg
 	reg   *Registry
@@ -143,6 +144,7 @@ func NewServer(cfg Config) *Server {
 		reg:       NewRegistry(cfg.MaxUnregistered),
 		listeners: make(map[net.Listener]bool),
 		conns:     make(map[uint64]net.Conn),
+		workers:   newWorkers(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -214,8 +216,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			c.Close()
 			return nil
 		}
-		s.wg.Add(1)
-		go s.handle(id, c, deferred)
+		s.serveConn(id, c, deferred)
 	}
 }
 
@@ -234,8 +235,9 @@ func (c *admittedConn) Close() error {
 
 // answerNow answers, on the accepting goroutine, a PORT_PLEASE2 whose
 // whole frame is already in the socket buffer and whose answer needs no
-// resolver: a lookup then costs no goroutine, no deadline timer and no wait
-// in the poller. It only peeks, so that when it declines (another request,
+// resolver, or a LOOKUP_X the resolver answers at once (answerLookupNow):
+// a lookup then costs no goroutine, no deadline timer and no wait in the
+// poller. It only peeks, so that when it declines (another request,
 // a partial or oversized frame, bytes beyond the frame, a delay to
 // simulate) handle reads the connection from its first byte, as before.
 // The reply is at most 2+12+2*MaxSymLen bytes: it fits in the send buffer
@@ -246,6 +248,9 @@ func (s *Server) answerNow(c net.Conn) bool {
 	}
 	var buf [peekLen]byte
 	n := recvNow(c, buf[:], true)
+	if n >= 3 && buf[2] == cmdLookupX {
+		return s.answerLookupNow(c, buf[:n])
+	}
 	if n < 3 || buf[2] != cmdPortPlease {
 		return false
 	}
@@ -308,6 +313,7 @@ func (s *Server) Close() error {
 		c.Close()
 	}
 	s.mu.Unlock()
+	s.workers.stop()
 	s.wg.Wait()
 	return nil
 }
@@ -332,7 +338,6 @@ func (s *Server) Registry(f func(*Registry)) {
 // long as the connection lives. deferred tells that its listener holds
 // connections back until their first bytes come (deferAccept).
 func (s *Server) handle(id uint64, c net.Conn, deferred bool) {
-	defer s.wg.Done()
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, id)
@@ -799,16 +804,10 @@ func (s *Server) lookupX(c net.Conn, req []byte) []byte {
 	if err != nil {
 		return appendLookupReply(nil, StatusBadRequest, nil, err.Error())
 	}
-	name, host := SplitNode(q.Node)
-	query := Query{Name: name, Host: host, Accept: q.Accept, Asker: q.Asker, Peer: peerAddr(c), LocalPeer: isLocalPeer(c), ServerAddr: serverAddr(c)}
+	query := s.lookupQuery(c, q)
 	if !query.LocalPeer && s.cfg.NonLocal != nil && !s.cfg.NonLocal.MayList(context.Background(), query.Peer, q.Node, true) {
 		return appendLookupReply(nil, StatusDenied, nil, "lookups by peers on other hosts are denied here")
 	}
-	s.regMu.RLock()
-	query.Local, query.Registered = s.reg.Lookup(name, q.Accept)
-	regHost := s.reg.Host(name)
-	s.regMu.RUnlock()
-	query.LocalHost = s.isLocalHost(host) || (regHost != "" && strings.EqualFold(regHost, host))
 	ans := s.resolver.Resolve(context.Background(), query)
 	eps := fillAddrs(ans.Endpoints, c)
 	return appendLookupReply(nil, ans.Status, eps, ans.Message)

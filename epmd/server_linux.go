@@ -7,8 +7,8 @@ import (
 )
 
 // peekLen is how many bytes answerNow looks at: a PORT_PLEASE2 frame for
-// a name of up to 61 bytes.
-const peekLen = 64
+// any name, a LOOKUP_X of a few names and protocols.
+const peekLen = 512
 
 // deferredSilence is how long a listener with TCP_DEFER_ACCEPT of 1 s
 // holds a connection that sends nothing: until the first retransmission

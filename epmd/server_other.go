@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-const peekLen = 64
+const peekLen = 512
 
 const deferredSilence = time.Duration(0)
 

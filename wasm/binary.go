@@ -90,8 +90,10 @@ func (r *reader) memarg() {
 	}
 }
 
-func (r *reader) prefixFC() {
-	switch sub := r.u32(); {
+// prefixFC skips an instruction of prefix 0xfc and returns its opcode.
+func (r *reader) prefixFC() uint32 {
+	sub := r.u32()
+	switch {
 	case sub <= 7:
 	case sub == 8 || sub == 10 || sub == 12 || sub == 14: // memory.init, memory.copy, table.init, table.copy
 		r.u32()
@@ -101,6 +103,7 @@ func (r *reader) prefixFC() {
 	default:
 		r.err = fmt.Errorf("unsupported instruction 0xfc %d", sub)
 	}
+	return sub
 }
 
 func (r *reader) prefixFD() {

@@ -57,6 +57,34 @@ const (
 	initialBuffer = 4 << 10
 	// pageSize is the WebAssembly page size.
 	pageSize = 64 << 10
+	// maxWait bounds how long a decision waits for a free instance of its
+	// policy and for an executor (exec.go) before it fails closed with
+	// ErrBusy. Waits are short unless policies are far too slow for the
+	// load or hostile ones hold every instance until their deadlines.
+	maxWait = time.Second
+	// maxCloseWait bounds how long Close waits for guest calls to end
+	// after interrupting them; they end at their next check, in
+	// milliseconds.
+	maxCloseWait = 2 * time.Second
+	// fuelPerNanosecond is the fuel a call gets per nanosecond of its
+	// deadline (instrument.go): one check. A Go policy's decision passes
+	// about 700 checks in 5 to 10 microseconds, a tenth of that rate; only
+	// a loop of nothing (a nanosecond an iteration) runs out before its
+	// deadline, and fails as it would have at the deadline.
+	fuelPerNanosecond = 1
+	// maxFuel caps the fuel of a call or an instance's start, whatever its
+	// deadline: the fuel bounds how long a garbage collection waits for a
+	// guest the timer cannot stop (a loop runs 250M checks in a quarter
+	// of a second to a second), and it is still a few seconds of a Go
+	// guest's work.
+	maxFuel = 250_000_000
+	// maxTableElements caps the references in a module's tables, which
+	// live on the gateway's heap (instrument.go): 8 MiB of it. A Go
+	// policy's table has about 6,000.
+	maxTableElements = 1 << 20
+	// randChunk is how many random bytes random_get draws between two
+	// checks of the call's deadline.
+	randChunk = 64 << 10
 )
 
 // Config configures an Engine. Zero means default.

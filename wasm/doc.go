@@ -51,11 +51,24 @@
 //     bounded pool of instances per version (Config.Instances), each used
 //     by one goroutine at a time, with its request buffer reused.
 //   - Limits per call: a wall-clock deadline (Config.CallTimeout), enforced
-//     by instrumenting the module's loops (see instrument.go); a memory cap
-//     (Config.MaxMemoryBytes) for the life of an instance; trap isolation.
-//     An instance that trapped or timed out is discarded and replaced.
-//     After CrashesBeforeBackoff crashes in a row, calls fail fast for
-//     Config.Backoff, doubling up to Config.MaxBackoff.
+//     by instrumenting the module's loops, calling functions, host calls
+//     and bulk instructions (see instrument.go), and in the host functions;
+//     fuel, which ends a call even when the deadline's timer cannot run
+//     (the Go runtime stopping the world for a collection); a memory cap
+//     (Config.MaxMemoryBytes) and a cap on table elements for the life of
+//     an instance; trap isolation. An instance that trapped or timed out
+//     is discarded and replaced. After CrashesBeforeBackoff crashes in a
+//     row, calls fail fast for Config.Backoff, doubling up to
+//     Config.MaxBackoff.
+//   - Guests never hold every thread: guest code, which Go cannot
+//     preempt, runs on at most GOMAXPROCS-1 goroutines at a time (see
+//     exec.go), so the rest of the process keeps running, and every wait
+//     for an instance or a thread is bounded (ErrBusy). Close interrupts
+//     the calls in flight and returns within seconds.
+//   - A route the policy says depends on nothing but its request
+//     (abi.Route.CacheMS) answers the same request again without a call,
+//     from the version that gave it (see cache.go); CachedLookup answers
+//     only so, without waiting, for the EPMD's fast path.
 //   - Host functions: log, clock, and the policy's configuration, read
 //     only; WASI without files, environment or sockets. Nothing else.
 //   - Hot swap: a new version is loaded and validated beside the active

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -26,8 +27,18 @@ type Engine struct {
 	cache wazero.CompilationCache // nil without a cache dir
 	wasi  map[string]api.FunctionDefinition
 
-	versions sync.WaitGroup // one per version not yet closed
-	closed   atomic.Bool
+	closed atomic.Bool
+	done   chan struct{} // closed by Close: waits end
+	// exec holds a token per goroutine running guest code; its capacity
+	// is below GOMAXPROCS (exec.go).
+	exec chan struct{}
+	bufs sync.Pool // *[]byte: encoded requests
+
+	liveMu   sync.Mutex // guards the following
+	live     map[*instance]struct{}
+	versions int           // versions loaded and not yet closed
+	closing  bool          // Close has interrupted the live instances
+	drained  chan struct{} // made by Close, closed when versions is 0
 
 	// slots maps names to policies. It is replaced, never modified, so
 	// that decisions read it without a lock.
@@ -67,7 +78,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg}
+	e := &Engine{cfg: cfg, done: make(chan struct{}), exec: make(chan struct{}, executors()), live: map[*instance]struct{}{}}
 	// Deadlines are enforced by instrumenting modules (instrument.go), not
 	// by WithCloseOnContextDone, which costs a Go guest ten times its run
 	// time.
@@ -126,30 +137,94 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// Close stops the engine: decisions fail with ErrClosed, calls in flight
-// finish, then the runtime is closed. It is idempotent.
+// Close stops the engine: decisions fail with ErrClosed, waits end, guest
+// calls in flight are interrupted (they fail closed at their next check,
+// in milliseconds), then the runtime is closed. It returns within
+// maxCloseWait whatever the policies do; if calls are still running then
+// (or when ctx ends first), it leaves the runtime open, since closing it
+// would unmap memory under them, and says so. It is idempotent.
 func (e *Engine) Close(ctx context.Context) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.closed.Swap(true) {
 		return nil
 	}
+	close(e.done)
+	drained := e.interruptAll()
+	e.mu.Lock() // after the interrupts: an Install in flight ends with them
+	defer e.mu.Unlock()
 	for _, s := range *e.slots.Load() {
 		if v := s.cur.Swap(nil); v != nil {
 			v.release()
 		}
 	}
-	done := make(chan struct{})
-	go func() { e.versions.Wait(); close(done) }()
+	t := time.NewTimer(maxCloseWait)
+	defer t.Stop()
 	select {
-	case <-done:
+	case <-drained:
+	case <-t.C:
+		return fmt.Errorf("wasm: close: guest calls still running after %v: the runtime is left open", maxCloseWait)
 	case <-ctx.Done():
+		return fmt.Errorf("wasm: close: guest calls still running: the runtime is left open: %w", ctx.Err())
 	}
 	err := e.rt.Close(ctx)
 	if e.cache != nil {
 		err = errors.Join(err, e.cache.Close(ctx))
 	}
 	return err
+}
+
+// interruptAll interrupts every live instance, refuses new ones, and
+// returns a channel closed once every version is closed.
+func (e *Engine) interruptAll() <-chan struct{} {
+	e.liveMu.Lock()
+	defer e.liveMu.Unlock()
+	e.closing = true
+	for in := range e.live {
+		in.expire()
+	}
+	e.drained = make(chan struct{})
+	if e.versions == 0 {
+		close(e.drained)
+	}
+	return e.drained
+}
+
+// track adds an instance to the live set; false once Close has begun.
+func (e *Engine) track(in *instance) bool {
+	e.liveMu.Lock()
+	defer e.liveMu.Unlock()
+	if e.closing {
+		return false
+	}
+	e.live[in] = struct{}{}
+	return true
+}
+
+// untrack removes a closed instance from the live set.
+func (e *Engine) untrack(in *instance) {
+	e.liveMu.Lock()
+	delete(e.live, in)
+	e.liveMu.Unlock()
+}
+
+// versionAdded counts a version being loaded; false once Close has begun.
+func (e *Engine) versionAdded() bool {
+	e.liveMu.Lock()
+	defer e.liveMu.Unlock()
+	if e.closing {
+		return false
+	}
+	e.versions++
+	return true
+}
+
+// versionClosed counts a closed version.
+func (e *Engine) versionClosed() {
+	e.liveMu.Lock()
+	defer e.liveMu.Unlock()
+	e.versions--
+	if e.versions == 0 && e.drained != nil {
+		close(e.drained)
+	}
 }
 
 // Install validates a module, starts it with config, stores it as the
@@ -336,12 +411,29 @@ func (e *Engine) load(ctx context.Context, s *slot, meta Version, module []byte)
 		cm.Close(ctx)
 		return nil, err
 	}
-	e.versions.Add(1)
+	if !e.versionAdded() {
+		cm.Close(ctx)
+		return nil, ErrClosed
+	}
 	v := e.newVersion(s, meta, cm, ex)
-	in, err := v.get(ctx)
+	w := wait{ctx: ctx, e: e}
+	err = e.startGuest(&w, s.name)
+	var in *instance
+	if err == nil {
+		in, err = v.get(&w)
+		e.endGuest()
+	}
+	w.stop()
 	if err != nil {
 		v.release()
-		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
+		var trap *TrapError
+		switch {
+		case errors.As(err, &trap):
+			return nil, fmt.Errorf("%w: %v", ErrInvalidModule, trap.Cause)
+		case errors.Is(err, ErrClosed):
+			return nil, err
+		}
+		return nil, fmt.Errorf("wasm: starting a first instance: %w", err)
 	}
 	v.put(in, nil)
 	return v, nil

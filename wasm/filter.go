@@ -9,7 +9,7 @@ import (
 )
 
 // Filter asks policy name whether a distribution message (or, with
-// abi.OpConnect, a new connection) may pass (ABI revision 3). It always
+// abi.OpConnect, a new connection) may pass (ABI revision 4). It always
 // returns a verdict the gateway can act on: on failure — no such policy,
 // one that does not export distgate_filter, a trap, a timeout, garbage, a
 // backoff — it returns a denial together with the error, which the engine
@@ -20,7 +20,7 @@ func (e *Engine) Filter(ctx context.Context, name string, req *abi.FilterRequest
 		return abi.DenyMessage("policy " + name + " unavailable"), err
 	}
 	var v abi.Verdict
-	err = e.decide(ctx, s, func(in *instance) api.Function { return in.filter }, req, func(out []byte) error {
+	err = e.decide(ctx, s, func(in *instance) api.Function { return in.filter }, req, func(_ *version, _, out []byte) error {
 		var err error
 		if v, err = abi.ParseVerdict(out); err == nil {
 			err = v.Validate()

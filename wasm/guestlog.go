@@ -25,8 +25,17 @@ type guestLog struct {
 
 // record logs msg at level, unless the rate is exceeded.
 func (g *guestLog) record(level slog.Level, msg string) {
+	if dropped, ok := g.admit(level); ok {
+		g.emit(level, msg, dropped)
+	}
+}
+
+// admit counts a record and reports whether it may be logged, with the
+// number of records dropped before it. Records beyond the rate cost no
+// more than this: a guest can write millions of them in one call.
+func (g *guestLog) admit(level slog.Level) (dropped int64, ok bool) {
 	if !g.log.Enabled(context.Background(), level) {
-		return
+		return 0, false
 	}
 	sec := g.now().Unix()
 	if s := g.second.Load(); s != sec && g.second.CompareAndSwap(s, sec) {
@@ -34,10 +43,14 @@ func (g *guestLog) record(level slog.Level, msg string) {
 	}
 	if g.count.Add(1) > maxGuestRecords {
 		g.dropped.Add(1)
-		return
+		return 0, false
 	}
-	if n := g.dropped.Swap(0); n > 0 {
-		g.log.Log(context.Background(), level, msg, "dropped", n)
+	return g.dropped.Swap(0), true
+}
+
+func (g *guestLog) emit(level slog.Level, msg string, dropped int64) {
+	if dropped > 0 {
+		g.log.Log(context.Background(), level, msg, "dropped", dropped)
 		return
 	}
 	g.log.Log(context.Background(), level, msg)
@@ -47,9 +60,8 @@ func (g *guestLog) record(level slog.Level, msg string) {
 // print), one warning per write, truncated to maxLogBytes.
 func (g *guestLog) Write(p []byte) (int, error) {
 	n := len(p)
-	if len(p) > maxLogBytes {
-		p = p[:maxLogBytes]
+	if dropped, ok := g.admit(slog.LevelWarn); ok {
+		g.emit(slog.LevelWarn, "policy output: "+string(p[:min(len(p), maxLogBytes)]), dropped)
 	}
-	g.record(slog.LevelWarn, "policy output: "+string(p))
 	return n, nil
 }

@@ -2,7 +2,9 @@ package wasm
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
+	"os"
 
 	"github.com/tetratelabs/wazero/api"
 
@@ -72,4 +74,40 @@ func hostConfigRead(ctx context.Context, mod api.Module, stack []uint64) {
 	if mod.Memory().Write(ptr, cfg[:n]) {
 		stack[0] = uint64(n)
 	}
+}
+
+// guestOutput is an instance's stdout and stderr: the version's guest
+// log. One fd_write may carry millions of buffers, each a write here, and
+// the host does not return to the guest, where the checks are, between
+// them: once the call's deadline has fired every write fails, and
+// fd_write returns at once with an error.
+type guestOutput struct{ in *instance }
+
+// Write implements io.Writer.
+func (o guestOutput) Write(p []byte) (int, error) {
+	if o.in.expired.Load() {
+		return 0, os.ErrDeadlineExceeded
+	}
+	return o.in.v.guestLog.Write(p)
+}
+
+// guestRand is an instance's random source (random_get): crypto/rand,
+// drawn randChunk bytes at a time with a check of the call's deadline in
+// between, since one random_get may ask for the whole memory.
+type guestRand struct{ in *instance }
+
+// Read implements io.Reader.
+func (r guestRand) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if r.in.expired.Load() {
+			return n, os.ErrDeadlineExceeded
+		}
+		m, err := rand.Read(p[n:min(len(p), n+randChunk)])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }

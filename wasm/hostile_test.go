@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -208,5 +209,19 @@ func TestHostFunctions(t *testing.T) {
 	clk.Advance(-10 * 365 * 24 * time.Hour)
 	if d, err := e.Authorize(ctx, "echo", &abi.AuthorizeRequest{}); err != nil || d.Allow {
 		t.Fatalf("now() in 2016: %+v, %v", d, err)
+	}
+}
+
+// TestTableCap: tables live on the gateway's heap, outside the memory
+// cap: their elements are capped in all, at upload and when they grow.
+func TestTableCap(t *testing.T) {
+	e := newEngine(t, Config{})
+	install(t, e, "grow", testdata(t, "table_grow"), "")
+	r, err := e.Lookup(ctx, "grow", remoteReq)
+	var trap *TrapError
+	checkFailClosed(t, r, err, &trap)
+	_, err = e.Install(ctx, "big", testdata(t, "big_table"), nil)
+	if !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), "exceed the cap") {
+		t.Errorf("a table of 2^24 elements: %v, want ErrInvalidModule", err)
 	}
 }

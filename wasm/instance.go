@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -16,14 +17,15 @@ import (
 // instance is one instantiation of a policy version. It is used by one
 // goroutine at a time: the pool hands it out and takes it back.
 type instance struct {
-	v         *version
-	mod       api.Module
-	mem       api.Memory
-	alloc     api.Function
-	lookup    api.Function
-	authz     api.Function
-	filter    api.Function      // revision 3 (filter.go)
-	interrupt api.MutableGlobal // set by the timer: the guest traps (instrument.go)
+	v      *version
+	mod    api.Module
+	mem    api.Memory
+	alloc  api.Function
+	lookup api.Function
+	authz  api.Function
+	filter api.Function      // revision 4 (filter.go)
+	fuel   api.MutableGlobal // the call's fuel (instrument.go)
+	stop   api.MutableGlobal // set by the timer: the guest traps
 
 	ctx     context.Context // carries the instance to host functions
 	timer   *time.Timer     // fires at the deadline of the running call
@@ -44,13 +46,19 @@ func instanceFrom(ctx context.Context) *instance {
 }
 
 // newInstance instantiates v, then runs its initializers (_initialize,
-// distgate_init) and allocates its request buffer within the init timeout.
+// distgate_init) and allocates its request buffer within the init
+// timeout. The caller holds an executor.
 func (v *version) newInstance() (*instance, error) {
+	e := v.e
 	in := &instance{v: v, stack: make([]uint64, 2)}
 	in.ctx = context.WithValue(context.Background(), instanceKey{}, in)
+	// Its own stdout, stderr and random source, which stop at its
+	// deadlines (host.go).
+	out := guestOutput{in}
+	cfg := v.modConfig.WithStdout(out).WithStderr(out).WithRandSource(guestRand{in})
 	// No guest code runs here: a module has no start function
 	// (instrument refuses one) and start functions are not configured.
-	mod, err := v.e.rt.InstantiateModule(experimental.WithMemoryAllocator(in.ctx, linearMemory), v.compiled, v.modConfig)
+	mod, err := e.rt.InstantiateModule(experimental.WithMemoryAllocator(in.ctx, linearMemory), v.compiled, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}
@@ -59,20 +67,26 @@ func (v *version) newInstance() (*instance, error) {
 	in.lookup = mod.ExportedFunction(abi.ExportLookup)
 	in.authz = mod.ExportedFunction(abi.ExportAuthorize)
 	in.filter = mod.ExportedFunction(abi.ExportFilter)
-	g, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
-	if !ok {
+	fuel, ok1 := mod.ExportedGlobal(fuelExport).(api.MutableGlobal)
+	stop, ok2 := mod.ExportedGlobal(stopExport).(api.MutableGlobal)
+	if !ok1 || !ok2 {
 		mod.Close(context.Background())
-		return nil, fmt.Errorf("instantiate: no interrupt global (module not instrumented)")
+		return nil, fmt.Errorf("instantiate: no fuel global (module not instrumented)")
 	}
-	in.interrupt = g
-	in.timer = time.AfterFunc(v.e.cfg.InitTimeout, in.expire)
-	err = in.init()
-	in.timer.Stop()
-	if err != nil || in.expired.Load() {
-		if in.expired.Load() {
-			err = fmt.Errorf("initialization took longer than %v", v.e.cfg.InitTimeout)
-		}
+	in.fuel, in.stop = fuel, stop
+	if !e.track(in) {
 		mod.Close(context.Background())
+		return nil, ErrClosed
+	}
+	in.fuel.Set(fuelFor(e.cfg.InitTimeout))
+	in.timer = time.AfterFunc(e.cfg.InitTimeout, in.expire)
+	err = in.init()
+	in.stopTimer()
+	if err != nil || in.spent() {
+		if in.spent() {
+			err = fmt.Errorf("initialization took longer than %v", e.cfg.InitTimeout)
+		}
+		in.close()
 		return nil, err
 	}
 	v.slot.stats.instances.Add(1)
@@ -82,7 +96,13 @@ func (v *version) newInstance() (*instance, error) {
 // expire is the timer's function: it interrupts the running call.
 func (in *instance) expire() {
 	in.expired.Store(true)
-	in.interrupt.Set(1)
+	in.stop.Set(math.MaxInt64)
+}
+
+// fuelFor returns the fuel of a call with deadline d: fuelPerNanosecond
+// checks per nanosecond, at most maxFuel.
+func fuelFor(d time.Duration) uint64 {
+	return min(uint64(max(d.Nanoseconds(), 1))*fuelPerNanosecond, maxFuel)
 }
 
 func (in *instance) init() error {
@@ -131,23 +151,35 @@ func (in *instance) grow(n uint32) error {
 var errResult = errors.New("result")
 
 // call copies msg into the instance and calls fn(ptr, len) under the call
-// deadline. It returns the guest's result message, a view of guest memory
-// valid until the next call. A nil fn means the export is missing. A
-// *TrapError or *TimeoutError means the instance must be discarded.
+// deadline; the caller holds an executor. It returns the guest's result
+// message, a view of guest memory valid until the next call. A nil fn
+// means the export is missing. A *TrapError or *TimeoutError means the
+// instance must be discarded.
 func (in *instance) call(fn api.Function, msg []byte) ([]byte, error) {
 	v := in.v
 	if fn == nil {
 		return nil, &ResultError{Policy: v.slot.name, Version: v.meta.Seq, Code: abi.CodeUnsupported}
 	}
+	in.fuel.Set(v.fuel)
 	in.timer.Reset(v.e.cfg.CallTimeout)
 	err := in.callLocked(fn, msg)
 	// When the deadline fired as the call returned, the result is good but
 	// the instance's context is spent: spent() tells the pool.
-	in.timer.Stop()
+	in.stopTimer()
 	if err != nil {
 		return nil, in.classify(err)
 	}
 	return in.result()
+}
+
+// stopTimer stops the deadline timer after a guest call. A timer that
+// already fired (its function may still be on its way to set the
+// interrupt) spends the instance, so that the pool never hands out one
+// that a late interrupt would cut off in its next call.
+func (in *instance) stopTimer() {
+	if !in.timer.Stop() {
+		in.expired.Store(true)
+	}
 }
 
 // callLocked runs the call; the timer is running.
@@ -186,18 +218,21 @@ func (in *instance) result() ([]byte, error) {
 // classify turns a failed call into a TimeoutError or a TrapError.
 func (in *instance) classify(err error) error {
 	v := in.v
-	if in.expired.Load() {
+	if in.spent() {
 		return &TimeoutError{Policy: v.slot.name, Version: v.meta.Seq, Limit: v.e.cfg.CallTimeout}
 	}
 	return &TrapError{Policy: v.slot.name, Version: v.meta.Seq, Cause: err}
 }
 
-// spent reports whether the instance's deadline fired: it must not be
-// called again.
-func (in *instance) spent() bool { return in.expired.Load() }
+// spent reports whether the instance's deadline fired or its fuel ran
+// out: it must not be called again.
+func (in *instance) spent() bool { return in.expired.Load() || int64(in.fuel.Get()) < 1 }
 
 // close releases the instance's module and timer.
 func (in *instance) close() {
-	in.timer.Stop()
+	if in.timer != nil {
+		in.timer.Stop()
+	}
+	in.v.e.untrack(in)
 	in.mod.Close(context.Background())
 }

@@ -7,6 +7,7 @@ import "sync/atomic"
 // Config.FailRoute, an authorization a refusal.
 type Stats struct {
 	Calls       uint64 // decisions asked
+	Cached      uint64 // decisions answered by a route the policy allowed to be reused, without a call
 	Failures    uint64 // decisions that failed closed, for any of the reasons below
 	Timeouts    uint64 // calls cut off at the deadline
 	Traps       uint64 // calls that trapped or exited (panics, memory cap, stack overflow)
@@ -20,13 +21,13 @@ type Stats struct {
 
 // stats is the live form of Stats.
 type stats struct {
-	calls, failures, timeouts, traps, invalid, errors, backoffs, unavailable atomic.Uint64
-	instances, discarded                                                     atomic.Uint64
+	calls, cached, failures, timeouts, traps, invalid, errors, backoffs, unavailable atomic.Uint64
+	instances, discarded                                                             atomic.Uint64
 }
 
 func (s *stats) snapshot() Stats {
 	return Stats{
-		Calls: s.calls.Load(), Failures: s.failures.Load(), Timeouts: s.timeouts.Load(),
+		Calls: s.calls.Load(), Cached: s.cached.Load(), Failures: s.failures.Load(), Timeouts: s.timeouts.Load(),
 		Traps: s.traps.Load(), Invalid: s.invalid.Load(), Errors: s.errors.Load(),
 		Backoffs: s.backoffs.Load(), Unavailable: s.unavailable.Load(),
 		Instances: s.instances.Load(), Discarded: s.discarded.Load(),

@@ -3,12 +3,10 @@ package wasm
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
-	"crypto/rand"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/sys"
 )
@@ -28,6 +26,9 @@ type version struct {
 	log       *slog.Logger // the engine's records about this version
 	guestLog  *guestLog    // the guest's own records
 
+	fuel  uint64     // given to each call (instrument.go)
+	cache routeCache // routes its guest allowed to be reused (cache.go)
+
 	refs atomic.Int64
 
 	// The pool: idle instances, and a token per live instance.
@@ -41,7 +42,7 @@ type version struct {
 // newVersion wraps a compiled, checked module. It holds one reference.
 func (e *Engine) newVersion(s *slot, meta Version, cm wazero.CompiledModule, ex exports) *version {
 	v := &version{
-		e: e, slot: s, meta: meta, compiled: cm, exports: ex,
+		e: e, slot: s, meta: meta, compiled: cm, exports: ex, fuel: fuelFor(e.cfg.CallTimeout),
 		log:   e.cfg.Logger.With("policy", s.name, "version", meta.Seq),
 		idle:  make(chan *instance, e.cfg.Instances),
 		slots: make(chan struct{}, e.cfg.Instances),
@@ -57,8 +58,9 @@ func (e *Engine) newVersion(s *slot, meta Version, cm wazero.CompiledModule, ex 
 			t := now()
 			return t.Unix(), int32(t.Nanosecond())
 		}, sys.ClockResolution(time.Microsecond)).
-		WithSysNanotime().
-		WithRandSource(rand.Reader)
+		WithSysNanotime()
+	// Each instance has its own stdout, stderr and random source
+	// (newInstance).
 	v.refs.Store(1)
 	return v
 }
@@ -94,15 +96,17 @@ func (v *version) close() {
 			<-v.slots
 		default:
 			v.compiled.Close(context.Background())
-			v.e.versions.Done()
+			v.e.versionClosed()
 			return
 		}
 	}
 }
 
 // get returns an idle instance, or a new one while the pool has room, or
-// waits for one until ctx is done.
-func (v *version) get(ctx context.Context) (*instance, error) {
+// waits for one within w's bounds. The caller holds an executor, so that
+// a version has no more instances busy than there are executors, and an
+// idle engine reuses its most recent instance, its memory in the caches.
+func (v *version) get(w *wait) (*instance, error) {
 	select {
 	case in := <-v.idle:
 		return in, nil
@@ -112,15 +116,34 @@ func (v *version) get(ctx context.Context) (*instance, error) {
 	case in := <-v.idle:
 		return in, nil
 	case v.slots <- struct{}{}:
-		in, err := v.newInstance()
-		if err != nil {
-			<-v.slots
+		return v.start(w)
+	default:
+	}
+	select {
+	case in := <-v.idle:
+		return in, nil
+	case v.slots <- struct{}{}:
+		return v.start(w)
+	case <-w.expired():
+		return nil, w.fail(v.slot.name, "an instance", errWaited)
+	case <-w.ctx.Done():
+		return nil, w.fail(v.slot.name, "an instance", w.ctx.Err())
+	case <-v.e.done:
+		return nil, ErrClosed
+	}
+}
+
+// start starts an instance in the pool slot the caller took.
+func (v *version) start(w *wait) (*instance, error) {
+	in, err := v.newInstance()
+	if err != nil {
+		<-v.slots
+		if errors.Is(err, ErrBusy) || errors.Is(err, ErrClosed) || w.ctx.Err() != nil {
 			return nil, err
 		}
-		return in, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("wasm: policy %s: waiting for an instance: %w", v.slot.name, ctx.Err())
+		return nil, &TrapError{Policy: v.slot.name, Version: v.meta.Seq, Cause: err}
 	}
+	return in, nil
 }
 
 // put returns an instance after a call that ended with err: a trap or a

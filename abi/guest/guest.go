@@ -43,7 +43,7 @@ import (
 type Policy struct {
 	Lookup    func(req abi.LookupRequest) abi.Route
 	Authorize func(req abi.AuthorizeRequest) abi.Decision
-	// Filter decides on distribution messages (ABI revision 3): the
+	// Filter decides on distribution messages (ABI revision 4): the
 	// gateway asks it once per new connection (abi.OpConnect), then for
 	// each shape of message.
 	Filter func(req abi.FilterRequest) abi.Verdict

@@ -112,7 +112,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	defer g.Close()
+	defer closeWithin(g, logger, shutdownTimeout)
 	select {
 	case <-ctx.Done():
 		logger.Info("shutting down")
@@ -120,6 +120,28 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	case err := <-g.Err():
 		logger.Error("stopped", "err", err)
 		return 1
+	}
+}
+
+// shutdownTimeout bounds how long `distgate run` waits for the gateway to
+// close after SIGTERM, SIGINT or epmd -kill: it interrupts policy calls
+// and ends relays at once, so this is only a bound for the unforeseen.
+const shutdownTimeout = 3 * time.Second
+
+// closeWithin closes g, giving up after d: the process exits then anyway,
+// and with it whatever Close still waits for.
+func closeWithin(g *gateway.Gateway, log *slog.Logger, d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		g.Close()
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		log.Error("the gateway did not close in time: exiting anyway", "waited", d)
 	}
 }
 

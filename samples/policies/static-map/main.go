@@ -19,7 +19,17 @@ import (
 type Config struct {
 	Routes  []Rule `json:"routes"`  // tried in order; the first match wins
 	Default *Rule  `json:"default"` // when no rule matches; nil denies
+	// CacheMS is how long the gateway may reuse a route for the same
+	// lookup without asking the policy (abi.Route.CacheMS): a route here
+	// depends on nothing but the name and the configuration. Absent means
+	// DefaultCacheMS; 0 asks every time.
+	CacheMS *uint32 `json:"cache_ms"`
 }
+
+// DefaultCacheMS is the reuse of a route when the configuration does not
+// say: a minute, the most the gateway allows. A new configuration is a
+// new version of the policy, which starts afresh.
+const DefaultCacheMS = 60000
 
 // Rule maps the node names matching Match to exactly one of Site, Local
 // or Deny.
@@ -40,6 +50,7 @@ type Map struct {
 	routes   []Rule
 	matchers []glob // one per route
 	def      *Rule
+	cacheMS  uint32
 }
 
 // glob is a compiled pattern. Patterns made of literals and '*' (the usual
@@ -101,7 +112,10 @@ func New(config []byte) (*Map, error) {
 			return nil, fmt.Errorf("static-map: default: %w", err)
 		}
 	}
-	m := &Map{routes: c.Routes, def: c.Default}
+	m := &Map{routes: c.Routes, def: c.Default, cacheMS: DefaultCacheMS}
+	if c.CacheMS != nil {
+		m.cacheMS = *c.CacheMS
+	}
 	for _, r := range c.Routes {
 		m.matchers = append(m.matchers, compileGlob(r.Match))
 	}
@@ -130,7 +144,12 @@ func (r *Rule) check() error {
 
 // Lookup routes a node by the first rule whose pattern matches its name.
 func (m *Map) Lookup(req abi.LookupRequest) abi.Route {
-	node := req.Node()
+	rt := m.lookup(req.Node())
+	rt.CacheMS = m.cacheMS
+	return rt
+}
+
+func (m *Map) lookup(node string) abi.Route {
 	for i := range m.routes {
 		if m.matchers[i].match(node) {
 			return m.routes[i].route()

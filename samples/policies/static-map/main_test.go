@@ -38,6 +38,27 @@ func TestLookup(t *testing.T) {
 	}
 }
 
+// TestCacheMS: every route allows the gateway to reuse it for a minute
+// unless the configuration says otherwise.
+func TestCacheMS(t *testing.T) {
+	for _, tc := range []struct {
+		config string
+		want   uint32
+	}{
+		{`{"routes": [{"match": "*", "local": true}]}`, DefaultCacheMS},
+		{`{"routes": [{"match": "*", "local": true}], "cache_ms": 0}`, 0},
+		{`{"cache_ms": 500}`, 500}, // a denial, too
+	} {
+		m, err := New([]byte(tc.config))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Lookup(abi.LookupRequest{Name: "a", Host: "h"}); got.CacheMS != tc.want {
+			t.Errorf("%s: CacheMS %d, want %d", tc.config, got.CacheMS, tc.want)
+		}
+	}
+}
+
 func TestNoDefaultDenies(t *testing.T) {
 	m, err := New([]byte(`{"routes": [{"match": "a@*", "local": true}]}`))
 	if err != nil {

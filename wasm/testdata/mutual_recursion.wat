@@ -1,0 +1,15 @@
+;; No loop: $a and $b call each other twice per level, 2^60 calls.
+(module
+  (memory (export "memory") 1)
+  (func (export "distgate_abi_v1"))
+  (func (export "distgate_alloc") (param i32) (result i32) (i32.const 4096))
+  (func $a (param $n i32)
+    (if (local.get $n)
+      (then (call $b (i32.sub (local.get $n) (i32.const 1)))
+            (call $b (i32.sub (local.get $n) (i32.const 1))))))
+  (func $b (param $n i32)
+    (if (local.get $n)
+      (then (call $a (i32.sub (local.get $n) (i32.const 1)))
+            (call $a (i32.sub (local.get $n) (i32.const 1))))))
+  (func (export "distgate_lookup") (param i32 i32) (result i64)
+    (call $a (i32.const 60)) (i64.const -1)))
