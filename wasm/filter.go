@@ -32,3 +32,15 @@ func (e *Engine) Filter(ctx context.Context, name string, req *abi.FilterRequest
 	}
 	return v, nil
 }
+
+// Filters reports whether the active version of policy name exports
+// distgate_filter: whether Filter can answer. It costs a map lookup and
+// an atomic load; the gateway asks it once per connection.
+func (e *Engine) Filters(name string) bool {
+	s, err := e.slot(name)
+	if err != nil {
+		return false
+	}
+	v := s.cur.Load()
+	return v != nil && v.exports.filter
+}
