@@ -129,6 +129,7 @@ func (a *adminServer) activatePolicy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := a.engine.Activate(r.Context(), r.PathValue("name"), body.Version)
+	a.policies.refresh() // the filter's cached verdicts go
 	if err != nil {
 		writePolicyError(w, err)
 		return
@@ -139,6 +140,7 @@ func (a *adminServer) activatePolicy(w http.ResponseWriter, r *http.Request) {
 
 func (a *adminServer) rollbackPolicy(w http.ResponseWriter, r *http.Request) {
 	v, err := a.engine.Rollback(r.Context(), r.PathValue("name"))
+	a.policies.refresh() // the filter's cached verdicts go
 	if err != nil {
 		writePolicyError(w, err)
 		return

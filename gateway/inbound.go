@@ -10,6 +10,7 @@ import (
 
 	"github.com/distgate/distgate/abi"
 	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/gateway/filtering"
 	"github.com/distgate/distgate/gateway/link"
 	"github.com/distgate/distgate/gateway/linkwire"
 	"github.com/distgate/distgate/gateway/relay"
@@ -24,6 +25,7 @@ type inbound struct {
 	queries *queries
 	relays  *relay.Table
 	bufs    *relay.Bufs
+	filters *filtering.Hub
 	log     *slog.Logger
 }
 
@@ -125,6 +127,13 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 		return
 	}
 	link.ApplyLiveness(s, clampLiveness(hdr.Liveness))
+	remote, _, err := in.filters.Wrap(ctx, s, filtering.Conn{Asker: asker, Via: ViaLink.String(), InPrefix: 2, OutPrefix: 2})
+	if err != nil {
+		c.Close()
+		s.Abort()
+		return
+	}
+	s = remote
 	ri := in.relays.Add(caller, target, site, transport, relay.In)
 	defer in.relays.Remove(ri)
 	local := relay.Conn(c.(*net.TCPConn))

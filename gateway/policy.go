@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/distgate/distgate/abi"
+	"github.com/distgate/distgate/gateway/filtering"
 	"github.com/distgate/distgate/wasm"
 )
 
@@ -29,6 +30,9 @@ type policyRouter struct {
 	// installed is the set of policy names with an upload; the admin API
 	// updates it.
 	installed atomic.Pointer[map[string]bool]
+	// changed, when set, is told of every refresh: the filter's cached
+	// verdicts go.
+	changed func()
 }
 
 func newPolicyRouter(eng *wasm.Engine, lookup, authorize string, fallback Router, fallbackOnFailure bool) *policyRouter {
@@ -44,6 +48,9 @@ func (p *policyRouter) refresh() {
 		m[info.Name] = true
 	}
 	p.installed.Store(&m)
+	if p.changed != nil {
+		p.changed()
+	}
 }
 
 func (p *policyRouter) has(name string) bool { return (*p.installed.Load())[name] }
@@ -94,4 +101,12 @@ func (p *policyRouter) Authorize(ctx context.Context, via Via, req *abi.Authoriz
 func retryable(err error) bool {
 	var te *wasm.TimeoutError
 	return errors.As(err, &te)
+}
+
+// filterFailure is policy.filter_on_failure (validated).
+func filterFailure(s string) filtering.Failure {
+	if s == filterFailClose {
+		return filtering.FailClose
+	}
+	return filtering.FailDeny
 }

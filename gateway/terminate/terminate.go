@@ -21,6 +21,7 @@ import (
 	"github.com/mholt/acmez/v3"
 
 	"github.com/distgate/distgate/gateway/admit"
+	"github.com/distgate/distgate/gateway/filtering"
 	"github.com/distgate/distgate/gateway/handshake"
 	"github.com/distgate/distgate/gateway/pki"
 	"github.com/distgate/distgate/gateway/ports"
@@ -78,6 +79,11 @@ type Config struct {
 	Backends         Backends
 	Relays           *relay.Table
 	Bufs             *relay.Bufs
+	// Filter, when set, returns the caller's side of a relay read
+	// through the gateway's message filter (filtering.Hub.Wrap, with
+	// fc's asker filled in for c), or unchanged when no filter policy is
+	// active.
+	Filter func(ctx context.Context, c Caller, s relay.Stream, fc filtering.Conn) (relay.Stream, error)
 }
 
 // Ports are the TLS termination ports.
@@ -190,6 +196,9 @@ func (t *Ports) handle(ctx context.Context, tp *ports.Port[struct{}], raw net.Co
 	}
 	tp.MarkConnected()
 	caller := relay.Conn(tc)
+	// The filter sees the handshake with the framing of the bytes it
+	// reads and writes on the caller's side: a TCP node's reframed.
+	fc := filtering.Conn{InPrefix: 4, OutPrefix: 4, Received: frame}
 	if tlsBackend {
 		if _, err := b.Write(frame); err != nil {
 			b.Close()
@@ -211,6 +220,16 @@ func (t *Ports) handle(ctx context.Context, tp *ports.Port[struct{}], raw net.Co
 		}
 		caller = relay.Reframe(caller, up)
 		b = relay.Reframe(b, handshake.NewReframer(2, 4, 'a'))
+		fc.InPrefix, fc.Received = 2, out
+	}
+	if t.cfg.Filter != nil {
+		fs, err := t.cfg.Filter(ctx, c, caller, fc)
+		if err != nil {
+			refuse(err.Error())
+			b.Close()
+			return
+		}
+		caller = fs
 	}
 	ri := t.cfg.Relays.Add(c.Node, c.Target, "public", Transport, relay.In)
 	defer t.cfg.Relays.Remove(ri)
