@@ -35,7 +35,7 @@ func (d *decider) Connect(p *distfilter.Peers) distfilter.Verdict {
 	d.h.count(v.Action, abi.OpConnect)
 	switch {
 	case v.Action != abi.FilterAllow:
-		d.h.logs.Refused(d.asker.Addr.Addr(), v.Action.String()+" connect", "from", d.from, "to", d.to, "reason", v.Reason)
+		d.h.logs.refused(v.Action.String()+" connect", func() []any { return []any{"from", d.from, "to", d.to, "reason", v.Reason} })
 		return distfilter.Verdict{Action: distfilter.Close, Reason: v.Reason}
 	case v.Unfiltered:
 		d.h.stats.unfiltered.Add(1)
@@ -100,18 +100,25 @@ func (d *decider) ask(req *abi.FilterRequest) (abi.Verdict, error) {
 
 // refused logs a denial or a close, at the Hub's rate.
 func (d *decider) refused(m *distfilter.Message, v distfilter.Verdict) {
-	attrs := []any{"from", d.from, "to", d.to}
-	if len(m.Name) > 0 {
-		attrs = append(attrs, "name", string(m.Name))
-	}
-	if len(m.MFA.Module) > 0 {
-		attrs = append(attrs, "mfa", mfa(m.MFA))
-	}
-	if m.Call.Via != distfilter.ViaNone {
-		attrs = append(attrs, "call", m.Call.Via.String()+" "+mfa(m.Call.MFA))
-	}
-	attrs = append(attrs, "reason", v.Reason)
-	d.h.logs.Refused(d.asker.Addr.Addr(), v.Action.String()+" "+m.Op.String(), attrs...)
+	d.h.logs.refused(v.Action.String()+" "+m.Op.String(), func() []any {
+		attrs := []any{"from", d.from, "to", d.to}
+		if d.asker.Site != "" {
+			attrs = append(attrs, "site", d.asker.Site)
+		}
+		if d.asker.Identity != "" {
+			attrs = append(attrs, "identity", d.asker.Identity)
+		}
+		if len(m.Name) > 0 {
+			attrs = append(attrs, "name", string(m.Name))
+		}
+		if len(m.MFA.Module) > 0 {
+			attrs = append(attrs, "mfa", mfa(m.MFA))
+		}
+		if m.Call.Via != distfilter.ViaNone {
+			attrs = append(attrs, "call", m.Call.Via.String()+" "+mfa(m.Call.MFA))
+		}
+		return append(attrs, "reason", v.Reason)
+	})
 }
 
 func mfa(f distfilter.MFA) string {

@@ -27,7 +27,6 @@ import (
 	"sync/atomic"
 
 	"github.com/distgate/distgate/abi"
-	"github.com/distgate/distgate/gateway/admit"
 	"github.com/distgate/distgate/gateway/distfilter"
 	"github.com/distgate/distgate/gateway/relay"
 )
@@ -81,7 +80,7 @@ type Config struct {
 type Hub struct {
 	cfg  Config
 	log  *slog.Logger
-	logs *admit.Log // denials and closes, rate-limited
+	logs *refusalLog // denials and closes, rate-limited
 
 	gen   atomic.Uint64 // bumped by Changed: the caches' generation
 	stats stats
@@ -93,12 +92,12 @@ func New(cfg Config) *Hub {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
-	h.logs = admit.NewLog(h.log, "filter: message refused")
+	h.logs = newRefusalLog(h.log)
 	return h
 }
 
 // Close writes the summary of the decisions not logged.
-func (h *Hub) Close() { h.logs.Close() }
+func (h *Hub) Close() { h.logs.close() }
 
 // Active reports whether the filter policy is there: whether Wrap filters.
 func (h *Hub) Active() bool {

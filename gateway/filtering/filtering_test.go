@@ -1,8 +1,11 @@
 package filtering
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 
@@ -152,5 +155,24 @@ func TestShapeAllocs(t *testing.T) {
 	d.Decide(m)
 	if n := testing.AllocsPerRun(100, func() { d.Decide(m) }); n != 0 {
 		t.Fatalf("%v allocations per cached decision", n)
+	}
+}
+
+// TestRefusalLogBounded: a flood of refusals writes a few lines, then one
+// summary.
+func TestRefusalLogBounded(t *testing.T) {
+	var buf bytes.Buffer
+	l := newRefusalLog(slog.New(slog.NewTextHandler(&buf, nil)))
+	for i := range 1000 {
+		kind := "deny spawn_request"
+		if i%2 == 0 {
+			kind = "deny reg_send"
+		}
+		l.refused(kind, func() []any { return []any{"n", i} })
+	}
+	l.close()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2*logPerKind+1 || !strings.Contains(lines[len(lines)-1], "not_logged=994") {
+		t.Fatalf("%d lines:\n%s", len(lines), buf.String())
 	}
 }

@@ -185,7 +185,7 @@ func TestNoRemoteExec(t *testing.T) {
 			erpcCall("my_api", "reset", 0),
 			{Op: abi.OpSpawnRequest, DOP: 29, Module: "os", Function: "cmd", Arity: 1},
 			{Op: abi.OpRegSend, DOP: 6, Name: "code_server"},
-			{Op: abi.OpRegSend, DOP: 6, Name: "rex"},
+			{Op: abi.OpRegSend, DOP: 6, Name: "rex", Call: abi.Call{Via: abi.ViaGenCall, Tag: "block_call", Module: "os", Function: "cmd", Arity: 1}},
 		},
 	})
 }

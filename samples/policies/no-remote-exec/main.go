@@ -32,8 +32,9 @@ type Config struct {
 	// DenyNames are registered names no message may be sent to, added to
 	// DefaultDenyNames.
 	DenyNames []string `json:"deny_names"`
-	// RPCNames are the registered names whose messages are read as calls
-	// (rex's {call, M, F, A, GL}); ["rex"] when absent.
+	// RPCNames are the registered names whose messages that have the
+	// shape of a call (rex's {call, M, F, A, GL}) are decided as calls;
+	// ["rex"] when absent.
 	RPCNames []string `json:"rpc_names"`
 }
 
@@ -140,12 +141,11 @@ func (p *Policy) Filter(req abi.FilterRequest) abi.Verdict {
 		if slices.Contains(p.denyNames, req.Name) {
 			return abi.DenyMessage("no-remote-exec: messages to " + req.Name + " are denied")
 		}
-		if slices.Contains(p.rpcNames, req.Name) {
-			if req.Call.Via == abi.ViaNone {
-				return abi.DenyMessage("no-remote-exec: a message to " + req.Name + " that is not a call")
-			}
+		if slices.Contains(p.rpcNames, req.Name) && req.Call.Via != abi.ViaNone {
 			return p.call(req.Call)
 		}
+		// Not a call: rex runs nothing for it (its features_request,
+		// which every OTP 23+ node sends on connecting).
 		return abi.AllowMessage()
 	case abi.OpSend, abi.OpAliasSend, abi.OpLink, abi.OpUnlink, abi.OpUnlinkAck, abi.OpExit, abi.OpExit2,
 		abi.OpMonitor, abi.OpDemonitor, abi.OpMonitorExit, abi.OpGroupLeader, abi.OpSpawnReply:

@@ -57,7 +57,7 @@ func TestFilter(t *testing.T) {
 		{"spawn/4 of unlisted:f/0", spawn("unlisted", "f", 0), abi.FilterDeny},
 		{"rex call os:cmd/1", rex("os", "cmd", 1), abi.FilterDeny},
 		{"rex call erlang:node/0", rex("erlang", "node", 0), abi.FilterAllow},
-		{"rex message that is not a call", regSend("rex"), abi.FilterDeny},
+		{"rex message that is not a call (features_request)", regSend("rex"), abi.FilterAllow},
 		{"to code_server", regSend("code_server"), abi.FilterDeny},
 		{"to my_admin", regSend("my_admin"), abi.FilterDeny},
 		{"to global_name_server", regSend("global_name_server"), abi.FilterAllow},
