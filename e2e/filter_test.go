@@ -199,7 +199,9 @@ func fakeNode(addr, name string) (net.Conn, error) {
 		return nil, err
 	}
 	c.SetDeadline(time.Now().Add(60 * time.Second))
-	frame := func(body []byte) []byte { return append(binary.BigEndian.AppendUint16(nil, uint16(len(body))), body...) }
+	frame := func(body []byte) []byte {
+		return append(binary.BigEndian.AppendUint16(nil, uint16(len(body))), body...)
+	}
 	if _, err := c.Write(frame(handshake.AppendSendNameV6(nil, handshake.SendName{Name: name, Flags: fakeFlags, Creation: 7}))); err != nil {
 		return fail(err)
 	}
