@@ -106,6 +106,8 @@ func (b *bench) setupPath(name string) (*pathEnv, error) {
 		}, nil
 	case pathTerminate:
 		return b.setupTerminate()
+	case pathFilterOff, pathFilterAllowAll, pathFilterNoExec:
+		return b.setupFilter(name)
 	}
 	return nil, fmt.Errorf("unknown path %q", name)
 }

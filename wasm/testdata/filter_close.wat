@@ -1,4 +1,4 @@
-;; A filter-only policy (ABI revision 3): every message closes the
+;; A filter-only policy (ABI revision 4): every message closes the
 ;; connection, with the reason "no".
 (module
   (memory (export "memory") 1)
