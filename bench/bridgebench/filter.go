@@ -106,7 +106,7 @@ func (b *bench) setupFilter(name string) (*pathEnv, error) {
 // filterSummary is the last line's figures.
 type filterSummary struct {
 	ratio64k, ratio1k, rttAdded float64
-	noExec64k, noExec1k        float64
+	noExec64k, noExec1k         float64
 }
 
 func summarizeFilter(rs []pathResult) filterSummary {
