@@ -113,7 +113,8 @@ type PolicyConfig struct {
 	// when the filter policy fails on it (a trap, its deadline, the
 	// engine busy): "deny" (default) drops the message, failing a spawn
 	// request at once; "close" closes the connection. A connection the
-	// policy fails on at "connect" is closed either way.
+	// policy fails on at "connect" is filtered all the same (each message
+	// asked), or closed with "close".
 	FilterOnFailure string `yaml:"filter_on_failure"`
 }
 

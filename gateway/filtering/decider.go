@@ -24,13 +24,17 @@ type decider struct {
 }
 
 // Connect implements distfilter.Decider: it asks the policy about the
-// connection. A failure closes it.
+// connection. A failure filters it (every message is asked), or closes it
+// with FailClose.
 func (d *decider) Connect(p *distfilter.Peers) distfilter.Verdict {
 	d.from, d.to = p.Remote.Name, p.Local.Name
 	req := abi.FilterRequest{Op: abi.OpConnect, From: d.from, To: d.to, Asker: d.asker}
 	v, err := d.ask(&req)
 	if err != nil {
-		v = abi.CloseConnection("filter policy failed")
+		v = abi.Verdict{Action: abi.FilterAllow, Reason: "filter policy failed: filtered"}
+		if d.h.cfg.OnFailure == FailClose {
+			v = abi.CloseConnection("filter policy failed")
+		}
 	}
 	d.h.count(v.Action, abi.OpConnect)
 	switch {

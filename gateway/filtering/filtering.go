@@ -13,7 +13,7 @@
 // A policy that fails (a trap, its deadline, garbage, the engine busy)
 // fails closed: the message is denied, or the connection closed when the
 // configuration says so (FailClose); a connection whose "connect" fails is
-// closed. Calls go through the policy engine's bounded executors and
+// filtered all the same (every message asked), or closed with FailClose. Calls go through the policy engine's bounded executors and
 // deadlines, like lookups and authorizations: a hostile policy slows the
 // connections it filters down to its deadline per new shape, then to
 // nothing while the engine backs off from it, and never blocks anything

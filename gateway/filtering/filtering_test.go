@@ -94,19 +94,19 @@ func TestDecideCache(t *testing.T) {
 
 // TestDecideFailure: a failing policy denies the message (or closes the
 // connection with FailClose), and is asked again; a failing connect
-// closes.
+// filters the connection (closes it with FailClose).
 func TestDecideFailure(t *testing.T) {
 	fail := func(*abi.FilterRequest) (abi.Verdict, error) { return abi.DenyMessage("x"), errors.New("trap") }
 	for _, mode := range []Failure{FailDeny, FailClose} {
 		e := &fakeEngine{has: true, decide: fail}
 		h := New(Config{Engine: e, Policy: "filter", OnFailure: mode})
 		d := &decider{h: h, ctx: context.Background()}
-		if v := d.Connect(&distfilter.Peers{}); v.Action != distfilter.Close {
-			t.Fatalf("connect on failure: %+v", v)
-		}
 		want := distfilter.Deny
 		if mode == FailClose {
 			want = distfilter.Close
+		}
+		if v := d.Connect(&distfilter.Peers{}); v.Unfiltered || (v.Action == distfilter.Close) != (mode == FailClose) {
+			t.Fatalf("%v: connect on failure: %+v", mode, v)
 		}
 		for range 2 {
 			if v := d.Decide(&distfilter.Message{Op: distfilter.OpSend}); v.Action != want {
