@@ -138,7 +138,7 @@ func TestFilterBadStream(t *testing.T) {
 	b.push(t, "filter", policyModule(t, "samples/policies/no-remote-exec"), filterConfig)
 	y := startSiteNode(t, b, "y")
 	proxy := proxyPort(t, a, y.name)
-	for _, tc := range []struct {
+	for i, tc := range []struct {
 		name   string
 		packet []byte
 		close  bool // half-close after the packet
@@ -148,7 +148,9 @@ func TestFilterBadStream(t *testing.T) {
 		{"truncated", []byte{0, 0, 4, 0, 131, 'D', 0}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := fakeNode(proxy, "fake@"+a.host)
+			// A name of its own: the node may still be calling the
+			// previous one back (a simultaneous connection is refused).
+			c, err := fakeNode(proxy, fmt.Sprintf("fake%d@%s", i, a.host))
 			if err != nil {
 				t.Fatalf("handshake with %s: %v\nsite B log:\n%s", y.name, err, tail(b.proc.out.String(), 3000))
 			}

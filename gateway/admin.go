@@ -12,22 +12,32 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/distgate/distgate/gateway/events"
+	"github.com/distgate/distgate/gateway/ui"
 	"github.com/distgate/distgate/wasm"
 )
 
 // adminServer is the admin API: HTTP on loopback or a Unix socket, every
-// request authorized by the bearer token in <data_dir>/admin.token.
+// request authorized by the bearer token in <data_dir>/admin.token, but
+// the probes (/healthz, /readyz: the state and nothing else) and the
+// status page (/ui/: its own sessions, see package ui). The probes may
+// also have a listener of their own.
 type adminServer struct {
 	adminDeps
-	token string
-	ln    net.Listener
-	srv   *http.Server
-	mux   *http.ServeMux
-	wg    sync.WaitGroup
+	token    string
+	ln       net.Listener
+	srv      *http.Server
+	mux      *http.ServeMux
+	probesLn net.Listener // nil without admin.probes
+	probes   *http.Server
+	ctx      context.Context // ends at close: long requests (events -follow) end with it
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // adminDeps is what the admin API serves.
@@ -43,12 +53,20 @@ type adminDeps struct {
 	lookup, authorize string
 	// fail is told of the server's failure after it started.
 	fail func(error)
+	// events is the event log; ready says whether the gateway serves and
+	// why not; ui is the status page; decisionP99 is a policy's 99th
+	// percentile decision time (0: none yet).
+	events      *events.Log
+	ready       func() (bool, string)
+	ui          *ui.UI
+	decisionP99 func(policy string) time.Duration
 }
 
 // newAdminServer listens on listen and serves the API, authorized by
 // token; close stops it.
-func newAdminServer(listen, token string, d adminDeps) (*adminServer, error) {
+func newAdminServer(listen, probes, token string, d adminDeps) (*adminServer, error) {
 	a := &adminServer{adminDeps: d, token: token, mux: http.NewServeMux()}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
 	var err error
 	if path, ok := strings.CutPrefix(listen, "unix:"); ok {
 		os.Remove(path)
@@ -63,6 +81,8 @@ func newAdminServer(listen, token string, d adminDeps) (*adminServer, error) {
 		return nil, fmt.Errorf("admin.listen: %w", err)
 	}
 	a.mux.HandleFunc("GET /v1/status", a.getStatus)
+	a.mux.HandleFunc("GET /v1/events", a.getEvents)
+	a.mux.HandleFunc("POST /v1/ui/login", a.uiLogin)
 	a.registerPolicyRoutes()
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics, promhttp.HandlerOpts{}))
 	// Go's profiler, behind the same token: `go tool pprof` with
@@ -72,15 +92,48 @@ func newAdminServer(listen, token string, d adminDeps) (*adminServer, error) {
 	a.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	a.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	a.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	a.srv = &http.Server{Handler: a.auth(a.mux), ReadHeaderTimeout: adminHeaderTimeout}
+	a.srv = &http.Server{Handler: a.route(a.auth(a.mux)), ReadHeaderTimeout: adminHeaderTimeout,
+		BaseContext: func(net.Listener) context.Context { return a.ctx }}
+	if probes != "" {
+		if a.probesLn, err = net.Listen("tcp", probes); err != nil {
+			a.ln.Close()
+			return nil, fmt.Errorf("admin.probes: %w", err)
+		}
+		pm := http.NewServeMux()
+		pm.HandleFunc("GET /healthz", a.healthz)
+		pm.HandleFunc("GET /readyz", a.readyz)
+		a.probes = &http.Server{Handler: pm, ReadHeaderTimeout: adminHeaderTimeout}
+		a.serve(a.probes, a.probesLn, "admin.probes")
+	}
+	a.serve(a.srv, a.ln, "admin")
+	return a, nil
+}
+
+// serve runs srv on ln until close.
+func (a *adminServer) serve(srv *http.Server, ln net.Listener, what string) {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		if err := a.srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			d.fail(fmt.Errorf("admin: %w", err))
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.fail(fmt.Errorf("%s: %w", what, err))
 		}
 	}()
-	return a, nil
+}
+
+// route sends the probes and the status page past the bearer token.
+func (a *adminServer) route(authed http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/healthz" && r.Method == http.MethodGet:
+			a.healthz(w, r)
+		case r.URL.Path == "/readyz" && r.Method == http.MethodGet:
+			a.readyz(w, r)
+		case strings.HasPrefix(r.URL.Path, "/ui/") && a.ui != nil:
+			a.ui.ServeHTTP(w, r)
+		default:
+			authed.ServeHTTP(w, r)
+		}
+	})
 }
 
 func (a *adminServer) addr() string {
@@ -109,12 +162,24 @@ func (a *adminServer) auth(next http.Handler) http.Handler {
 // close stops the server, giving requests in progress a moment, and waits
 // for it.
 func (a *adminServer) close() {
+	a.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), adminShutdownTimeout)
 	defer cancel()
 	if a.srv.Shutdown(ctx) != nil {
 		a.srv.Close()
 	}
+	if a.probes != nil && a.probes.Shutdown(ctx) != nil {
+		a.probes.Close()
+	}
 	a.wg.Wait()
+}
+
+// probesAddr returns where the probes' own listener is ("" without one).
+func (a *adminServer) probesAddr() string {
+	if a.probesLn == nil {
+		return ""
+	}
+	return a.probesLn.Addr().String()
 }
 
 func (a *adminServer) getStatus(w http.ResponseWriter, _ *http.Request) {

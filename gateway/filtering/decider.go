@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"strconv"
+	"time"
 
 	"github.com/distgate/distgate/abi"
 	"github.com/distgate/distgate/gateway/distfilter"
+	"github.com/distgate/distgate/gateway/events"
 )
 
 // decider decides for one connection's filter, on the goroutine that
@@ -17,6 +19,8 @@ type decider struct {
 	asker abi.Asker
 	from  string // the remote node, from the handshake
 	to    string // the local node
+	relay uint64 // the relay's ID, for events
+	out   bool   // the local node called
 
 	gen   uint64                        // the Hub's generation the cache belongs to
 	cache map[string]distfilter.Verdict // by shape (key)
@@ -39,7 +43,8 @@ func (d *decider) Connect(p *distfilter.Peers) distfilter.Verdict {
 	d.h.count(v.Action, abi.OpConnect)
 	switch {
 	case v.Action != abi.FilterAllow:
-		d.h.logs.refused(v.Action.String()+" connect", func() []any { return []any{"from", d.from, "to", d.to, "reason", v.Reason} })
+		d.h.logs.refused(v.Action.String()+" connect", func() []any { return []any{"from", d.from, "to", d.to, "reason", v.Reason} },
+			func() events.Event { return d.event(events.FilterClosed, "connect: "+v.Reason) })
 		return distfilter.Verdict{Action: distfilter.Close, Reason: v.Reason}
 	case v.Unfiltered:
 		d.h.stats.unfiltered.Add(1)
@@ -95,7 +100,14 @@ func (d *decider) decide(m *distfilter.Message) distfilter.Verdict {
 // ask calls the policy and counts the call.
 func (d *decider) ask(req *abi.FilterRequest) (abi.Verdict, error) {
 	d.h.stats.calls.Add(1)
+	var start time.Time
+	if d.h.cfg.Timed != nil {
+		start = time.Now()
+	}
 	v, err := d.h.cfg.Engine.Filter(d.ctx, d.h.cfg.Policy, req)
+	if d.h.cfg.Timed != nil {
+		d.h.cfg.Timed(d.h.cfg.Policy, "filter", time.Since(start))
+	}
 	if err != nil {
 		d.h.stats.failures.Add(1) // the engine logged it
 	}
@@ -122,7 +134,35 @@ func (d *decider) refused(m *distfilter.Message, v distfilter.Verdict) {
 			attrs = append(attrs, "call", m.Call.Via.String()+" "+mfa(m.Call.MFA))
 		}
 		return append(attrs, "reason", v.Reason)
+	}, func() events.Event {
+		r := events.PolicyDenied
+		if v.Action == distfilter.Close {
+			r = events.FilterClosed
+		}
+		what := v.Action.String() + " " + m.Op.String()
+		switch {
+		case m.Call.Via != distfilter.ViaNone:
+			what += " " + m.Call.Via.String() + " " + mfa(m.Call.MFA)
+		case len(m.MFA.Module) > 0:
+			what += " " + mfa(m.MFA)
+		case len(m.Name) > 0:
+			what += " to " + string(m.Name)
+		}
+		return d.event(r, what+": "+v.Reason)
 	})
+}
+
+// event is a Filtered event of the connection.
+func (d *decider) event(r events.Reason, detail string) events.Event {
+	e := events.Event{Kind: events.Filtered, Relay: d.relay, Caller: d.from, Target: d.to, Route: d.asker.Site,
+		Direction: "in", Reason: r, Detail: detail}
+	if d.out {
+		e.Caller, e.Target, e.Direction = d.to, d.from, "out"
+	}
+	if e.Route == "" {
+		e.Route = "public"
+	}
+	return e
 }
 
 func mfa(f distfilter.MFA) string {

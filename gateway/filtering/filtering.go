@@ -25,9 +25,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/distgate/distgate/abi"
 	"github.com/distgate/distgate/gateway/distfilter"
+	"github.com/distgate/distgate/gateway/events"
 	"github.com/distgate/distgate/gateway/relay"
 )
 
@@ -71,6 +73,12 @@ type Config struct {
 	OnFailure Failure
 	// Logger receives denials and closes (rate-limited) and failures.
 	Logger *slog.Logger
+	// Events, when set, keeps the refusals the Logger gets as events
+	// (events.Filtered).
+	Events *events.Log
+	// Timed, when set, is told how long each call of the policy took
+	// (decision "filter"); verdicts from a cache are not calls.
+	Timed func(policy, decision string, d time.Duration)
 	// Limits bound what a connection's decoder holds; zero: distfilter's
 	// defaults.
 	Limits distfilter.Limits
@@ -92,7 +100,7 @@ func New(cfg Config) *Hub {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
-	h.logs = newRefusalLog(h.log)
+	h.logs = newRefusalLog(h.log, cfg.Events)
 	return h
 }
 
@@ -115,6 +123,7 @@ func (h *Hub) Changed() {
 
 // Conn describes a relayed connection to filter.
 type Conn struct {
+	Relay uint64 // its ID in the relay table, for the events
 	// Asker is the remote side as the gateway knows it; its label "via"
 	// is added here from Via.
 	Asker abi.Asker
@@ -139,7 +148,7 @@ func (h *Hub) Wrap(ctx context.Context, remote relay.Stream, c Conn) (s relay.St
 	if !h.Active() {
 		return remote, false, nil
 	}
-	d := &decider{h: h, ctx: ctx, asker: c.Asker, gen: h.gen.Load()}
+	d := &decider{h: h, ctx: ctx, asker: c.Asker, relay: c.Relay, out: c.LocalDialled, gen: h.gen.Load()}
 	if c.Via != "" {
 		d.asker.Labels = append(append([]abi.Label(nil), c.Asker.Labels...), abi.Label{Key: "via", Value: c.Via})
 	}

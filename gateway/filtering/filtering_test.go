@@ -11,6 +11,7 @@ import (
 
 	"github.com/distgate/distgate/abi"
 	"github.com/distgate/distgate/gateway/distfilter"
+	"github.com/distgate/distgate/gateway/events"
 )
 
 // fakeEngine answers with decide, and counts the calls.
@@ -162,17 +163,21 @@ func TestShapeAllocs(t *testing.T) {
 // summary.
 func TestRefusalLogBounded(t *testing.T) {
 	var buf bytes.Buffer
-	l := newRefusalLog(slog.New(slog.NewTextHandler(&buf, nil)))
+	ev := events.NewLog(100, nil, nil)
+	l := newRefusalLog(slog.New(slog.NewTextHandler(&buf, nil)), ev)
 	for i := range 1000 {
 		kind := "deny spawn_request"
 		if i%2 == 0 {
 			kind = "deny reg_send"
 		}
-		l.refused(kind, func() []any { return []any{"n", i} })
+		l.refused(kind, func() []any { return []any{"n", i} }, func() events.Event { return events.Event{Kind: events.Filtered} })
 	}
 	l.close()
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	if len(lines) != 2*logPerKind+1 || !strings.Contains(lines[len(lines)-1], "not_logged=994") {
 		t.Fatalf("%d lines:\n%s", len(lines), buf.String())
+	}
+	if n := len(ev.Since(0, "", 0)); n != 2*logPerKind {
+		t.Fatalf("%d events, want %d", n, 2*logPerKind)
 	}
 }

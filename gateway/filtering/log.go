@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/distgate/distgate/gateway/events"
 )
 
 // A flood of refused messages must not write a line each. In each period
@@ -19,9 +21,11 @@ const (
 	logLines   = 10
 )
 
-// refusalLog writes the filter's refusals at a bounded rate.
+// refusalLog writes the filter's refusals at a bounded rate, to the log
+// and as events.
 type refusalLog struct {
-	log *slog.Logger
+	log    *slog.Logger
+	events *events.Log // nil: none
 
 	mu      sync.Mutex // guards the following
 	start   time.Time  // of the period
@@ -33,14 +37,19 @@ type refusalLog struct {
 	closed  bool
 }
 
-func newRefusalLog(log *slog.Logger) *refusalLog {
-	return &refusalLog{log: log, perKind: map[string]int{}, held: map[string]int{}}
+func newRefusalLog(log *slog.Logger, ev *events.Log) *refusalLog {
+	return &refusalLog{log: log, events: ev, perKind: map[string]int{}, held: map[string]int{}}
 }
 
-// refused notes a refusal of kind; attrs come with it when it is written.
-func (l *refusalLog) refused(kind string, attrs func() []any) {
-	if l.note(kind, time.Now()) {
-		l.log.Warn("filter: message refused", append([]any{"decision", kind}, attrs()...)...)
+// refused notes a refusal of kind; attrs and the event come with it when
+// it is written.
+func (l *refusalLog) refused(kind string, attrs func() []any, event func() events.Event) {
+	if !l.note(kind, time.Now()) {
+		return
+	}
+	l.log.Warn("filter: message refused", append([]any{"decision", kind}, attrs()...)...)
+	if l.events != nil {
+		l.events.Add(event())
 	}
 }
 

@@ -126,13 +126,14 @@ func (p *Ports) handle(ctx context.Context, pp *ports.Port[Route], c net.Conn) {
 	s, transport, err := p.cfg.Links.Open(octx, rt.Site, rt.Transport, rt.Liveness, hdr, frame)
 	cancel()
 	if err != nil {
-		p.cfg.Relays.Refused(relay.Out, transport.String())
+		p.cfg.Relays.Refused(relay.Refusal{Caller: caller, Target: target, Site: rt.Site, Transport: transport.String(),
+			Direction: relay.Out, Reason: link.RefusalReason(err), Detail: err.Error()})
 		p.log.Error("relay refused", "caller", caller, "claims", sn.Name, "target", target, "via", rt.Site, "err", err)
 		c.Close()
 		return
 	}
 	pp.MarkConnected() // the peer took the caller: the port is no longer evicted for another
-	ri := p.cfg.Relays.Add(caller, target, rt.Site, transport.String(), relay.Out)
+	ri := p.cfg.Relays.Add(caller, target, rt.Site, transport.String(), relay.Out, link.Describe(s))
 	defer p.cfg.Relays.Remove(ri)
 	p.log.Debug("relay started", "caller", caller, "target", target, "via", rt.Site, "transport", transport)
 	local := relay.Conn(c.(*net.TCPConn))
@@ -143,7 +144,7 @@ func (p *Ports) handle(ctx context.Context, pp *ports.Port[Route], c net.Conn) {
 		// What the remote node sends is filtered; the local node's
 		// send_name, sent with the stream's header, is the filter's
 		// first view of the handshake.
-		fc := filtering.Conn{Asker: abi.Asker{Site: rt.Site, Node: target, Verified: abi.VerifiedSite}, Via: "link",
+		fc := filtering.Conn{Relay: ri.ID, Asker: abi.Asker{Site: rt.Site, Node: target, Verified: abi.VerifiedSite}, Via: "link",
 			LocalDialled: true, InPrefix: 2, OutPrefix: 2, Sent: frame}
 		fs, _, err := p.cfg.Filters.Wrap(ctx, s, fc)
 		if err != nil {
@@ -154,9 +155,7 @@ func (p *Ports) handle(ctx context.Context, pp *ports.Port[Route], c net.Conn) {
 		}
 		s = fs
 	}
-	if err := relay.Run(local, s, p.cfg.Bufs, &ri.Stats); err != nil {
-		p.log.Info("relay ended", "caller", caller, "target", target, "err", err)
-	}
+	relay.Run(local, s, p.cfg.Bufs, &ri.Stats) // its end is an event
 }
 
 // Status describes a proxy port.

@@ -71,7 +71,7 @@ func (s *filtered) Read(p []byte) (int, error) {
 			}
 		}
 		if ferr != nil {
-			return 0, ferr
+			return 0, &FilterError{Err: ferr}
 		}
 		if len(out) == 1 && len(out[0]) > 0 && &out[0][0] == &p[0] {
 			return len(out[0]), err // the common case: a prefix of p passes
@@ -148,3 +148,13 @@ func (s *filtered) writeLocked(b []byte) (int, error) {
 	}
 	return s.Stream.Write(b)
 }
+
+// FilterError is returned by the reads of a filtered stream whose filter
+// ended the connection: its policy closed it, or the stream is one the
+// receiving node would refuse.
+type FilterError struct{ Err error }
+
+func (e *FilterError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the filter's error.
+func (e *FilterError) Unwrap() error { return e.Err }
