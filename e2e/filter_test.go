@@ -127,6 +127,11 @@ func TestFilterNoRemoteExec(t *testing.T) {
 	if !strings.Contains(b.proc.out.String(), "filter: message refused") {
 		t.Errorf("site B logged no refusal:\n%s", tail(b.proc.out.String(), 3000))
 	}
+	// The refusals are events too, with the message and the reason.
+	evs, errOut, code := runCmd(t, nil, distgateBin(t), "events", "-node", y.name, "-config", b.config)
+	if code != 0 || !strings.Contains(evs, "filtered") || !strings.Contains(evs, "os:cmd/1") {
+		t.Errorf("distgate events: %s%s", evs, errOut)
+	}
 }
 
 // TestFilterBadStream: a caller that completes the handshake and then
@@ -240,4 +245,77 @@ func fakeNode(addr, name string) (net.Conn, error) {
 	}
 	c.SetDeadline(time.Time{})
 	return c, nil
+}
+
+// TestFilterTLSTermination: a node speaking inet_tls_dist reaches a TCP
+// node through a gateway that terminates TLS and filters with
+// no-remote-exec: the filter reads the handshake as reframed (TLS
+// distribution's 4-byte lengths one way, TCP's 2 the other); an allowed
+// call and 50 MB pass, a denied call fails at once.
+func TestFilterTLSTermination(t *testing.T) {
+	t.Parallel()
+	requireTools(t, "erl")
+	ca := makeTLSFiles(t)
+	s, public := edgeSite(t, ca, "")
+	s.push(t, "filter", policyModule(t, "samples/policies/no-remote-exec"), filterConfig)
+	startNode(t, s.epmdPort, "y")
+	expr := `
+		Y = 'y@` + shortHost() + `',
+		pong = net_adm:ping(Y),
+		Y = erpc:call(Y, erlang, node, [], 60000),
+		denied = try erpc:call(Y, os, cmd, ["id"], 60000) catch error:{erpc, denied} -> denied end,
+		Bin = crypto:strong_rand_bytes(50 * 1024 * 1024),
+		Sum = erlang:md5(Bin),
+		Sum = erpc:call(Y, erlang, md5, [Bin], 120000),
+		ok`
+	out, err := tryEvalErl(t, public, "x", expr, "-proto_dist", "inet_tls", "-ssl_dist_optfile", tlsCallerConf(t, s, ca, true),
+		"-dist_listen", "false", "-hidden")
+	if err != nil || out != "ok" {
+		t.Fatalf("TLS caller: %v\n%s\ngateway:\n%s", err, out, tail(s.proc.out.String(), 4000))
+	}
+	if !strings.Contains(s.proc.out.String(), `call="erpc os:cmd/1"`) {
+		t.Fatalf("the denial is not in the gateway's log:\n%s", tail(s.proc.out.String(), 4000))
+	}
+}
+
+// filterCallerExpr is what the called node runs: a process that, told
+// {call, From, Node, M, F, A}, calls Node (the caller, over the
+// connection the caller opened) and answers with the result.
+const filterCallerExpr = `register(caller, spawn(fun L() ->
+	receive {call, From, N, M, F, A} ->
+		From ! {result, try {ok, erpc:call(N, M, F, A, 60000)} catch C:E -> {C, E} end}, L()
+	end end)).`
+
+// TestFilterOutboundRouteSwap: site A's route to site B's nodes has
+// filter set, so what a node of B sends back on a connection a node of A
+// opened is filtered by A's policy: a call from B fails at once; once A's
+// policy is replaced by one that allows it, the verdict cached for that
+// call is gone and the same call runs.
+func TestFilterOutboundRouteSwap(t *testing.T) {
+	t.Parallel()
+	requireTools(t, "erl")
+	a, b := newGatewaySite(t, "site-a"), newGatewaySite(t, "site-b")
+	a.filterRoutes = true
+	a.writeConfig(t, "tls", 5*time.Second, b)
+	b.writeConfig(t, "tls", 5*time.Second, a)
+	a.start(t)
+	b.start(t)
+	module := policyModule(t, "samples/policies/no-remote-exec")
+	a.push(t, "filter", module, `{}`)
+	y := startSiteNode(t, b, "y", "-eval", filterCallerExpr)
+	p, lines := startScriptNode(t, a, "x", fmt.Sprintf(`
+		Y = '%s',
+		pong = net_adm:ping(Y),
+		Call = fun() -> {caller, Y} ! {call, self(), node(), erlang, node, []},
+			receive {result, R} -> R after 60000 -> timeout end end,
+		{error, {erpc, denied}} = Call(),
+		io:format("DENIED~n"),
+		Loop = fun L(0) -> io:format("STILL DENIED~n");
+		           L(N) -> case Call() of {ok, _} -> io:format("ALLOWED~n"); _ -> timer:sleep(200), L(N - 1) end end,
+		Loop(300).`, y.name))
+	lines.waitLine(t, "DENIED", 60*time.Second, p)
+	a.push(t, "filter", module, `{"allow": ["erlang:node/0"]}`)
+	if l := lines.waitLine(t, "ALLOWED", 90*time.Second, p); l != "ALLOWED" {
+		t.Fatalf("after the swap: %s\nsite A log:\n%s", l, tail(a.proc.out.String(), 3000))
+	}
 }
