@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/md5"
 	"encoding/binary"
 	"errors"
@@ -317,5 +318,38 @@ func TestFilterOutboundRouteSwap(t *testing.T) {
 	a.push(t, "filter", module, `{"allow": ["erlang:node/0"]}`)
 	if l := lines.waitLine(t, "ALLOWED", 90*time.Second, p); l != "ALLOWED" {
 		t.Fatalf("after the swap: %s\nsite A log:\n%s", l, tail(a.proc.out.String(), 3000))
+	}
+}
+
+// TestFilterHostilePolicy: a filter policy that never returns, with
+// policy.filter_on_failure: close, costs connections their deadline and
+// then their life, and nothing else: a caller's ping fails (its
+// connection is closed), the gateway's admin API and EPMD keep answering,
+// and once a sane policy replaces it the same caller gets through.
+func TestFilterHostilePolicy(t *testing.T) {
+	t.Parallel()
+	requireTools(t, "erl", "wat2wasm")
+	a, b := newGatewaySite(t, "site-a"), newGatewaySite(t, "site-b")
+	b.extra = "policy: {filter_on_failure: close}\n"
+	a.writeConfig(t, "tls", 5*time.Second, b)
+	b.writeConfig(t, "tls", 5*time.Second, a)
+	a.start(t)
+	b.start(t)
+	b.push(t, "filter", policyModule(t, "e2e/testdata/filter/loop.wat"), "")
+	y := startSiteNode(t, b, "y")
+	ping := fmt.Sprintf(`net_adm:ping('%s')`, y.name)
+	if out, err := evalAt(t, a, "x", ping); err != nil || out != "pang" {
+		t.Fatalf("ping through a hostile filter: %v %s\nsite B log:\n%s", err, out, tail(b.proc.out.String(), 3000))
+	}
+	b.status(t) // the admin API answers
+	if _, _, err := b.epmdClient().Names(context.Background()); err != nil {
+		t.Fatalf("site B's EPMD: %v", err)
+	}
+	if !strings.Contains(b.proc.out.String(), "filter_closed") {
+		t.Errorf("no relay ended with filter_closed:\n%s", tail(b.proc.out.String(), 3000))
+	}
+	b.push(t, "filter", policyModule(t, "e2e/testdata/filter/allow_all.wat"), "")
+	if out, err := evalAt(t, a, "x2", ping); err != nil || out != "pong" {
+		t.Fatalf("ping once the policy is sane: %v %s\nsite B log:\n%s", err, out, tail(b.proc.out.String(), 3000))
 	}
 }
