@@ -181,7 +181,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	page := ui.New(ui.Config{State: g.page, Logger: log.With("component", "ui")})
 	if g.admin, err = newAdminServer(cfg.Admin.Listen, cfg.Admin.Probes, token, adminDeps{
 		status: g.Status, engine: g.engine, policies: g.policies, logs: logs, nodes: g.nodes, metrics: g.metrics.reg,
-		lookup: cfg.Policy.Lookup, authorize: cfg.Policy.Authorize, fail: g.fail,
+		lookup: cfg.Policy.Lookup, authorize: cfg.Policy.Authorize, filter: cfg.Policy.Filter, fail: g.fail,
 		events: g.events, ready: g.ready, ui: page, decisionP99: g.metrics.decisionP99,
 	}); err != nil {
 		return nil, err
