@@ -53,8 +53,9 @@ func filterExpr(y string) string {
 		denied = Denied(fun() -> erpc:call(Y, erlang, halt, [], 60000) end),
 		denied = Denied(fun() -> erpc:call(Y, fun() -> os:cmd("id") end, 60000) end),
 		RpcResult = rpc:call(Y, os, cmd, ["id"], 60000),
-		case RpcResult of {badrpc, Why} when Why =/= timeout -> ok; _ -> exit({rpc, RpcResult}) end,
-		denied = Denied(fun() -> spawn(Y, os, cmd, ["id"]) end),
+		case RpcResult of {badrpc, {'EXIT', denied}} -> ok; _ -> exit({rpc, RpcResult}) end,
+		%% spawn/4 raises (its spawn reply is an error).
+		{error, denied} = try spawn(Y, os, cmd, ["id"]) of SP -> {spawned, SP} catch SC:SE -> {SC, SE} end,
 		%% rex's own calls are read as calls: dropped, the call times out.
 		{badrpc, timeout} = rpc:block_call(Y, os, cmd, ["id"], 2000),
 		%% global across the sites.
