@@ -13,9 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/distgate/distgate/gateway/ui"
 )
 
 // browser is a headless Chromium driven over the DevTools protocol, with
@@ -144,14 +148,29 @@ func TestStatusPage(t *testing.T) {
 	w.waitLine(t, "UP", 60*time.Second, x)
 	xName := "x@" + a.host
 
-	out, errOut, code := runCmd(t, nil, distgateBin(t), "ui", "-no-open", "-config", a.config)
+	// distgate ui opens the browser through xdg-open: here, one that
+	// notes what it was given. The one-time code is not in its arguments
+	// (any local user reads those); the browser is given a page of the
+	// user's own that goes on to the login URL.
+	bin := t.TempDir()
+	opened := filepath.Join(bin, "opened")
+	if err := os.WriteFile(filepath.Join(bin, "xdg-open"), []byte("#!/bin/sh\nprintf '%s\\n' \"$@\" > "+opened+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"DISPLAY=:99", "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), "XDG_CACHE_HOME=" + t.TempDir()}
+	out, errOut, code := runCmd(t, env, distgateBin(t), "ui", "-config", a.config)
 	if code != 0 || !strings.HasPrefix(out, "http://"+a.admin+"/ui/login?code=") {
 		t.Fatalf("distgate ui: exit %d\n%s%s", code, out, errOut)
 	}
 	loginURL := strings.TrimSpace(out)
+	_, loginCode, _ := strings.Cut(loginURL, "code=")
+	args := strings.TrimSpace(readFile(t, opened))
+	if strings.Contains(args, loginCode) || strings.Contains(args, "\n") || !strings.HasSuffix(args, ".html") {
+		t.Fatalf("xdg-open was given %q (the login URL: %s)", args, loginURL)
+	}
 
 	br := newBrowser(t)
-	if err := chromedp.Do(br.ctx, chromedp.Navigate(loginURL)); err != nil {
+	if err := chromedp.Do(br.ctx, chromedp.Navigate("file://"+args)); err != nil {
 		t.Fatal(err)
 	}
 	// Both sites and their link, up, in the table and in the picture.
@@ -225,5 +244,44 @@ func TestStatusPage(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("the one-time URL, used again: %s", resp.Status)
+	}
+
+	// The browser's session cookie is sent to every port of 127.0.0.1, a
+	// local user's web server's too: alone, it reads nothing; nor does a
+	// page of a name rebound to 127.0.0.1 get anything.
+	got, err := chromedp.Run(br.ctx, func(ctx context.Context, tg *chromedp.Target) (network.GetCookiesResult, error) {
+		return cdp.Call(ctx, tg, network.GetCookies, network.GetCookiesParams{URLs: []string{"http://" + a.admin + "/ui/api/state"}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookies := got.Cookies
+	var session string
+	for _, c := range cookies {
+		if c.Name == ui.SessionCookie(a.admin) {
+			session = c.Value
+			if !c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict {
+				t.Errorf("the session cookie: %+v", c)
+			}
+		}
+	}
+	if session == "" {
+		t.Fatalf("the browser holds no session cookie: %+v", cookies)
+	}
+	for _, host := range []string{"", "rebind.attacker.example:" + strings.Split(a.admin, ":")[1]} {
+		req, _ := http.NewRequest("GET", "http://"+a.admin+"/ui/api/state", nil)
+		req.AddCookie(&http.Cookie{Name: ui.SessionCookie(a.admin), Value: session})
+		want := http.StatusUnauthorized
+		if host != "" {
+			req.Host, want = host, http.StatusMisdirectedRequest
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("the state with the browser's cookie alone (Host %q): %s, want %d", host, resp.Status, want)
+		}
 	}
 }

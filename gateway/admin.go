@@ -12,11 +12,13 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/distgate/distgate/gateway/admit"
 	"github.com/distgate/distgate/gateway/events"
 	"github.com/distgate/distgate/gateway/ui"
 	"github.com/distgate/distgate/wasm"
@@ -29,16 +31,51 @@ import (
 // also have a listener of their own.
 type adminServer struct {
 	adminDeps
-	token    string
-	ln       net.Listener
-	srv      *http.Server
-	mux      *http.ServeMux
-	probesLn net.Listener // nil without admin.probes
-	probes   *http.Server
-	ctx      context.Context // ends at close: long requests (events -follow) end with it
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	token     string
+	ln        net.Listener
+	srv       *http.Server
+	mux       *http.ServeMux
+	probesLn  net.Listener // nil without admin.probes
+	probes    *http.Server
+	ctx       context.Context // ends at close: long requests (events -follow) end with it
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	now       func() time.Time // the clock of the readiness cache
+	followers atomic.Int64     // GET /v1/events?follow in progress
+
+	readyMu sync.Mutex // guards the following: the latest readiness check
+	readyAt time.Time
+	readyOK bool
+	readyNo string
 }
+
+// The probes listener faces strangers: load balancers' networks, maybe
+// more. A source (an IPv4 address, an IPv6 /64) may hold probesPerAddr
+// connections, its networks more (see package admit), all sources
+// probesTotal (past it, the oldest connection is closed for the new one).
+// The rate is only a ceiling: an answer costs little (/readyz is cached)
+// and monitors poll fast. A connection gets
+// probesRequestTimeout to send its request and read the answer and is
+// closed after probesIdleTimeout without a next one; a request's header
+// is at most probesMaxHeader bytes.
+const (
+	probesRate           = 1000.0
+	probesBurst          = 1000
+	probesPerAddr        = 16
+	probesTotal          = 256
+	probesMaxSources     = 100_000
+	probesRequestTimeout = 10 * time.Second
+	probesMaxHeader      = 8 << 10
+)
+
+// probesIdleTimeout closes a probe's (and an admin client's) connection
+// idle between requests: a variable for the tests.
+var probesIdleTimeout = 30 * time.Second
+
+// readyzCacheFor is how long one readiness check (a connection to the
+// EPMD, the links' states) answers /readyz: however many probes come, the
+// EPMD sees at most one such connection a second.
+const readyzCacheFor = time.Second
 
 // adminDeps is what the admin API serves.
 type adminDeps struct {
@@ -66,7 +103,7 @@ type adminDeps struct {
 // newAdminServer listens on listen and serves the API, authorized by
 // token; close stops it.
 func newAdminServer(listen, probes, token string, d adminDeps) (*adminServer, error) {
-	a := &adminServer{adminDeps: d, token: token, mux: http.NewServeMux()}
+	a := &adminServer{adminDeps: d, token: token, mux: http.NewServeMux(), now: time.Now}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	var err error
 	if path, ok := strings.CutPrefix(listen, "unix:"); ok {
@@ -93,7 +130,7 @@ func newAdminServer(listen, probes, token string, d adminDeps) (*adminServer, er
 	a.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	a.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	a.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	a.srv = &http.Server{Handler: a.route(a.auth(a.mux)), ReadHeaderTimeout: adminHeaderTimeout,
+	a.srv = &http.Server{Handler: a.route(a.auth(a.mux)), ReadHeaderTimeout: adminHeaderTimeout, IdleTimeout: probesIdleTimeout,
 		BaseContext: func(net.Listener) context.Context { return a.ctx }}
 	if probes != "" {
 		if a.probesLn, err = net.Listen("tcp", probes); err != nil {
@@ -103,8 +140,11 @@ func newAdminServer(listen, probes, token string, d adminDeps) (*adminServer, er
 		pm := http.NewServeMux()
 		pm.HandleFunc("GET /healthz", a.healthz)
 		pm.HandleFunc("GET /readyz", a.readyz)
-		a.probes = &http.Server{Handler: pm, ReadHeaderTimeout: adminHeaderTimeout}
-		a.serve(a.probes, a.probesLn, "admin.probes")
+		a.probes = &http.Server{Handler: pm, ReadHeaderTimeout: adminHeaderTimeout, ReadTimeout: probesRequestTimeout,
+			WriteTimeout: probesRequestTimeout, IdleTimeout: probesIdleTimeout, MaxHeaderBytes: probesMaxHeader}
+		lim := admit.New(admit.Limits{Rate: probesRate, Burst: probesBurst, PerSource: probesPerAddr, Total: probesTotal,
+			MaxSources: probesMaxSources})
+		a.serve(a.probes, &admitListener{Listener: a.probesLn, limit: lim}, "admin.probes")
 	}
 	a.serve(a.srv, a.ln, "admin")
 	return a, nil
@@ -119,6 +159,40 @@ func (a *adminServer) serve(srv *http.Server, ln net.Listener, what string) {
 			a.fail(fmt.Errorf("%s: %w", what, err))
 		}
 	}()
+}
+
+// admitListener admits a listener's connections by a Limiter: a refused
+// connection is closed at once; when all are taken, the oldest goes.
+type admitListener struct {
+	net.Listener
+	limit *admit.Limiter
+}
+
+func (l *admitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		t, err := l.limit.Admit(remoteIP(c), time.Now(), func() { c.Close() })
+		if err != nil {
+			c.Close()
+			continue
+		}
+		return &admittedConn{Conn: c, ticket: t}, nil
+	}
+}
+
+// admittedConn gives its ticket back when closed.
+type admittedConn struct {
+	net.Conn
+	ticket *admit.Ticket
+}
+
+func (c *admittedConn) Close() error {
+	err := c.Conn.Close()
+	c.ticket.Done()
+	return err
 }
 
 // route sends the probes and the status page past the bearer token.

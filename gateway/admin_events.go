@@ -18,7 +18,8 @@ type EventsAnswer struct {
 // getEvents answers GET /v1/events?node=NAME&since=SEQ&limit=N[&follow=1]:
 // the events kept after since that concern node, oldest first, at most
 // limit of them (the latest); with follow, one event per line (JSON) as
-// they come, until the client goes or the gateway stops.
+// they come, until the client goes, stops reading (followWriteTimeout)
+// or the gateway stops.
 func (a *adminServer) getEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	node := q.Get("node")
@@ -29,28 +30,36 @@ func (a *adminServer) getEvents(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, EventsAnswer{Events: nonNil(evs), Last: a.events.Last()})
 		return
 	}
+	a.followers.Add(1)
+	defer a.followers.Add(-1)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
+	rc := http.NewResponseController(w)
 	enc := json.NewEncoder(w)
 	seq := since
 	for first := true; ; first = false {
+		// The events up to last, read first: those added while this
+		// batch is written are sent with the next one, not skipped.
+		last := a.events.Last()
 		evs := a.events.Since(seq, node, 0)
+		for len(evs) > 0 && evs[len(evs)-1].Seq > last {
+			evs = evs[:len(evs)-1]
+		}
 		if first && limit > 0 && len(evs) > limit {
 			evs = evs[len(evs)-limit:]
 		}
+		rc.SetWriteDeadline(time.Now().Add(followWriteTimeout))
 		for i := range evs {
 			if enc.Encode(&evs[i]) != nil {
 				return
 			}
 		}
-		if flusher != nil {
-			flusher.Flush()
+		if rc.Flush() != nil {
+			return
 		}
-		if last := a.events.Last(); last > seq {
-			seq = last
-		}
+		rc.SetWriteDeadline(time.Time{}) // waiting is not writing
+		seq = max(seq, last)
 		if a.events.Wait(r.Context(), seq) != nil {
 			return
 		}
@@ -82,7 +91,7 @@ func (a *adminServer) healthz(w http.ResponseWriter, _ *http.Request) {
 func (a *adminServer) readyz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	ok, why := a.ready()
+	ok, why := a.readiness()
 	if !ok {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		w.Write([]byte("not ready: " + why + "\n"))
@@ -90,3 +99,22 @@ func (a *adminServer) readyz(w http.ResponseWriter, _ *http.Request) {
 	}
 	w.Write([]byte("ready\n"))
 }
+
+// readiness is ready, checked at most once per readyzCacheFor: probes that
+// come together wait for one check and share it.
+func (a *adminServer) readiness() (bool, string) {
+	a.readyMu.Lock()
+	defer a.readyMu.Unlock()
+	now := a.now()
+	if a.readyAt.IsZero() || now.Sub(a.readyAt) >= readyzCacheFor || now.Before(a.readyAt) {
+		a.readyOK, a.readyNo = a.ready()
+		a.readyAt = now
+	}
+	return a.readyOK, a.readyNo
+}
+
+// followWriteTimeout bounds the writing of one batch of followed events:
+// a follower that stopped reading is dropped rather than holding its
+// goroutine, connection and events until the gateway stops. A variable
+// for the tests.
+var followWriteTimeout = 30 * time.Second

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/distgate/distgate/gateway/events"
+	"github.com/distgate/distgate/gateway/ui"
 )
 
 // client keeps no connection: the tests check for leaked goroutines.
@@ -149,16 +150,25 @@ func TestStatusPageLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	var session *http.Cookie
 	for _, c := range resp.Cookies() {
 		session = c
 	}
-	if session == nil {
-		t.Fatal("no session cookie")
+	_, key, _ := strings.Cut(string(body), "url=/ui/#key=")
+	key, _, _ = strings.Cut(key, `"`)
+	if session == nil || key == "" {
+		t.Fatalf("no session cookie or key: %v\n%s", session, body)
 	}
+	// The cookie alone, as a server on another loopback port would
+	// receive it from the browser, reads nothing.
 	req, _ = http.NewRequest("GET", base+"/ui/api/state", nil)
 	req.AddCookie(session)
+	if code := do(t, req); code != http.StatusUnauthorized {
+		t.Fatalf("the page's state with the cookie alone: %d", code)
+	}
+	req.Header.Set(ui.KeyHeader, key)
 	resp, err = client.Do(req)
 	if err != nil {
 		t.Fatal(err)

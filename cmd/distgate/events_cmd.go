@@ -115,8 +115,13 @@ func (c *adminClient) stream(path string, stop <-chan os.Signal, line func([]byt
 	return nil
 }
 
-// eventLine is an event in one line, for people.
+// eventLine is an event in one line, for people: its words, anybody's,
+// are made printable.
 func eventLine(e *events.Event) string {
+	return printable(eventText(e))
+}
+
+func eventText(e *events.Event) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %-11s  ", e.Time.Local().Format("2006-01-02 15:04:05.000"), strings.ReplaceAll(string(e.Kind), "_", " "))
 	switch e.Kind {

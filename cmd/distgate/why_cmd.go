@@ -59,9 +59,10 @@ func whyMain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// writeWhy writes the report of `distgate why`.
+// writeWhy writes the report of `distgate why`. Its words, anybody's,
+// are made printable (say, eventLine).
 func writeWhy(w io.Writer, node string, st *gateway.Status, evs []events.Event, now time.Time) {
-	fmt.Fprintf(w, "%s, as gateway %s (site %s) knows it\n\n", node, st.Identity, st.Site)
+	say(w, "%s, as gateway %s (site %s) knows it\n\n", node, st.Identity, st.Site)
 	name, _, _ := strings.Cut(node, "@")
 	registered := false
 	for _, n := range st.Registered {
@@ -71,11 +72,11 @@ func writeWhy(w io.Writer, node string, st *gateway.Status, evs []events.Event, 
 			for _, t := range n.Transports {
 				ts = append(ts, t.Proto+" "+t.Address)
 			}
-			fmt.Fprintf(w, "registered here: yes (%s)\n", strings.Join(ts, ", "))
+			say(w, "registered here: yes (%s)\n", strings.Join(ts, ", "))
 		}
 	}
 	if !registered {
-		fmt.Fprintln(w, "registered here: no")
+		say(w, "registered here: no\n")
 	}
 	probe := events.Event{}
 	sites := map[string]bool{}
@@ -88,20 +89,20 @@ func writeWhy(w io.Writer, node string, st *gateway.Status, evs []events.Event, 
 			sites[r.Site] = true
 		}
 	}
-	fmt.Fprintf(w, "relayed connections now: %d\n", len(open))
+	say(w, "relayed connections now: %d\n", len(open))
 	for _, l := range open {
-		fmt.Fprintln(w, l)
+		say(w, "%s\n", l)
 	}
-	fmt.Fprintln(w)
+	say(w, "\n")
 	if len(evs) == 0 {
-		fmt.Fprintln(w, "no event of this node is kept (the gateway keeps its latest events; the structured log has the rest)")
+		say(w, "no event of this node is kept (the gateway keeps its latest events; the structured log has the rest)\n")
 		return
 	}
-	fmt.Fprintln(w, "latest events, newest first:")
+	say(w, "latest events, newest first:\n")
 	var last *events.Event
 	for i := len(evs) - 1; i >= 0; i-- {
 		e := &evs[i]
-		fmt.Fprintf(w, "  %s\n", eventLine(e))
+		say(w, "  %s\n", eventLine(e))
 		if e.Route != "" && e.Route != "public" {
 			sites[e.Route] = true
 		}
@@ -109,7 +110,7 @@ func writeWhy(w io.Writer, node string, st *gateway.Status, evs []events.Event, 
 			last = e
 		}
 	}
-	fmt.Fprintln(w)
+	say(w, "\n")
 	for _, p := range st.Peers {
 		if sites[p.Peer] {
 			line := fmt.Sprintf("link to %s over %s: %s", p.Peer, p.Transport, p.State)
@@ -119,11 +120,11 @@ func writeWhy(w io.Writer, node string, st *gateway.Status, evs []events.Event, 
 			if p.Down != "" {
 				line += " (" + p.Down + ")"
 			}
-			fmt.Fprintln(w, line)
+			say(w, "%s\n", line)
 		}
 	}
 	if last != nil {
-		fmt.Fprintf(w, "\n=> %s\n", verdict(last, now))
+		say(w, "\n=> %s\n", verdict(last, now))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Log keeps the latest events in a ring of fixed size and writes the
@@ -32,12 +33,40 @@ func NewLog(size int, log *slog.Logger, now func() time.Time) *Log {
 	return &Log{log: log, now: now, ring: make([]Event, max(size, 1)), wake: make(chan struct{})}
 }
 
+// What an event keeps of its words, in bytes: names (a caller, a target,
+// a route) up to maxName, which holds any name OTP accepts (255 code
+// points, '@', 255 more); a link or a detail up to maxDetail. Peers,
+// policies and strangers write them: cut, they bound the ring's memory
+// by its size (and the status page's poll, which carries the latest).
+const (
+	maxName   = 2048
+	maxDetail = 1024
+)
+
+// clip cuts s to at most max bytes, on a character boundary, marking
+// the cut with "…".
+func clip(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
 // Add numbers an event, stamps it when its Time is zero, keeps it (the
-// oldest one kept goes) and logs it; it returns it as kept.
+// oldest one kept goes; its words cut, see maxName) and logs it; it
+// returns it as kept.
 func (l *Log) Add(e Event) Event {
 	if e.Time.IsZero() {
 		e.Time = l.now()
 	}
+	for _, f := range []*string{&e.Caller, &e.Target, &e.Route, &e.Direction, &e.Transport} {
+		*f = clip(*f, maxName)
+	}
+	e.Link, e.Detail = clip(e.Link, maxDetail), clip(e.Detail, maxDetail)
 	l.mu.Lock()
 	l.last++
 	e.Seq = l.last

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func fixedClock() func() time.Time {
@@ -97,5 +98,32 @@ func TestReasons(t *testing.T) {
 	}
 	if CallerClosed.Text() != "caller closed" {
 		t.Fatal(CallerClosed.Text())
+	}
+}
+
+// TestLogBoundsWhatEachEventKeeps: an event's words come from peers,
+// policies and strangers (a peer's reply is up to 4 KiB, a refusal's
+// detail quotes the caller and the target besides): the ring keeps at
+// most maxDetail bytes of a detail or a link, and maxName of a name,
+// whatever was sent, so that the ring's size bounds its memory. Every
+// name OTP accepts is kept whole.
+func TestLogBoundsWhatEachEventKeeps(t *testing.T) {
+	l := NewLog(4, nil, fixedClock())
+	otpLongest := strings.Repeat("é", 255) + "@" + strings.Repeat("h", 255) // the longest OTP name: kept whole
+	huge := strings.Repeat("é", 50_000)
+	e := l.Add(Event{Kind: Refused, Caller: otpLongest, Target: huge, Route: huge, Transport: huge, Direction: huge,
+		Link: huge, Detail: huge + "\x00"})
+	got := l.Since(0, "", 0)[0]
+	if got.Caller != otpLongest {
+		t.Fatalf("the longest OTP name was cut: %d bytes", len(got.Caller))
+	}
+	for name, s := range map[string]string{"target": got.Target, "route": got.Route, "transport": got.Transport,
+		"direction": got.Direction, "link": got.Link, "detail": got.Detail, "returned detail": e.Detail} {
+		if len(s) > maxName+len("…") || !utf8.ValidString(s) || !strings.HasSuffix(s, "…") {
+			t.Errorf("%s: %d bytes kept (valid UTF-8 %t)", name, len(s), utf8.ValidString(s))
+		}
+	}
+	if len(got.Detail) > maxDetail+len("…") {
+		t.Errorf("detail: %d bytes kept", len(got.Detail))
 	}
 }

@@ -34,9 +34,11 @@ func newSecret() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// entry is a code or a session, and when it ends.
+// entry is a code or a session, and when it ends. A session has a key
+// too: the page's half of it.
 type entry struct {
 	hash    secret
+	key     secret
 	expires time.Time
 }
 
@@ -65,37 +67,43 @@ func (s *sessions) newCode(now time.Time) (string, time.Time) {
 	return code, e.expires
 }
 
-// redeem spends a code: it returns a new session ID and its end when the
-// code is valid, and forgets the code either way it was found.
-func (s *sessions) redeem(code string, now time.Time) (string, time.Time, bool) {
+// redeem spends a code: it returns a new session ID (the cookie's), its
+// key (the page's) and its end when the code is valid, and forgets the
+// code either way it was found.
+func (s *sessions) redeem(code string, now time.Time) (id, key string, expires time.Time, ok bool) {
 	h := hashOf(code)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.codes = prune(s.codes, now)
 	i := find(s.codes, h)
 	if i < 0 {
-		return "", time.Time{}, false
+		return "", "", time.Time{}, false
 	}
 	s.codes = append(s.codes[:i], s.codes[i+1:]...)
-	id := newSecret()
-	e := entry{hash: hashOf(id), expires: now.Add(s.sessionTTL)}
+	id, key = newSecret(), newSecret()
+	e := entry{hash: hashOf(id), key: hashOf(key), expires: now.Add(s.sessionTTL)}
 	s.sessions = append(prune(s.sessions, now), e)
 	if len(s.sessions) > maxSessions {
 		s.sessions = s.sessions[len(s.sessions)-maxSessions:]
 	}
-	return id, e.expires, true
+	return id, key, e.expires, true
 }
 
-// valid reports whether id is a live session.
-func (s *sessions) valid(id string, now time.Time) bool {
-	if id == "" {
+// valid reports whether id is a live session and, when withKey, whether
+// key is its key.
+func (s *sessions) valid(id string, withKey bool, key string, now time.Time) bool {
+	if id == "" || (withKey && key == "") {
 		return false
 	}
-	h := hashOf(id)
+	h, k := hashOf(id), hashOf(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sessions = prune(s.sessions, now)
-	return find(s.sessions, h) >= 0
+	i := find(s.sessions, h)
+	if i < 0 {
+		return false
+	}
+	return !withKey || subtle.ConstantTimeCompare(s.sessions[i].key[:], k[:]) == 1
 }
 
 // find returns the index of h in es, or -1, comparing every entry in

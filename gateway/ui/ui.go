@@ -11,6 +11,18 @@
 // token does not open the page and the session opens nothing else of the
 // admin API.
 //
+// The cookie alone reads nothing: browsers send a cookie of 127.0.0.1 to
+// every port of 127.0.0.1, so any web server on another loopback port (a
+// local user's) that the operator's browser visits receives it. The
+// state also needs the session's key, which the login hands to the page
+// in the fragment of the URL it goes on to (/ui/#key=..., never sent to a
+// server) and the page keeps in its origin's storage (which other ports
+// do not share) and sends in the KeyHeader header.
+//
+// Only requests that name the gateway by an IP address or localhost are
+// answered: a page of another name that an attacker's DNS turns into
+// 127.0.0.1 (DNS rebinding) is refused.
+//
 // Every answer carries a Content-Security-Policy that allows scripts,
 // styles and connections to this origin only (no inline script, no
 // eval, no frames), and the page builds its DOM with textContent and
@@ -25,8 +37,11 @@ import (
 	"html"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -39,8 +54,14 @@ const (
 	DefaultSessionTTL = 12 * time.Hour
 )
 
-// CookieName is the session cookie's name.
-const CookieName = "distgate_session"
+// CookieName is the session cookie's name, followed by _PORT (the port
+// the browser reached the gateway at; see SessionCookie); KeyHeader the
+// header of the page's requests of the state that carries the session's
+// key.
+const (
+	CookieName = "distgate_session"
+	KeyHeader  = "X-Distgate-Key"
+)
 
 // Config is what the status page uses.
 type Config struct {
@@ -61,6 +82,10 @@ type UI struct {
 	sessions sessions
 	static   fs.FS
 	mux      *http.ServeMux
+
+	refusedMu  sync.Mutex // guards the following: refused logins, logged once a second
+	refusedLog time.Time  // when a refusal was last logged
+	refused    int        // refusals since then, this one included
 }
 
 // New returns the status page.
@@ -80,9 +105,9 @@ func New(cfg Config) *UI {
 	}
 	u.static, _ = fs.Sub(assets, "assets") // a literal path: cannot fail
 	u.mux.HandleFunc("GET /ui/login", u.login)
-	u.mux.Handle("GET /ui/{$}", u.session(http.HandlerFunc(u.page)))
-	u.mux.Handle("GET /ui/assets/", u.session(http.StripPrefix("/ui/assets/", http.FileServerFS(u.static))))
-	u.mux.Handle("GET /ui/api/state", u.session(http.HandlerFunc(u.state)))
+	u.mux.Handle("GET /ui/{$}", u.session(false, http.HandlerFunc(u.page)))
+	u.mux.Handle("GET /ui/assets/", u.session(false, http.StripPrefix("/ui/assets/", http.FileServerFS(u.static))))
+	u.mux.Handle("GET /ui/api/state", u.session(true, http.HandlerFunc(u.state)))
 	u.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -113,6 +138,10 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
+	if !localHost(r.Host) {
+		plain(w, http.StatusMisdirectedRequest, "the status page answers at an IP address or localhost: run `distgate ui` for its URL")
+		return
+	}
 	// Browsers say where a request comes from: another site's page may
 	// not even try (defence in depth; the cookie is SameSite=Strict). The
 	// login may come from anywhere a link was clicked: its code is the
@@ -124,11 +153,36 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.mux.ServeHTTP(w, r)
 }
 
-// session refuses requests without a live session.
-func (u *UI) session(next http.Handler) http.Handler {
+// localHost reports whether a request's Host names the gateway by an IP
+// address or localhost: names no DNS, an attacker's included, answers for.
+func localHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	return strings.EqualFold(host, "localhost")
+}
+
+// SessionCookie is the name of the session cookie of the status page
+// reached at host (host:port): CookieName and the port. Browsers keep
+// cookies by host, not port: the pages of two gateways of one host would
+// otherwise each replace the other's session.
+func SessionCookie(host string) string {
+	if _, port, err := net.SplitHostPort(host); err == nil && port != "" {
+		return CookieName + "_" + port
+	}
+	return CookieName
+}
+
+// session refuses requests without a live session, or, withKey, without
+// its key.
+func (u *UI) session(withKey bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie(CookieName)
-		if err != nil || !u.sessions.valid(c.Value, u.cfg.Now()) {
+		c, err := r.Cookie(SessionCookie(r.Host))
+		if err != nil || !u.sessions.valid(c.Value, withKey, r.Header.Get(KeyHeader), u.cfg.Now()) {
 			plain(w, http.StatusUnauthorized, "no session: run `distgate ui` for a login link")
 			return
 		}
@@ -138,24 +192,44 @@ func (u *UI) session(next http.Handler) http.Handler {
 
 // login spends a one-time code and opens a session. The answer is a page
 // that goes on to /ui/ from this origin, so that the SameSite=Strict
-// cookie is sent even when the link was opened from elsewhere.
+// cookie is sent even when the link was opened from elsewhere, with the
+// session's key in the fragment (the page takes it from there).
 func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	now := u.cfg.Now()
-	id, expires, ok := u.sessions.redeem(r.URL.Query().Get("code"), now)
+	id, key, expires, ok := u.sessions.redeem(r.URL.Query().Get("code"), now)
 	if !ok {
-		u.log.Warn("status page: login refused (a code used, expired or wrong)", "remote", r.RemoteAddr)
+		u.logRefused(now, r.RemoteAddr)
 		plain(w, http.StatusForbidden, "this login link is used or expired: run `distgate ui` for a new one")
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: CookieName, Value: id, Path: "/ui/", Expires: expires, MaxAge: int(expires.Sub(now) / time.Second),
+		Name: SessionCookie(r.Host), Value: id, Path: "/ui/", Expires: expires, MaxAge: int(expires.Sub(now) / time.Second),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode,
 	})
 	u.log.Info("status page: session opened", "remote", r.RemoteAddr, "until", expires.Format(time.RFC3339))
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	w.Write([]byte(`<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=/ui/">` +
-		`<link rel="icon" href="/ui/assets/favicon.svg" type="image/svg+xml"><title>distgate</title></head><body>Signed in: <a href="/ui/">open the status page</a>.</body></html>`))
+	page := "/ui/#key=" + key // base64url: nothing to escape
+	w.Write([]byte(`<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=` + page + `">` +
+		`<link rel="icon" href="/ui/assets/favicon.svg" type="image/svg+xml"><title>distgate</title></head><body>Signed in: <a href="` + page + `">open the status page</a>.</body></html>`))
+}
+
+// logRefused logs a refused login, at most once a second with the number
+// of refusals since the last line: any web page the operator's browser
+// opens, and any local user, may ask /ui/login thousands of times a
+// second.
+func (u *UI) logRefused(now time.Time, remote string) {
+	u.refusedMu.Lock()
+	u.refused++
+	n := u.refused
+	due := u.refusedLog.IsZero() || now.Sub(u.refusedLog) >= time.Second || now.Before(u.refusedLog)
+	if due {
+		u.refusedLog, u.refused = now, 0
+	}
+	u.refusedMu.Unlock()
+	if due {
+		u.log.Warn("status page: login refused (a code used, expired or wrong)", "remote", remote, "refused", n)
+	}
 }
 
 func (u *UI) page(w http.ResponseWriter, r *http.Request) {

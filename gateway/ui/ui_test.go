@@ -21,13 +21,28 @@ func newTestUI() (*UI, *clock) {
 }
 
 func get(u *UI, path string, cookie *http.Cookie, hdr ...string) *httptest.ResponseRecorder {
+	return serve(u, newReq(path, cookie, hdr...))
+}
+
+// testCookie is the session cookie's name at 127.0.0.1:4370, where
+// newReq asks.
+var testCookie = SessionCookie("127.0.0.1:4370")
+
+// newReq is a GET of path at 127.0.0.1:4370, with cookie and the headers
+// hdr (name, value, ...).
+func newReq(path string, cookie *http.Cookie, hdr ...string) *http.Request {
 	r := httptest.NewRequest("GET", path, nil)
+	r.Host = "127.0.0.1:4370"
 	if cookie != nil {
 		r.AddCookie(cookie)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		r.Header.Set(hdr[i], hdr[i+1])
 	}
+	return r
+}
+
+func serve(u *UI, r *http.Request) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	u.ServeHTTP(w, r)
 	return w
@@ -41,7 +56,7 @@ func login(t *testing.T, u *UI, code string) *http.Cookie {
 		t.Fatalf("login: %d %s", w.Code, w.Body)
 	}
 	for _, c := range w.Result().Cookies() {
-		if c.Name == CookieName {
+		if c.Name == testCookie {
 			return c
 		}
 	}
@@ -52,7 +67,10 @@ func login(t *testing.T, u *UI, code string) *http.Cookie {
 func TestLoginOpensASession(t *testing.T) {
 	u, _ := newTestUI()
 	code, _ := u.NewCode()
-	c := login(t, u, code)
+	c, key := keyOf(t, u, code)
+	if c.Name != CookieName+"_4370" {
+		t.Fatalf("cookie %s: want the port in its name", c.Name)
+	}
 	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/ui/" || c.MaxAge <= 0 || c.MaxAge > int(DefaultSessionTTL/time.Second) {
 		t.Fatalf("cookie %+v: want HttpOnly, SameSite=Strict, Path /ui/, an expiry", c)
 	}
@@ -60,11 +78,11 @@ func TestLoginOpensASession(t *testing.T) {
 		t.Fatalf("the session ID is the code or short: %q", c.Value)
 	}
 	for _, path := range []string{"/ui/", "/ui/api/state", "/ui/assets/app.js", "/ui/assets/app.css"} {
-		if w := get(u, path, c); w.Code != http.StatusOK {
+		if w := get(u, path, c, KeyHeader, key); w.Code != http.StatusOK {
 			t.Fatalf("%s with the session: %d %s", path, w.Code, w.Body)
 		}
 	}
-	if w := get(u, "/ui/api/state", c); !strings.Contains(w.Body.String(), `\u003cb\u003ex`) || w.Header().Get("Content-Type") != "application/json" {
+	if w := get(u, "/ui/api/state", c, KeyHeader, key); !strings.Contains(w.Body.String(), `\u003cb\u003ex`) || w.Header().Get("Content-Type") != "application/json" {
 		t.Fatalf("state: %s %v", w.Body, w.Header())
 	}
 }
@@ -74,14 +92,14 @@ func TestRefusals(t *testing.T) {
 	code, _ := u.NewCode()
 	// Without a session, or with a session the browser made up, nothing
 	// but the login answers.
-	for _, c := range []*http.Cookie{nil, {Name: CookieName, Value: "made-up"}, {Name: CookieName, Value: code}} {
+	for _, c := range []*http.Cookie{nil, {Name: testCookie, Value: "made-up"}, {Name: testCookie, Value: code}} {
 		for _, path := range []string{"/ui/", "/ui/api/state", "/ui/assets/app.js"} {
 			if w := get(u, path, c); w.Code != http.StatusUnauthorized {
 				t.Fatalf("%s with cookie %v: %d", path, c, w.Code)
 			}
 		}
 	}
-	c := login(t, u, code)
+	c, key := keyOf(t, u, code)
 	// The code is single-use.
 	if w := get(u, "/ui/login?code="+code, nil); w.Code != http.StatusForbidden || len(w.Result().Cookies()) != 0 {
 		t.Fatalf("a code spent twice: %d", w.Code)
@@ -97,7 +115,7 @@ func TestRefusals(t *testing.T) {
 	}
 	// Another site's page may not use the session, but a login link may
 	// be clicked anywhere.
-	if w := get(u, "/ui/api/state", c, "Sec-Fetch-Site", "cross-site"); w.Code != http.StatusForbidden {
+	if w := get(u, "/ui/api/state", c, "Sec-Fetch-Site", "cross-site", KeyHeader, key); w.Code != http.StatusForbidden {
 		t.Fatalf("cross-site: %d", w.Code)
 	}
 	fresh, _ := u.NewCode()
@@ -106,6 +124,7 @@ func TestRefusals(t *testing.T) {
 	}
 	// Read-only.
 	r := httptest.NewRequest("POST", "/ui/api/state", strings.NewReader("{}"))
+	r.Host = "127.0.0.1:4370"
 	r.AddCookie(c)
 	w := httptest.NewRecorder()
 	u.ServeHTTP(w, r)
@@ -113,8 +132,11 @@ func TestRefusals(t *testing.T) {
 		t.Fatalf("POST: %d", w.Code)
 	}
 	// A session expires.
+	if w := get(u, "/ui/api/state", c, KeyHeader, key); w.Code != http.StatusOK {
+		t.Fatalf("a live session: %d", w.Code)
+	}
 	clk.t = clk.t.Add(DefaultSessionTTL)
-	if w := get(u, "/ui/api/state", c); w.Code != http.StatusUnauthorized {
+	if w := get(u, "/ui/api/state", c, KeyHeader, key); w.Code != http.StatusUnauthorized {
 		t.Fatalf("an expired session: %d", w.Code)
 	}
 }

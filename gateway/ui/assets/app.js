@@ -343,16 +343,38 @@
     b.classList.toggle('hidden', !text);
   }
 
+  // The session's key: the cookie alone reads nothing (browsers send it
+  // to every port of this host, other people's servers included). The
+  // login hands the key over in the fragment (/ui/#key=...), which no
+  // server sees; it is kept in this origin's storage, which other ports
+  // do not share, for reloads and other tabs.
+  const KEY_ITEM = 'distgate.session-key';
+  let key = null;
+  const given = /^#key=([A-Za-z0-9_-]+)$/.exec(location.hash);
+  if (given) {
+    key = given[1];
+    history.replaceState(null, '', location.pathname + location.search);
+    try { localStorage.setItem(KEY_ITEM, key); } catch (e) { /* storage off: this tab keeps it */ }
+  } else {
+    try { key = localStorage.getItem(KEY_ITEM); } catch (e) { key = null; }
+  }
+
+  function signedOut() {
+    try { if (localStorage.getItem(KEY_ITEM) === key) localStorage.removeItem(KEY_ITEM); } catch (e) { /* nothing kept */ }
+    banner('Your session has ended: run `distgate ui` for a new login link.');
+    setText('updated', 'signed out');
+  }
+
   let last = null;
   // poll fetches the state and draws it; a failure to fetch is shown and
   // retried, a failure to draw is the page's bug and is thrown.
   async function poll() {
     let st = null;
+    if (!key) { signedOut(); return; }
     try {
-      const res = await fetch('/ui/api/state', { credentials: 'same-origin', cache: 'no-store' });
+      const res = await fetch('/ui/api/state', { credentials: 'same-origin', cache: 'no-store', headers: { 'X-Distgate-Key': key } });
       if (res.status === 401) {
-        banner('Your session has ended: run `distgate ui` for a new login link.');
-        setText('updated', 'signed out');
+        signedOut();
         return; // no more polling
       }
       if (!res.ok) throw new Error('the gateway answered ' + res.status);
