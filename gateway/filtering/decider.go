@@ -80,6 +80,13 @@ func (d *decider) decide(m *distfilter.Message) distfilter.Verdict {
 	req.From, req.To, req.Asker = d.from, d.to, d.asker
 	av, err := d.ask(&req)
 	if err != nil {
+		if !d.h.Active() {
+			// The policy was removed (or replaced by one without the
+			// filter hook): the connection closes, and its next one is
+			// not filtered. Decoding cannot start midway: the atom cache
+			// would be unknown.
+			return distfilter.Verdict{Action: distfilter.Close, Reason: "the filter policy is gone"}
+		}
 		if d.h.cfg.OnFailure == FailClose {
 			return distfilter.Verdict{Action: distfilter.Close, Reason: "filter policy failed"}
 		}

@@ -181,3 +181,20 @@ func TestRefusalLogBounded(t *testing.T) {
 		t.Fatalf("%d events, want %d", n, 2*logPerKind)
 	}
 }
+
+// TestPolicyRemoved: once the filter policy is gone, a filtered
+// connection closes at its next message (the removal empties the caches).
+func TestPolicyRemoved(t *testing.T) {
+	e := &fakeEngine{has: true, decide: noRemoteExec}
+	d := newDecider(New(Config{Engine: e, Policy: "filter"}))
+	send := &distfilter.Message{Op: distfilter.OpSend, DOP: 22}
+	if v := d.Decide(send); v.Action != distfilter.Allow {
+		t.Fatalf("send: %+v", v)
+	}
+	e.has = false
+	e.decide = func(*abi.FilterRequest) (abi.Verdict, error) { return abi.DenyMessage("x"), errors.New("no policy") }
+	d.h.Changed()
+	if v := d.Decide(send); v.Action != distfilter.Close {
+		t.Fatalf("send after the removal: %+v", v)
+	}
+}
