@@ -69,7 +69,7 @@ bench-bridge: deps build
 ## bench-filter: the message filter's cost: distgate TLS with no filter policy, an allow-all one
 ## and no-remote-exec at the receiver's gateway, same run.
 bench-filter: deps build
-	$(GO) run ./bench/bridgebench -distgate $(BIN) -filter
+	$(GO) run ./bench/bridgebench -distgate $(BIN) -filter -repo .
 
 clean:
 	rm -rf bin

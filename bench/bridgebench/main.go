@@ -98,6 +98,7 @@ type options struct {
 	perfMode     string
 	keep         bool
 	filter       bool
+	repo         string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -125,6 +126,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.perfDir, "perf", "", "perf record every process of each path during each throughput phase into `dir`")
 	fs.StringVar(&o.perfMode, "perf-mode", "record", "what -perf does in each phase: record (perf record -g) or trace (perf trace -s: syscall counts per thread)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs)")
+	fs.StringVar(&o.repo, "repo", ".", "the repository's root, where -filter finds samples/policies/no-remote-exec")
 	fs.BoolVar(&o.filter, "filter", false, "measure the message filter instead (make bench-filter): the distgate_tls path with no filter policy, an allow-all one and no-remote-exec at the receiver's gateway; -paths and -idle are ignored")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -284,11 +286,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		return err
 	}
 	if o.filter {
-		wd, err := os.Getwd()
-		if err != nil {
-			return err
-		}
-		if b.filters, err = filterPolicies(b.dir, wd); err != nil {
+		if b.filters, err = filterPolicies(b.dir, o.repo); err != nil {
 			return err
 		}
 	}
