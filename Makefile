@@ -4,7 +4,7 @@ BIN     := bin/distgate
 # The whole suite stays well under CI's limit; this bounds a hung test.
 TESTFLAGS ?= -timeout 20m
 
-.PHONY: all build run deps test vet test-unit fuzz bench bench-epmd bench-policy bench-bridge bench-sites etcd clean
+.PHONY: all build run deps test vet test-unit fuzz bench bench-epmd bench-policy bench-bridge bench-filter bench-sites etcd clean
 
 all: build
 
@@ -48,8 +48,11 @@ fuzz:
 	$(GO) test ./abi -run '^$$' -fuzz FuzzParseDecision -fuzztime $(FUZZTIME)
 	$(GO) test ./abi -run '^$$' -fuzz FuzzParseRoute -fuzztime $(FUZZTIME)
 	$(GO) test ./bench/wanem -run '^$$' -fuzz FuzzParseCommand -fuzztime $(FUZZTIME)
+	$(GO) test ./gateway/distfilter -run '^$$' -fuzz FuzzIn -fuzztime $(FUZZTIME)
+	$(GO) test ./abi -run '^$$' -fuzz FuzzParseFilterRequest -fuzztime $(FUZZTIME)
+	$(GO) test ./abi -run '^$$' -fuzz FuzzParseVerdict -fuzztime $(FUZZTIME)
 
-bench: bench-epmd bench-policy bench-bridge bench-sites
+bench: bench-epmd bench-policy bench-bridge bench-filter bench-sites
 
 ## bench-epmd: stock epmd vs distgate, PORT_PLEASE2 lookups at 900 and 10,000 names.
 bench-epmd: deps build
@@ -63,6 +66,11 @@ bench-policy: deps build
 ## bench-bridge: Erlang distribution direct, over inet_tls_dist, stunnel, and distgate TLS/QUIC.
 bench-bridge: deps build
 	$(GO) run ./bench/bridgebench -distgate $(BIN)
+
+## bench-filter: the message filter's cost: distgate TLS with no filter policy, an allow-all one
+## and no-remote-exec at the receiver's gateway, same run.
+bench-filter: deps build
+	$(GO) run ./bench/bridgebench -distgate $(BIN) -filter -repo .
 
 ## etcd: etcd's server, the version go.mod pins as a tool, for the site tests and bench-sites.
 etcd:

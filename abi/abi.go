@@ -14,7 +14,7 @@ const Version = 1
 // "Revisions"): a host of a revision understands every field and value of
 // the revisions before it, and a guest that uses a field of a later
 // revision than its host's finds it absent, its old meaning.
-const Revision = 3
+const Revision = 4
 
 // Guest exports (see README.md for signatures and semantics).
 const (
@@ -25,8 +25,9 @@ const (
 	ExportInit          = "distgate_init"   // func() -> i64 result (optional)
 	ExportLookup        = "distgate_lookup" // func(ptr i32, len i32) -> i64 result
 	ExportAuthorize     = "distgate_authorize"
-	ExportInitialize    = "_initialize" // WASI reactor initializer, called first when present
-	ExportStart         = "_start"      // WASI command entry: refused, a policy is a reactor
+	ExportFilter        = "distgate_filter" // func(ptr i32, len i32) -> i64 result (revision 4)
+	ExportInitialize    = "_initialize"     // WASI reactor initializer, called first when present
+	ExportStart         = "_start"          // WASI command entry: refused, a policy is a reactor
 )
 
 // Host imports, all in module HostModule.

@@ -30,6 +30,8 @@ const (
 	TypeRoute            Type = 2 // guest -> host, result of distgate_lookup
 	TypeAuthorizeRequest Type = 3 // host -> guest, argument of distgate_authorize
 	TypeDecision         Type = 4 // guest -> host, result of distgate_authorize
+	TypeFilterRequest    Type = 5 // host -> guest, argument of distgate_filter (revision 4)
+	TypeVerdict          Type = 6 // guest -> host, result of distgate_filter (revision 4)
 )
 
 // String returns a readable name.
@@ -43,6 +45,10 @@ func (t Type) String() string {
 		return "authorize request"
 	case TypeDecision:
 		return "decision"
+	case TypeFilterRequest:
+		return "filter request"
+	case TypeVerdict:
+		return "verdict"
 	}
 	return fmt.Sprintf("type %d", byte(t))
 }

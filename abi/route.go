@@ -7,15 +7,16 @@ import (
 
 // Route fields.
 const (
-	tagRtKind      = 1 // u8: RouteDeny 0, RouteLocal 1, RouteVia 2, RouteNone 3; absent = deny
-	tagRtEndpoint  = 2 // nested endpoint (RouteLocal); repeated
-	tagRtSite      = 3 // string: the peer site (RouteVia)
-	tagRtTransport = 4 // string: "quic" or "tls" (RouteVia)
-	tagRtReason    = 5 // string: why (RouteDeny), or a note for the log
-	tagRtLiveness  = 6 // u32: liveness timeout in milliseconds; 0 = default
-	tagRtTick      = 7 // u32: tick interval in milliseconds; 0 = default
-	tagRtPriority  = 8 // u32: priority, an int32 in two's complement
-	tagRtCache     = 9 // u32: milliseconds the host may reuse the route for the same request; 0 = never
+	tagRtKind      = 1  // u8: RouteDeny 0, RouteLocal 1, RouteVia 2, RouteNone 3; absent = deny
+	tagRtEndpoint  = 2  // nested endpoint (RouteLocal); repeated
+	tagRtSite      = 3  // string: the peer site (RouteVia)
+	tagRtTransport = 4  // string: "quic" or "tls" (RouteVia)
+	tagRtReason    = 5  // string: why (RouteDeny), or a note for the log
+	tagRtLiveness  = 6  // u32: liveness timeout in milliseconds; 0 = default
+	tagRtTick      = 7  // u32: tick interval in milliseconds; 0 = default
+	tagRtPriority  = 8  // u32: priority, an int32 in two's complement
+	tagRtCache     = 9  // u32: milliseconds the host may reuse the route for the same request; 0 = never
+	tagRtFilter    = 10 // u8: 1 = filter the route's relayed connections (revision 4)
 )
 
 // RouteKind says where a route leads. The zero value denies, so that an
@@ -79,6 +80,10 @@ type Options struct {
 	LivenessTimeoutMS uint32 // declare the link dead after this much silence
 	TickMS            uint32 // send a tick this often (OTP's net_ticktime / 4)
 	Priority          int32  // higher wins when several routes compete
+	// Filter asks the gateway to decode the messages a node reached by
+	// this route sends to the local node, and decide on them with the
+	// filter policy (revision 4); no filter policy, no filtering.
+	Filter bool
 }
 
 // Deny returns a route that refuses a lookup.
@@ -126,6 +131,9 @@ func (r *Route) Append(b []byte) []byte {
 	if r.CacheMS != 0 {
 		b = appendUint32Field(b, tagRtCache, r.CacheMS)
 	}
+	if r.Options.Filter {
+		b = appendUint8Field(b, tagRtFilter, 1)
+	}
 	return b
 }
 
@@ -168,6 +176,8 @@ func ParseRoute(b []byte) (Route, error) {
 			r.Options.Priority = int32(p)
 		case tagRtCache:
 			r.CacheMS, err = fieldUint32(tag, v)
+		case tagRtFilter:
+			r.Options.Filter, err = fieldBool(tag, v)
 		}
 		if err != nil {
 			return Route{}, fmt.Errorf("abi: route: %w", err)

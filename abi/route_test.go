@@ -10,7 +10,7 @@ import (
 )
 
 func TestRouteBytes(t *testing.T) {
-	r := Route{Kind: RouteVia, Site: "s", Transport: "tls", Options: Options{LivenessTimeoutMS: 0x0201, TickMS: 5, Priority: -1}, CacheMS: 60000}
+	r := Route{Kind: RouteVia, Site: "s", Transport: "tls", Options: Options{LivenessTimeoutMS: 0x0201, TickMS: 5, Priority: -1, Filter: true}, CacheMS: 60000}
 	want := []byte{
 		Version, byte(TypeRoute),
 		tagRtKind, 1, 0, 0, 0, byte(RouteVia),
@@ -20,6 +20,7 @@ func TestRouteBytes(t *testing.T) {
 		tagRtTick, 4, 0, 0, 0, 5, 0, 0, 0,
 		tagRtPriority, 4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
 		tagRtCache, 4, 0, 0, 0, 0x60, 0xea, 0, 0,
+		tagRtFilter, 1, 0, 0, 0, 1,
 	}
 	got := r.Append(nil)
 	if !bytes.Equal(got, want) {

@@ -28,6 +28,8 @@ type gatewaySite struct {
 	link     string // host:port of both the QUIC and the TLS listener
 	proc     *proc
 	extra    string // more YAML appended to the generated config
+	// filterRoutes sets filter on the routes to the peers' nodes.
+	filterRoutes bool
 }
 
 func newGatewaySite(t testing.TB, name string) *gatewaySite {
@@ -67,6 +69,9 @@ func (s *gatewaySite) writeConfig(t testing.TB, transport string, liveness time.
 	fmt.Fprintf(&b, "routes:\n")
 	for _, p := range peers {
 		fmt.Fprintf(&b, "  - match: \"*@*.%s.example\"\n    site: %s\n    transport: %s\n    liveness: %s\n", p.name, p.name, transport, liveness)
+		if s.filterRoutes {
+			b.WriteString("    filter: true\n")
+		}
 	}
 	b.WriteString(s.extra)
 	if err := os.WriteFile(s.config, []byte(b.String()), 0o600); err != nil {

@@ -88,9 +88,10 @@ type adminDeps struct {
 	logs     *policyLogs
 	nodes    *nodes
 	metrics  *prometheus.Registry
-	// lookup and authorize name the policies that decide lookups and
-	// authorizations, for their role in the listings.
-	lookup, authorize string
+	// lookup, authorize and filter name the policies that decide lookups,
+	// authorizations and distribution messages, for their role in the
+	// listings.
+	lookup, authorize, filter string
 	// fail is told of the server's failure after it started.
 	fail func(error)
 	// events is the event log; ready says whether the gateway serves and

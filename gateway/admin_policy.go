@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/distgate/distgate/abi"
@@ -16,7 +17,7 @@ import (
 // PolicyView is a policy as the admin API shows it.
 type PolicyView struct {
 	Name     string         `json:"name"`
-	Role     string         `json:"role,omitempty"` // "lookup", "authorize", or both
+	Role     string         `json:"role,omitempty"` // "lookup", "authorize", "filter", or several: "lookup, authorize"
 	Active   *wasm.Version  `json:"active,omitempty"`
 	Versions []wasm.Version `json:"versions"`
 	Stats    wasm.Stats     `json:"stats"`
@@ -42,15 +43,13 @@ func (a *adminServer) policyView(info wasm.PolicyInfo) PolicyView {
 	if info.Err != nil {
 		v.Error = info.Err.Error()
 	}
-	switch info.Name {
-	case a.lookup:
-		v.Role = "lookup"
-		if info.Name == a.authorize {
-			v.Role = "lookup, authorize"
+	var roles []string
+	for _, r := range []struct{ name, role string }{{a.lookup, "lookup"}, {a.authorize, "authorize"}, {a.filter, "filter"}} {
+		if info.Name == r.name {
+			roles = append(roles, r.role)
 		}
-	case a.authorize:
-		v.Role = "authorize"
 	}
+	v.Role = strings.Join(roles, ", ")
 	return v
 }
 
@@ -137,6 +136,7 @@ func (a *adminServer) activatePolicy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := a.engine.Activate(r.Context(), r.PathValue("name"), body.Version)
+	a.policies.refresh() // the filter's cached verdicts go
 	if err != nil {
 		writePolicyError(w, err)
 		return
@@ -148,6 +148,7 @@ func (a *adminServer) activatePolicy(w http.ResponseWriter, r *http.Request) {
 
 func (a *adminServer) rollbackPolicy(w http.ResponseWriter, r *http.Request) {
 	v, err := a.engine.Rollback(r.Context(), r.PathValue("name"))
+	a.policies.refresh() // the filter's cached verdicts go
 	if err != nil {
 		writePolicyError(w, err)
 		return

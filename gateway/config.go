@@ -144,6 +144,20 @@ type PolicyConfig struct {
 	// or "default", the built-in policy's route. A failing authorize
 	// policy always denies.
 	OnFailure string `yaml:"on_failure"`
+	// Filter names the uploaded policy that filters distribution messages
+	// ("filter" by default): while one that exports distgate_filter is
+	// uploaded, the connections of peers' callers and TLS callers to this
+	// site's nodes, and those of routes with filter set, are decoded and
+	// their messages decided (abi/README.md, section 6). Without it,
+	// nothing is decoded.
+	Filter string `yaml:"filter"`
+	// FilterOnFailure is what a filtered connection does with a message
+	// when the filter policy fails on it (a trap, its deadline, the
+	// engine busy): "deny" (default) drops the message, failing a spawn
+	// request at once; "close" closes the connection. A connection the
+	// policy fails on at "connect" is filtered all the same (each message
+	// asked), or closed with "close".
+	FilterOnFailure string `yaml:"filter_on_failure"`
 }
 
 // PublicConfig configures the public edge: an EPMD that answers for
@@ -272,6 +286,12 @@ type RouteConfig struct {
 	Tick Duration `yaml:"tick"`
 	// Priority orders routes that match equally; higher first.
 	Priority int `yaml:"priority"`
+	// Filter decodes the connections local nodes make to matching nodes
+	// with the filter policy (policy.filter): what those nodes send back
+	// is decided message by message. Connections that come in (from
+	// peers' callers, TLS callers) are filtered whenever the policy is
+	// uploaded.
+	Filter bool `yaml:"filter"`
 }
 
 // Addrs is one address or a list of them, in YAML a scalar or a sequence.
@@ -341,6 +361,9 @@ const (
 	roleEdge               = "edge"
 	defaultLookupPolicy    = "lookup"
 	defaultAuthorizePolicy = "authorize"
+	defaultFilterPolicy    = "filter"
+	filterFailDeny         = "deny"
+	filterFailClose        = "close"
 	onFailureDeny          = "deny"
 	onFailureDefault       = "default"
 	challengeTLSALPN       = "tls-alpn-01"
@@ -455,6 +478,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Policy.Authorize == "" {
 		c.Policy.Authorize = defaultAuthorizePolicy
+	}
+	if c.Policy.Filter == "" {
+		c.Policy.Filter = defaultFilterPolicy
+	}
+	if c.Policy.FilterOnFailure == "" {
+		c.Policy.FilterOnFailure = filterFailDeny
 	}
 	if c.Policy.OnFailure == "" {
 		c.Policy.OnFailure = onFailureDeny

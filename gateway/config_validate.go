@@ -99,6 +99,9 @@ func (c Config) Validate() error {
 	if f := c.Policy.OnFailure; f != "" && f != onFailureDeny && f != onFailureDefault {
 		bad("policy.on_failure", "%q: want deny or default", f)
 	}
+	if f := c.Policy.FilterOnFailure; f != "" && f != filterFailDeny && f != filterFailClose {
+		bad("policy.filter_on_failure", "%q: want deny or close", f)
+	}
 	sites := map[string]bool{}
 	for i, p := range c.Peers {
 		key := fmt.Sprintf("peers[%d]", i)

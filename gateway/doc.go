@@ -36,13 +36,16 @@
 //	directory  the site directory on etcd of agents and edges: a pure cache kept by one
 //	           watch, the gateway's lease, name claims, shared policies, certificate storage
 //	events     the event log: relays established, ended (and why), refused; links up and down (pure)
+//	distfilter the distribution stream after the handshake: packets, headers, atom cache, control messages, calls (pure)
+//	filtering  the message filter of relays: the filter policy's verdicts, per-shape caches, counts, refusal log
 //	ui         the status page: its embedded files, one-time logins, sessions
 //
 // Arrows point down only: cmd/distgate imports gateway, gateway its parts,
 // and the parts each other and epmd, never gateway:
 //
-//	proxy      -> link, linkwire, ports, relay, handshake
-//	terminate  -> ports, relay, pki, handshake, admit, events
+//	proxy      -> link, linkwire, ports, relay, handshake, filtering
+//	terminate  -> ports, relay, pki, handshake, admit, events, filtering
+//	filtering  -> distfilter, relay, events
 //	link       -> linkwire, relay, pki, admit, events
 //	ports      -> admit
 //	relay      -> handshake, events

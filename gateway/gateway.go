@@ -19,6 +19,7 @@ import (
 	"github.com/distgate/distgate/gateway/datadir"
 	"github.com/distgate/distgate/gateway/directory"
 	"github.com/distgate/distgate/gateway/events"
+	"github.com/distgate/distgate/gateway/filtering"
 	"github.com/distgate/distgate/gateway/link"
 	"github.com/distgate/distgate/gateway/pki"
 	"github.com/distgate/distgate/gateway/ports"
@@ -52,6 +53,7 @@ type Gateway struct {
 	certs     *pki.Manager
 	engine    *wasm.Engine
 	policies  *policyRouter
+	filters   *filtering.Hub // the filter policy's relays
 	router    routerSwitch
 	metrics   *metrics
 	relays    *relay.Table
@@ -111,6 +113,11 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	g.policies = newPolicyRouter(g.engine, cfg.Policy.Lookup, cfg.Policy.Authorize, newStaticRouter(cfg), cfg.Policy.OnFailure == onFailureDefault)
 	g.policies.timed = g.metrics.decided
 	g.router.set(g.policies)
+	g.filters = filtering.New(filtering.Config{
+		Engine: g.engine, Policy: cfg.Policy.Filter, OnFailure: filterFailure(cfg.Policy.FilterOnFailure),
+		Logger: log.With("component", "filter"), Events: g.events, Timed: g.metrics.decided,
+	})
+	g.policies.changed = g.filters.Changed
 	if cfg.Role != roleStandalone {
 		g.shared = newPolicySync(g.engine, g.policies, log.With("component", "shared-policies"))
 		if g.dir, err = newDirectory(cfg, g.identity, g.shared.kick, log); err != nil {
@@ -170,6 +177,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 			Max:  MaxProxyPorts, Idle: cfg.Proxy.Idle.Std(), Logger: log,
 		},
 		HandshakeTimeout: handshakeTimeout, Callers: g.nodes, Links: g.links, Relays: g.relays, Bufs: bufs,
+		Filters: g.filters,
 	})
 	if !cfg.EPMD.Disabled {
 		res := &resolver{router: &g.router, nodes: g.nodes, links: g.links, proxies: g.proxies, metrics: g.metrics, log: log}
@@ -180,6 +188,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 			return nil, err
 		}
 	}
+	g.metrics.watchFilters(g.filters)
 	if err = g.startPublic(ctx, cfg.Public, cfg.Proxy.Idle.Std(), bufs, trust); err != nil {
 		return nil, err
 	}
@@ -193,7 +202,8 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	g.metrics.reg.MustRegister(&partsCollector{site: cfg.Site, version: opts.Version, started: g.started, links: g.links,
 		certs: g.certs, nodes: g.nodes, epmds: map[string]*epmd.Server{"local": g.epmd, "public": g.public}})
 	// Peers' streams are served once everything they reach is in place.
-	in := &inbound{site: cfg.Site, agent: cfg.Role == roleAgent, router: &g.router, nodes: g.nodes, queries: g.queries, relays: g.relays, links: g.links, bufs: bufs, log: log}
+	in := &inbound{site: cfg.Site, agent: cfg.Role == roleAgent, router: &g.router, nodes: g.nodes, queries: g.queries, relays: g.relays,
+		links: g.links, bufs: bufs, filters: g.filters, log: log}
 	g.links.Serve(in.serveStream)
 	token, err := datadir.LoadOrCreateToken(cfg.DataDir)
 	if err != nil {
@@ -206,7 +216,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	page := ui.New(ui.Config{State: g.page, Logger: log.With("component", "ui")})
 	if g.admin, err = newAdminServer(cfg.Admin.Listen, cfg.Admin.Probes, token, adminDeps{
 		status: g.Status, engine: g.engine, policies: g.policies, shared: g.shared, dir: g.dir, logs: logs, nodes: g.nodes, metrics: g.metrics.reg,
-		lookup: cfg.Policy.Lookup, authorize: cfg.Policy.Authorize, fail: g.fail,
+		lookup: cfg.Policy.Lookup, authorize: cfg.Policy.Authorize, filter: cfg.Policy.Filter, fail: g.fail,
 		events: g.events, ready: g.ready, ui: page, decisionP99: g.metrics.decisionP99,
 	}); err != nil {
 		return nil, err
@@ -273,13 +283,14 @@ func (g *Gateway) startPublic(ctx context.Context, pc PublicConfig, idle time.Du
 	// The public EPMD and the TLS ports each have a budget of their own:
 	// a flood of one does not lock the other.
 	limits := admit.Limits{Rate: pc.Rate, Burst: pc.Burst, PerSource: publicPerAddr, Total: publicTotal, MaxSources: publicMaxSources}
+	reach := reachPolicy{router: &g.router, trust: trust}
 	g.term = terminate.New(terminate.Config{
 		Ports: ports.Config{
 			Addr: netip.MustParseAddr(pc.Address), // validated: an IP
 			Max:  MaxTerminationPorts, Idle: idle, Admit: admit.New(limits), Logger: g.log.With("component", "terminate"),
 		},
 		HandshakeTimeout: handshakeTimeout, ClientCAs: clientCAs, Certs: g.certs,
-		Policy: reachPolicy{router: &g.router, trust: trust}, Backends: g.nodes, Relays: g.relays, Bufs: bufs,
+		Policy: reach, Backends: g.nodes, Relays: g.relays, Bufs: bufs, Filter: reach.filterCaller(g.filters),
 	})
 	if pc.EPMD == "" {
 		return nil
@@ -404,6 +415,9 @@ func (g *Gateway) Close() error {
 		}
 		if g.certs != nil {
 			g.certs.Close()
+		}
+		if g.filters != nil {
+			g.filters.Close()
 		}
 	})
 	return nil

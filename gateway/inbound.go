@@ -13,6 +13,7 @@ import (
 	"github.com/distgate/distgate/abi"
 	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/gateway/directory"
+	"github.com/distgate/distgate/gateway/filtering"
 	"github.com/distgate/distgate/gateway/link"
 	"github.com/distgate/distgate/gateway/linkwire"
 	"github.com/distgate/distgate/gateway/relay"
@@ -29,6 +30,7 @@ type inbound struct {
 	queries *queries
 	relays  *relay.Table
 	bufs    *relay.Bufs
+	filters *filtering.Hub
 	log     *slog.Logger
 }
 
@@ -167,6 +169,13 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 	link.ApplyLiveness(s, clampLiveness(hdr.Liveness))
 	ri := in.relays.Add(caller, target, site, transport, relay.In, link.Describe(s))
 	defer in.relays.Remove(ri)
+	remote, _, err := in.filters.Wrap(ctx, s, filtering.Conn{Relay: ri.ID, Asker: asker, Via: via.String(), InPrefix: 2, OutPrefix: 2})
+	if err != nil {
+		c.Close()
+		s.Abort()
+		return
+	}
+	s = remote
 	local := relay.Conn(c.(*net.TCPConn))
 	if hdr.Tick > 0 {
 		local = relay.NewTicker(c.(*net.TCPConn), hdr.Tick, false)

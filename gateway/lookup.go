@@ -100,6 +100,7 @@ func (r *resolver) answer(q epmd.Query, node string, rt abi.Route) epmd.Answer {
 			Site: site, Transport: transport,
 			Liveness: time.Duration(rt.Options.LivenessTimeoutMS) * time.Millisecond,
 			Tick:     time.Duration(rt.Options.TickMS) * time.Millisecond,
+			Filter:   rt.Options.Filter,
 		}, r.nodes.portOwner(q))
 		if err != nil {
 			r.log.Error("lookup", "node", node, "err", err)

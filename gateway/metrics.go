@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/gateway/filtering"
 	"github.com/distgate/distgate/gateway/link"
 	"github.com/distgate/distgate/gateway/pki"
 	"github.com/distgate/distgate/gateway/relay"
@@ -274,4 +275,44 @@ func (n *nodeLabels) ended(node, direction string, out, in int64) {
 	n.relays.WithLabelValues(l, direction).Inc()
 	n.bytes.WithLabelValues(l, "from_node").Add(float64(out))
 	n.bytes.WithLabelValues(l, "to_node").Add(float64(in))
+}
+
+// watchFilters exports the filter's counts.
+func (m *metrics) watchFilters(h *filtering.Hub) {
+	m.reg.MustRegister(&filterCollector{h: h})
+}
+
+// filterCollector exports the counts of the message filter.
+type filterCollector struct{ h *filtering.Hub }
+
+var (
+	filterDecisionsDesc = prometheus.NewDesc("distgate_filter_decisions_total",
+		"Distribution messages (and connections, operation connect) the filter policy decided, by action and operation.",
+		[]string{"action", "op"}, nil)
+	filterConnsDesc = prometheus.NewDesc("distgate_filter_connections_total",
+		"Relayed connections decoded by the message filter; passed whole: those the policy let through unfiltered at connect.",
+		[]string{"mode"}, nil)
+	filterVerdictsDesc = prometheus.NewDesc("distgate_filter_verdicts_total",
+		"Where the filter's verdicts came from: the policy, a connection's cache, or a failed call (failed closed).",
+		[]string{"source"}, nil)
+)
+
+func (c *filterCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- filterDecisionsDesc
+	ch <- filterConnsDesc
+	ch <- filterVerdictsDesc
+}
+
+func (c *filterCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.h.Stats()
+	for action, ops := range st.Decisions {
+		for op, n := range ops {
+			ch <- prometheus.MustNewConstMetric(filterDecisionsDesc, prometheus.CounterValue, float64(n), action, op)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(filterConnsDesc, prometheus.CounterValue, float64(st.Connections-st.Unfiltered), "filtered")
+	ch <- prometheus.MustNewConstMetric(filterConnsDesc, prometheus.CounterValue, float64(st.Unfiltered), "passed_whole")
+	ch <- prometheus.MustNewConstMetric(filterVerdictsDesc, prometheus.CounterValue, float64(st.Calls-st.Failures), "policy")
+	ch <- prometheus.MustNewConstMetric(filterVerdictsDesc, prometheus.CounterValue, float64(st.Cached), "cache")
+	ch <- prometheus.MustNewConstMetric(filterVerdictsDesc, prometheus.CounterValue, float64(st.Failures), "failed")
 }

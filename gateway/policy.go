@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/distgate/distgate/abi"
+	"github.com/distgate/distgate/gateway/filtering"
 	"github.com/distgate/distgate/wasm"
 )
 
@@ -30,6 +31,9 @@ type policyRouter struct {
 	// installed is the set of policy names with an upload; the admin API
 	// updates it.
 	installed atomic.Pointer[map[string]bool]
+	// changed, when set, is told of every refresh: the filter's cached
+	// verdicts go.
+	changed func()
 	// timed, when set, is told how long each policy decision took.
 	timed func(policy, decision string, d time.Duration)
 }
@@ -47,6 +51,9 @@ func (p *policyRouter) refresh() {
 		m[info.Name] = true
 	}
 	p.installed.Store(&m)
+	if p.changed != nil {
+		p.changed()
+	}
 }
 
 func (p *policyRouter) has(name string) bool { return (*p.installed.Load())[name] }
@@ -108,4 +115,12 @@ func (p *policyRouter) took(policy, decision string, start time.Time) {
 func retryable(err error) bool {
 	var te *wasm.TimeoutError
 	return errors.As(err, &te)
+}
+
+// filterFailure is policy.filter_on_failure (validated).
+func filterFailure(s string) filtering.Failure {
+	if s == filterFailClose {
+		return filtering.FailClose
+	}
+	return filtering.FailDeny
 }

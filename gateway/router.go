@@ -101,7 +101,7 @@ func newStaticRouter(cfg Config) *staticRouter {
 	for _, rc := range rcs {
 		rt := abi.Route{Options: abi.Options{
 			LivenessTimeoutMS: uint32(rc.Liveness.Std().Milliseconds()), TickMS: uint32(rc.Tick.Std().Milliseconds()),
-			Priority: int32(rc.Priority),
+			Priority: int32(rc.Priority), Filter: rc.Filter,
 		}}
 		switch {
 		case rc.Deny != "":

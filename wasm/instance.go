@@ -23,6 +23,7 @@ type instance struct {
 	alloc  api.Function
 	lookup api.Function
 	authz  api.Function
+	filter api.Function      // revision 4 (filter.go)
 	fuel   api.MutableGlobal // the call's fuel (instrument.go)
 	stop   api.MutableGlobal // set by the timer: the guest traps
 
@@ -65,6 +66,7 @@ func (v *version) newInstance() (*instance, error) {
 	in.alloc = mod.ExportedFunction(abi.ExportAlloc)
 	in.lookup = mod.ExportedFunction(abi.ExportLookup)
 	in.authz = mod.ExportedFunction(abi.ExportAuthorize)
+	in.filter = mod.ExportedFunction(abi.ExportFilter)
 	fuel, ok1 := mod.ExportedGlobal(fuelExport).(api.MutableGlobal)
 	stop, ok2 := mod.ExportedGlobal(stopExport).(api.MutableGlobal)
 	if !ok1 || !ok2 {

@@ -119,7 +119,7 @@ func uleb(b []byte) (v uint64, n int) {
 
 // exports says which optional exports a module has.
 type exports struct {
-	initialize, init, lookup, authorize bool
+	initialize, init, lookup, authorize, filter bool
 }
 
 // checkModule checks a compiled module against the ABI: exports and
@@ -165,6 +165,7 @@ func checkModule(cm wazero.CompiledModule, maxPages uint32, wasi map[string]api.
 		{abi.ExportInit, sigInit, false, &ex.init},
 		{abi.ExportLookup, sigDecision, false, &ex.lookup},
 		{abi.ExportAuthorize, sigDecision, false, &ex.authorize},
+		{abi.ExportFilter, sigDecision, false, &ex.filter},
 	}
 	for _, w := range want {
 		def, ok := fns[w.name]
@@ -180,8 +181,8 @@ func checkModule(cm wazero.CompiledModule, maxPages uint32, wasi map[string]api.
 			*w.have = true
 		}
 	}
-	if !ex.lookup && !ex.authorize {
-		return bad("exports neither %s nor %s", abi.ExportLookup, abi.ExportAuthorize)
+	if !ex.lookup && !ex.authorize && !ex.filter {
+		return bad("exports none of %s, %s and %s", abi.ExportLookup, abi.ExportAuthorize, abi.ExportFilter)
 	}
 
 	if mems := cm.ImportedMemories(); len(mems) > 0 {

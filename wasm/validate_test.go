@@ -27,7 +27,7 @@ func TestInstallRefusesBadModules(t *testing.T) {
 		{"no alloc", func(t *testing.T) []byte { return testdata(t, "no_alloc") }, "", "missing export distgate_alloc (i32) -> (i32)"},
 		{"bad signature", func(t *testing.T) []byte { return testdata(t, "bad_sig") }, "", "export distgate_lookup has type (i32) -> (i32), want (i32, i32) -> (i64)"},
 		{"command", func(t *testing.T) []byte { return testdata(t, "command") }, "", "WASI command"},
-		{"no decision", func(t *testing.T) []byte { return testdata(t, "no_decision") }, "", "exports neither distgate_lookup nor distgate_authorize"},
+		{"no decision", func(t *testing.T) []byte { return testdata(t, "no_decision") }, "", "exports none of distgate_lookup, distgate_authorize and distgate_filter"},
 		{"huge memory", func(t *testing.T) []byte { return testdata(t, "huge_memory") }, "", "memory of 2000 pages (125 MiB) at start exceeds the cap of 1024 pages (64 MiB)"},
 		{"bad import", func(t *testing.T) []byte { return testdata(t, "bad_import") }, "", "imports env.connect; only modules distgate and wasi_snapshot_preview1"},
 		{"bad host signature", func(t *testing.T) []byte { return testdata(t, "bad_host_sig") }, "", "imports distgate.log with type (i32) -> (), want (i32, i32, i32) -> ()"},

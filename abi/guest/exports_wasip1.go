@@ -42,6 +42,14 @@ func distgateAuthorize(ptr unsafe.Pointer, n uint32) uint64 {
 	return pack(module.authorize(n))
 }
 
+//go:wasmexport distgate_filter
+func distgateFilter(ptr unsafe.Pointer, n uint32) uint64 {
+	if !module.owns(ptr) {
+		return abi.PackCode(abi.CodeMalformed)
+	}
+	return pack(module.filter(n))
+}
+
 // owns reports whether ptr is the input buffer distgate_alloc handed out.
 func (r *dispatcher) owns(ptr unsafe.Pointer) bool {
 	return cap(r.in) > 0 && ptr == unsafe.Pointer(unsafe.SliceData(r.in))

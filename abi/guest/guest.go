@@ -21,8 +21,8 @@
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o policy.wasm .
 //
 // The package provides the exports of the ABI (distgate_abi_v1,
-// distgate_alloc, distgate_init, distgate_lookup, distgate_authorize): the
-// gateway calls the constructor once per instance with the policy's
+// distgate_alloc, distgate_init, distgate_lookup, distgate_authorize,
+// distgate_filter): the gateway calls the constructor once per instance with the policy's
 // configuration blob, then the Policy's functions once per decision. A
 // decision the Policy leaves nil answers abi.CodeUnsupported; a panic in a
 // decision is recovered, logged and answers abi.CodeFailed.
@@ -43,6 +43,10 @@ import (
 type Policy struct {
 	Lookup    func(req abi.LookupRequest) abi.Route
 	Authorize func(req abi.AuthorizeRequest) abi.Decision
+	// Filter decides on distribution messages (ABI revision 4): the
+	// gateway asks it once per new connection (abi.OpConnect), then for
+	// each shape of message.
+	Filter func(req abi.FilterRequest) abi.Verdict
 }
 
 // Constructor builds a Policy from the configuration blob given at upload.
@@ -111,8 +115,8 @@ func (r *dispatcher) init(config []byte) (msg []byte) {
 	if err != nil {
 		return r.result(err.Error())
 	}
-	if p.Lookup == nil && p.Authorize == nil {
-		return r.result("the policy implements neither Lookup nor Authorize")
+	if p.Lookup == nil && p.Authorize == nil && p.Filter == nil {
+		return r.result("the policy implements none of Lookup, Authorize and Filter")
 	}
 	r.policy, r.ready = p, true
 	return nil
@@ -164,6 +168,28 @@ func (r *dispatcher) authorize(n uint32) (out []byte, code abi.Code) {
 	defer r.recoverTo("Authorize", &code)
 	d := r.policy.Authorize(req)
 	r.out = d.Append(r.out[:0])
+	return r.out, abi.CodeOK
+}
+
+// filter answers distgate_filter for the request in r.in[:n].
+func (r *dispatcher) filter(n uint32) (out []byte, code abi.Code) {
+	if !r.ready {
+		return nil, abi.CodeFailed
+	}
+	if r.policy.Filter == nil {
+		return nil, abi.CodeUnsupported
+	}
+	if n > uint32(len(r.in)) {
+		return nil, abi.CodeMalformed
+	}
+	req, err := abi.ParseFilterRequest(r.in[:n])
+	if err != nil {
+		Log(abi.LevelWarn, err.Error())
+		return nil, abi.CodeMalformed
+	}
+	defer r.recoverTo("Filter", &code)
+	v := r.policy.Filter(req)
+	r.out = v.Append(r.out[:0])
 	return r.out, abi.CodeOK
 }
 

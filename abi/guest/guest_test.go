@@ -76,3 +76,28 @@ func TestInitErrors(t *testing.T) {
 		t.Error("init of a policy with no decisions succeeded")
 	}
 }
+
+func TestFilter(t *testing.T) {
+	r := newDispatcher(t, Policy{Filter: func(req abi.FilterRequest) abi.Verdict {
+		if req.Op == abi.OpSpawnRequest && req.Call.Module == "os" {
+			return abi.DenyMessage("no os")
+		}
+		return abi.AllowMessage()
+	}}, nil)
+	if msg := r.init([]byte("cfg")); msg != nil {
+		t.Fatalf("init: %s", msg)
+	}
+	req := abi.FilterRequest{Op: abi.OpSpawnRequest, Module: "erpc", Function: "execute_call", Arity: 4,
+		Call: abi.Call{Via: abi.ViaErpc, Module: "os", Function: "cmd", Arity: 1}}
+	out, code := call(r, req.Append(nil), r.filter)
+	v, err := abi.ParseVerdict(out)
+	if code != abi.CodeOK || err != nil || v.Action != abi.FilterDeny || v.Reason != "no os" {
+		t.Fatalf("verdict = %+v, %v, %v", v, code, err)
+	}
+	if _, code := call(r, []byte{1, 5, 9}, r.filter); code != abi.CodeMalformed {
+		t.Errorf("garbage request: code %v", code)
+	}
+	if _, code := call(r, (&abi.LookupRequest{}).Append(nil), r.lookup); code != abi.CodeUnsupported {
+		t.Errorf("lookup of a filter-only policy: code %v", code)
+	}
+}

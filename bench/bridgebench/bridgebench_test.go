@@ -75,6 +75,43 @@ func TestBenchTiny(t *testing.T) {
 	}
 }
 
+// TestBenchFilterTiny runs `make bench-filter` in miniature: the three
+// filter paths, the table and the last line.
+func TestBenchFilterTiny(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Erlang nodes and gateways")
+	}
+	for _, tool := range []string{"erl", "erlc", "wat2wasm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is required under CI: %v", tool, err)
+			}
+			t.Skipf("%s is not installed: %v", tool, err)
+		}
+	}
+	dg := filepath.Join(t.TempDir(), "distgate")
+	if out, err := exec.Command("go", "build", "-o", dg, "../../cmd/distgate").CombinedOutput(); err != nil {
+		t.Fatalf("go build distgate: %v\n%s", err, out)
+	}
+	var stdout, stderr bytes.Buffer
+	args := []string{"-distgate", dg, "-distgate-epmd", "../../erlang/distgate_epmd/src", "-repo", "../..", "-filter",
+		"-duration", "300ms", "-rtt-count", "200", "-rounds", "1"}
+	if code := doMain(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("doMain %q = %d\nstdout:\n%s\nstderr:\n%s", args, code, &stdout, &stderr)
+	}
+	t.Logf("\n%s", &stdout)
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	re := regexp.MustCompile(`^filter allow_all_ratio_64k=(\d+\.\d\d) allow_all_ratio_1k=(\d+\.\d\d) rtt_added_us=(-?\d+\.\d)$`)
+	if m := re.FindStringSubmatch(lines[len(lines)-1]); m == nil {
+		t.Fatalf("last line %q does not match %v", lines[len(lines)-1], re)
+	}
+	for _, p := range filterPaths {
+		if !regexp.MustCompile(`(?m)^ *` + p + `( +\d+){4} `).MatchString(stdout.String()) {
+			t.Errorf("no throughput row for %s", p)
+		}
+	}
+}
+
 func TestParseFlags(t *testing.T) {
 	for _, args := range [][]string{
 		nil, // -distgate is required

@@ -36,6 +36,8 @@ type site struct {
 	proc     *child
 	// publicPort is the public EPMD of a terminating gateway.
 	publicPort int
+	// extra is YAML appended to the configuration writeConfig writes.
+	extra string
 }
 
 func newSite(bin, dir, name string) (*site, error) {
@@ -76,6 +78,7 @@ func (s *site) writeConfig(transport string, peer *site) error {
 	fmt.Fprintf(&b, "links:\n  quic: %s\n  tls: %s\n", s.link, s.link)
 	fmt.Fprintf(&b, "peers:\n  - site: %s\n    quic: %s\n    tls: %s\n    identity: %s\n", peer.name, peer.link, peer.link, peer.id)
 	fmt.Fprintf(&b, "routes:\n  - match: \"*@*.%s.example\"\n    site: %s\n    transport: %s\n    liveness: %s\n", peer.name, peer.name, transport, liveness)
+	b.WriteString(s.extra)
 	return os.WriteFile(s.config, []byte(b.String()), 0o600)
 }
 
@@ -99,8 +102,9 @@ func (s *site) epmdClient() *epmd.Client {
 }
 
 // gatewayPair starts site-a and site-b, each routing the other's node
-// names to it over transport.
-func gatewayPair(ctx context.Context, bin, dir, transport string, env []string) (a, b *site, err error) {
+// names to it over transport; extraB is more YAML for site-b's
+// configuration.
+func gatewayPair(ctx context.Context, bin, dir, transport, extraB string, env []string) (a, b *site, err error) {
 	dir = filepath.Join(dir, "gw-"+transport+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
 	if a, err = newSite(bin, dir, "site-a"); err != nil {
 		return nil, nil, err
@@ -108,6 +112,7 @@ func gatewayPair(ctx context.Context, bin, dir, transport string, env []string) 
 	if b, err = newSite(bin, dir, "site-b"); err != nil {
 		return nil, nil, err
 	}
+	b.extra = extraB
 	if err = a.writeConfig(transport, b); err != nil {
 		return nil, nil, err
 	}

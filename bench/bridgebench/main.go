@@ -97,6 +97,8 @@ type options struct {
 	perfDir      string
 	perfMode     string
 	keep         bool
+	filter       bool
+	repo         string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -124,11 +126,24 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.perfDir, "perf", "", "perf record every process of each path during each throughput phase into `dir`")
 	fs.StringVar(&o.perfMode, "perf-mode", "record", "what -perf does in each phase: record (perf record -g) or trace (perf trace -s: syscall counts per thread)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs)")
+	fs.StringVar(&o.repo, "repo", ".", "the repository's root, where -filter finds samples/policies/no-remote-exec")
+	fs.BoolVar(&o.filter, "filter", false, "measure the message filter instead (make bench-filter): the distgate_tls path with no filter policy, an allow-all one and no-remote-exec at the receiver's gateway; -paths and -idle are ignored")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	o.paths = splitList(paths)
 	o.idle = splitList(idle)
+	if o.filter {
+		o.paths, o.idle = filterPaths, nil
+		// More, shorter rounds: the three paths interleave more often,
+		// and each keeps its best.
+		if !flagSet(fs, "rounds") {
+			o.rounds = 4
+		}
+		if !flagSet(fs, "duration") {
+			o.duration = 3 * time.Second
+		}
+	}
 	o.gatewayEnv = strings.Fields(gatewayEnv)
 	switch {
 	case fs.NArg() > 0:
@@ -157,7 +172,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-paths is empty")
 	}
 	for _, p := range o.paths {
-		if !slices.Contains(allPaths, p) {
+		if !slices.Contains(allPaths, p) && !slices.Contains(filterPaths, p) {
 			return o, fmt.Errorf("-paths: unknown path %q (known: %s)", p, strings.Join(allPaths, ", "))
 		}
 	}
@@ -167,6 +182,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 	}
 	return o, nil
+}
+
+// flagSet reports whether the command line set flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func splitList(s string) []string {
@@ -206,6 +228,7 @@ type bench struct {
 	ebin    string // compiled Erlang modules
 	stunnel string // stunnel's path
 	tls     tlsFiles
+	filters map[string]string // filter policies' modules by filter path (-filter)
 }
 
 // run checks the tools, prepares the work directory, runs every path and
@@ -261,6 +284,11 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	if b.tls, err = makeTLSFiles(b.dir); err != nil {
 		return err
+	}
+	if o.filter {
+		if b.filters, err = filterPolicies(b.dir, o.repo); err != nil {
+			return err
+		}
 	}
 	udp := "not changed (-udp-buffers=false): " + readUDPBuffers()
 	if o.udpBuffers {
@@ -335,6 +363,11 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	if len(mems) > 0 {
 		fmt.Fprintln(stdout)
 		printMemory(stdout, mems)
+	}
+	if o.filter {
+		fmt.Fprintln(stdout)
+		printFilter(stdout, results)
+		return errors.Join(errs...)
 	}
 	s := summarize(results, mems)
 	fmt.Fprintln(stdout)

@@ -92,7 +92,7 @@ func (b *bench) setupPath(name string) (*pathEnv, error) {
 		if name == pathDistgateQUIC {
 			transport = "quic"
 		}
-		a, s, err := gatewayPair(b.ctx, b.o.distgate, b.dir, transport, b.o.gatewayEnv)
+		a, s, err := gatewayPair(b.ctx, b.o.distgate, b.dir, transport, "", b.o.gatewayEnv)
 		if err != nil {
 			return nil, err
 		}
@@ -106,6 +106,8 @@ func (b *bench) setupPath(name string) (*pathEnv, error) {
 		}, nil
 	case pathTerminate:
 		return b.setupTerminate()
+	case pathFilterOff, pathFilterAllowAll, pathFilterNoExec:
+		return b.setupFilter(name)
 	}
 	return nil, fmt.Errorf("unknown path %q", name)
 }

@@ -144,7 +144,7 @@ func eventText(e *events.Event) string {
 			fmt.Fprintf(&b, " (%s)", e.Detail)
 		}
 		fmt.Fprintf(&b, "  %s to target, %s to caller", bytesText(e.BytesToTarget), bytesText(e.BytesToCaller))
-	case events.Refused:
+	case events.Refused, events.Filtered:
 		fmt.Fprintf(&b, "  %s", e.Reason.Text())
 		if e.Detail != "" {
 			fmt.Fprintf(&b, ": %s", e.Detail)

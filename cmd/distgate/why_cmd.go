@@ -159,6 +159,8 @@ func verdict(e *events.Event, now time.Time) string {
 		why = fmt.Sprintf("no link to %s could be opened", e.Route)
 	case events.GatewayShutdown:
 		why = "this gateway stopped"
+	case events.FilterClosed:
+		why = "the message filter closed it (its policy, or a stream the node would refuse)"
 	default:
 		why = e.Reason.Text()
 	}

@@ -27,6 +27,11 @@ const (
 	Refused     Kind = "refused"     // a relay refused before it started; Reason says why
 	LinkUp      Kind = "link_up"     // a link to a peer gateway came up
 	LinkDown    Kind = "link_down"   // a link to a peer gateway went down; Detail says why
+	// Filtered: the message filter refused a message of a relay (Reason
+	// policy_denied: dropped; filter_closed: the connection closed);
+	// Detail says which message and why. At most a few a second are kept
+	// (the filter's log rate): the metrics count them all.
+	Filtered Kind = "filtered"
 )
 
 // Reason is why a relay ended, or was refused. The set is closed: the
@@ -48,12 +53,13 @@ const (
 	PeerRefused       Reason = "peer_refused"       // the peer gateway refused the stream (bad request, starting up)
 	NoLink            Reason = "no_link"            // no link to the peer gateway could be opened (dial failed, backing off)
 	GatewayShutdown   Reason = "gateway_shutdown"   // this gateway stopped
+	FilterClosed      Reason = "filter_closed"      // the message filter closed it: its policy, or a stream the node would refuse
 )
 
 // Reasons lists every reason, in the order above.
 func Reasons() []Reason {
 	return []Reason{CallerClosed, TargetClosed, LinkLost, LivenessExpired, PolicyDenied,
-		TargetUnknown, TargetUnreachable, PeerRefused, NoLink, GatewayShutdown}
+		TargetUnknown, TargetUnreachable, PeerRefused, NoLink, GatewayShutdown, FilterClosed}
 }
 
 // Text is the reason in words: "caller closed".

@@ -13,6 +13,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/distgate/distgate/abi"
+	"github.com/distgate/distgate/gateway/filtering"
 	"github.com/distgate/distgate/gateway/handshake"
 	"github.com/distgate/distgate/gateway/link"
 	"github.com/distgate/distgate/gateway/linkwire"
@@ -26,6 +28,9 @@ type Route struct {
 	Transport link.Transport // Auto: the peer's preference
 	Liveness  time.Duration  // 0: the link layer's default
 	Tick      time.Duration  // 0: no tick to the local node
+	// Filter filters what the remote node sends to the local one
+	// (Config.Filters), when a filter policy is active.
+	Filter bool
 }
 
 // Callers tell who calls through a proxy port.
@@ -53,6 +58,8 @@ type Config struct {
 	Links   Linker
 	Relays  *relay.Table
 	Bufs    *relay.Bufs
+	// Filters filter the relays of routes with Filter set; nil: none.
+	Filters *filtering.Hub
 }
 
 // Ports are the proxy ports.
@@ -132,6 +139,21 @@ func (p *Ports) handle(ctx context.Context, pp *ports.Port[Route], c net.Conn) {
 	local := relay.Conn(c.(*net.TCPConn))
 	if rt.Tick > 0 {
 		local = relay.NewTicker(c.(*net.TCPConn), rt.Tick, true)
+	}
+	if rt.Filter {
+		// What the remote node sends is filtered; the local node's
+		// send_name, sent with the stream's header, is the filter's
+		// first view of the handshake.
+		fc := filtering.Conn{Relay: ri.ID, Asker: abi.Asker{Site: rt.Site, Node: target, Verified: abi.VerifiedSite}, Via: "link",
+			LocalDialled: true, InPrefix: 2, OutPrefix: 2, Sent: frame}
+		fs, _, err := p.cfg.Filters.Wrap(ctx, s, fc)
+		if err != nil {
+			p.log.Warn("relay ended: filter", "caller", caller, "target", target, "err", err)
+			s.Abort()
+			c.Close()
+			return
+		}
+		s = fs
 	}
 	relay.Run(local, s, p.cfg.Bufs, &ri.Stats) // its end is an event
 }

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -181,6 +182,10 @@ func (t *Table) reason(r *Info) (events.Reason, string) {
 	}
 	if t.closing.Load() {
 		return events.GatewayShutdown, detail
+	}
+	var fe *FilterError
+	if errors.As(end.Err, &fe) {
+		return events.FilterClosed, detail
 	}
 	if end.Side == SideB && end.Err != nil && r.Link != "" && t.classify != nil {
 		if reason, ok := t.classify(end.Err); ok {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/distgate/distgate/gateway/admit"
 	"github.com/distgate/distgate/gateway/events"
+	"github.com/distgate/distgate/gateway/filtering"
 	"github.com/distgate/distgate/gateway/handshake"
 	"github.com/distgate/distgate/gateway/pki"
 	"github.com/distgate/distgate/gateway/ports"
@@ -79,6 +80,11 @@ type Config struct {
 	Backends         Backends
 	Relays           *relay.Table
 	Bufs             *relay.Bufs
+	// Filter, when set, returns the caller's side of a relay read
+	// through the gateway's message filter (filtering.Hub.Wrap, with
+	// fc's asker filled in for c), or unchanged when no filter policy is
+	// active.
+	Filter func(ctx context.Context, c Caller, s relay.Stream, fc filtering.Conn) (relay.Stream, error)
 }
 
 // Ports are the TLS termination ports.
@@ -192,6 +198,9 @@ func (t *Ports) handle(ctx context.Context, tp *ports.Port[struct{}], raw net.Co
 	}
 	tp.MarkConnected()
 	caller := relay.Conn(tc)
+	// The filter sees the handshake with the framing of the bytes it
+	// reads and writes on the caller's side: a TCP node's reframed.
+	fc := filtering.Conn{InPrefix: 4, OutPrefix: 4, Received: frame}
 	if tlsBackend {
 		if _, err := b.Write(frame); err != nil {
 			b.Close()
@@ -213,9 +222,21 @@ func (t *Ports) handle(ctx context.Context, tp *ports.Port[struct{}], raw net.Co
 		}
 		caller = relay.Reframe(caller, up)
 		b = relay.Reframe(b, handshake.NewReframer(2, 4, 'a'))
+		fc.InPrefix, fc.Received = 2, out
 	}
 	ri := t.cfg.Relays.Add(c.Node, c.Target, "public", Transport, relay.In, "")
 	defer t.cfg.Relays.Remove(ri)
+	if t.cfg.Filter != nil {
+		fc.Relay = ri.ID
+		fs, err := t.cfg.Filter(ctx, c, caller, fc)
+		if err != nil {
+			t.log.Warn("TLS relay ended: filter", "caller", c.Node, "target", c.Target, "err", err)
+			caller.Abort()
+			b.Abort()
+			return
+		}
+		caller = fs
+	}
 	// Distribution connections last for ever: the gateway's shutdown ends
 	// them.
 	stop := context.AfterFunc(ctx, func() { caller.Abort(); b.Abort() })

@@ -150,3 +150,64 @@ func TestLocalOnly(t *testing.T) {
 		{abi.LookupRequest{Name: "db", Host: "otherhost", Accept: []string{"inet_tcp"}}, notLocal},
 	})
 }
+
+// checkFilter runs filter requests through a sample and compares the
+// actions.
+func checkFilter(t *testing.T, e *wasm.Engine, name string, cases map[abi.FilterAction][]abi.FilterRequest) {
+	t.Helper()
+	for want, reqs := range cases {
+		for _, req := range reqs {
+			v, err := e.Filter(ctx, name, &req)
+			if err != nil || v.Action != want {
+				t.Errorf("%s: Filter(%v %s %s %s) = %+v, %v; want %v", name, req.Op, req.Name, req.MFA(), req.Call.String(), v, err, want)
+			}
+		}
+	}
+}
+
+func erpcCall(m, f string, arity uint32) abi.FilterRequest {
+	return abi.FilterRequest{Op: abi.OpSpawnRequest, DOP: 29, Module: "erpc", Function: "execute_call", Arity: 4,
+		Call: abi.Call{Via: abi.ViaErpc, Tag: "execute_call", Module: m, Function: f, Arity: arity}}
+}
+
+func TestNoRemoteExec(t *testing.T) {
+	e := engine(t, "no-remote-exec", build.Go(t, "no-remote-exec"))
+	checkFilter(t, e, "no-remote-exec", map[abi.FilterAction][]abi.FilterRequest{
+		abi.FilterAllow: {
+			{Op: abi.OpConnect, From: "a@x", To: "b@y"},
+			erpcCall("erlang", "node", 0),
+			erpcCall("my_api", "get", 1),
+			{Op: abi.OpRegSend, DOP: 6, Name: "global_name_server"},
+			{Op: abi.OpSend, DOP: 22},
+		},
+		abi.FilterDeny: {
+			erpcCall("os", "cmd", 1),
+			erpcCall("my_api", "reset", 0),
+			{Op: abi.OpSpawnRequest, DOP: 29, Module: "os", Function: "cmd", Arity: 1},
+			{Op: abi.OpRegSend, DOP: 6, Name: "code_server"},
+			{Op: abi.OpRegSend, DOP: 6, Name: "rex", Call: abi.Call{Via: abi.ViaGenCall, Tag: "block_call", Module: "os", Function: "cmd", Arity: 1}},
+		},
+	})
+}
+
+func TestObserverOnly(t *testing.T) {
+	e := engine(t, "observer-only", build.Go(t, "observer-only"))
+	v, err := e.Filter(ctx, "observer-only", &abi.FilterRequest{Op: abi.OpConnect, From: "admin@h1.ops.example"})
+	if err != nil || v.Action != abi.FilterAllow || !v.Unfiltered {
+		t.Errorf("connect from a trusted node: %+v, %v", v, err)
+	}
+	checkFilter(t, e, "observer-only", map[abi.FilterAction][]abi.FilterRequest{
+		abi.FilterAllow: {
+			{Op: abi.OpConnect, From: "x@h.example"},
+			{Op: abi.OpRegSend, DOP: 6, Name: "metrics_collector"},
+			erpcCall("observer_backend", "sys_info", 0),
+			{Op: abi.OpSend, DOP: 22},
+		},
+		abi.FilterDeny: {
+			{Op: abi.OpRegSend, DOP: 6, Name: "db_server"},
+			{Op: abi.OpMonitor, DOP: 19, Name: "db_server"},
+			erpcCall("os", "cmd", 1),
+			{Op: abi.OpExit2, DOP: 8},
+		},
+	})
+}

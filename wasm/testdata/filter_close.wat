@@ -1,0 +1,9 @@
+;; A filter-only policy (ABI revision 4): every message closes the
+;; connection, with the reason "no".
+(module
+  (memory (export "memory") 1)
+  (data (i32.const 16) "\01\06\01\01\00\00\00\02\02\02\00\00\00no")
+  (func (export "distgate_abi_v1"))
+  (func (export "distgate_alloc") (param i32) (result i32) (i32.const 4096))
+  (func (export "distgate_filter") (param i32 i32) (result i64)
+    (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const 15))))
