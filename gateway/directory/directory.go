@@ -171,6 +171,7 @@ func (d *Directory) contactLocked() {
 	if !d.staleSince.IsZero() && d.listed {
 		d.log.Info("directory: etcd answers again", "stale_for", time.Since(d.staleSince).Round(time.Millisecond))
 		d.staleSince = time.Time{}
+		d.poke() // what was held meanwhile is published now
 	}
 	d.lastContact = time.Now()
 }
@@ -422,7 +423,9 @@ func (d *Directory) hold() error {
 	}
 	d.log.Info("directory: member published", "member", d.cfg.Self.ID, "role", d.cfg.Self.Role, "lease", fmt.Sprintf("%x", g.ID))
 	d.publish()
-	retry := time.NewTimer(retryMax)
+	// What failed to publish is tried again every retryMax, whatever else
+	// happens (keep-alive answers come every third of the TTL).
+	retry := time.NewTicker(retryMax)
 	defer retry.Stop()
 	for {
 		select {
@@ -439,7 +442,6 @@ func (d *Directory) hold() error {
 		case <-retry.C:
 			d.publish()
 		}
-		retry.Reset(retryMax)
 	}
 }
 
@@ -593,6 +595,7 @@ func (d *Directory) Claim(ctx context.Context, n Node) error {
 	stale := !d.staleSince.IsZero()
 	d.mu.Unlock()
 	if lease == 0 || stale {
+		d.poke()
 		return nil // published on etcd's return
 	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)

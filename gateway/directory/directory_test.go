@@ -39,6 +39,14 @@ func freeURL(t *testing.T) url.URL {
 // client of it.
 func startEtcd(t *testing.T) (string, *clientv3.Client) {
 	t.Helper()
+	ep, cli, _ := startEtcdRestartable(t)
+	return ep, cli
+}
+
+// startEtcdRestartable is startEtcd, and a function that stops etcd and
+// returns one that starts it again on its data.
+func startEtcdRestartable(t *testing.T) (string, *clientv3.Client, func() (restart func())) {
+	t.Helper()
 	cfg := embed.NewConfig()
 	cfg.Dir = t.TempDir()
 	cu, pu := freeURL(t), freeURL(t)
@@ -47,22 +55,30 @@ func startEtcd(t *testing.T) (string, *clientv3.Client) {
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.LogLevel = "error"
 	cfg.UnsafeNoFsync = true
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatal(err)
+	var e *embed.Etcd
+	start := func() {
+		var err error
+		if e, err = embed.StartEtcd(cfg); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-e.Server.ReadyNotify():
+		case <-time.After(30 * time.Second):
+			t.Fatal("etcd did not start")
+		}
 	}
-	t.Cleanup(e.Close)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(30 * time.Second):
-		t.Fatal("etcd did not start")
+	start()
+	t.Cleanup(func() { e.Close() })
+	stop := func() func() {
+		e.Close()
+		return start
 	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{cu.String()}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	return cu.String(), cli
+	return cu.String(), cli, stop
 }
 
 func newDir(t *testing.T, endpoint string, self Member) *Directory {
@@ -213,4 +229,34 @@ func TestDirectoryModule(t *testing.T) {
 	if _, err := d.Module(ctx, big); err == nil {
 		t.Fatal("a module of 1 GiB was fetched")
 	}
+}
+
+// TestDirectoryHeldClaimPublished: a registration made while etcd is away
+// is held, and published as soon as etcd answers again, under the same
+// lease when it outlived the absence.
+func TestDirectoryHeldClaimPublished(t *testing.T) {
+	ep, cli, stop := startEtcdRestartable(t)
+	d, err := New(Config{Endpoints: []string{ep}, Prefix: "/distgate/", Site: "s", TTL: 30 * time.Second, Self: agent("a1", "198.18.0.11")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	waitFor(t, "the lease", func() bool { return !d.Status().Stale })
+	restart := stop()
+	waitFor(t, "the directory stale", func() bool { return d.Status().Stale })
+	ts := []epmd.Transport{{Proto: "inet_tcp", Port: 4000, Family: epmd.FamilyInet}}
+	if err := d.Claim(context.Background(), NodeOf("z", "a1.example", 'M', 1, ts)); err != nil {
+		t.Fatal(err)
+	}
+	if p := d.Status().Pending; len(p) != 1 || p[0] != "z" {
+		t.Fatalf("pending while etcd is away: %v", p)
+	}
+	restart()
+	waitFor(t, "z published", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		resp, err := cli.Get(ctx, "/distgate/s/d/nodes/z")
+		return err == nil && len(resp.Kvs) == 1
+	})
+	waitFor(t, "nothing pending", func() bool { return len(d.Status().Pending) == 0 })
 }
