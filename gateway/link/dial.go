@@ -188,7 +188,7 @@ func (m *Manager) dialQUIC(ctx context.Context, key linkKey) (*quicLink, error) 
 	}
 	dctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
 	defer cancel()
-	conn, err := tr.Dial(dctx, ua, m.clientTLS(key.site), m.quicClientConfig(key.liveness))
+	conn, err := tr.Dial(dctx, ua, m.clientTLS(key.site, m.quicSessions), m.quicClientConfig(key.liveness))
 	if err != nil {
 		return nil, fmt.Errorf("link to %s (quic %s): %w", key.site, p.QUIC, err)
 	}
@@ -291,8 +291,20 @@ func (m *Manager) openTLS(ctx context.Context, key linkKey) (relay.Stream, error
 	return &trackedTLS{tlsLink: newTLSLink(tc), m: m, ctl: ctl}, nil
 }
 
-// dialTLS dials a TLS link connection over a linkConn.
+// dialTLS dials a TLS link connection over a linkConn, once one of the
+// peer's handshake slots is free (Config.TLSDials); the dial timeout
+// starts then.
 func (m *Manager) dialTLS(ctx context.Context, key linkKey, addr string) (*tls.Conn, error) {
+	if sem := m.tlsDials[key.site]; sem != nil {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-m.ctx.Done():
+			return nil, errors.New("gateway is shutting down")
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
 	defer cancel()
 	nd := &net.Dialer{KeepAliveConfig: keepAliveFor(key.liveness), Control: userTimeoutControl(key.liveness)}
@@ -300,7 +312,7 @@ func (m *Manager) dialTLS(ctx context.Context, key linkKey, addr string) (*tls.C
 	if err != nil {
 		return nil, err
 	}
-	tc := tls.Client(newLinkConn(raw.(*net.TCPConn), m.bufs), m.clientTLS(key.site))
+	tc := tls.Client(newLinkConn(raw.(*net.TCPConn), m.bufs), m.clientTLS(key.site, m.tlsSessions))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
 		return nil, err
@@ -323,8 +335,14 @@ func (t *trackedTLS) Close() error {
 
 func (t *trackedTLS) Abort() { t.Close() }
 
-// clientTLS is the configuration for dialling a peer.
-func (m *Manager) clientTLS(site string) *tls.Config {
+// clientTLS is the configuration for dialling a peer. Sessions keeps the
+// peers' session tickets between dials (one cache per transport, since
+// quic-go keeps data of its own in its tickets): a link or relay
+// connection dialled again resumes, which spares both ends the
+// certificates' signatures and verification and the peer its certificate
+// chain on the wire. The peer is still checked: VerifyConnection runs on
+// resumed connections too, with the certificates of the first handshake.
+func (m *Manager) clientTLS(site string, sessions tls.ClientSessionCache) *tls.Config {
 	trust := m.cfg.Trust
 	return &tls.Config{
 		MinVersion:           tls.VersionTLS13,
@@ -335,7 +353,7 @@ func (m *Manager) clientTLS(site string) *tls.Config {
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			return trust.VerifyPeer(site, cs.PeerCertificates, time.Now())
 		},
-		ClientSessionCache: tls.NewLRUClientSessionCache(64),
+		ClientSessionCache: sessions,
 	}
 }
 

@@ -74,6 +74,12 @@ type Config struct {
 	// QueryStreams bounds the streams of one remote query client's QUIC
 	// connection served at once; the others wait. Zero: 16.
 	QueryStreams int
+	// TLSDials bounds the TLS link connections this gateway dials to one
+	// peer whose handshake is not done; the others wait their turn. A
+	// burst of relays over a TLS link (a connection each) is then queued
+	// here rather than refused or evicted by the peer's admission limits,
+	// which hold a bounded number of handshakes. Zero: 32.
+	TLSDials int
 	// OnDial, when set, is told of every dial of a link (the metrics).
 	OnDial func(site string, t Transport, err error)
 	// Logger receives the link layer's log.
@@ -141,7 +147,11 @@ type Manager struct {
 	cfg       Config
 	log       *slog.Logger
 	peers     map[string]Peer
+	tlsDials  map[string]chan struct{} // by peer site: a slot per TLS handshake in progress (Config.TLSDials)
 	bufs      *linkBufs
+	// Session tickets of the peers, to resume links and relay
+	// connections (clientTLS).
+	quicSessions, tlsSessions tls.ClientSessionCache
 	serverTLS *tls.Config
 	udp       *net.UDPConn
 	quicLn    *quic.Listener
@@ -180,6 +190,11 @@ func New(cfg Config) (*Manager, error) {
 	m := &Manager{
 		cfg: cfg, log: cfg.Logger, bufs: newLinkBufs(),
 		peers:    map[string]Peer{},
+		tlsDials: map[string]chan struct{}{},
+		// crypto/tls keeps a peer's latest ticket under its server name,
+		// and uses it as many times as it dials.
+		quicSessions: tls.NewLRUClientSessionCache(len(cfg.Peers) + 1),
+		tlsSessions:  tls.NewLRUClientSessionCache(len(cfg.Peers) + 1),
 		quic:     map[linkKey]*quicLink{},
 		dialing:  map[linkKey]chan struct{}{},
 		backoffs: map[linkKey]*backoff{},
@@ -198,6 +213,7 @@ func New(cfg Config) (*Manager, error) {
 	}
 	for _, p := range cfg.Peers {
 		m.peers[p.Site] = p
+		m.tlsDials[p.Site] = make(chan struct{}, cmp.Or(cfg.TLSDials, 32))
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.serverTLS = &tls.Config{
