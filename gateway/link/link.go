@@ -144,21 +144,21 @@ type quicLink struct {
 // dial, the QUIC connections it dialled, and the TLS configurations of
 // both.
 type Manager struct {
-	cfg       Config
-	log       *slog.Logger
-	peers     map[string]Peer
-	tlsDials  map[string]chan struct{} // by peer site: a slot per TLS handshake in progress (Config.TLSDials)
-	bufs      *linkBufs
+	cfg      Config
+	log      *slog.Logger
+	peers    map[string]Peer
+	tlsDials map[string]chan struct{} // by peer site: a slot per TLS handshake in progress (Config.TLSDials)
+	bufs     *linkBufs
 	// Session tickets of the peers, to resume links and relay
 	// connections (clientTLS).
 	quicSessions, tlsSessions tls.ClientSessionCache
-	serverTLS *tls.Config
-	udp       *net.UDPConn
-	quicLn    *quic.Listener
-	tlsLn     net.Listener
-	quicAdmit *admit.Limiter // nil: no limits
-	tlsAdmit  *admit.Limiter
-	refusals  *admit.Log // connections refused before or at their handshake
+	serverTLS                 *tls.Config
+	udp                       *net.UDPConn
+	quicLn                    *quic.Listener
+	tlsLn                     net.Listener
+	quicAdmit                 *admit.Limiter // nil: no limits
+	tlsAdmit                  *admit.Limiter
+	refusals                  *admit.Log // connections refused before or at their handshake
 
 	handler atomic.Pointer[Handler] // set by Serve
 
@@ -195,14 +195,14 @@ func New(cfg Config) (*Manager, error) {
 		// and uses it as many times as it dials.
 		quicSessions: tls.NewLRUClientSessionCache(len(cfg.Peers) + 1),
 		tlsSessions:  tls.NewLRUClientSessionCache(len(cfg.Peers) + 1),
-		quic:     map[linkKey]*quicLink{},
-		dialing:  map[linkKey]chan struct{}{},
-		backoffs: map[linkKey]*backoff{},
-		tlsConns: map[*tls.Conn]*tlsConnInfo{},
-		tlsCtls:  map[linkKey]*control{},
-		ctlIn:    map[*control]struct{}{},
-		inbound:  map[*quic.Conn]inboundLink{},
-		lost:     map[linkKey]lostLink{},
+		quic:         map[linkKey]*quicLink{},
+		dialing:      map[linkKey]chan struct{}{},
+		backoffs:     map[linkKey]*backoff{},
+		tlsConns:     map[*tls.Conn]*tlsConnInfo{},
+		tlsCtls:      map[linkKey]*control{},
+		ctlIn:        map[*control]struct{}{},
+		inbound:      map[*quic.Conn]inboundLink{},
+		lost:         map[linkKey]lostLink{},
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
