@@ -4,7 +4,7 @@ BIN     := bin/distgate
 # The whole suite stays well under CI's limit; this bounds a hung test.
 TESTFLAGS ?= -timeout 20m
 
-.PHONY: all build run deps test vet test-unit fuzz bench bench-epmd bench-policy bench-bridge clean
+.PHONY: all build run deps test vet test-unit fuzz bench bench-epmd bench-policy bench-bridge bench-wan test-wan-long clean
 
 all: build
 
@@ -62,6 +62,11 @@ bench-policy: deps build
 ## bench-bridge: Erlang distribution direct, over inet_tls_dist, stunnel, and distgate TLS/QUIC.
 bench-bridge: deps build
 	$(GO) run ./bench/bridgebench -distgate $(BIN)
+
+## bench-wan: the paths of bench-bridge across the WAN emulator (bench/wanem; root): (a) 40 ms RTT,
+## 400 Mbit/s; (b) 40 ms, 1% loss, 400 Mbit/s; (c) 150 ms, 0.1% loss, 200 Mbit/s.
+bench-wan: deps build
+	$(GO) run ./bench/bridgebench -distgate $(BIN) -wan a,b,c -duration 8s -rounds 1
 
 clean:
 	rm -rf bin

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,10 +23,12 @@ import (
 const liveness = 10 * time.Second
 
 // site is one distgate gateway run as `distgate run -config`, with its own
-// data directory, EPMD, admin API and link listeners on loopback, as in
-// the end-to-end tests.
+// data directory, EPMD and admin API on loopback, as in the end-to-end
+// tests, and link listeners on its place's address (loopback, or a WAN
+// site's).
 type site struct {
 	name     string // site-a, site-b
+	at       place
 	host     string // host part of its node names
 	dir      string
 	config   string
@@ -38,12 +41,12 @@ type site struct {
 	publicPort int
 }
 
-func newSite(bin, dir, name string) (*site, error) {
+func newSite(bin, dir, name string, at place) (*site, error) {
 	dir = filepath.Join(dir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	s := &site{name: name, host: "n1." + name + ".example", dir: dir, config: filepath.Join(dir, "distgate.yaml")}
+	s := &site{name: name, at: at, host: "n1." + name + ".example", dir: dir, config: filepath.Join(dir, "distgate.yaml")}
 	var err error
 	if s.epmdPort, err = freePort(); err != nil {
 		return nil, err
@@ -55,6 +58,10 @@ func newSite(bin, dir, name string) (*site, error) {
 	s.admin = "127.0.0.1:" + strconv.Itoa(adminPort)
 	if s.link, err = freeLinkAddr(); err != nil {
 		return nil, err
+	}
+	if at.ns != "" { // a fresh namespace: the port is free there too
+		_, port, _ := net.SplitHostPort(s.link)
+		s.link = net.JoinHostPort(at.addr, port)
 	}
 	out, err := exec.Command(bin, "id", "-data", s.dataDir()).Output()
 	if err != nil {
@@ -80,12 +87,12 @@ func (s *site) writeConfig(transport string, peer *site) error {
 }
 
 func (s *site) start(ctx context.Context, bin string, env []string) error {
-	c, err := startChild(s.name, env, false, bin, "run", "-config", s.config)
+	c, err := startChild(s.name, s.at, env, false, bin, "run", "-config", s.config)
 	if err != nil {
 		return err
 	}
 	s.proc = c
-	if err := waitListening(ctx, "127.0.0.1:"+strconv.Itoa(s.epmdPort), c, 30*time.Second); err != nil {
+	if err := waitListening(ctx, s.at, "127.0.0.1:"+strconv.Itoa(s.epmdPort), c, 30*time.Second); err != nil {
 		c.stop()
 		return err
 	}
@@ -98,14 +105,14 @@ func (s *site) epmdClient() *epmd.Client {
 	return &epmd.Client{Addr: "127.0.0.1:" + strconv.Itoa(s.epmdPort), Timeout: 5 * time.Second}
 }
 
-// gatewayPair starts site-a and site-b, each routing the other's node
-// names to it over transport.
-func gatewayPair(ctx context.Context, bin, dir, transport string, env []string) (a, b *site, err error) {
+// gatewayPair starts site-a at place pa and site-b at pb, each routing
+// the other's node names to it over transport.
+func gatewayPair(ctx context.Context, bin, dir, transport string, env []string, pa, pb place) (a, b *site, err error) {
 	dir = filepath.Join(dir, "gw-"+transport+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
-	if a, err = newSite(bin, dir, "site-a"); err != nil {
+	if a, err = newSite(bin, dir, "site-a", pa); err != nil {
 		return nil, nil, err
 	}
-	if b, err = newSite(bin, dir, "site-b"); err != nil {
+	if b, err = newSite(bin, dir, "site-b", pb); err != nil {
 		return nil, nil, err
 	}
 	if err = a.writeConfig(transport, b); err != nil {
@@ -135,7 +142,11 @@ func (s *site) adminGet(ctx context.Context, path string) ([]byte, error) {
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-	resp, err := http.DefaultClient.Do(req)
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+		return s.at.dial(ctx, addr)
+	}}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +224,7 @@ func parseGoStats(heap, goroutines string) (goStats, error) {
 // termination ports on loopback; its certificate names benchHost.
 func terminateSite(ctx context.Context, bin, dir string, env []string) (*site, error) {
 	dir = filepath.Join(dir, "gw-terminate-"+strconv.FormatInt(time.Now().UnixNano(), 36))
-	s, err := newSite(bin, dir, "edge")
+	s, err := newSite(bin, dir, "edge", local)
 	if err != nil {
 		return nil, err
 	}

@@ -69,6 +69,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/distgate/distgate/bench/wanem"
 )
 
 func main() {
@@ -97,11 +99,13 @@ type options struct {
 	perfDir      string
 	perfMode     string
 	keep         bool
+	wan          []string // scenarios of the WAN bench; none: loopback
+	tcpCC        string   // TCP congestion control of the WAN sites; "": the machine's
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
-	var paths, idle, gatewayEnv string
+	var paths, idle, gatewayEnv, wan string
 	fs := flag.NewFlagSet("bridgebench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.distgate, "distgate", "", "path of the distgate binary (required)")
@@ -124,12 +128,25 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.perfDir, "perf", "", "perf record every process of each path during each throughput phase into `dir`")
 	fs.StringVar(&o.perfMode, "perf-mode", "record", "what -perf does in each phase: record (perf record -g) or trace (perf trace -s: syscall counts per thread)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs)")
+	fs.StringVar(&wan, "wan", "", "run across the WAN emulator (bench/wanem, as root) in these scenarios instead of on loopback: a, b, c")
+	fs.StringVar(&o.tcpCC, "tcp-cc", "", "with -wan: the TCP congestion control of both sites (cubic, bbr, reno; default: the machine's)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	o.paths = splitList(paths)
 	o.idle = splitList(idle)
 	o.gatewayEnv = strings.Fields(gatewayEnv)
+	o.wan = splitList(wan)
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if len(o.wan) > 0 {
+		if !set["paths"] {
+			o.paths = wanPaths
+		}
+		if !set["idle"] {
+			o.idle = nil
+		}
+	}
 	switch {
 	case fs.NArg() > 0:
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
@@ -160,6 +177,23 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if !slices.Contains(allPaths, p) {
 			return o, fmt.Errorf("-paths: unknown path %q (known: %s)", p, strings.Join(allPaths, ", "))
 		}
+	}
+	for _, s := range o.wan {
+		if _, ok := scenarioNamed(s); !ok {
+			return o, fmt.Errorf("-wan: unknown scenario %q (a, b, c)", s)
+		}
+	}
+	if len(o.wan) > 0 {
+		for _, p := range o.paths {
+			if !slices.Contains(wanPaths, p) {
+				return o, fmt.Errorf("-paths: %s does not run across the WAN (%s do)", p, strings.Join(wanPaths, ", "))
+			}
+		}
+		if len(o.idle) > 0 {
+			return o, errors.New("-idle: the idle relays run on loopback only")
+		}
+	} else if o.tcpCC != "" {
+		return o, errors.New("-tcp-cc needs -wan")
 	}
 	for _, t := range o.idle {
 		if t != "tls" && t != "quic" {
@@ -206,13 +240,17 @@ type bench struct {
 	ebin    string // compiled Erlang modules
 	stunnel string // stunnel's path
 	tls     tlsFiles
+	// Where the sender's side of a path runs, and the receiver's: local
+	// on loopback, the two sites of the testbed across the WAN (-wan).
+	txAt, rxAt place
+	emu        *wanem.Emulator // the testbed's emulator (-wan); nil on loopback
 }
 
 // run checks the tools, prepares the work directory, runs every path and
 // the memory phase, and prints the report. Every process it started is
 // stopped before it returns.
 func run(ctx context.Context, o options, stdout io.Writer) error {
-	b := &bench{o: o, ctx: ctx, stdout: stdout}
+	b := &bench{o: o, ctx: ctx, stdout: stdout, txAt: local, rxAt: local}
 	var err error
 	if o.distgate, err = filepath.Abs(o.distgate); err != nil {
 		return err
@@ -240,6 +278,9 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	if err := mkdirs(o.pprofDir, o.perfDir); err != nil {
 		return err
+	}
+	if len(o.wan) > 0 && os.Geteuid() != 0 {
+		return errors.New("-wan: network namespaces and TUN devices need root")
 	}
 	if err := raiseFileLimit(uint64(2*o.conns + 256)); err != nil {
 		return err
@@ -285,6 +326,10 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		flags, o.duration, o.window>>10, o.rttCount)
 	for _, p := range o.paths {
 		fmt.Fprintf(stdout, "  %-14s %s\n", p, pathLabels[p])
+	}
+	if len(o.wan) > 0 {
+		fmt.Fprintf(stdout, "across the WAN emulator (bench/wanem): the sender's side in site A, the receiver's in site B; the machine's TCP congestion control: %s\n", machineTCPCC())
+		return b.runWAN(stdout)
 	}
 
 	rounds := map[string][]pathResult{}
