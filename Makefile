@@ -63,6 +63,10 @@ bench-policy: deps build
 bench-bridge: deps build
 	$(GO) run ./bench/bridgebench -distgate $(BIN)
 
+## test-wan-long: the WAN tests (root) in their long form: 50 MB each way, a 2-minute soak at 2% loss.
+test-wan-long: build
+	DISTGATE_WAN_LONG=1 $(GO) test ./e2e -run 'TestWAN' -count=1 -v -timeout 30m
+
 ## bench-wan: the paths of bench-bridge across the WAN emulator (bench/wanem; root): (a) 40 ms RTT,
 ## 400 Mbit/s; (b) 40 ms, 1% loss, 400 Mbit/s; (c) 150 ms, 0.1% loss, 200 Mbit/s.
 bench-wan: deps build

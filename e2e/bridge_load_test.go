@@ -113,15 +113,15 @@ func oneRelay(proxy, caller string, size int) error {
 	if err != nil {
 		return err
 	}
-	return relayEcho(c, caller, size)
+	return relayEcho(c, caller, size, 90*time.Second)
 }
 
 // relayEcho sends send_name and size random bytes on a connection to a
 // proxy port of an echo node, half-closes, checks that the echo is the
-// same bytes in the same order, and closes the connection.
-func relayEcho(c net.Conn, caller string, size int) error {
+// same bytes in the same order within limit, and closes the connection.
+func relayEcho(c net.Conn, caller string, size int, limit time.Duration) error {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(90 * time.Second))
+	c.SetDeadline(time.Now().Add(limit))
 	body := handshake.AppendSendNameV6(nil, handshake.SendName{Name: caller, Flags: 1})
 	if _, err := c.Write(append([]byte{byte(len(body) >> 8), byte(len(body))}, body...)); err != nil {
 		return fmt.Errorf("%s: send_name: %w", caller, err)

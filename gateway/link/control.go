@@ -262,7 +262,9 @@ func (m *Manager) tlsControl(ctx context.Context, key linkKey) (*control, error)
 // dialTLSControl dials the control connection of a TLS link.
 func (m *Manager) dialTLSControl(ctx context.Context, key linkKey) (*control, error) {
 	addr := m.peers[key.site].TLS
+	start := time.Now()
 	tc, err := m.dialTLS(ctx, key, addr)
+	handshake := time.Since(start)
 	if err != nil {
 		return nil, fmt.Errorf("link to %s (tls %s): %w", key.site, addr, err)
 	}
@@ -277,7 +279,8 @@ func (m *Manager) dialTLSControl(ctx context.Context, key linkKey) (*control, er
 		return nil, fmt.Errorf("link to %s (tls %s): control: %w", key.site, addr, err)
 	}
 	c.tls = tc
-	m.log.Info("link up", "peer", key.site, "transport", TLS, "remote", addr, "direction", dirOut, "liveness", key.liveness)
+	m.log.Info("link up", "peer", key.site, "transport", TLS, "remote", addr, "direction", dirOut, "liveness", key.liveness,
+		"handshake", handshake, "resumed", tc.ConnectionState().DidResume)
 	return c, nil
 }
 

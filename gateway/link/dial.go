@@ -188,6 +188,7 @@ func (m *Manager) dialQUIC(ctx context.Context, key linkKey) (*quicLink, error) 
 	}
 	dctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
 	defer cancel()
+	start := time.Now()
 	conn, err := tr.Dial(dctx, ua, m.clientTLS(key.site, m.quicSessions), m.quicClientConfig(key.liveness))
 	if err != nil {
 		return nil, fmt.Errorf("link to %s (quic %s): %w", key.site, p.QUIC, err)
@@ -195,7 +196,8 @@ func (m *Manager) dialQUIC(ctx context.Context, key linkKey) (*quicLink, error) 
 	// The peer may accept on a connection we dialled: serve its streams.
 	ql := &quicLink{key: key, conn: conn, since: time.Now()}
 	ql.lastUsed.Store(time.Now().UnixNano())
-	m.log.Info("link up", "peer", key.site, "transport", QUIC, "remote", p.QUIC, "direction", dirOut, "liveness", key.liveness)
+	m.log.Info("link up", "peer", key.site, "transport", QUIC, "remote", p.QUIC, "direction", dirOut, "liveness", key.liveness,
+		"handshake", time.Since(start), "resumed", conn.ConnectionState().TLS.DidResume)
 	m.wg.Add(1)
 	go m.serveQUICConn(key.site, conn)
 	return ql, nil
