@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -265,4 +266,31 @@ func (s *site) terminationPort(ctx context.Context, name string) (int, error) {
 		return 0, fmt.Errorf("public PORT_PLEASE2 %s: %v %v", name, info, err)
 	}
 	return int(info.Port), nil
+}
+
+// linkStat is what a gateway's status says of one of its links.
+type linkStat struct {
+	Transport  string        `json:"transport"`
+	Direction  string        `json:"direction"`
+	RTT        time.Duration `json:"rtt_ns"`
+	BytesOut   uint64        `json:"bytes_out"`
+	Cwnd       uint64        `json:"cwnd_bytes"`
+	PacketsOut uint64        `json:"packets_out"`
+	Lost       uint64        `json:"packets_lost"`
+}
+
+// linkStats reads the gateway's links from its admin API (nil on error:
+// the figures are only shown).
+func (s *site) linkStats(ctx context.Context) []linkStat {
+	b, err := s.adminGet(ctx, "/v1/status")
+	if err != nil {
+		return nil
+	}
+	var st struct {
+		Links []linkStat `json:"links"`
+	}
+	if json.Unmarshal(b, &st) != nil {
+		return nil
+	}
+	return st.Links
 }

@@ -195,6 +195,7 @@ type pathResult struct {
 	tput    map[int]tputResult
 	rtt     rttResult
 	cpu     []phaseCPU
+	links   []linkStat // the sending gateway's links at the end of the last throughput phase (-wan)
 }
 
 // startSpinners starts one busy loop per CPU at the SCHED_IDLE policy,
@@ -374,6 +375,9 @@ func (b *bench) runPath(name string) (res pathResult, err error) {
 			begin = snapCPU(pids, b.emu)
 		case "END":
 			res.cpu = append(res.cpu, cpuBetween(phase, begin, snapCPU(pids, b.emu)))
+			if b.emu != nil && len(env.sites) > 0 {
+				res.links = env.sites[0].linkStats(b.ctx)
+			}
 			prof.wait()
 			stopSpin()
 		case "TPUT":

@@ -53,6 +53,18 @@ func printWAN(w io.Writer, r wanResult, rounds int) {
 	tw.Flush()
 	fmt.Fprintf(w, "MB/s: 10^6 payload bytes a second at the receiver; setup: the first ping of a fresh path (gateways: the link's dial included), in ms and in round trips;\n")
 	fmt.Fprintf(w, "loaded rtt: ping-pongs of a third node while a second one sends 64 KiB messages to the receiver; CPU of the 64 KiB phase in %% of one core (%d cores),\n", runtime.NumCPU())
+	for _, p := range r.results {
+		for _, l := range p.links {
+			if l.Direction != "out" {
+				continue
+			}
+			fmt.Fprintf(w, "%s: site-a's %s link after the 64 KiB phase: srtt %.1f ms, %.1f MB sent", p.name, l.Transport, ms(l.RTT), float64(l.BytesOut)/1e6)
+			if l.PacketsOut > 0 {
+				fmt.Fprintf(w, ", congestion window %d KB, %d of %d packets lost (%.2f%%)", l.Cwnd/1000, l.Lost, l.PacketsOut, 100*float64(l.Lost)/float64(l.PacketsOut))
+			}
+			fmt.Fprintln(w)
+		}
+	}
 	fmt.Fprintf(w, "relays: %s; emulator: the WAN emulator (in the bench's process), its CPU per packet, packets it dropped for loss, for a full queue or a full device\n", relayNames(r.results))
 }
 
