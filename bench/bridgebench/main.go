@@ -18,6 +18,7 @@
 //	    [-paths direct,otp_tls,stunnel,distgate_tls,distgate_quic]
 //	    [-conns 500] [-idle tls,quic] [-idle-bytes 256] [-rtt-spin]
 //	    [-gateway-env "GOMAXPROCS=1"] [-pprof DIR] [-perf DIR [-perf-mode trace]]
+//	    [-wan a,b,c [-tcp-cc cubic]]
 //
 // On each path the sender sends binaries of 1 KiB, then of 64 KiB, for
 // -duration each, with at most -window bytes unacknowledged by the
@@ -46,6 +47,20 @@
 //
 // As root it raises net.core.rmem_max and wmem_max to 7,500,000 for the
 // run (quic-go wants 7 MiB UDP buffers) and restores them at exit.
+//
+// With -wan a,b,c (`make bench-wan`, as root) the same paths run across
+// the WAN emulator of bench/wanem instead of loopback, one testbed per
+// scenario (wan.go): the sender, the stunnel client and gateway site-a in
+// site A, the receiver, the stunnel server and site-b in site B. Each
+// path reports its 64 KiB throughput, its first connection's setup, the
+// round trip of small messages while another node sends bulk to the
+// receiver, the CPU per byte of its relays and the emulator's CPU, and
+// the last line is
+//
+//	wan quic_vs_direct_a=R quic_vs_direct_b=R quic_vs_direct_c=R tls_vs_direct_b=R quic_vs_stunnel_b=R setup_quic_ms=MS
+//
+// -tcp-cc sets the sites' TCP congestion control (the machine's by
+// default; Debian's is cubic, this bench machine's may be bbr).
 //
 // To find what limits a figure: -pprof DIR saves CPU profiles of both
 // gateways for every distgate throughput phase (over their admin API) and
