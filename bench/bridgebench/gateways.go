@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -293,4 +294,18 @@ func (s *site) linkStats(ctx context.Context) []linkStat {
 		return nil
 	}
 	return st.Links
+}
+
+// linkUp matches a gateway's log line of a link it dialled.
+var linkUp = regexp.MustCompile(`msg="link up" .*direction=out .*handshake=(\S+) resumed=(true|false)`)
+
+// linkHandshake finds the first link a gateway dialled in its log: how
+// long the handshake took, and whether it resumed a session.
+func linkHandshake(log string) (time.Duration, bool) {
+	m := linkUp.FindStringSubmatch(log)
+	if m == nil {
+		return 0, false
+	}
+	d, _ := time.ParseDuration(m[1])
+	return d, m[2] == "true"
 }

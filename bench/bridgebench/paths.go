@@ -196,6 +196,10 @@ type pathResult struct {
 	rtt     rttResult
 	cpu     []phaseCPU
 	links   []linkStat // the sending gateway's links at the end of the last throughput phase (-wan)
+	// The handshake of the first link the sending gateway dialled, and
+	// whether it resumed a session (-wan).
+	linkSetup time.Duration
+	resumed   bool
 }
 
 // startSpinners starts one busy loop per CPU at the SCHED_IDLE policy,
@@ -377,6 +381,7 @@ func (b *bench) runPath(name string) (res pathResult, err error) {
 			res.cpu = append(res.cpu, cpuBetween(phase, begin, snapCPU(pids, b.emu)))
 			if b.emu != nil && len(env.sites) > 0 {
 				res.links = env.sites[0].linkStats(b.ctx)
+				res.linkSetup, res.resumed = linkHandshake(env.sites[0].proc.out.String())
 			}
 			prof.wait()
 			stopSpin()

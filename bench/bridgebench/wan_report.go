@@ -54,6 +54,9 @@ func printWAN(w io.Writer, r wanResult, rounds int) {
 	fmt.Fprintf(w, "MB/s: 10^6 payload bytes a second at the receiver; setup: the first ping of a fresh path (gateways: the link's dial included), in ms and in round trips;\n")
 	fmt.Fprintf(w, "loaded rtt: ping-pongs of a third node while a second one sends 64 KiB messages to the receiver; CPU of the 64 KiB phase in %% of one core (%d cores),\n", runtime.NumCPU())
 	for _, p := range r.results {
+		if p.linkSetup > 0 {
+			fmt.Fprintf(w, "%s: site-a's link handshake %.0f ms, %.2f round trips (resumed: %v)\n", p.name, ms(p.linkSetup), float64(p.linkSetup)/float64(r.sc.rtt()), p.resumed)
+		}
 		for _, l := range p.links {
 			if l.Direction != "out" {
 				continue

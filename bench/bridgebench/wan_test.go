@@ -77,3 +77,15 @@ func TestWANSummaryLine(t *testing.T) {
 		t.Errorf("-wan a,c: %+v, %v", o, err)
 	}
 }
+
+func TestLinkHandshake(t *testing.T) {
+	log := `time=2026-12-02T07:34:52.871Z level=INFO msg="link up" peer=site-a transport=tls remote=198.18.0.1:37630 direction=in liveness=10s
+time=2026-12-02T07:34:52.901Z level=INFO msg="link up" peer=site-b transport=quic remote=198.19.0.1:4371 direction=out liveness=10s handshake=41.5ms resumed=false
+`
+	if d, resumed := linkHandshake(log); d != 41500*time.Microsecond || resumed {
+		t.Errorf("linkHandshake = %v, %v", d, resumed)
+	}
+	if d, _ := linkHandshake("nothing"); d != 0 {
+		t.Errorf("linkHandshake of nothing = %v", d)
+	}
+}
