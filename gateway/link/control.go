@@ -128,15 +128,50 @@ var errSilent = errors.New("nothing heard: the peer gateway stopped, or the netw
 
 // read reads control messages until nothing comes for the liveness or the
 // stream fails, answering pings and timing pongs; it returns why it
-// stopped.
+// stopped. Over QUIC, any packet the connection receives counts as heard:
+// the control stream shares the connection with the relays' streams, and
+// a saturated lossy link (a thousand busy streams over a small congestion
+// window) may hold its pings back for longer than the liveness while the
+// peer is plainly alive. The check then runs every pingsPerLiveness-th of
+// the liveness, so a silent peer is still found within the liveness and
+// that much more (QUIC's idle timeout ends the link within the liveness
+// anyway).
 func (c *control) read() error {
+	heard, lastIn := time.Now(), c.bytesIn()
+	var b [linkwire.PingLen]byte // a message, kept across deadlines
+	n := 0
 	for {
-		c.s.SetReadDeadline(time.Now().Add(c.key.liveness))
-		p, err := linkwire.ReadPing(c.s)
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
+		wait := c.key.liveness
+		if c.quic != nil {
+			wait = max(c.key.liveness/pingsPerLiveness, 10*time.Millisecond)
+		}
+		c.s.SetReadDeadline(time.Now().Add(wait))
+		m, err := c.s.Read(b[n:])
+		n += m
+		if m > 0 {
+			heard = time.Now()
+		}
+		if n < len(b) {
+			switch {
+			case err == nil:
+				continue
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				now := time.Now()
+				if in := c.bytesIn(); in != lastIn {
+					heard, lastIn = now, in
+				}
+				if c.quic != nil && now.Sub(heard) < c.key.liveness {
+					continue
+				}
 				return fmt.Errorf("%w for %v", errSilent, c.key.liveness)
+			case errors.Is(err, io.EOF) && n > 0:
+				return fmt.Errorf("control message: %w", io.ErrUnexpectedEOF)
 			}
+			return fmt.Errorf("control message: %w", err)
+		}
+		n = 0
+		p, err := linkwire.ParsePing(b[:])
+		if err != nil {
 			return err
 		}
 		if p.Pong {
@@ -148,6 +183,15 @@ func (c *control) read() error {
 			return err
 		}
 	}
+}
+
+// bytesIn is what a QUIC link's connection has received so far (0 over
+// TLS, where the control connection has a TCP connection of its own).
+func (c *control) bytesIn() uint64 {
+	if c.quic == nil {
+		return 0
+	}
+	return c.quic.ConnectionStats().BytesReceived
 }
 
 // ping sends a ping every pingsPerLiveness-th of the liveness until the
