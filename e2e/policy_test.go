@@ -130,6 +130,15 @@ func TestPolicyAnswersErlangLookup(t *testing.T) {
 	if out, _, _ := s.cli(t, "policy", "test", "lookup", target.name); !strings.Contains(out, "-> local") {
 		t.Fatalf("policy test: %s", out)
 	}
+	// The dry run is counted, as a test (not a decision), and the
+	// decisions' time shows.
+	after := s.policies(t)
+	if after[0].Stats.Tests != 1 || after[0].Stats.Calls != views[0].Stats.Calls || after[0].DecisionP99 <= 0 {
+		t.Fatalf("policy list after a test: %+v (before: %+v)", after[0], views[0])
+	}
+	if out, _, _ := s.cli(t, "policy", "list"); !strings.Contains(out, "TESTS") {
+		t.Fatalf("policy list: %s", out)
+	}
 }
 
 // TestPolicyBadModulesRefused: uploads that are not policies are refused

@@ -108,6 +108,7 @@ type Server struct {
 	hostName string // this host's name: the first of Config.HostNames, else the system's
 	localIPs map[netip.Addr]bool
 	bufs     sync.Pool
+	requests requestCounts // by command, for the metrics
 
 	nextID  atomic.Uint64
 	wg      sync.WaitGroup
@@ -266,6 +267,7 @@ func (s *Server) answerNow(c net.Conn) bool {
 		return false // the resolver may take its time: a handler asks it
 	}
 	recvNow(c, buf[:n], false) // consume what was peeked
+	s.requests[cmdPortPlease].Add(1)
 	if _, err := c.Write(appendPort2Reply(buf[:0], p)); err != nil {
 		s.log.Debug("epmd: write reply", "err", err)
 	}
@@ -439,6 +441,7 @@ func (s *Server) reply(c net.Conn, b []byte) error {
 }
 
 func (s *Server) dispatch(id uint64, c net.Conn, req []byte, bp *[readBufLen]byte) {
+	s.requests[req[0]].Add(1)
 	if s.cfg.Public != nil {
 		defer s.bufs.Put(bp)
 		if out := s.dispatchPublic(c, req); out != nil {

@@ -12,23 +12,70 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/distgate/distgate/gateway/admit"
+	"github.com/distgate/distgate/gateway/events"
+	"github.com/distgate/distgate/gateway/ui"
 	"github.com/distgate/distgate/wasm"
 )
 
 // adminServer is the admin API: HTTP on loopback or a Unix socket, every
-// request authorized by the bearer token in <data_dir>/admin.token.
+// request authorized by the bearer token in <data_dir>/admin.token, but
+// the probes (/healthz, /readyz: the state and nothing else) and the
+// status page (/ui/: its own sessions, see package ui). The probes may
+// also have a listener of their own.
 type adminServer struct {
 	adminDeps
-	token string
-	ln    net.Listener
-	srv   *http.Server
-	mux   *http.ServeMux
-	wg    sync.WaitGroup
+	token     string
+	ln        net.Listener
+	srv       *http.Server
+	mux       *http.ServeMux
+	probesLn  net.Listener // nil without admin.probes
+	probes    *http.Server
+	ctx       context.Context // ends at close: long requests (events -follow) end with it
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	now       func() time.Time // the clock of the readiness cache
+	followers atomic.Int64     // GET /v1/events?follow in progress
+
+	readyMu sync.Mutex // guards the following: the latest readiness check
+	readyAt time.Time
+	readyOK bool
+	readyNo string
 }
+
+// The probes listener faces strangers: load balancers' networks, maybe
+// more. A source (an IPv4 address, an IPv6 /64) may hold probesPerAddr
+// connections, its networks more (see package admit), all sources
+// probesTotal (past it, the oldest connection is closed for the new one).
+// The rate is only a ceiling: an answer costs little (/readyz is cached)
+// and monitors poll fast. A connection gets
+// probesRequestTimeout to send its request and read the answer and is
+// closed after probesIdleTimeout without a next one; a request's header
+// is at most probesMaxHeader bytes.
+const (
+	probesRate           = 1000.0
+	probesBurst          = 1000
+	probesPerAddr        = 16
+	probesTotal          = 256
+	probesMaxSources     = 100_000
+	probesRequestTimeout = 10 * time.Second
+	probesMaxHeader      = 8 << 10
+)
+
+// probesIdleTimeout closes a probe's (and an admin client's) connection
+// idle between requests: a variable for the tests.
+var probesIdleTimeout = 30 * time.Second
+
+// readyzCacheFor is how long one readiness check (a connection to the
+// EPMD, the links' states) answers /readyz: however many probes come, the
+// EPMD sees at most one such connection a second.
+const readyzCacheFor = time.Second
 
 // adminDeps is what the admin API serves.
 type adminDeps struct {
@@ -43,12 +90,20 @@ type adminDeps struct {
 	lookup, authorize string
 	// fail is told of the server's failure after it started.
 	fail func(error)
+	// events is the event log; ready says whether the gateway serves and
+	// why not; ui is the status page; decisionP99 is a policy's 99th
+	// percentile decision time (0: none yet).
+	events      *events.Log
+	ready       func() (bool, string)
+	ui          *ui.UI
+	decisionP99 func(policy string) time.Duration
 }
 
 // newAdminServer listens on listen and serves the API, authorized by
 // token; close stops it.
-func newAdminServer(listen, token string, d adminDeps) (*adminServer, error) {
-	a := &adminServer{adminDeps: d, token: token, mux: http.NewServeMux()}
+func newAdminServer(listen, probes, token string, d adminDeps) (*adminServer, error) {
+	a := &adminServer{adminDeps: d, token: token, mux: http.NewServeMux(), now: time.Now}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
 	var err error
 	if path, ok := strings.CutPrefix(listen, "unix:"); ok {
 		os.Remove(path)
@@ -63,6 +118,8 @@ func newAdminServer(listen, token string, d adminDeps) (*adminServer, error) {
 		return nil, fmt.Errorf("admin.listen: %w", err)
 	}
 	a.mux.HandleFunc("GET /v1/status", a.getStatus)
+	a.mux.HandleFunc("GET /v1/events", a.getEvents)
+	a.mux.HandleFunc("POST /v1/ui/login", a.uiLogin)
 	a.registerPolicyRoutes()
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics, promhttp.HandlerOpts{}))
 	// Go's profiler, behind the same token: `go tool pprof` with
@@ -72,15 +129,85 @@ func newAdminServer(listen, token string, d adminDeps) (*adminServer, error) {
 	a.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	a.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	a.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	a.srv = &http.Server{Handler: a.auth(a.mux), ReadHeaderTimeout: adminHeaderTimeout}
+	a.srv = &http.Server{Handler: a.route(a.auth(a.mux)), ReadHeaderTimeout: adminHeaderTimeout, IdleTimeout: probesIdleTimeout,
+		BaseContext: func(net.Listener) context.Context { return a.ctx }}
+	if probes != "" {
+		if a.probesLn, err = net.Listen("tcp", probes); err != nil {
+			a.ln.Close()
+			return nil, fmt.Errorf("admin.probes: %w", err)
+		}
+		pm := http.NewServeMux()
+		pm.HandleFunc("GET /healthz", a.healthz)
+		pm.HandleFunc("GET /readyz", a.readyz)
+		a.probes = &http.Server{Handler: pm, ReadHeaderTimeout: adminHeaderTimeout, ReadTimeout: probesRequestTimeout,
+			WriteTimeout: probesRequestTimeout, IdleTimeout: probesIdleTimeout, MaxHeaderBytes: probesMaxHeader}
+		lim := admit.New(admit.Limits{Rate: probesRate, Burst: probesBurst, PerSource: probesPerAddr, Total: probesTotal,
+			MaxSources: probesMaxSources})
+		a.serve(a.probes, &admitListener{Listener: a.probesLn, limit: lim}, "admin.probes")
+	}
+	a.serve(a.srv, a.ln, "admin")
+	return a, nil
+}
+
+// serve runs srv on ln until close.
+func (a *adminServer) serve(srv *http.Server, ln net.Listener, what string) {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		if err := a.srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			d.fail(fmt.Errorf("admin: %w", err))
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.fail(fmt.Errorf("%s: %w", what, err))
 		}
 	}()
-	return a, nil
+}
+
+// admitListener admits a listener's connections by a Limiter: a refused
+// connection is closed at once; when all are taken, the oldest goes.
+type admitListener struct {
+	net.Listener
+	limit *admit.Limiter
+}
+
+func (l *admitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		t, err := l.limit.Admit(remoteIP(c), time.Now(), func() { c.Close() })
+		if err != nil {
+			c.Close()
+			continue
+		}
+		return &admittedConn{Conn: c, ticket: t}, nil
+	}
+}
+
+// admittedConn gives its ticket back when closed.
+type admittedConn struct {
+	net.Conn
+	ticket *admit.Ticket
+}
+
+func (c *admittedConn) Close() error {
+	err := c.Conn.Close()
+	c.ticket.Done()
+	return err
+}
+
+// route sends the probes and the status page past the bearer token.
+func (a *adminServer) route(authed http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/healthz" && r.Method == http.MethodGet:
+			a.healthz(w, r)
+		case r.URL.Path == "/readyz" && r.Method == http.MethodGet:
+			a.readyz(w, r)
+		case strings.HasPrefix(r.URL.Path, "/ui/") && a.ui != nil:
+			a.ui.ServeHTTP(w, r)
+		default:
+			authed.ServeHTTP(w, r)
+		}
+	})
 }
 
 func (a *adminServer) addr() string {
@@ -109,12 +236,24 @@ func (a *adminServer) auth(next http.Handler) http.Handler {
 // close stops the server, giving requests in progress a moment, and waits
 // for it.
 func (a *adminServer) close() {
+	a.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), adminShutdownTimeout)
 	defer cancel()
 	if a.srv.Shutdown(ctx) != nil {
 		a.srv.Close()
 	}
+	if a.probes != nil && a.probes.Shutdown(ctx) != nil {
+		a.probes.Close()
+	}
 	a.wg.Wait()
+}
+
+// probesAddr returns where the probes' own listener is ("" without one).
+func (a *adminServer) probesAddr() string {
+	if a.probesLn == nil {
+		return ""
+	}
+	return a.probesLn.Addr().String()
 }
 
 func (a *adminServer) getStatus(w http.ResponseWriter, _ *http.Request) {

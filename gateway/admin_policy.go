@@ -20,11 +20,17 @@ type PolicyView struct {
 	Active   *wasm.Version  `json:"active,omitempty"`
 	Versions []wasm.Version `json:"versions"`
 	Stats    wasm.Stats     `json:"stats"`
-	Error    string         `json:"error,omitempty"`
+	// DecisionP99 is the 99th percentile of the decisions' time since the
+	// start (0 before any), from distgate_policy_decision_seconds.
+	DecisionP99 time.Duration `json:"decision_p99_ns"`
+	Error       string        `json:"error,omitempty"`
 }
 
 func (a *adminServer) policyView(info wasm.PolicyInfo) PolicyView {
 	v := PolicyView{Name: info.Name, Versions: info.Versions, Stats: info.Stats}
+	if a.decisionP99 != nil {
+		v.DecisionP99 = a.decisionP99(info.Name)
+	}
 	for i := range v.Versions {
 		v.Versions[i].Config = nil // shown by seq and hash; configs can be large
 	}

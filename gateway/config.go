@@ -60,6 +60,14 @@ type AdminConfig struct {
 	// Listen is a loopback host:port, or unix:/path/to/socket; by default
 	// 127.0.0.1:4370. The bearer token is in <data_dir>/admin.token.
 	Listen string `yaml:"listen"`
+	// Probes is a host:port that answers /healthz and /readyz alone,
+	// without the token, for load balancers and Kubernetes probes when
+	// the admin API stays on loopback; empty: only the admin listener
+	// answers them.
+	Probes string `yaml:"probes"`
+	// NodeMetrics, when above zero, labels per-node metrics with node
+	// names, up to this many names (the others count as "_other").
+	NodeMetrics int `yaml:"node_metrics"`
 }
 
 // LinksConfig configures the listeners peer gateways dial.

@@ -78,6 +78,14 @@ func (c Config) Validate() error {
 			bad("admin.listen", "%q: the admin API listens on loopback only (or a unix: socket)", a)
 		}
 	}
+	if a := c.Admin.Probes; a != "" {
+		if err := checkHostPort("tcp", a, false); err != nil {
+			bad("admin.probes", "%v", err)
+		}
+	}
+	if n := c.Admin.NodeMetrics; n < 0 || n > maxNodeMetrics {
+		bad("admin.node_metrics", "%d: want 0 (off) to %d node names", n, maxNodeMetrics)
+	}
 	if a := c.Proxy.Address; a != "" {
 		if ip, err := netip.ParseAddr(a); err != nil || !ip.IsLoopback() {
 			bad("proxy.address", "%q: proxy ports open on a loopback address", a)

@@ -28,15 +28,17 @@
 //	admit      the admission limiter of listeners reachable from outside
 //	localpeer  who owns the other end of a loopback connection (its uid: sock_diag on Linux)
 //	datadir    the data directory: its files and atomic writes
+//	events     the event log: relays established, ended (and why), refused; links up and down (pure)
+//	ui         the status page: its embedded files, one-time logins, sessions
 //
 // Arrows point down only: cmd/distgate imports gateway, gateway its parts,
 // and the parts each other and epmd, never gateway:
 //
 //	proxy      -> link, linkwire, ports, relay, handshake
-//	terminate  -> ports, relay, pki, handshake, epmd
-//	link       -> linkwire, relay, pki, admit
+//	terminate  -> ports, relay, pki, handshake, admit, events
+//	link       -> linkwire, relay, pki, admit, events
 //	ports      -> admit
-//	relay      -> handshake
+//	relay      -> handshake, events
 //	pki        -> datadir
 //
 // Two cuts differ from the obvious ones. The port pool is a part of its

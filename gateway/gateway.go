@@ -15,12 +15,14 @@ import (
 	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/gateway/admit"
 	"github.com/distgate/distgate/gateway/datadir"
+	"github.com/distgate/distgate/gateway/events"
 	"github.com/distgate/distgate/gateway/link"
 	"github.com/distgate/distgate/gateway/pki"
 	"github.com/distgate/distgate/gateway/ports"
 	"github.com/distgate/distgate/gateway/proxy"
 	"github.com/distgate/distgate/gateway/relay"
 	"github.com/distgate/distgate/gateway/terminate"
+	"github.com/distgate/distgate/gateway/ui"
 	"github.com/distgate/distgate/wasm"
 )
 
@@ -28,14 +30,18 @@ import (
 type Options struct {
 	// Logger receives the gateway's structured log; discarded when nil.
 	Logger *slog.Logger
+	// Version is the gateway's version, for the status and the metrics.
+	Version string
 }
 
 // Gateway is a running distgate: the parts New wired together. It holds
 // them to close them and to report on them; the parts never hold it.
 type Gateway struct {
 	site      string
+	version   string
 	log       *slog.Logger
 	started   time.Time
+	events    *events.Log
 	identity  *pki.Identity
 	certs     *pki.Manager
 	engine    *wasm.Engine
@@ -73,7 +79,8 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	gw := &Gateway{site: cfg.Site, log: log, started: time.Now(), serveErr: make(chan error, 4)}
+	gw := &Gateway{site: cfg.Site, version: opts.Version, log: log, started: time.Now(), serveErr: make(chan error, 4),
+		events: events.NewLog(eventRing, log.With("component", "events"), nil)}
 	g = gw
 	defer func() {
 		if err != nil {
@@ -91,14 +98,16 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	}); err != nil {
 		return nil, fmt.Errorf("policies: %w", err)
 	}
+	g.metrics = newMetrics(g.engine, cfg.Admin.NodeMetrics)
 	g.policies = newPolicyRouter(g.engine, cfg.Policy.Lookup, cfg.Policy.Authorize, newStaticRouter(cfg), cfg.Policy.OnFailure == onFailureDefault)
+	g.policies.timed = g.metrics.decided
 	g.router.set(g.policies)
 	g.nodes = &nodes{site: cfg.Site, certNames: map[string]bool{}} // its EPMD comes below
 	for _, n := range append(slices.Clone(cfg.Links.Names), cfg.ACME.Names...) {
 		g.nodes.certNames[strings.ToLower(n)] = true
 	}
-	g.metrics = newMetrics(g.engine)
-	g.relays = relay.NewTable(g.metrics)
+	observer := &relayEvents{metrics: g.metrics, log: g.events}
+	g.relays = relay.NewTable(observer, link.EndReason)
 	bufs := relay.NewBufs()
 
 	acme, err := acmeOptions(cfg.ACME)
@@ -123,7 +132,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if g.links, err = link.New(link.Config{
 		QUIC: cfg.Links.QUIC, TLS: cfg.Links.TLS, Peers: peers, Certs: g.certs, Trust: trust,
 		Idle: cfg.Proxy.Idle.Std(), DefaultLiveness: DefaultLiveness, DialTimeout: linkDialTimeout, AcceptIdle: linkAcceptIdle,
-		Admit: edgeLimits(), QueryStreams: queryStreams, TLSDials: linkTLSDials, OnDial: g.metrics.dialed, Logger: log,
+		Admit: edgeLimits(), QueryStreams: queryStreams, TLSDials: linkTLSDials, OnDial: g.metrics.dialed, OnState: observer.linkChanged, Logger: log,
 	}); err != nil {
 		return nil, err
 	}
@@ -140,7 +149,6 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 			return nil, err
 		}
 	}
-	g.metrics.watchNodes(g.nodes)
 	if err = g.startPublic(ctx, cfg.Public, cfg.Proxy.Idle.Std(), bufs, trust); err != nil {
 		return nil, err
 	}
@@ -151,6 +159,8 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 			return nil, err
 		}
 	}
+	g.metrics.reg.MustRegister(&partsCollector{site: cfg.Site, version: opts.Version, started: g.started, links: g.links,
+		certs: g.certs, nodes: g.nodes, epmds: map[string]*epmd.Server{"local": g.epmd, "public": g.public}})
 	// Peers' streams are served once everything they reach is in place.
 	in := &inbound{router: &g.router, links: g.links, nodes: g.nodes, queries: g.queries, relays: g.relays, bufs: bufs, log: log}
 	g.links.Serve(in.serveStream)
@@ -158,9 +168,11 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if err != nil {
 		return nil, err
 	}
-	if g.admin, err = newAdminServer(cfg.Admin.Listen, token, adminDeps{
+	page := ui.New(ui.Config{State: g.page, Logger: log.With("component", "ui")})
+	if g.admin, err = newAdminServer(cfg.Admin.Listen, cfg.Admin.Probes, token, adminDeps{
 		status: g.Status, engine: g.engine, policies: g.policies, logs: logs, nodes: g.nodes, metrics: g.metrics.reg,
 		lookup: cfg.Policy.Lookup, authorize: cfg.Policy.Authorize, fail: g.fail,
+		events: g.events, ready: g.ready, ui: page, decisionP99: g.metrics.decisionP99,
 	}); err != nil {
 		return nil, err
 	}
@@ -170,7 +182,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		remote = g.queries.ln.Addr().String()
 	}
 	log.Info("distgate running", "site", cfg.Site, "identity", g.identity.ID.String(), "epmd", addrString(g.epmdLn),
-		"admin", g.admin.addr(), "public_epmd", addrString(g.publicLn), "remote", remote,
+		"admin", g.admin.addr(), "probes", g.admin.probesAddr(), "public_epmd", addrString(g.publicLn), "remote", remote,
 		"quic", netAddrString(quicAddr), "tls", netAddrString(tlsAddr), "data_dir", cfg.DataDir)
 	return g, nil
 }
@@ -305,6 +317,9 @@ func (g *Gateway) SetRouter(r Router) {
 // gateway started. It is idempotent.
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
+		if g.relays != nil {
+			g.relays.Closing()
+		}
 		if g.admin != nil {
 			g.admin.close()
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/distgate/distgate/abi"
 	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/gateway/events"
 	"github.com/distgate/distgate/gateway/handshake"
 	"github.com/distgate/distgate/gateway/link"
 	"github.com/distgate/distgate/gateway/pki"
@@ -237,8 +238,35 @@ func testRelay(t *testing.T, transport string) {
 	// Closing the caller ends the relay on both sites.
 	c.Close()
 	waitFor(t, "relays to end", func() bool { return a.gw.relays.Len() == 0 && b.gw.relays.Len() == 0 })
+	// Each site tells the relay's life, with the reason it ended.
+	for _, s := range []*site{a, b} {
+		var kinds []string
+		var ended *events.Event
+		for _, e := range s.gw.events.Since(0, "y", 0) {
+			kinds = append(kinds, string(e.Kind))
+			if e.Kind == events.Ended {
+				ended = &e
+			}
+		}
+		if ended == nil || ended.Reason != events.CallerClosed || ended.Caller != "x@n1.site-a.example" || ended.Transport != transport ||
+			ended.BytesToTarget < int64(len(payload)) || ended.BytesToCaller < int64(len(payload)) || ended.Duration <= 0 {
+			t.Fatalf("%s: events of y: %v, ended: %+v", s.name, kinds, ended)
+		}
+	}
+	// The link's bytes show in the status, TLS as QUIC.
+	var linkOut uint64
+	for _, l := range a.gw.Status().Peers {
+		if l.Peer == "site-b" && l.Transport.String() == transport {
+			linkOut = l.BytesOut
+		}
+	}
+	if linkOut < uint64(len(payload)) {
+		t.Fatalf("site-a's %s link to site-b carried %d bytes out, want at least %d", transport, linkOut, len(payload))
+	}
 	m := scrape(t, a)
 	for _, want := range []string{
+		`distgate_relays_ended_total{direction="out",reason="caller_closed",route="site-b"} 1`,
+		`distgate_link_up{peer="site-b",transport="` + transport + `"} 1`,
 		`distgate_relays_total{direction="out",result="ok",transport="` + transport + `"} 1`,
 		`distgate_lookups_total{route="via",status="ok"} 1`,
 		`distgate_link_dials_total{peer="site-b",result="ok",transport="` + transport + `"} 1`,

@@ -83,24 +83,27 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 	// The caller's name is the peer's word: a node of its host it
 	// verified, or only what the caller's send_name said.
 	caller, asker := hdr.Caller, abi.Asker{Site: site, Node: hdr.Caller, Verified: abi.VerifiedSite}
+	target := hdr.Target // its canonical name once known
 	if hdr.CallerVerified {
 		asker.Verified |= abi.VerifiedNode
 	} else {
 		caller = relay.Unauthenticated
 	}
 	refuse := func(status linkwire.Status, msg string) {
-		in.relays.Refused(relay.In, transport)
+		in.relays.Refused(relay.Refusal{Caller: caller, Target: target, Site: site, Transport: transport,
+			Direction: relay.In, Reason: link.StatusReason(status), Detail: msg})
 		in.log.Warn("relay refused", "peer", site, "caller", caller, "claims", hdr.Caller, "target", hdr.Target, "reason", msg)
 		s.Write(linkwire.AppendReply(nil, status, msg))
 		s.Close()
 	}
 	// Rules and policies decide on the target's one name, not on the
 	// alias of this host the peer asked for.
-	target, err := in.nodes.canonical(hdr.Target)
+	canonical, err := in.nodes.canonical(hdr.Target)
 	if err != nil {
 		refuse(linkwire.StatusNotFound, err.Error())
 		return
 	}
+	target = canonical
 	d := in.router.Authorize(ctx, ViaLink, &abi.AuthorizeRequest{Action: abi.ActionReach, Node: target, Asker: asker})
 	if !d.Allow {
 		refuse(linkwire.StatusDenied, fmt.Sprintf("%s may not reach %s: %s", caller, target, d.Reason))
@@ -125,16 +128,14 @@ func (in *inbound) serveRelay(ctx context.Context, from link.From, s relay.Strea
 		return
 	}
 	link.ApplyLiveness(s, clampLiveness(hdr.Liveness))
-	ri := in.relays.Add(caller, target, site, transport, relay.In)
+	ri := in.relays.Add(caller, target, site, transport, relay.In, link.Describe(s))
 	defer in.relays.Remove(ri)
 	local := relay.Conn(c.(*net.TCPConn))
 	if hdr.Tick > 0 {
 		local = relay.NewTicker(c.(*net.TCPConn), hdr.Tick, false)
 	}
 	in.log.Debug("relay started", "caller", caller, "claims", hdr.Caller, "target", target, "peer", site, "transport", transport)
-	if err := relay.Run(local, s, in.bufs, &ri.Stats); err != nil {
-		in.log.Info("relay ended", "caller", caller, "target", target, "err", err)
-	}
+	relay.Run(local, s, in.bufs, &ri.Stats) // its end is an event
 }
 
 // setDeadline bounds the reads and the writes of a link stream (a QUIC

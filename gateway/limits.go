@@ -61,6 +61,12 @@ const (
 	// maxUpload bounds an uploaded policy, in bytes: the module and its
 	// configuration.
 	maxUpload = 64 << 20
+	// eventRing is how many events (relays' lives, links' changes) the
+	// gateway keeps for `distgate events`, `why` and the status page.
+	eventRing = 4096
+	// maxNodeMetrics bounds admin.node_metrics: node names as metric
+	// labels, each a few series.
+	maxNodeMetrics = 10_000
 	// policyLogLines is how many recent log lines are kept per policy for
 	// `distgate policy logs`.
 	policyLogLines = 200

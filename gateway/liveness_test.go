@@ -9,6 +9,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/distgate/distgate/gateway/events"
+	"github.com/distgate/distgate/gateway/link"
 )
 
 // stallProxy forwards TCP connections and UDP datagrams to a peer
@@ -215,6 +218,34 @@ func TestLinkPeerStalls(t *testing.T) {
 			}
 			if down == "" {
 				t.Errorf("site A's status does not show the link down: %+v", a.gw.Status().Links)
+			}
+			for _, p := range a.gw.Status().Peers {
+				if p.Peer == "site-b" && p.Transport.String() == transport && p.State != link.StateDown {
+					t.Errorf("site A's summary of the link: %+v", p)
+				}
+			}
+			// Both sides say why: the relays ended and the link went down
+			// because the liveness expired (the control stream's, or QUIC's
+			// idle timeout), not because a node closed.
+			for _, s := range []*site{a, b} {
+				told := func() bool {
+					var ended, linkDown bool
+					for _, e := range s.gw.events.Since(0, "", 0) {
+						switch {
+						case e.Kind == events.Ended && e.Reason == events.LivenessExpired:
+							ended = true
+						case e.Kind == events.LinkDown && e.Reason == events.LivenessExpired && e.Transport == transport:
+							linkDown = true
+						}
+					}
+					return ended && linkDown
+				}
+				for deadline := time.Now().Add(5 * time.Second); !told() && time.Now().Before(deadline); {
+					time.Sleep(10 * time.Millisecond)
+				}
+				if !told() {
+					t.Errorf("%s's events (want the relay ended and the link down, liveness expired): %+v", s.name, s.gw.events.Since(0, "", 0))
+				}
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/distgate/distgate/abi"
 	"github.com/distgate/distgate/wasm"
@@ -29,6 +30,8 @@ type policyRouter struct {
 	// installed is the set of policy names with an upload; the admin API
 	// updates it.
 	installed atomic.Pointer[map[string]bool]
+	// timed, when set, is told how long each policy decision took.
+	timed func(policy, decision string, d time.Duration)
 }
 
 func newPolicyRouter(eng *wasm.Engine, lookup, authorize string, fallback Router, fallbackOnFailure bool) *policyRouter {
@@ -53,10 +56,12 @@ func (p *policyRouter) Lookup(ctx context.Context, req *abi.LookupRequest) abi.R
 	if !p.has(p.lookup) {
 		return p.fallback.Lookup(ctx, req)
 	}
+	start := time.Now()
 	r, err := p.eng.Lookup(ctx, p.lookup, req)
 	if retryable(err) {
 		r, err = p.eng.Lookup(ctx, p.lookup, req)
 	}
+	p.took(p.lookup, "lookup", start)
 	if err != nil && (errors.Is(err, errors.ErrUnsupported) || p.fallbackOnFailure) {
 		return p.fallback.Lookup(ctx, req)
 	}
@@ -74,10 +79,12 @@ func (p *policyRouter) Authorize(ctx context.Context, via Via, req *abi.Authoriz
 	}
 	labeled := *req
 	labeled.Asker.Labels = append(append([]abi.Label(nil), req.Asker.Labels...), abi.Label{Key: "via", Value: via.String()})
+	start := time.Now()
 	d, err := p.eng.Authorize(ctx, p.authorize, &labeled)
 	if retryable(err) {
 		d, err = p.eng.Authorize(ctx, p.authorize, &labeled)
 	}
+	p.took(p.authorize, "authorize", start)
 	switch {
 	case errors.Is(err, errors.ErrUnsupported):
 		return p.fallback.Authorize(ctx, via, req)
@@ -85,6 +92,13 @@ func (p *policyRouter) Authorize(ctx context.Context, via Via, req *abi.Authoriz
 		return abi.Refuse("the authorize policy failed")
 	}
 	return d
+}
+
+// took reports a decision's time.
+func (p *policyRouter) took(policy, decision string, start time.Time) {
+	if p.timed != nil {
+		p.timed(policy, decision, time.Since(start))
+	}
 }
 
 // retryable reports a failure worth one more try on a fresh instance: a

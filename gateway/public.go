@@ -102,6 +102,9 @@ func (p *publicEPMD) Refused(peer netip.AddrPort, what string) {
 	if strings.HasPrefix(kind, "PORT_PLEASE2") {
 		kind = "PORT_PLEASE2"
 	}
+	if strings.HasPrefix(kind, "unknown command") { // one label, not one per byte
+		kind = "unknown command"
+	}
 	p.metrics.publicRefusals.WithLabelValues(kind).Inc()
 	p.refusals.Refused(peer.Addr(), kind, "what", what)
 }

@@ -2,8 +2,8 @@
 # Installs what the tests and benchmarks need, from Debian's packages, when
 # it is missing: Erlang/OTP (erl, erlc, epmd and the ssl application),
 # rebar3 and elixir (mix) for the release tests of erlang/distgate_epmd,
-# wabt (wat2wasm) and stunnel4. Safe to run again: it installs nothing
-# that is already there.
+# wabt (wat2wasm), stunnel4, and chromium for the status page's browser
+# test. Safe to run again: it installs nothing that is already there.
 set -euo pipefail
 
 need=()
@@ -18,6 +18,7 @@ command -v wat2wasm >/dev/null 2>&1 || need+=(wabt)
 command -v stunnel4 >/dev/null 2>&1 || command -v stunnel >/dev/null 2>&1 || need+=(stunnel4)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v git >/dev/null 2>&1 || need+=(git)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if ((${#need[@]} == 0)); then
 	exit 0

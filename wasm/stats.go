@@ -17,12 +17,14 @@ type Stats struct {
 	Unavailable uint64 // calls with no loaded version or no instance to be had
 	Instances   uint64 // instances created
 	Discarded   uint64 // instances thrown away after a trap or a timeout
+	Tests       uint64 // dry runs (DryRunLookup), counted in nothing above
 }
 
 // stats is the live form of Stats.
 type stats struct {
 	calls, cached, failures, timeouts, traps, invalid, errors, backoffs, unavailable atomic.Uint64
 	instances, discarded                                                             atomic.Uint64
+	tests                                                                            atomic.Uint64
 }
 
 func (s *stats) snapshot() Stats {
@@ -30,6 +32,6 @@ func (s *stats) snapshot() Stats {
 		Calls: s.calls.Load(), Cached: s.cached.Load(), Failures: s.failures.Load(), Timeouts: s.timeouts.Load(),
 		Traps: s.traps.Load(), Invalid: s.invalid.Load(), Errors: s.errors.Load(),
 		Backoffs: s.backoffs.Load(), Unavailable: s.unavailable.Load(),
-		Instances: s.instances.Load(), Discarded: s.discarded.Load(),
+		Instances: s.instances.Load(), Discarded: s.discarded.Load(), Tests: s.tests.Load(),
 	}
 }

@@ -33,6 +33,7 @@ func (a *adminFlags) register(fs *flag.FlagSet) {
 
 // adminClient talks to a gateway's admin API.
 type adminClient struct {
+	addr  string // as configured: host:port or unix:/path
 	base  string
 	token string
 	http  *http.Client
@@ -61,7 +62,7 @@ func (a *adminFlags) client() (*adminClient, error) {
 		}
 		tok = strings.TrimSpace(string(b))
 	}
-	c := &adminClient{base: "http://" + addr, token: tok, http: &http.Client{Timeout: 30 * time.Second}}
+	c := &adminClient{addr: addr, base: "http://" + addr, token: tok, http: &http.Client{Timeout: 30 * time.Second}}
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		c.base = "http://distgate"
 		c.http.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {

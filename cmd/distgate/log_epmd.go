@@ -12,7 +12,8 @@ import (
 
 // epmdLogHandler writes records as OTP's epmd writes its debug output:
 // "epmd: <ctime>: message key=value\r\n" on standard error. Debug records
-// appear with -d; errors always, unless detached.
+// appear with -d; errors always, unless detached. Values, which hold what
+// local processes registered, are made printable.
 type epmdLogHandler struct {
 	mu    *sync.Mutex
 	w     io.Writer
@@ -37,7 +38,7 @@ func (h *epmdLogHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "epmd: %s: %s", r.Time.Format(time.ANSIC), strings.TrimPrefix(r.Message, "epmd: "))
 	write := func(a slog.Attr) bool {
-		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		fmt.Fprintf(&b, " %s=%s", a.Key, printable(a.Value.String()))
 		return true
 	}
 	for _, a := range h.attrs {

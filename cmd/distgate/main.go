@@ -27,6 +27,16 @@
 //
 //	distgate status [-json]
 //	        links, proxy ports, relayed connections, certificates
+//	        (-json: the schema of gateway/STATUS.md)
+//	distgate events [-node NAME] [-follow] [-n 100] [-json]
+//	        relayed connections established, ended (and why), refused;
+//	        links up and down
+//	distgate why NODE
+//	        what the gateway knows of a node's last connections, in one
+//	        screen
+//	distgate ui [-no-open]
+//	        a one-time login URL for the status page (opened in a
+//	        browser where one can be)
 //	distgate policy push NAME MODULE.wasm [-config-file FILE]
 //	distgate policy list
 //	distgate policy activate NAME VERSION
@@ -70,6 +80,12 @@ func subcommand(name string) func(args []string, stdout, stderr io.Writer) int {
 		return idMain
 	case "status":
 		return statusMain
+	case "events":
+		return eventsMain
+	case "why":
+		return whyMain
+	case "ui":
+		return uiMain
 	case "policy":
 		return policyMain
 	case "version":
@@ -115,6 +131,9 @@ usage:
   distgate lookup [-port N] NAME@HOST  show the endpoints of a node
   distgate id [-config FILE]           print this gateway's identity (peers pin it)
   distgate status [-config FILE]       links, proxy ports and relayed connections
+  distgate events [-node N] [-follow]  relayed connections' lives (and why they ended), links up and down
+  distgate why NODE                    what the gateway knows of a node's last connections
+  distgate ui [-config FILE]           a one-time login URL for the status page (opened where it can be)
   distgate policy push|list|activate|rollback|test|logs|remove ...
                                        manage the gateway's WebAssembly policies
   distgate version                     print the version

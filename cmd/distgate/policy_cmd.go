@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/distgate/distgate/gateway"
 	"github.com/distgate/distgate/wasm"
@@ -121,14 +122,15 @@ func policyMain(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "POLICY\tROLE\tVERSION\tACTIVE\tSHA256\tSIZE\tINSTALLED\tCALLS\tFAILURES")
+		fmt.Fprintln(tw, "POLICY\tROLE\tVERSION\tACTIVE\tSHA256\tSIZE\tINSTALLED\tCALLS\tFAILURES\tTESTS\tP99")
 		for _, p := range views {
 			for _, v := range p.Versions {
 				active := ""
 				if p.Active != nil && p.Active.Seq == v.Seq {
 					active = "*"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%d\t%d\n", p.Name, p.Role, v.Seq, active, v.SHA256[:16], v.Size, v.Installed.Format("2006-01-02 15:04:05"), p.Stats.Calls, p.Stats.Failures)
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%v\n", p.Name, p.Role, v.Seq, active, v.SHA256[:16], v.Size,
+					v.Installed.Format("2006-01-02 15:04:05"), p.Stats.Calls, p.Stats.Failures, p.Stats.Tests, p.DecisionP99.Round(time.Microsecond))
 			}
 			if p.Error != "" {
 				fmt.Fprintf(tw, "%s\t\t\t\terror: %s\n", p.Name, p.Error)

@@ -104,7 +104,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	raiseFileLimit(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	g, err := gateway.New(ctx, cfg, gateway.Options{Logger: logger})
+	g, err := gateway.New(ctx, cfg, gateway.Options{Logger: logger, Version: version})
 	if err != nil {
 		fmt.Fprintf(stderr, "distgate run: %v\n", err)
 		if errors.Is(err, syscall.EADDRINUSE) {

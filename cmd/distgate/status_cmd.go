@@ -37,33 +37,39 @@ func statusMain(args []string, stdout, stderr io.Writer) int {
 		enc.Encode(st)
 		return 0
 	}
-	fmt.Fprintf(stdout, "site %s  identity %s  up %s\n", st.Site, st.Identity, time.Since(st.Started).Round(time.Second))
-	fmt.Fprintf(stdout, "epmd %s  quic %s  tls %s  nodes %d  certificate until %s\n\n", st.EPMD, st.QUIC, st.TLS, st.Nodes, st.CertExpires.Format(time.RFC3339))
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	writeStatus(stdout, &st, time.Now())
+	return 0
+}
+
+// writeStatus writes the status for people. Node names, peers' words and
+// reasons are made printable: a tab in one would also break the columns.
+func writeStatus(w io.Writer, st *gateway.Status, now time.Time) {
+	fmt.Fprintf(w, "site %s  identity %s  up %s\n", printable(st.Site), printable(st.Identity), now.Sub(st.Started).Round(time.Second))
+	fmt.Fprintf(w, "epmd %s  quic %s  tls %s  nodes %d  certificate until %s\n\n", printable(st.EPMD), printable(st.QUIC), printable(st.TLS), st.Nodes, st.CertExpires.Format(time.RFC3339))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LINK\tTRANSPORT\tDIR\tREMOTE\tRTT\tSTREAMS\tBYTES OUT\tBYTES IN\tSTATE")
 	for _, l := range st.Links {
 		state := "up"
 		if l.Down != "" {
-			state = "down: " + l.Down
+			state = "down: " + printable(l.Down)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", l.Peer, l.Transport, l.Direction, l.Remote, l.RTT.Round(time.Microsecond), l.Streams, l.BytesOut, l.BytesIn, state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", printable(l.Peer), l.Transport, printable(l.Direction), printable(l.Remote), l.RTT.Round(time.Microsecond), l.Streams, l.BytesOut, l.BytesIn, state)
 	}
 	tw.Flush()
-	fmt.Fprintln(stdout)
-	tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RELAY\tCALLER\tTARGET\tVIA\tTRANSPORT\tDIR\tBYTES OUT\tBYTES IN\tAGE")
 	for _, r := range st.Relays {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", r.ID, r.Caller, r.Target, r.Site, r.Transport, r.Direction, r.BytesOut, r.BytesIn, time.Since(r.Started).Round(time.Second))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", r.ID, printable(r.Caller), printable(r.Target), printable(r.Site), printable(r.Transport), r.Direction, r.BytesOut, r.BytesIn, now.Sub(r.Started).Round(time.Second))
 	}
 	tw.Flush()
 	if len(st.Proxies) > 0 {
-		fmt.Fprintln(stdout)
-		tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "PROXY PORT\tTARGET\tVIA\tACTIVE")
 		for _, p := range st.Proxies {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\n", p.Port, p.Target, p.Via, p.Active)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\n", p.Port, printable(p.Target), printable(p.Via), p.Active)
 		}
 		tw.Flush()
 	}
-	return 0
 }

@@ -3,8 +3,11 @@ package link
 import (
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 )
 
 // A TLS link moves a relayed connection's bytes in TLS records of at most
@@ -42,10 +45,15 @@ func newLinkBufs() *linkBufs {
 func (b *linkBufs) get() *[]byte  { return b.pool.Get().(*[]byte) }
 func (b *linkBufs) put(p *[]byte) { b.pool.Put(p) }
 
-// linkConn is the TCP socket under a TLS link.
+// linkConn is the TCP socket under a TLS link. It counts the bytes each
+// way and notes the socket's first failure, for the links' status and log.
 type linkConn struct {
 	*net.TCPConn
 	bufs *linkBufs
+
+	in, out atomic.Uint64
+	rawEOF  atomic.Bool // the socket read EOF: the peer closed its TCP connection
+	failure atomic.Pointer[error]
 
 	// Read side: used by the TLS connection's one reader.
 	rb       *[]byte // held while it has data or during a burst
@@ -85,7 +93,7 @@ func (c *linkConn) Read(p []byte) (int, error) {
 	}
 	if !c.burst {
 		c.release()
-		n, err := c.TCPConn.Read(p)
+		n, err := c.read(p)
 		c.burst = n == len(p)
 		return n, err
 	}
@@ -93,7 +101,7 @@ func (c *linkConn) Read(p []byte) (int, error) {
 		c.rb = c.bufs.get()
 	}
 	buf := (*c.rb)[:cap(*c.rb)]
-	n, err := c.TCPConn.Read(buf)
+	n, err := c.read(buf)
 	if n <= 0 {
 		c.release()
 		c.burst = false
@@ -119,7 +127,65 @@ func (c *linkConn) Write(p []byte) (int, error) {
 		*c.wb = append(*c.wb, p...)
 		return len(p), nil
 	}
-	return c.TCPConn.Write(p)
+	return c.write(p)
+}
+
+// read reads from the socket, counting and noting its end.
+func (c *linkConn) read(p []byte) (int, error) {
+	n, err := c.TCPConn.Read(p)
+	c.in.Add(uint64(n))
+	if err == io.EOF {
+		c.rawEOF.Store(true)
+	} else if err != nil {
+		err = c.failed(err)
+	}
+	return n, err
+}
+
+// write writes to the socket, counting and noting a failure.
+func (c *linkConn) write(p []byte) (int, error) {
+	n, err := c.TCPConn.Write(p)
+	c.out.Add(uint64(n))
+	if err != nil {
+		err = c.failed(err)
+	}
+	return n, err
+}
+
+// kill closes the socket because its link died: reads and writes return
+// why from then on, and it is the connection's failure.
+func (c *linkConn) kill(why error) {
+	c.failure.CompareAndSwap(nil, &why)
+	c.TCPConn.Close()
+}
+
+// failed notes the socket's first failure, but neither its own closing
+// nor a deadline (the relay's, which notices an idle direction), and
+// returns the error to report: a socket its link's death closed (kill)
+// reports why.
+func (c *linkConn) failed(err error) error {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+	case !errors.Is(err, net.ErrClosed):
+		c.failure.CompareAndSwap(nil, &err)
+	default:
+		if e := c.failure.Load(); e != nil {
+			return *e
+		}
+	}
+	return err
+}
+
+// Failure returns why the connection failed, nil when it has not: the
+// socket's first error, or its end without a TLS close.
+func (c *linkConn) Failure() error {
+	if e := c.failure.Load(); e != nil {
+		return *e
+	}
+	if c.rawEOF.Load() {
+		return errClosedWithoutNotify
+	}
+	return nil
 }
 
 func (c *linkConn) cork() {
@@ -136,7 +202,7 @@ func (c *linkConn) uncork() error {
 	if c.wb == nil {
 		return nil
 	}
-	_, err := c.TCPConn.Write(*c.wb)
+	_, err := c.write(*c.wb)
 	*c.wb = (*c.wb)[:0]
 	c.bufs.put(c.wb)
 	c.wb = nil
@@ -175,6 +241,11 @@ func (t *tlsLink) Write(p []byte) (int, error) {
 
 func (t *tlsLink) Read(p []byte) (int, error) {
 	n, err := t.Conn.Read(p)
+	if err == io.EOF && t.lc != nil && t.lc.rawEOF.Load() {
+		// crypto/tls takes a TCP end at a record boundary for a clean
+		// one; without a close_notify, it is the link that ended.
+		return n, errClosedWithoutNotify
+	}
 	if t.lc == nil || err != nil || n == 0 {
 		return n, err
 	}

@@ -70,11 +70,15 @@ type control struct {
 	qs        *quic.Stream // the stream, over QUIC
 	remote    string
 	since     time.Time
-	supported bool // false: the peer answered that it serves no control streams
+	supported bool          // false: the peer answered that it serves no control streams
+	handshake time.Duration // of a TLS control connection dialled here
+	resumed   bool          // whether that handshake resumed a session
 
 	rtt        atomic.Int64 // of the last pong, in ns
 	lastUsed   atomic.Int64 // Unix ns when a relay of the link began or ended (TLS)
 	idleClosed atomic.Bool  // this gateway let the link go
+
+	endedIn, endedOut atomic.Uint64 // bytes of the link's TLS relays that ended
 
 	wmu  sync.Mutex // serializes writes: pings, pongs
 	dead chan struct{}
@@ -97,16 +101,17 @@ func (c *control) isDead() bool {
 }
 
 // stop ends the control stream, once: over TLS it closes the control
-// connection; over QUIC it resets the stream, or with kill closes the
-// link's connection, saying why.
-func (c *control) stop(kill bool, why string) {
+// connection; over QUIC it resets the stream, or with kill (the link heard
+// nothing for its liveness) closes the link's connection with codeSilent,
+// saying why.
+func (c *control) stop(kill bool, why error) {
 	c.once.Do(func() {
 		close(c.dead)
 		switch {
 		case c.tls != nil:
 			c.tls.NetConn().Close()
 		case c.quic != nil && kill:
-			c.quic.CloseWithError(codeLinkFailed, why)
+			c.quic.CloseWithError(codeSilent, fmt.Sprint(why))
 		case c.qs != nil:
 			c.qs.CancelRead(codeAborted)
 			c.qs.CancelWrite(codeAborted)
@@ -299,6 +304,8 @@ func (m *Manager) tlsControl(ctx context.Context, key linkKey) (*control, error)
 			go m.runControl(c)
 		}
 		m.mu.Unlock()
+		m.changed(State{Peer: key.site, Transport: TLS, Direction: dirOut, Remote: c.remote, Liveness: key.liveness, Up: true,
+			Handshake: c.handshake, Resumed: c.resumed})
 		return c, nil
 	}
 }
@@ -323,8 +330,7 @@ func (m *Manager) dialTLSControl(ctx context.Context, key linkKey) (*control, er
 		return nil, fmt.Errorf("link to %s (tls %s): control: %w", key.site, addr, err)
 	}
 	c.tls = tc
-	m.log.Info("link up", "peer", key.site, "transport", TLS, "remote", addr, "direction", dirOut, "liveness", key.liveness,
-		"handshake", handshake, "resumed", tc.ConnectionState().DidResume)
+	c.handshake, c.resumed = handshake, tc.ConnectionState().DidResume
 	return c, nil
 }
 
@@ -339,7 +345,7 @@ func (m *Manager) quicControl(ql *quicLink) {
 	c := newControl(ql.key, dirOut, s, ql.conn.RemoteAddr().String())
 	c.quic, c.qs = ql.conn, s
 	if err := m.openControl(s, ql.key); err != nil {
-		c.stop(false, "")
+		c.stop(false, nil)
 		m.wg.Done()
 		if !errors.Is(err, errNoControl) {
 			m.log.Warn("link control stream", "peer", ql.key.site, "transport", QUIC, "err", err)
@@ -381,8 +387,8 @@ func (m *Manager) ServeControl(from From, s relay.Stream, liveness time.Duration
 	m.mu.Unlock()
 	var err error
 	if _, err = s.Write(linkwire.AppendReply(nil, linkwire.StatusOK, "")); err == nil {
-		if c.tls != nil {
-			m.log.Info("link up", "peer", key.site, "transport", TLS, "remote", c.remote, "direction", dirIn, "liveness", liveness)
+		if c.tls != nil { // a QUIC link is up with its connection
+			m.changed(State{Peer: key.site, Transport: TLS, Direction: dirIn, Remote: c.remote, Liveness: liveness, Up: true})
 		}
 		err = c.read()
 	}
@@ -390,22 +396,33 @@ func (m *Manager) ServeControl(from From, s relay.Stream, liveness time.Duration
 }
 
 // controlEnded stops and forgets a control stream that ended and, unless
-// the gateway is closing, this gateway let the link go, or the link ended
-// for another reason (which the QUIC connection reports itself), declares
-// its link dead: it closes the link's relays in the control stream's
-// direction (over QUIC, the link's connection) and notes the link down
-// for the status.
+// the gateway is closing or the link was let go (here, or by the peer,
+// which closes the control connection of a link it dialled), declares its
+// link dead.
+//
+// Over TLS, the control connection is the link: a dead link's relays in
+// the control connection's direction are closed with the reason (a relay
+// ends as its link did: liveness expired, link lost), the status shows
+// the link down, and the link is reported down; a link let go is reported
+// closed. Over QUIC, a control stream that heard nothing for the liveness
+// closes the link's connection with codeSilent; the connection's watcher
+// (watchQUIC, acceptQUIC) reports the link's end, whatever ended it.
 func (m *Manager) controlEnded(c *control, err error) {
-	closing := m.ctx.Err() != nil || c.idleClosed.Load()
-	if c.quic != nil && !errors.Is(err, errSilent) {
-		// The connection ended (watchQUIC or acceptQUIC report why), or
-		// the stream alone did, and QUIC's idle timeout still watches.
-		closing = true
-	}
+	shutdown := m.ctx.Err() != nil
+	letGo := c.idleClosed.Load()
 	if c.dir == dirIn && errors.Is(err, io.EOF) {
-		closing = true // the peer let the link go
+		// The peer let the link go: unused, or shutting down (which
+		// closes its sockets without a TLS close, as a crash does).
+		letGo = true
 	}
-	c.stop(!closing, fmt.Sprint(err))
+	err = controlErr(c, err)
+	failed := !shutdown && !letGo
+	if c.quic != nil && !errors.Is(err, errSilent) {
+		// The connection ended (its watcher reports why), or the stream
+		// alone did, and QUIC's idle timeout still watches.
+		failed = false
+	}
+	c.stop(failed, err)
 	m.mu.Lock()
 	if c.dir == dirOut {
 		if c.tls != nil && m.tlsCtls[c.key] == c {
@@ -414,17 +431,23 @@ func (m *Manager) controlEnded(c *control, err error) {
 	} else {
 		delete(m.ctlIn, c)
 	}
-	if c.tls != nil {
-		delete(m.tlsConns, c.tls)
+	if c.tls == nil {
+		m.mu.Unlock()
+		return
 	}
+	in, out := tlsBytes(c.tls)
+	b := m.endedLocked(c.key.site, TLS)
+	b.in += in
+	b.out += out
+	delete(m.tlsConns, c.tls)
 	var relays []*tls.Conn
-	if !closing {
+	down := fmt.Errorf("link down: %w", err)
+	if failed {
 		for tc, info := range m.tlsConns {
-			if c.tls != nil && !info.ctl && info.dir == c.dir && info.key == c.key {
+			if !info.ctl && info.dir == c.dir && info.key == c.key {
 				relays = append(relays, tc)
 			}
 		}
-		down := fmt.Errorf("link down: %w", err)
 		if c.dir == dirOut {
 			m.failedLocked(c.key, down, time.Now())
 		} else {
@@ -432,14 +455,25 @@ func (m *Manager) controlEnded(c *control, err error) {
 		}
 	}
 	m.mu.Unlock()
-	if closing {
+	if shutdown {
 		return
 	}
 	for _, tc := range relays {
-		tc.NetConn().Close()
+		if lc, ok := tc.NetConn().(*linkConn); ok {
+			lc.kill(down) // its relay reads why
+		} else {
+			tc.NetConn().Close()
+		}
 	}
-	m.log.Warn("link down", "peer", c.key.site, "transport", c.key.transport, "direction", c.dir, "liveness", c.key.liveness,
-		"tls_relays_closed", len(relays), "reason", err)
+	st := State{Peer: c.key.site, Transport: TLS, Direction: c.dir, Remote: c.remote, Liveness: c.key.liveness,
+		Reason: err, Failed: failed, relaysClosed: len(relays)}
+	switch {
+	case c.idleClosed.Load():
+		st.Reason = errUnused
+	case letGo:
+		st.Reason = fmt.Errorf("closed by the peer gateway: %w", err)
+	}
+	m.changed(st)
 }
 
 // lostLink is a link a peer dialled that died.
@@ -478,11 +512,13 @@ func (m *Manager) closeIdleControl(idle time.Duration, now time.Time) {
 	}
 	m.mu.Unlock()
 	for _, c := range drop {
-		m.log.Info("link closed: unused", "peer", c.key.site, "transport", TLS, "idle", idle)
 		c.idleClosed.Store(true)
 		if c.tls != nil {
 			c.tls.Close() // a close_notify: the peer reads EOF
 		}
-		c.stop(false, "unused")
+		c.stop(false, nil)
+		if c.tls == nil { // a link without a control connection: controlEnded does not run
+			m.changed(State{Peer: c.key.site, Transport: TLS, Direction: dirOut, Remote: c.remote, Liveness: c.key.liveness, Reason: errUnused})
+		}
 	}
 }

@@ -196,10 +196,13 @@ func (m *Manager) dialQUIC(ctx context.Context, key linkKey) (*quicLink, error) 
 	// The peer may accept on a connection we dialled: serve its streams.
 	ql := &quicLink{key: key, conn: conn, since: time.Now()}
 	ql.lastUsed.Store(time.Now().UnixNano())
-	m.log.Info("link up", "peer", key.site, "transport", QUIC, "remote", p.QUIC, "direction", dirOut, "liveness", key.liveness,
-		"handshake", time.Since(start), "resumed", conn.ConnectionState().TLS.DidResume)
+	m.changed(State{Peer: key.site, Transport: QUIC, Direction: dirOut, Remote: p.QUIC, Liveness: key.liveness, Up: true,
+		Handshake: time.Since(start), Resumed: conn.ConnectionState().TLS.DidResume})
 	m.wg.Add(1)
-	go m.serveQUICConn(key.site, conn)
+	go func() {
+		defer m.wg.Done()
+		m.serveQUICConn(key.site, conn)
+	}()
 	return ql, nil
 }
 
@@ -222,37 +225,43 @@ func (m *Manager) dialTransport() (*quic.Transport, error) {
 	return m.transport, nil
 }
 
-// watchQUIC forgets a connection when it ends and, unless this gateway
-// closed it, notes the link down for the status until it is dialled again.
+// watchQUIC forgets a connection when it ends and reports the link down:
+// unless the link was let go (here or by the peer), it notes it down for
+// the status until it is dialled again.
 func (m *Manager) watchQUIC(ql *quicLink) {
 	defer m.wg.Done()
 	<-ql.conn.Context().Done()
 	m.dropQUIC(ql)
 	cause := context.Cause(ql.conn.Context())
-	if m.ctx.Err() != nil || closedHere(cause) || closedByPeer(cause) {
-		return
-	}
-	m.log.Warn("link down", "peer", ql.key.site, "transport", QUIC, "direction", dirOut, "liveness", ql.key.liveness, "reason", cause)
+	failed := quicFailed(cause)
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.quic[ql.key]; !ok { // not dialled again meanwhile
+	m.endedLocked(ql.key.site, QUIC).addQUIC(ql.conn)
+	if _, ok := m.quic[ql.key]; !ok && failed && m.ctx.Err() == nil { // not dialled again meanwhile
 		m.failedLocked(ql.key, fmt.Errorf("link down: %w", cause), time.Now())
 	}
+	m.mu.Unlock()
+	if m.ctx.Err() == nil {
+		m.changed(State{Peer: ql.key.site, Transport: QUIC, Direction: dirOut, Remote: ql.conn.RemoteAddr().String(),
+			Liveness: ql.key.liveness, Reason: cause, Failed: failed})
+	}
 }
 
-// closedByPeer reports whether a QUIC connection ended because the peer
-// let it go (an unused link, a gateway shutting down), rather than found
-// it dead.
-func closedByPeer(cause error) bool {
+// quicFailed reports whether a QUIC link ended by failing: not let go by
+// either side (an unused link, a gateway shutting down). A link whose
+// control stream heard nothing for its liveness (codeSilent), here or at
+// the peer, failed.
+func quicFailed(cause error) bool {
 	var ae *quic.ApplicationError
-	return errors.As(cause, &ae) && ae.Remote && ae.ErrorCode == codeGoingAway
-}
-
-// closedHere reports whether a QUIC connection ended because this side
-// closed it: let it go, or found it dead (and said so then).
-func closedHere(cause error) bool {
-	var ae *quic.ApplicationError
-	return errors.As(cause, &ae) && !ae.Remote
+	if !errors.As(cause, &ae) {
+		return true
+	}
+	switch {
+	case ae.ErrorCode == codeSilent:
+		return true
+	case !ae.Remote: // let go here
+		return false
+	}
+	return ae.ErrorCode != codeGoingAway
 }
 
 func (m *Manager) dropQUIC(ql *quicLink) {

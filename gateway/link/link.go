@@ -82,6 +82,9 @@ type Config struct {
 	TLSDials int
 	// OnDial, when set, is told of every dial of a link (the metrics).
 	OnDial func(site string, t Transport, err error)
+	// OnState, when set, is told of every link that comes up or goes
+	// down (the event log). It must not block.
+	OnState func(State)
 	// Logger receives the link layer's log.
 	Logger *slog.Logger
 }
@@ -121,6 +124,7 @@ const (
 	codeAborted    quic.StreamErrorCode      = 1
 	codeGoingAway  quic.ApplicationErrorCode = 0
 	codeLinkFailed quic.ApplicationErrorCode = 1
+	codeSilent     quic.ApplicationErrorCode = 2 // the link's control stream heard nothing for its liveness
 )
 
 // linkKey identifies a link: routes with different liveness timeouts get
@@ -175,7 +179,8 @@ type Manager struct {
 	tlsCtls   map[linkKey]*control       // control connections of TLS links this gateway dialled
 	ctlIn     map[*control]struct{}      // control streams of links peers dialled
 	inbound   map[*quic.Conn]inboundLink
-	lost      map[linkKey]lostLink // links peers dialled that died, by site and transport
+	lost      map[linkKey]lostLink   // links peers dialled that died, by site and transport
+	ended     map[linkKey]*linkBytes // bytes of the connections that ended, by site and transport
 }
 
 // inboundLink is a QUIC connection a peer dialled.
@@ -203,6 +208,7 @@ func New(cfg Config) (*Manager, error) {
 		ctlIn:        map[*control]struct{}{},
 		inbound:      map[*quic.Conn]inboundLink{},
 		lost:         map[linkKey]lostLink{},
+		ended:        map[linkKey]*linkBytes{},
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -317,9 +323,8 @@ func (m *Manager) closeIdle(idle time.Duration, now time.Time) {
 		}
 	}
 	m.mu.Unlock()
-	for _, ql := range drop {
-		m.log.Info("link closed: unused", "peer", ql.key.site, "transport", QUIC, "idle", idle)
-		ql.conn.CloseWithError(codeGoingAway, "unused")
+	for _, ql := range drop { // watchQUIC reports the link closed
+		ql.conn.CloseWithError(codeGoingAway, errUnused.Error())
 	}
 }
 
@@ -364,31 +369,36 @@ func (m *Manager) acceptQUIC() {
 			}()
 			continue
 		}
-		m.log.Info("link up", "peer", who.Site, "transport", QUIC, "remote", conn.RemoteAddr().String(), "direction", dirIn)
+		remote := conn.RemoteAddr().String()
 		m.mu.Lock()
 		m.inbound[conn] = inboundLink{site: who.Site, since: time.Now()}
 		delete(m.lost, linkKey{site: who.Site, transport: QUIC})
 		m.mu.Unlock()
+		m.changed(State{Peer: who.Site, Transport: QUIC, Direction: dirIn, Remote: remote, Up: true})
 		m.wg.Add(1)
 		go func() {
+			defer m.wg.Done()
 			m.serveQUICConn(who.Site, conn)
 			<-conn.Context().Done() // the streams end first when this gateway closes
 			cause := context.Cause(conn.Context())
-			m.log.Info("link down", "peer", who.Site, "transport", QUIC, "direction", dirIn, "reason", cause)
+			failed := quicFailed(cause)
 			m.mu.Lock()
 			delete(m.inbound, conn)
-			if m.ctx.Err() == nil && !closedHere(cause) && !closedByPeer(cause) {
+			m.endedLocked(who.Site, QUIC).addQUIC(conn)
+			if failed && m.ctx.Err() == nil {
 				m.lost[linkKey{site: who.Site, transport: QUIC}] = lostLink{err: fmt.Errorf("link down: %w", cause)}
 			}
 			m.mu.Unlock()
+			if m.ctx.Err() == nil {
+				m.changed(State{Peer: who.Site, Transport: QUIC, Direction: dirIn, Remote: remote, Reason: cause, Failed: failed})
+			}
 		}()
 	}
 }
 
 // serveQUICConn serves the streams the peer opens on a link until it
-// ends; the caller added to m.wg.
+// ends.
 func (m *Manager) serveQUICConn(site string, conn *quic.Conn) {
-	defer m.wg.Done()
 	m.serveQUICStreams(From{Site: site, Transport: QUIC}, conn)
 }
 
@@ -503,12 +513,6 @@ func (m *Manager) trackTLS(c *tls.Conn, info *tlsConnInfo) bool {
 	}
 	m.tlsConns[c] = info
 	return true
-}
-
-func (m *Manager) untrackTLS(c *tls.Conn) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.tlsConns, c)
 }
 
 // Close stops the listeners, closes every link and waits for everything

@@ -1,7 +1,10 @@
 package link
 
 import (
+	"cmp"
 	"crypto/tls"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -17,7 +20,7 @@ type Status struct {
 	Since     time.Time     `json:"since"`
 	BytesOut  uint64        `json:"bytes_out"`
 	BytesIn   uint64        `json:"bytes_in"`
-	Down      string        `json:"down,omitempty"` // why the last dial failed
+	Down      string        `json:"down,omitempty"` // why the link is down: its last dial failed, or it died
 	// A QUIC link's congestion window and the packets it lost so far:
 	// what bounds its throughput on a lossy path (quic-go's Cubic).
 	Cwnd       uint64 `json:"cwnd_bytes,omitempty"`
@@ -56,6 +59,7 @@ func (m *Manager) Status() []Status {
 		dir string
 	}
 	relays := map[group]int64{}
+	bytes := map[group]*linkBytes{}
 	first := map[group]*tls.Conn{}
 	for tc, info := range m.tlsConns {
 		if info.ctl || info.key.site == "" {
@@ -63,6 +67,14 @@ func (m *Manager) Status() []Status {
 		}
 		g := group{info.key, info.dir}
 		relays[g]++
+		b := bytes[g]
+		if b == nil {
+			b = &linkBytes{}
+			bytes[g] = b
+		}
+		in, sent := tlsBytes(tc)
+		b.in += in
+		b.out += sent
 		if f := first[g]; f == nil || m.tlsConns[f].since.After(info.since) {
 			first[g] = tc
 		}
@@ -73,9 +85,22 @@ func (m *Manager) Status() []Status {
 		}
 		g := group{c.key, c.dir}
 		st := Status{Peer: c.key.site, Transport: TLS, Direction: c.dir, Remote: c.remote, Liveness: c.key.liveness,
-			RTT: time.Duration(c.rtt.Load()), Streams: relays[g], Since: c.since}
+			RTT: time.Duration(c.rtt.Load()), Streams: relays[g], Since: c.since,
+			BytesIn: c.endedIn.Load(), BytesOut: c.endedOut.Load()}
+		if c.tls != nil {
+			in, sent := tlsBytes(c.tls)
+			st.BytesIn += in
+			st.BytesOut += sent
+		}
+		if b := bytes[g]; b != nil {
+			st.BytesIn += b.in
+			st.BytesOut += b.out
+		}
 		if !c.supported {
 			st.Remote = m.peers[c.key.site].TLS
+			if tc := first[g]; tc != nil {
+				st.RTT = tcpRTT(tc.NetConn())
+			}
 		}
 		out = append(out, st)
 		delete(relays, g)
@@ -89,7 +114,8 @@ func (m *Manager) Status() []Status {
 	for g, n := range relays { // watched by no control connection
 		tc := first[g]
 		out = append(out, Status{Peer: g.key.site, Transport: TLS, Direction: g.dir, Remote: tc.RemoteAddr().String(),
-			Liveness: g.key.liveness, RTT: tcpRTT(tc.NetConn()), Streams: n, Since: m.tlsConns[tc].since})
+			Liveness: g.key.liveness, RTT: tcpRTT(tc.NetConn()), Streams: n, Since: m.tlsConns[tc].since,
+			BytesIn: bytes[g].in, BytesOut: bytes[g].out})
 	}
 	for key, l := range m.lost {
 		out = append(out, Status{Peer: key.site, Transport: key.transport, Direction: dirIn, Liveness: l.liveness, Down: l.err.Error()})
@@ -97,5 +123,9 @@ func (m *Manager) Status() []Status {
 	for key, b := range m.backoffs {
 		out = append(out, Status{Peer: key.site, Transport: key.transport, Direction: dirOut, Liveness: key.liveness, Down: b.lastErr.Error()})
 	}
+	slices.SortFunc(out, func(a, b Status) int {
+		return cmp.Or(strings.Compare(a.Peer, b.Peer), cmp.Compare(a.Transport, b.Transport), strings.Compare(a.Direction, b.Direction),
+			cmp.Compare(a.Liveness, b.Liveness), strings.Compare(a.Remote, b.Remote), strings.Compare(a.Down, b.Down))
+	})
 	return out
 }

@@ -119,22 +119,21 @@ func (p *Ports) handle(ctx context.Context, pp *ports.Port[Route], c net.Conn) {
 	s, transport, err := p.cfg.Links.Open(octx, rt.Site, rt.Transport, rt.Liveness, hdr, frame)
 	cancel()
 	if err != nil {
-		p.cfg.Relays.Refused(relay.Out, transport.String())
+		p.cfg.Relays.Refused(relay.Refusal{Caller: caller, Target: target, Site: rt.Site, Transport: transport.String(),
+			Direction: relay.Out, Reason: link.RefusalReason(err), Detail: err.Error()})
 		p.log.Error("relay refused", "caller", caller, "claims", sn.Name, "target", target, "via", rt.Site, "err", err)
 		c.Close()
 		return
 	}
 	pp.MarkConnected() // the peer took the caller: the port is no longer evicted for another
-	ri := p.cfg.Relays.Add(caller, target, rt.Site, transport.String(), relay.Out)
+	ri := p.cfg.Relays.Add(caller, target, rt.Site, transport.String(), relay.Out, link.Describe(s))
 	defer p.cfg.Relays.Remove(ri)
 	p.log.Debug("relay started", "caller", caller, "target", target, "via", rt.Site, "transport", transport)
 	local := relay.Conn(c.(*net.TCPConn))
 	if rt.Tick > 0 {
 		local = relay.NewTicker(c.(*net.TCPConn), rt.Tick, true)
 	}
-	if err := relay.Run(local, s, p.cfg.Bufs, &ri.Stats); err != nil {
-		p.log.Info("relay ended", "caller", caller, "target", target, "err", err)
-	}
+	relay.Run(local, s, p.cfg.Bufs, &ri.Stats) // its end is an event
 }
 
 // Status describes a proxy port.

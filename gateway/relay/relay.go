@@ -62,10 +62,41 @@ type Stream interface {
 	SetReadDeadline(time.Time) error
 }
 
-// Stats counts the bytes a relay moved; readable while it runs.
+// Stats counts the bytes a relay moved; readable while it runs. It also
+// keeps how the relay ended (End).
 type Stats struct {
 	AToB atomic.Int64
 	BToA atomic.Int64
+	end  atomic.Pointer[End]
+}
+
+// Side is one of a relay's two streams.
+type Side uint8
+
+// Sides of Run(a, b, ...).
+const (
+	SideA Side = iota + 1
+	SideB
+)
+
+// End is how a relay ended: the side whose read or write ended it first,
+// with the error (nil: that side closed cleanly, EOF).
+type End struct {
+	Side Side
+	Err  error
+}
+
+// End returns how the relay ended; a zero End while it runs.
+func (s *Stats) End() End {
+	if e := s.end.Load(); e != nil {
+		return *e
+	}
+	return End{}
+}
+
+// ended notes the first end of a direction: what closed, or failed, first.
+func (s *Stats) ended(side Side, err error) {
+	s.end.CompareAndSwap(nil, &End{Side: side, Err: err})
 }
 
 // Run copies bytes both ways between a and b until both directions have
@@ -83,8 +114,8 @@ func Run(a, b Stream, bufs *Bufs, stats *Stats) error {
 		})
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- pipe(b, a, bufs, &stats.AToB, abort) }()
-	err1 := pipe(a, b, bufs, &stats.BToA, abort)
+	go func() { errc <- pipe(b, a, bufs, &stats.AToB, stats, SideA, abort) }()
+	err1 := pipe(a, b, bufs, &stats.BToA, stats, SideB, abort)
 	err2 := <-errc
 	once.Do(func() {
 		// Both directions ended cleanly: an orderly close delivers
@@ -95,27 +126,30 @@ func Run(a, b Stream, bufs *Bufs, stats *Stats) error {
 	return errors.Join(err1, err2)
 }
 
-// pipe copies src to dst; at EOF it half-closes dst, on an error it aborts
-// the relay.
-func pipe(dst, src Stream, bufs *Bufs, count *atomic.Int64, abort func()) error {
+// pipe copies src (the side from) to dst; at EOF it half-closes dst, on
+// an error it aborts the relay. The first end of either direction is
+// noted in st.
+func pipe(dst, src Stream, bufs *Bufs, count *atomic.Int64, st *Stats, from Side, abort func()) error {
+	to := SideA + SideB - from
 	var small [relaySmallBuf]byte
 	for {
 		n, rerr := src.Read(small[:])
 		if n > 0 {
 			if _, werr := dst.Write(small[:n]); werr != nil {
+				st.ended(to, werr)
 				abort()
 				return quiet(werr)
 			}
 			count.Add(int64(n))
 		}
 		if rerr != nil {
-			return pipeEnd(dst, rerr, abort)
+			return pipeEnd(dst, rerr, st, from, abort)
 		}
 		if n < len(small) {
 			continue
 		}
 		// Data flows: a large buffer, until the direction idles.
-		if done, err := pipeBusy(dst, src, bufs, count, abort); done {
+		if done, err := pipeBusy(dst, src, bufs, count, st, from, abort); done {
 			return err
 		}
 	}
@@ -123,7 +157,7 @@ func pipe(dst, src Stream, bufs *Bufs, count *atomic.Int64, abort func()) error 
 
 // pipeBusy copies with a large buffer until a read waits longer than
 // relayIdleRelease; done is set when the direction has ended.
-func pipeBusy(dst, src Stream, bufs *Bufs, count *atomic.Int64, abort func()) (done bool, err error) {
+func pipeBusy(dst, src Stream, bufs *Bufs, count *atomic.Int64, st *Stats, from Side, abort func()) (done bool, err error) {
 	buf := bufs.pool.Get().(*[relayBufSize]byte)
 	defer bufs.pool.Put(buf)
 	armed := time.Now()
@@ -133,6 +167,7 @@ func pipeBusy(dst, src Stream, bufs *Bufs, count *atomic.Int64, abort func()) (d
 		n, rerr := src.Read(buf[:])
 		if n > 0 {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
+				st.ended(SideA+SideB-from, werr)
 				abort()
 				return true, quiet(werr)
 			}
@@ -146,20 +181,23 @@ func pipeBusy(dst, src Stream, bufs *Bufs, count *atomic.Int64, abort func()) (d
 			if errors.Is(rerr, os.ErrDeadlineExceeded) {
 				return false, nil // idle: back to the small buffer
 			}
-			return true, pipeEnd(dst, rerr, abort)
+			return true, pipeEnd(dst, rerr, st, from, abort)
 		}
 	}
 }
 
 // pipeEnd ends a direction: a half-close at EOF, an abort otherwise.
-func pipeEnd(dst Stream, rerr error, abort func()) error {
+func pipeEnd(dst Stream, rerr error, st *Stats, from Side, abort func()) error {
 	if rerr == io.EOF {
+		st.ended(from, nil)
 		if err := dst.CloseWrite(); err != nil {
+			st.ended(SideA+SideB-from, err)
 			abort()
 			return quiet(err)
 		}
 		return nil
 	}
+	st.ended(from, rerr)
 	abort()
 	return quiet(rerr)
 }

@@ -1,9 +1,13 @@
 package relay
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/distgate/distgate/gateway/events"
 )
 
 // Direction says which side of a relay called.
@@ -55,60 +59,140 @@ type Info struct {
 	Site      string // the peer site, or "public" for a TLS port
 	Transport string // "quic", "tls", or "tls-terminated"
 	Direction Direction
+	Link      string // the link it crosses (Linker.Describe); "" for a TLS port
 	Started   time.Time
 	Stats     Stats // From the local node: AToB; to it: BToA
+
+	// Set when it ends, before Observer.Ended.
+	Ended  time.Time
+	Reason events.Reason
+	Detail string
+}
+
+// BytesToTarget returns the bytes the caller sent the target so far.
+func (r *Info) BytesToTarget() int64 {
+	if r.Direction == Out { // the local node (a) calls
+		return r.Stats.AToB.Load()
+	}
+	return r.Stats.BToA.Load()
+}
+
+// BytesToCaller returns the bytes the target sent the caller so far.
+func (r *Info) BytesToCaller() int64 {
+	if r.Direction == Out {
+		return r.Stats.BToA.Load()
+	}
+	return r.Stats.AToB.Load()
+}
+
+// Refusal is a relay refused before it started.
+type Refusal struct {
+	Caller    string
+	Target    string
+	Site      string // the peer site, or "public"
+	Transport string
+	Direction Direction
+	Reason    events.Reason
+	Detail    string // the error or message behind the reason
 }
 
 // Observer is told of relays as they start, are refused and end: the
-// gateway's metrics.
+// gateway's metrics and event log.
 type Observer interface {
-	// Relayed counts a relay that started (ok) or was refused.
-	Relayed(d Direction, transport string, ok bool)
-	// Ended is told of a relay that has ended, with its final counts.
+	// Started is told of a relay that started.
+	Started(ri *Info)
+	// Ended is told of a relay that has ended, with its final counts and
+	// the reason.
 	Ended(ri *Info)
+	// Refused is told of a relay refused before it started.
+	Refused(r *Refusal)
 }
 
-// Table lists the relays in progress. It is safe for concurrent use.
+// Classify tells, from the error that ended a relay on its link's side,
+// whether the link failed and how (the link layer's EndReason).
+type Classify func(err error) (events.Reason, bool)
+
+// Table lists the relays in progress and tells its Observer of every
+// relay's start, end and reason. It is safe for concurrent use.
 type Table struct {
-	obs  Observer
-	next atomic.Uint64
+	obs      Observer
+	classify Classify
+	now      func() time.Time
+	next     atomic.Uint64
+	closing  atomic.Bool
 
 	mu sync.Mutex // guards m
 	m  map[uint64]*Info
 }
 
 // NewTable returns an empty table that tells obs (which may be nil) of
-// every relay.
-func NewTable(obs Observer) *Table { return &Table{obs: obs, m: map[uint64]*Info{}} }
+// every relay, and asks classify (which may be nil) why a relay's link
+// side failed.
+func NewTable(obs Observer, classify Classify) *Table {
+	return &Table{obs: obs, classify: classify, now: time.Now, m: map[uint64]*Info{}}
+}
 
-// Add lists a relay that starts now; Remove it when it ends.
-func (t *Table) Add(caller, target, site, transport string, d Direction) *Info {
+// Add lists a relay that starts now; Remove it when it ends. link names
+// the link it crosses ("" for none: a TLS port's caller).
+func (t *Table) Add(caller, target, site, transport string, d Direction, link string) *Info {
 	r := &Info{ID: t.next.Add(1), Caller: caller, Target: target, Site: site,
-		Transport: transport, Direction: d, Started: time.Now()}
+		Transport: transport, Direction: d, Link: link, Started: t.now()}
 	t.mu.Lock()
 	t.m[r.ID] = r
 	t.mu.Unlock()
 	if t.obs != nil {
-		t.obs.Relayed(d, transport, true)
+		t.obs.Started(r)
 	}
 	return r
 }
 
-// Refused counts a relay refused before it started.
-func (t *Table) Refused(d Direction, transport string) {
+// Refused tells of a relay refused before it started.
+func (t *Table) Refused(r Refusal) {
 	if t.obs != nil {
-		t.obs.Relayed(d, transport, false)
+		t.obs.Refused(&r)
 	}
 }
 
-// Remove forgets a relay that has ended.
+// Closing says the gateway is stopping: relays that end from now on end
+// for that reason.
+func (t *Table) Closing() { t.closing.Store(true) }
+
+// Remove forgets a relay that has ended, after relay.Run returned: it
+// notes why it ended and tells the Observer.
 func (t *Table) Remove(r *Info) {
 	t.mu.Lock()
 	delete(t.m, r.ID)
 	t.mu.Unlock()
+	r.Ended = t.now()
+	r.Reason, r.Detail = t.reason(r)
 	if t.obs != nil {
 		t.obs.Ended(r)
 	}
+}
+
+// reason tells why a relay ended from which side ended it first: a local
+// node (side a) closing, or the far side (b) — a link, whose failures the
+// link layer classifies, or a TLS caller.
+func (t *Table) reason(r *Info) (events.Reason, string) {
+	end := r.Stats.End()
+	detail := ""
+	if end.Err != nil {
+		detail = end.Err.Error()
+	}
+	if t.closing.Load() {
+		return events.GatewayShutdown, detail
+	}
+	if end.Side == SideB && end.Err != nil && r.Link != "" && t.classify != nil {
+		if reason, ok := t.classify(end.Err); ok {
+			return reason, detail
+		}
+	}
+	// The local node is a: the caller of an outgoing relay, the target of
+	// an incoming one.
+	if (end.Side == SideA) == (r.Direction == Out) {
+		return events.CallerClosed, detail
+	}
+	return events.TargetClosed, detail
 }
 
 // Status is a relay as `distgate status` shows it.
@@ -120,6 +204,7 @@ type Status struct {
 	Transport string    `json:"transport"`
 	Direction Direction `json:"direction"`
 	Started   time.Time `json:"started"`
+	Link      string    `json:"link,omitempty"`
 	BytesOut  int64     `json:"bytes_out"` // from the local node
 	BytesIn   int64     `json:"bytes_in"`  // to the local node
 }
@@ -131,8 +216,9 @@ func (t *Table) Status() []Status {
 	out := make([]Status, 0, len(t.m))
 	for _, r := range t.m {
 		out = append(out, Status{ID: r.ID, Caller: r.Caller, Target: r.Target, Site: r.Site, Transport: r.Transport,
-			Direction: r.Direction, Started: r.Started, BytesOut: r.Stats.AToB.Load(), BytesIn: r.Stats.BToA.Load()})
+			Direction: r.Direction, Link: r.Link, Started: r.Started, BytesOut: r.Stats.AToB.Load(), BytesIn: r.Stats.BToA.Load()})
 	}
+	slices.SortFunc(out, func(a, b Status) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/mholt/acmez/v3"
 
 	"github.com/distgate/distgate/gateway/admit"
+	"github.com/distgate/distgate/gateway/events"
 	"github.com/distgate/distgate/gateway/handshake"
 	"github.com/distgate/distgate/gateway/pki"
 	"github.com/distgate/distgate/gateway/ports"
@@ -143,7 +144,8 @@ func (t *Ports) handle(ctx context.Context, tp *ports.Port[struct{}], raw net.Co
 	// host the caller gave; a name this host does not serve is refused.
 	target, err := t.cfg.Backends.Target(name, cs.ServerName)
 	if err != nil {
-		t.cfg.Relays.Refused(relay.In, Transport)
+		t.cfg.Relays.Refused(relay.Refusal{Target: name, Site: "public", Transport: Transport, Direction: relay.In,
+			Reason: events.TargetUnknown, Detail: err.Error()})
 		t.refusals.Refused(addrOf(raw), "server name not served", "node", name, "server_name", cs.ServerName, "err", err)
 		tc.Close()
 		return
@@ -169,23 +171,23 @@ func (t *Ports) handle(ctx context.Context, tp *ports.Port[struct{}], raw net.Co
 	if ta, ok := raw.RemoteAddr().(*net.TCPAddr); ok {
 		c.Addr = ta.AddrPort()
 	}
-	refuse := func(reason string) {
-		t.cfg.Relays.Refused(relay.In, Transport)
+	refuse := func(why events.Reason, reason string) {
+		t.cfg.Relays.Refused(relay.Refusal{Caller: c.Node, Target: c.Target, Site: "public", Transport: Transport, Direction: relay.In, Reason: why, Detail: reason})
 		t.log.Warn("TLS caller refused", "caller", c.Node, "target", c.Target, "identity", c.Identity, "peer", peer, "reason", reason)
 		tc.Close()
 	}
 	if ok, reason := t.cfg.Policy.Reach(ctx, c); !ok {
-		refuse(reason)
+		refuse(events.PolicyDenied, reason)
 		return
 	}
 	backend, tlsBackend, err := t.cfg.Backends.Backend(name)
 	if err != nil {
-		refuse(err.Error())
+		refuse(events.TargetUnknown, err.Error())
 		return
 	}
 	b, err := t.dial(ctx, backend, tlsBackend)
 	if err != nil {
-		refuse(fmt.Sprintf("%s does not accept connections: %v", name, err))
+		refuse(events.TargetUnreachable, fmt.Sprintf("%s does not accept connections: %v", name, err))
 		return
 	}
 	tp.MarkConnected()
@@ -205,14 +207,14 @@ func (t *Ports) handle(ctx context.Context, tp *ports.Port[struct{}], raw net.Co
 			_, err = b.Write(out)
 		}
 		if err != nil {
-			refuse(err.Error())
+			refuse(events.TargetUnreachable, err.Error())
 			b.Close()
 			return
 		}
 		caller = relay.Reframe(caller, up)
 		b = relay.Reframe(b, handshake.NewReframer(2, 4, 'a'))
 	}
-	ri := t.cfg.Relays.Add(c.Node, c.Target, "public", Transport, relay.In)
+	ri := t.cfg.Relays.Add(c.Node, c.Target, "public", Transport, relay.In, "")
 	defer t.cfg.Relays.Remove(ri)
 	// Distribution connections last for ever: the gateway's shutdown ends
 	// them.
@@ -220,9 +222,7 @@ func (t *Ports) handle(ctx context.Context, tp *ports.Port[struct{}], raw net.Co
 	defer stop()
 	t.log.Debug("TLS relay started", "caller", c.Node, "target", c.Target, "identity", c.Identity, "backend", backend)
 	// The local node is a, as in every relay: AToB counts bytes from it.
-	if err := relay.Run(b, caller, t.cfg.Bufs, &ri.Stats); err != nil {
-		t.log.Info("TLS relay ended", "caller", c.Node, "target", c.Target, "err", err)
-	}
+	relay.Run(b, caller, t.cfg.Bufs, &ri.Stats) // its end is an event
 }
 
 // addrOf returns the IP a connection comes from.
