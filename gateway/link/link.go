@@ -74,12 +74,15 @@ type Config struct {
 	// QueryStreams bounds the streams of one remote query client's QUIC
 	// connection served at once; the others wait. Zero: 16.
 	QueryStreams int
-	// TLSDials bounds the TLS link connections this gateway dials to one
-	// peer whose handshake is not done; the others wait their turn. A
-	// burst of relays over a TLS link (a connection each) is then queued
-	// here rather than refused or evicted by the peer's admission limits,
-	// which hold a bounded number of handshakes. Zero: 32.
-	TLSDials int
+	// TLSDials bounds the relays' TLS connections this gateway dials to
+	// one peer whose handshake is not done; the others wait their turn,
+	// for TLSDialWait at most (a wait the caller's deadline does not
+	// count). A burst of relays over a TLS link (a connection each) is
+	// then queued here rather than refused or evicted by the peer's
+	// admission limits, which hold a bounded number of handshakes. A
+	// link's control connection does not wait. Zero: 32, and 1 minute.
+	TLSDials    int
+	TLSDialWait time.Duration
 	// OnDial, when set, is told of every dial of a link (the metrics).
 	OnDial func(site string, t Transport, err error)
 	// OnState, when set, is told of every link that comes up or goes
@@ -192,6 +195,7 @@ type inboundLink struct {
 // New opens the listeners cfg names (peers' connections wait in their
 // queues until Serve) and starts closing unused links. Close stops it.
 func New(cfg Config) (*Manager, error) {
+	cfg.TLSDialWait = cmp.Or(cfg.TLSDialWait, time.Minute)
 	m := &Manager{
 		cfg: cfg, log: cfg.Logger, bufs: newLinkBufs(),
 		peers:    map[string]Peer{},
