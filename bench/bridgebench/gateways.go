@@ -41,6 +41,9 @@ type site struct {
 	proc     *child
 	// publicPort is the public EPMD of a terminating gateway.
 	publicPort int
+	// idle, when set, is the gateway's proxy.idle: how soon it lets an
+	// unused link go (the link setup measurement).
+	idle time.Duration
 }
 
 func newSite(bin, dir, name string, at place) (*site, error) {
@@ -85,6 +88,9 @@ func (s *site) writeConfig(transport string, peer *site) error {
 	fmt.Fprintf(&b, "links:\n  quic: %s\n  tls: %s\n", s.link, s.link)
 	fmt.Fprintf(&b, "peers:\n  - site: %s\n    quic: %s\n    tls: %s\n    identity: %s\n", peer.name, peer.link, peer.link, peer.id)
 	fmt.Fprintf(&b, "routes:\n  - match: \"*@*.%s.example\"\n    site: %s\n    transport: %s\n    liveness: %s\n", peer.name, peer.name, transport, liveness)
+	if s.idle > 0 {
+		fmt.Fprintf(&b, "proxy:\n  idle: %s\n", s.idle)
+	}
 	return os.WriteFile(s.config, []byte(b.String()), 0o600)
 }
 
@@ -108,8 +114,9 @@ func (s *site) epmdClient() *epmd.Client {
 }
 
 // gatewayPair starts site-a at place pa and site-b at pb, each routing
-// the other's node names to it over transport.
-func gatewayPair(ctx context.Context, bin, dir, transport string, env []string, pa, pb place) (a, b *site, err error) {
+// the other's node names to it over transport; idle is their proxy.idle
+// (zero: the default).
+func gatewayPair(ctx context.Context, bin, dir, transport string, env []string, pa, pb place, idle time.Duration) (a, b *site, err error) {
 	dir = filepath.Join(dir, "gw-"+transport+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
 	if a, err = newSite(bin, dir, "site-a", pa); err != nil {
 		return nil, nil, err
@@ -117,6 +124,7 @@ func gatewayPair(ctx context.Context, bin, dir, transport string, env []string, 
 	if b, err = newSite(bin, dir, "site-b", pb); err != nil {
 		return nil, nil, err
 	}
+	a.idle, b.idle = idle, idle
 	if err = a.writeConfig(transport, b); err != nil {
 		return nil, nil, err
 	}

@@ -100,7 +100,7 @@ func (b *bench) setupPath(name string) (*pathEnv, error) {
 		if name == pathDistgateQUIC {
 			transport = "quic"
 		}
-		a, s, err := gatewayPair(b.ctx, b.o.distgate, b.dir, transport, b.o.gatewayEnv, b.txAt, b.rxAt)
+		a, s, err := gatewayPair(b.ctx, b.o.distgate, b.dir, transport, b.o.gatewayEnv, b.txAt, b.rxAt, 0)
 		if err != nil {
 			return nil, err
 		}

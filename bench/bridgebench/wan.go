@@ -110,6 +110,7 @@ func renamed(n nodeSpec, short string) nodeSpec {
 type wanResult struct {
 	sc      scenario
 	results []pathResult
+	setups  []linkSetup // of the gateway transports, fresh and resumed
 }
 
 // runWAN runs the paths across each scenario's testbed and prints a table
@@ -191,6 +192,7 @@ func (b *bench) runScenario(sc scenario) (wanResult, error) {
 			res.results = append(res.results, bestOf(rounds[p]))
 		}
 	}
+	res.setups = b.linkSetups(b.o.paths)
 	return res, errors.Join(errs...)
 }
 

@@ -68,6 +68,7 @@ func printWAN(w io.Writer, r wanResult, rounds int) {
 			fmt.Fprintln(w)
 		}
 	}
+	printSetups(w, r.sc, r.setups)
 	fmt.Fprintf(w, "relays: %s; emulator: the WAN emulator (in the bench's process), its CPU per packet, packets it dropped for loss, for a full queue or a full device\n", relayNames(r.results))
 }
 
@@ -119,13 +120,19 @@ func ratio(a, b float64) float64 {
 // measured.
 type wanSummary struct {
 	quicVsDirect, tlsVsDirect, quicVsStunnel, tlsVsStunnel map[string]float64
-	setupQUIC                                              float64 // ms, scenario a's (else the first's)
-	setupQUICRTTs                                          float64
+	// Scenario a's (else the first measured): a resumed QUIC and TLS
+	// link's handshake, in ms and round trips (setup_quic_ms), and the
+	// first connection of the QUIC path (link dial, stream, distribution
+	// handshake).
+	setupQUIC, setupQUICRTTs, setupTLS, setupTLSRTTs float64
+	firstQUIC, firstQUICRTTs                         float64
 }
 
 func summarizeWAN(all []wanResult) wanSummary {
+	nan := math.NaN()
 	s := wanSummary{quicVsDirect: map[string]float64{}, tlsVsDirect: map[string]float64{},
-		quicVsStunnel: map[string]float64{}, tlsVsStunnel: map[string]float64{}, setupQUIC: math.NaN(), setupQUICRTTs: math.NaN()}
+		quicVsStunnel: map[string]float64{}, tlsVsStunnel: map[string]float64{},
+		setupQUIC: nan, setupQUICRTTs: nan, setupTLS: nan, setupTLSRTTs: nan, firstQUIC: nan, firstQUICRTTs: nan}
 	for _, r := range all {
 		by := byPath(r.results)
 		n := r.sc.name
@@ -133,9 +140,18 @@ func summarizeWAN(all []wanResult) wanSummary {
 		s.tlsVsDirect[n] = ratio(k64(by, pathDistgateTLS), k64(by, pathDirect))
 		s.quicVsStunnel[n] = ratio(k64(by, pathDistgateQUIC), k64(by, pathStunnel))
 		s.tlsVsStunnel[n] = ratio(k64(by, pathDistgateTLS), k64(by, pathStunnel))
-		if q, ok := by[pathDistgateQUIC]; ok && (n == "a" || math.IsNaN(s.setupQUIC)) {
-			s.setupQUIC = ms(q.connect)
-			s.setupQUICRTTs = float64(q.connect) / float64(r.sc.rtt())
+		if q, ok := by[pathDistgateQUIC]; ok && (n == "a" || math.IsNaN(s.firstQUIC)) {
+			s.firstQUIC = ms(q.connect)
+			s.firstQUICRTTs = float64(q.connect) / float64(r.sc.rtt())
+		}
+		for _, l := range r.setups {
+			d := l.handshake[1]
+			switch {
+			case l.transport == "quic" && (n == "a" || math.IsNaN(s.setupQUIC)):
+				s.setupQUIC, s.setupQUICRTTs = ms(d), float64(d)/float64(r.sc.rtt())
+			case l.transport == "tls" && (n == "a" || math.IsNaN(s.setupTLS)):
+				s.setupTLS, s.setupTLSRTTs = ms(d), float64(d)/float64(r.sc.rtt())
+			}
 		}
 	}
 	return s
@@ -150,9 +166,9 @@ func get(m map[string]float64, k string) float64 {
 }
 
 func (s wanSummary) line() string {
-	return fmt.Sprintf("wan quic_vs_direct_a=%s quic_vs_direct_b=%s quic_vs_direct_c=%s tls_vs_direct_b=%s quic_vs_stunnel_b=%s setup_quic_ms=%s",
+	return fmt.Sprintf("wan quic_vs_direct_a=%s quic_vs_direct_b=%s quic_vs_direct_c=%s tls_vs_direct_b=%s quic_vs_stunnel_b=%s setup_quic_ms=%s setup_quic_rtts=%s",
 		num(get(s.quicVsDirect, "a"), 2), num(get(s.quicVsDirect, "b"), 2), num(get(s.quicVsDirect, "c"), 2),
-		num(get(s.tlsVsDirect, "b"), 2), num(get(s.quicVsStunnel, "b"), 2), num(s.setupQUIC, 0))
+		num(get(s.tlsVsDirect, "b"), 2), num(get(s.quicVsStunnel, "b"), 2), num(s.setupQUIC, 0), num(s.setupQUICRTTs, 2))
 }
 
 // printWANTargets says which of issue 11's targets the run met.
@@ -164,6 +180,9 @@ func printWANTargets(w io.Writer, s wanSummary) {
 		{"distgate TLS / direct at 64 KiB, (c)", get(s.tlsVsDirect, "c"), false, 1},
 		{"distgate QUIC / stunnel at 64 KiB, (b)", get(s.quicVsStunnel, "b"), false, 1},
 		{"distgate TLS / stunnel at 64 KiB, (b)", get(s.tlsVsStunnel, "b"), false, 1},
+		{"QUIC link setup, resumed, in round trips", s.setupQUICRTTs, true, 1.5},
+		{"TLS link setup, resumed, in round trips", s.setupTLSRTTs, true, 1.5},
 	})
-	fmt.Fprintf(w, "distgate QUIC's first connection (link dial, stream, distribution handshake): %s ms, %s round trips\n", num(s.setupQUIC, 0), num(s.setupQUICRTTs, 1))
+	fmt.Fprintf(w, "resumed link setup: QUIC %s ms, TLS %s ms (TCP's handshake and TLS 1.3's: two round trips; Go's crypto/tls has no 0-RTT)\n", num(s.setupQUIC, 0), num(s.setupTLS, 0))
+	fmt.Fprintf(w, "distgate QUIC's first connection (link dial, stream, distribution handshake): %s ms, %s round trips\n", num(s.firstQUIC, 0), num(s.firstQUICRTTs, 1))
 }

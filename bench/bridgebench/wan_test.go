@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -47,7 +48,7 @@ func TestBenchWANTiny(t *testing.T) {
 			t.Errorf("no row for %s", p)
 		}
 	}
-	re := regexp.MustCompile(`(?m)^wan quic_vs_direct_a=\d+\.\d\d quic_vs_direct_b=n/a quic_vs_direct_c=n/a tls_vs_direct_b=n/a quic_vs_stunnel_b=n/a setup_quic_ms=\d+\n?\z`)
+	re := regexp.MustCompile(`(?m)^wan quic_vs_direct_a=\d+\.\d\d quic_vs_direct_b=n/a quic_vs_direct_c=n/a tls_vs_direct_b=n/a quic_vs_stunnel_b=n/a setup_quic_ms=\d+ setup_quic_rtts=\d+\.\d\d\n?\z`)
 	if !re.MatchString(stdout.String()) {
 		t.Errorf("the last line does not match %v", re)
 	}
@@ -59,10 +60,11 @@ func TestWANSummaryLine(t *testing.T) {
 	}
 	sc := func(n string) scenario { s, _ := scenarioNamed(n); return s }
 	all := []wanResult{
-		{sc("a"), []pathResult{tput(pathDirect, 40), tput(pathDistgateQUIC, 30)}},
-		{sc("b"), []pathResult{tput(pathDirect, 20), tput(pathStunnel, 10), tput(pathDistgateTLS, 10), tput(pathDistgateQUIC, 5)}},
+		{sc("a"), []pathResult{tput(pathDirect, 40), tput(pathDistgateQUIC, 30)},
+			[]linkSetup{{transport: "quic", handshake: [2]time.Duration{80 * time.Millisecond, 40 * time.Millisecond}}}},
+		{sc("b"), []pathResult{tput(pathDirect, 20), tput(pathStunnel, 10), tput(pathDistgateTLS, 10), tput(pathDistgateQUIC, 5)}, nil},
 	}
-	want := "wan quic_vs_direct_a=0.75 quic_vs_direct_b=0.25 quic_vs_direct_c=n/a tls_vs_direct_b=0.50 quic_vs_stunnel_b=0.50 setup_quic_ms=120"
+	want := "wan quic_vs_direct_a=0.75 quic_vs_direct_b=0.25 quic_vs_direct_c=n/a tls_vs_direct_b=0.50 quic_vs_stunnel_b=0.50 setup_quic_ms=40 setup_quic_rtts=1.00"
 	if got := summarizeWAN(all).line(); got != want {
 		t.Errorf("wan line:\n got %s\nwant %s", got, want)
 	}
@@ -84,6 +86,9 @@ time=2026-12-02T07:34:52.901Z level=INFO msg="link up" peer=site-b transport=qui
 `
 	if d, resumed := linkHandshake(log); d != 41500*time.Microsecond || resumed {
 		t.Errorf("linkHandshake = %v, %v", d, resumed)
+	}
+	if ls := linkHandshakes(log + strings.Replace(log, "resumed=false", "resumed=true", 1)); len(ls) != 2 || ls[0].resumed || !ls[1].resumed {
+		t.Errorf("linkHandshakes = %+v", ls)
 	}
 	if d, _ := linkHandshake("nothing"); d != 0 {
 		t.Errorf("linkHandshake of nothing = %v", d)
