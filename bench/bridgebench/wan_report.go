@@ -121,7 +121,8 @@ func ratio(a, b float64) float64 {
 type wanSummary struct {
 	quicVsDirect, tlsVsDirect, quicVsStunnel, tlsVsStunnel map[string]float64
 	// Scenario a's (else the first measured): a resumed QUIC and TLS
-	// link's handshake, in ms and round trips (setup_quic_ms), and the
+	// link's handshake (the median of setupResumed), in ms and round
+	// trips (setup_quic_ms), and the
 	// first connection of the QUIC path (link dial, stream, distribution
 	// handshake).
 	setupQUIC, setupQUICRTTs, setupTLS, setupTLSRTTs float64
@@ -145,7 +146,7 @@ func summarizeWAN(all []wanResult) wanSummary {
 			s.firstQUICRTTs = float64(q.connect) / float64(r.sc.rtt())
 		}
 		for _, l := range r.setups {
-			d := l.handshake[1]
+			d := medianResumed(l.handshake)
 			switch {
 			case l.transport == "quic" && (n == "a" || math.IsNaN(s.setupQUIC)):
 				s.setupQUIC, s.setupQUICRTTs = ms(d), float64(d)/float64(r.sc.rtt())

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,15 +28,31 @@ import (
 // refusal, adds the relay's own round trips (over TLS: the control
 // stream, a connection of its own, the header).
 
-// setupIdle is the gateways' proxy.idle in the link setup measurement.
-const setupIdle = time.Second
+// setupIdle is the gateways' proxy.idle in the link setup measurement;
+// setupResumed is how many resumed links it times (a loaded machine's
+// scheduling is in every figure: the median is printed).
+const (
+	setupIdle    = time.Second
+	setupResumed = 5
+)
 
-// linkSetup is one transport's link setup, fresh and resumed.
+// linkSetup is one transport's link setup: the first link, then
+// setupResumed resumed ones.
 type linkSetup struct {
 	transport string
-	handshake [2]time.Duration // the link's handshake: fresh, then resumed
-	resumed   [2]bool          // whether it resumed a session
-	relay     [2]time.Duration // send_name to the peer's refusal
+	handshake []time.Duration // the link's handshake, the first link's first
+	resumed   []bool          // whether it resumed a session
+	relay     []time.Duration // send_name to the peer's refusal
+}
+
+// median of the resumed links' figures (all but the first).
+func medianResumed(ds []time.Duration) time.Duration {
+	if len(ds) < 2 {
+		return 0
+	}
+	r := slices.Clone(ds[1:])
+	slices.Sort(r)
+	return r[len(r)/2]
 }
 
 func (b *bench) linkSetups(paths []string) []linkSetup {
@@ -70,34 +87,48 @@ func (b *bench) linkSetup(transport string) (linkSetup, error) {
 	defer a.stop()
 	defer s.stop()
 	node := "absent@" + s.host
-	for i := range 2 {
-		if i == 1 {
-			if err := a.waitLog(b.ctx, `msg="link closed"`, 1, 10*time.Second); err != nil {
-				return ls, fmt.Errorf("the first link was not let go: %w\n%s", err, tail(a.proc.out.String(), 2000))
+	for i := range 1 + setupResumed {
+		if i > 0 {
+			if err := a.waitLog(b.ctx, i, 10*time.Second, `msg="link closed"`, "direction=out"); err != nil {
+				return ls, fmt.Errorf("link %d was not let go: %w\n%s", i, err, tail(a.proc.out.String(), 2000))
 			}
 		}
 		d, err := a.refusedRelay(b.ctx, node)
 		if err != nil {
 			return ls, fmt.Errorf("relay %d: %w\n%s", i+1, err, tail(a.proc.out.String(), 2000))
 		}
-		ls.relay[i] = d
+		ls.relay = append(ls.relay, d)
 	}
 	ups := linkHandshakes(a.proc.out.String())
-	if len(ups) < 2 {
-		return ls, fmt.Errorf("site-a logged %d links dialled, not 2:\n%s", len(ups), tail(a.proc.out.String(), 2000))
+	if len(ups) != 1+setupResumed {
+		return ls, fmt.Errorf("site-a logged %d links dialled, not %d:\n%s", len(ups), 1+setupResumed, tail(a.proc.out.String(), 2000))
 	}
-	for i := range 2 {
-		ls.handshake[i], ls.resumed[i] = ups[i].d, ups[i].resumed
+	for _, u := range ups {
+		ls.handshake, ls.resumed = append(ls.handshake, u.d), append(ls.resumed, u.resumed)
 	}
 	return ls, nil
 }
 
-// waitLog waits until the gateway's log has n lines containing s.
-func (s *site) waitLog(ctx context.Context, sub string, n int, limit time.Duration) error {
+// waitLog waits until the gateway's log has n lines containing each of
+// subs.
+func (s *site) waitLog(ctx context.Context, n int, limit time.Duration, subs ...string) error {
 	deadline := time.Now().Add(limit)
-	for strings.Count(s.proc.out.String(), sub) < n {
+	count := func() int {
+		c := 0
+	lines:
+		for l := range strings.Lines(s.proc.out.String()) {
+			for _, sub := range subs {
+				if !strings.Contains(l, sub) {
+					continue lines
+				}
+			}
+			c++
+		}
+		return c
+	}
+	for count() < n {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no %s in %v", sub, limit)
+			return fmt.Errorf("no %d lines with %q in %v", n, subs, limit)
 		}
 		select {
 		case <-ctx.Done():
@@ -141,14 +172,30 @@ func printSetups(w io.Writer, sc scenario, ls []linkSetup) {
 	if len(ls) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "link setup (site-a dials; the second link after the first was let go, its session ticket kept):\n")
+	fmt.Fprintf(w, "link setup (site-a dials; then, each after the last was let go, %d links resuming its session; their median):\n", setupResumed)
 	rtts := func(d time.Duration) float64 { return float64(d) / float64(sc.rtt()) }
 	for _, l := range ls {
-		for i, what := range []string{"first", "second"} {
-			fmt.Fprintf(w, "  %s %s link: handshake %.0f ms, %.2f round trips (resumed: %v); a relay to the peer's refusal %.0f ms, %.2f round trips\n",
-				l.transport, what, ms(l.handshake[i]), rtts(l.handshake[i]), l.resumed[i], ms(l.relay[i]), rtts(l.relay[i]))
+		resumed := 0
+		for _, r := range l.resumed[1:] {
+			if r {
+				resumed++
+			}
 		}
+		fmt.Fprintf(w, "  %s first link: handshake %.0f ms, %.2f round trips (resumed: %v); a relay to the peer's refusal %.0f ms, %.2f round trips\n",
+			l.transport, ms(l.handshake[0]), rtts(l.handshake[0]), l.resumed[0], ms(l.relay[0]), rtts(l.relay[0]))
+		h, r := medianResumed(l.handshake), medianResumed(l.relay)
+		fmt.Fprintf(w, "  %s next links: handshake %.0f ms, %.2f round trips (%d of %d resumed; all: %v); a relay to the peer's refusal %.0f ms, %.2f round trips\n",
+			l.transport, ms(h), rtts(h), resumed, len(l.resumed)-1, roundedMS(l.handshake[1:]), ms(r), rtts(r))
 	}
+}
+
+// roundedMS lists durations in whole milliseconds.
+func roundedMS(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond)
+	}
+	return out
 }
 
 // linkHandshake is a link a gateway dialled, from its log.

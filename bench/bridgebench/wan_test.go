@@ -61,10 +61,10 @@ func TestWANSummaryLine(t *testing.T) {
 	sc := func(n string) scenario { s, _ := scenarioNamed(n); return s }
 	all := []wanResult{
 		{sc("a"), []pathResult{tput(pathDirect, 40), tput(pathDistgateQUIC, 30)},
-			[]linkSetup{{transport: "quic", handshake: [2]time.Duration{80 * time.Millisecond, 40 * time.Millisecond}}}},
+			[]linkSetup{{transport: "quic", handshake: []time.Duration{80 * time.Millisecond, 50 * time.Millisecond, 40 * time.Millisecond, 45 * time.Millisecond}}}},
 		{sc("b"), []pathResult{tput(pathDirect, 20), tput(pathStunnel, 10), tput(pathDistgateTLS, 10), tput(pathDistgateQUIC, 5)}, nil},
 	}
-	want := "wan quic_vs_direct_a=0.75 quic_vs_direct_b=0.25 quic_vs_direct_c=n/a tls_vs_direct_b=0.50 quic_vs_stunnel_b=0.50 setup_quic_ms=40 setup_quic_rtts=1.00"
+	want := "wan quic_vs_direct_a=0.75 quic_vs_direct_b=0.25 quic_vs_direct_c=n/a tls_vs_direct_b=0.50 quic_vs_stunnel_b=0.50 setup_quic_ms=45 setup_quic_rtts=1.12"
 	if got := summarizeWAN(all).line(); got != want {
 		t.Errorf("wan line:\n got %s\nwant %s", got, want)
 	}
