@@ -54,10 +54,14 @@
 // site A, the receiver, the stunnel server and site-b in site B. Each
 // path reports its 64 KiB throughput, its first connection's setup, the
 // round trip of small messages while another node sends bulk to the
-// receiver, the CPU per byte of its relays and the emulator's CPU, and
+// receiver, the CPU per byte of its relays and the emulator's CPU. Then
+// a QUIC and a TLS link's setup, fresh and resumed (wan_setup.go), and
 // the last line is
 //
-//	wan quic_vs_direct_a=R quic_vs_direct_b=R quic_vs_direct_c=R tls_vs_direct_b=R quic_vs_stunnel_b=R setup_quic_ms=MS
+//	wan quic_vs_direct_a=R quic_vs_direct_b=R quic_vs_direct_c=R tls_vs_direct_b=R quic_vs_stunnel_b=R setup_quic_ms=MS setup_quic_rtts=N
+//
+// where setup_quic_ms and setup_quic_rtts are a resumed QUIC link's
+// handshake in scenario a (the median of five), in ms and round trips.
 //
 // -tcp-cc sets the sites' TCP congestion control (the machine's by
 // default; Debian's is cubic, this bench machine's may be bbr).
