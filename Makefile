@@ -4,7 +4,7 @@ BIN     := bin/distgate
 # The whole suite stays well under CI's limit; this bounds a hung test.
 TESTFLAGS ?= -timeout 20m
 
-.PHONY: all build run deps test vet test-unit fuzz bench bench-epmd bench-policy bench-bridge bench-filter bench-sites etcd clean
+.PHONY: all build run deps test vet test-unit fuzz bench bench-epmd bench-policy bench-bridge bench-filter bench-wan test-wan-long bench-sites etcd clean
 
 all: build
 
@@ -71,6 +71,15 @@ bench-bridge: deps build
 ## and no-remote-exec at the receiver's gateway, same run.
 bench-filter: deps build
 	$(GO) run ./bench/bridgebench -distgate $(BIN) -filter -repo .
+
+## test-wan-long: the WAN tests (root) in their long form: 50 MB each way, a 2-minute soak at 2% loss.
+test-wan-long: build
+	DISTGATE_WAN_LONG=1 $(GO) test ./e2e -run 'TestWAN' -count=1 -v -timeout 30m
+
+## bench-wan: the paths of bench-bridge across the WAN emulator (bench/wanem; root): (a) 40 ms RTT,
+## 400 Mbit/s; (b) 40 ms, 1% loss, 400 Mbit/s; (c) 150 ms, 0.1% loss, 200 Mbit/s.
+bench-wan: deps build
+	$(GO) run ./bench/bridgebench -distgate $(BIN) -wan a,b,c -duration 8s -rounds 1
 
 ## etcd: etcd's server, the version go.mod pins as a tool, for the site tests and bench-sites.
 etcd:

@@ -25,6 +25,13 @@ func echoNode(t testing.TB, s *gatewaySite, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveEcho(t, ln, s.epmdClient(), name, s.host)
+}
+
+// serveEcho serves echo connections on ln, registered as name@host with
+// the EPMD c talks to, until the test ends.
+func serveEcho(t testing.TB, ln net.Listener, c *epmd.Client, name, host string) {
+	t.Helper()
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -42,7 +49,7 @@ func echoNode(t testing.TB, s *gatewaySite, name string) {
 			}()
 		}
 	}()
-	reg, err := s.epmdClient().RegisterX(context.Background(), epmd.Registration{Name: name, Host: s.host, Transports: []epmd.Transport{
+	reg, err := c.RegisterX(context.Background(), epmd.Registration{Name: name, Host: host, Transports: []epmd.Transport{
 		{Proto: "inet_tcp", Port: uint16(ln.Addr().(*net.TCPAddr).Port), Family: epmd.FamilyInet, HighVsn: 6, LowVsn: 6},
 	}})
 	if err != nil {
@@ -106,8 +113,15 @@ func oneRelay(proxy, caller string, size int) error {
 	if err != nil {
 		return err
 	}
+	return relayEcho(c, caller, size, 90*time.Second)
+}
+
+// relayEcho sends send_name and size random bytes on a connection to a
+// proxy port of an echo node, half-closes, checks that the echo is the
+// same bytes in the same order within limit, and closes the connection.
+func relayEcho(c net.Conn, caller string, size int, limit time.Duration) error {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(90 * time.Second))
+	c.SetDeadline(time.Now().Add(limit))
 	body := handshake.AppendSendNameV6(nil, handshake.SendName{Name: caller, Flags: 1})
 	if _, err := c.Write(append([]byte{byte(len(body) >> 8), byte(len(body))}, body...)); err != nil {
 		return fmt.Errorf("%s: send_name: %w", caller, err)

@@ -32,6 +32,7 @@ type wanSite struct {
 	dir        string
 	config     string
 	id         string
+	tick       time.Duration // the route's tick; 0: none
 	proc       *proc
 }
 
@@ -49,9 +50,14 @@ func newWanSite(t testing.TB, name string, ns wanem.Site) *wanSite {
 
 func (s *wanSite) link() string { return fmt.Sprintf("%s:%d", s.ns.Addr, wanLink) }
 
-// writeConfig routes the peer's node names over transport with liveness.
+// writeConfig routes the peer's node names over transport with liveness
+// (and the site's tick, when set).
 func (s *wanSite) writeConfig(t testing.TB, peer *wanSite, transport string, liveness time.Duration) {
 	t.Helper()
+	tick := ""
+	if s.tick > 0 {
+		tick = fmt.Sprintf(", tick: %s", s.tick)
+	}
 	writeFile(t, s.config, fmt.Sprintf(`site: %[1]s
 data_dir: %[2]s
 epmd: {listen: %[3]q, hosts: [%[4]s]}
@@ -60,8 +66,8 @@ links: {quic: %[6]q, tls: %[6]q}
 peers:
   - {site: %[7]s, quic: %[8]q, tls: %[8]q, identity: %[9]s}
 routes:
-  - {match: "*@*.%[7]s.example", site: %[7]s, transport: %[10]s, liveness: %[11]s}
-`, s.name, filepath.Join(s.dir, "data"), wanEPMD, s.host, wanAdmin, s.link(), peer.name, peer.link(), peer.id, transport, liveness))
+  - {match: "*@*.%[7]s.example", site: %[7]s, transport: %[10]s, liveness: %[11]s%[12]s}
+`, s.name, filepath.Join(s.dir, "data"), wanEPMD, s.host, wanAdmin, s.link(), peer.name, peer.link(), peer.id, transport, liveness, tick))
 }
 
 // command runs name in the site's namespace (ip execs it: the PID is its).

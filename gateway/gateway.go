@@ -167,7 +167,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		Site: cfg.Site, SiteEdges: edges,
 		QUIC: cfg.Links.QUIC, TLS: cfg.Links.TLS, Peers: peers, Certs: g.certs, Trust: trust,
 		Idle: cfg.Proxy.Idle.Std(), DefaultLiveness: DefaultLiveness, DialTimeout: linkDialTimeout, AcceptIdle: linkAcceptIdle,
-		Admit: edgeLimits(), QueryStreams: queryStreams, OnDial: g.metrics.dialed, OnState: observer.linkChanged, Logger: log,
+		Admit: edgeLimits(), QueryStreams: queryStreams, TLSDials: linkTLSDials, OnDial: g.metrics.dialed, OnState: observer.linkChanged, Logger: log,
 	}); err != nil {
 		return nil, err
 	}

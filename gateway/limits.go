@@ -108,6 +108,13 @@ const (
 	// queryStreams bounds the remote queries one client's QUIC connection
 	// has served at once; the others wait.
 	queryStreams = 16
+	// linkTLSDials bounds the TLS link handshakes a gateway runs at once
+	// towards one peer: the per-source cap of a peer's admission
+	// (edgePerAddr), which holds until the peer trusts this gateway's
+	// address, and well under its total, so that a burst of relays over a
+	// TLS link (1,000 connections across a WAN) is queued at the dialling
+	// end rather than refused or evicted at the other.
+	linkTLSDials = edgeBurst
 )
 
 // edgeLimits returns the admission limits of each link and remote query

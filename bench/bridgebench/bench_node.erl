@@ -3,7 +3,9 @@
 %%%
 %%% Receiver: `-eval 'bench_node:receiver()'` registers bench_rx, which
 %%% counts the bytes and messages of a throughput phase, answers the
-%%% sender's syncs (its window) and echoes pings. It prints READY.
+%%% sender's syncs (its window) and echoes pings, also those of another
+%%% sender during a throughput phase (the WAN bench's round trips under
+%%% load). It prints READY.
 %%%
 %%% Sender: `-eval "bench_node:sender('rx@host', DurationMs, [1024, 65536],
 %%% RttMax, WindowBytes)"` connects, then for each size sends binaries of
@@ -19,7 +21,8 @@
 %%%
 %%% As an -epmd_module (`-epmd_module bench_node`) it needs no EPMD: the
 %%% node listens on `-bench_listen Port` (0: any) and finds every peer at
-%%% 127.0.0.1:`-bench_peer_port Port`.
+%%% `-bench_peer_addr Addr` (127.0.0.1 by default), port `-bench_peer_port
+%%% Port`.
 -module(bench_node).
 
 -export([receiver/0, sender/5]).
@@ -57,6 +60,9 @@ rx_first(From) ->
         {sync, From, Seq} ->
             From ! {ack, Seq},
             rx_first(From);
+        {ping, Pinger, N} ->
+            Pinger ! {pong, N},
+            rx_first(From);
         {stop, From} ->
             From ! {result, 0, 0, 0},
             rx_idle()
@@ -68,6 +74,9 @@ rx_count(From, T0, Bytes, Msgs, TLast) ->
             rx_count(From, T0, Bytes + byte_size(Bin), Msgs + 1, erlang:monotonic_time(microsecond));
         {sync, From, Seq} ->
             From ! {ack, Seq},
+            rx_count(From, T0, Bytes, Msgs, TLast);
+        {ping, Pinger, N} ->
+            Pinger ! {pong, N},
             rx_count(From, T0, Bytes, Msgs, TLast);
         {stop, From} ->
             From ! {result, Bytes, Msgs, max(TLast - T0, 0)},
@@ -176,7 +185,8 @@ register_node(Name, Port) -> register_node(Name, Port, inet_tcp).
 register_node(_Name, _Port, _Driver) -> {ok, 4 + rand:uniform(1 bsl 30)}.
 
 address_please(_Name, _Host, _Family) ->
-    {ok, {127, 0, 0, 1}, int_arg(bench_peer_port, 0), 6}.
+    {ok, Addr} = inet:parse_address(str_arg(bench_peer_addr, "127.0.0.1")),
+    {ok, Addr, int_arg(bench_peer_port, 0), 6}.
 
 port_please(_Name, _Host) -> {port, int_arg(bench_peer_port, 0), 6}.
 
@@ -187,7 +197,10 @@ names() -> {error, address}.
 names(_Host) -> {error, address}.
 
 int_arg(Name, Default) ->
+    list_to_integer(str_arg(Name, integer_to_list(Default))).
+
+str_arg(Name, Default) ->
     case init:get_argument(Name) of
-        {ok, [[V | _] | _]} -> list_to_integer(V);
+        {ok, [[V | _] | _]} -> V;
         _ -> Default
     end.

@@ -57,13 +57,19 @@ type nodeSpec struct {
 	name string   // full node name
 	args []string // erl arguments beyond the common ones
 	env  []string
+	at   place // where it runs (a zero place: the bench's own network)
 }
 
 // erlArgs are the arguments every bench node gets: a long name, the
-// cookie, no shell and no EPMD of erl's own, the compiled modules, and the
-// scheduler flags of -erl-flags.
+// cookie, no shell, no EPMD of erl's own and no mesh, the compiled
+// modules, and the scheduler flags of -erl-flags.
 func (b *bench) erlArgs(n nodeSpec) []string {
-	args := []string{"-name", n.name, "-setcookie", cookie, "-noshell", "-noinput", "-start_epmd", "false", "-pa", b.ebin}
+	args := []string{"-name", n.name, "-setcookie", cookie, "-noshell", "-noinput", "-start_epmd", "false", "-pa", b.ebin,
+		// No mesh: bench_node, the -epmd_module of the paths without a
+		// gateway, sends every name to the receiver, so global's
+		// connections between the senders of the WAN bench would reach
+		// it under the wrong name and make it drop them.
+		"-connect_all", "false"}
 	args = append(args, strings.Fields(b.o.erlFlags)...)
 	return append(args, n.args...)
 }
@@ -71,7 +77,7 @@ func (b *bench) erlArgs(n nodeSpec) []string {
 // startReceiver starts the receiving node and waits until bench_rx runs.
 func (b *bench) startReceiver(n nodeSpec) (*child, error) {
 	args := append(b.erlArgs(n), "-eval", "bench_node:receiver()")
-	c, err := startChild("receiver "+n.name, n.env, true, "erl", args...)
+	c, err := startChild("receiver "+n.name, n.at, n.env, true, "erl", args...)
 	if err != nil {
 		return nil, err
 	}
@@ -82,12 +88,20 @@ func (b *bench) startReceiver(n nodeSpec) (*child, error) {
 	return c, nil
 }
 
+// senderRun is what a sender does: a throughput phase of duration for each
+// size, then up to rttCount ping-pongs (also bounded by duration).
+type senderRun struct {
+	sizes    []int
+	duration time.Duration
+	rttCount int
+}
+
 // startSender starts the sending node on the receiver rx.
-func (b *bench) startSender(n nodeSpec, rx string) (*child, error) {
-	expr := fmt.Sprintf("bench_node:sender('%s', %d, %s, %d, %d)", rx, b.o.duration.Milliseconds(),
-		erlList(sizes), b.o.rttCount, b.o.window)
+func (b *bench) startSender(n nodeSpec, rx string, r senderRun) (*child, error) {
+	expr := fmt.Sprintf("bench_node:sender('%s', %d, %s, %d, %d)", rx, r.duration.Milliseconds(),
+		erlList(r.sizes), r.rttCount, b.o.window)
 	args := append(b.erlArgs(n), "-eval", expr)
-	return startChild("sender "+n.name, n.env, true, "erl", args...)
+	return startChild("sender "+n.name, n.at, n.env, true, "erl", args...)
 }
 
 func erlList(xs []int) string {

@@ -94,7 +94,7 @@ const filterGatewayConfig = "policy: {call_timeout: 1s}\n"
 // setupFilter starts a distgate_tls gateway pair with site-b's filter
 // policy for path.
 func (b *bench) setupFilter(name string) (*pathEnv, error) {
-	a, s, err := gatewayPair(b.ctx, b.o.distgate, b.dir, "tls", filterGatewayConfig, b.o.gatewayEnv)
+	a, s, err := gatewayPair(b.ctx, b.o.distgate, b.dir, "tls", b.o.gatewayEnv, b.txAt, b.rxAt, 0, filterGatewayConfig)
 	if err != nil {
 		return nil, err
 	}

@@ -4,12 +4,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -22,10 +25,12 @@ import (
 const liveness = 10 * time.Second
 
 // site is one distgate gateway run as `distgate run -config`, with its own
-// data directory, EPMD, admin API and link listeners on loopback, as in
-// the end-to-end tests.
+// data directory, EPMD and admin API on loopback, as in the end-to-end
+// tests, and link listeners on its place's address (loopback, or a WAN
+// site's).
 type site struct {
 	name     string // site-a, site-b
+	at       place
 	host     string // host part of its node names
 	dir      string
 	config   string
@@ -38,14 +43,17 @@ type site struct {
 	publicPort int
 	// extra is YAML appended to the configuration writeConfig writes.
 	extra string
+	// idle, when set, is the gateway's proxy.idle: how soon it lets an
+	// unused link go (the link setup measurement).
+	idle time.Duration
 }
 
-func newSite(bin, dir, name string) (*site, error) {
+func newSite(bin, dir, name string, at place) (*site, error) {
 	dir = filepath.Join(dir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	s := &site{name: name, host: "n1." + name + ".example", dir: dir, config: filepath.Join(dir, "distgate.yaml")}
+	s := &site{name: name, at: at, host: "n1." + name + ".example", dir: dir, config: filepath.Join(dir, "distgate.yaml")}
 	var err error
 	if s.epmdPort, err = freePort(); err != nil {
 		return nil, err
@@ -57,6 +65,10 @@ func newSite(bin, dir, name string) (*site, error) {
 	s.admin = "127.0.0.1:" + strconv.Itoa(adminPort)
 	if s.link, err = freeLinkAddr(); err != nil {
 		return nil, err
+	}
+	if at.ns != "" { // a fresh namespace: the port is free there too
+		_, port, _ := net.SplitHostPort(s.link)
+		s.link = net.JoinHostPort(at.addr, port)
 	}
 	out, err := exec.Command(bin, "id", "-data", s.dataDir()).Output()
 	if err != nil {
@@ -79,16 +91,19 @@ func (s *site) writeConfig(transport string, peer *site) error {
 	fmt.Fprintf(&b, "peers:\n  - site: %s\n    quic: %s\n    tls: %s\n    identity: %s\n", peer.name, peer.link, peer.link, peer.id)
 	fmt.Fprintf(&b, "routes:\n  - match: \"*@*.%s.example\"\n    site: %s\n    transport: %s\n    liveness: %s\n", peer.name, peer.name, transport, liveness)
 	b.WriteString(s.extra)
+	if s.idle > 0 {
+		fmt.Fprintf(&b, "proxy:\n  idle: %s\n", s.idle)
+	}
 	return os.WriteFile(s.config, []byte(b.String()), 0o600)
 }
 
 func (s *site) start(ctx context.Context, bin string, env []string) error {
-	c, err := startChild(s.name, env, false, bin, "run", "-config", s.config)
+	c, err := startChild(s.name, s.at, env, false, bin, "run", "-config", s.config)
 	if err != nil {
 		return err
 	}
 	s.proc = c
-	if err := waitListening(ctx, "127.0.0.1:"+strconv.Itoa(s.epmdPort), c, 30*time.Second); err != nil {
+	if err := waitListening(ctx, s.at, "127.0.0.1:"+strconv.Itoa(s.epmdPort), c, 30*time.Second); err != nil {
 		c.stop()
 		return err
 	}
@@ -101,18 +116,19 @@ func (s *site) epmdClient() *epmd.Client {
 	return &epmd.Client{Addr: "127.0.0.1:" + strconv.Itoa(s.epmdPort), Timeout: 5 * time.Second}
 }
 
-// gatewayPair starts site-a and site-b, each routing the other's node
-// names to it over transport; extraB is more YAML for site-b's
-// configuration.
-func gatewayPair(ctx context.Context, bin, dir, transport, extraB string, env []string) (a, b *site, err error) {
+// gatewayPair starts site-a at place pa and site-b at pb, each routing
+// the other's node names to it over transport; idle is their proxy.idle
+// (zero: the default); extraB is more YAML for site-b's configuration.
+func gatewayPair(ctx context.Context, bin, dir, transport string, env []string, pa, pb place, idle time.Duration, extraB string) (a, b *site, err error) {
 	dir = filepath.Join(dir, "gw-"+transport+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
-	if a, err = newSite(bin, dir, "site-a"); err != nil {
+	if a, err = newSite(bin, dir, "site-a", pa); err != nil {
 		return nil, nil, err
 	}
-	if b, err = newSite(bin, dir, "site-b"); err != nil {
+	if b, err = newSite(bin, dir, "site-b", pb); err != nil {
 		return nil, nil, err
 	}
 	b.extra = extraB
+	a.idle, b.idle = idle, idle
 	if err = a.writeConfig(transport, b); err != nil {
 		return nil, nil, err
 	}
@@ -140,7 +156,11 @@ func (s *site) adminGet(ctx context.Context, path string) ([]byte, error) {
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-	resp, err := http.DefaultClient.Do(req)
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+		return s.at.dial(ctx, addr)
+	}}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +238,7 @@ func parseGoStats(heap, goroutines string) (goStats, error) {
 // termination ports on loopback; its certificate names benchHost.
 func terminateSite(ctx context.Context, bin, dir string, env []string) (*site, error) {
 	dir = filepath.Join(dir, "gw-terminate-"+strconv.FormatInt(time.Now().UnixNano(), 36))
-	s, err := newSite(bin, dir, "edge")
+	s, err := newSite(bin, dir, "edge", local)
 	if err != nil {
 		return nil, err
 	}
@@ -259,4 +279,45 @@ func (s *site) terminationPort(ctx context.Context, name string) (int, error) {
 		return 0, fmt.Errorf("public PORT_PLEASE2 %s: %v %v", name, info, err)
 	}
 	return int(info.Port), nil
+}
+
+// linkStat is what a gateway's status says of one of its links.
+type linkStat struct {
+	Transport  string        `json:"transport"`
+	Direction  string        `json:"direction"`
+	RTT        time.Duration `json:"rtt_ns"`
+	BytesOut   uint64        `json:"bytes_out"`
+	Cwnd       uint64        `json:"cwnd_bytes"`
+	PacketsOut uint64        `json:"packets_out"`
+	Lost       uint64        `json:"packets_lost"`
+}
+
+// linkStats reads the gateway's links from its admin API (nil on error:
+// the figures are only shown).
+func (s *site) linkStats(ctx context.Context) []linkStat {
+	b, err := s.adminGet(ctx, "/v1/status")
+	if err != nil {
+		return nil
+	}
+	var st struct {
+		Links []linkStat `json:"links"`
+	}
+	if json.Unmarshal(b, &st) != nil {
+		return nil
+	}
+	return st.Links
+}
+
+// linkUp matches a gateway's log line of a link it dialled.
+var linkUp = regexp.MustCompile(`msg="link up" .*direction=out .*handshake=(\S+) resumed=(true|false)`)
+
+// linkHandshake finds the first link a gateway dialled in its log: how
+// long the handshake took, and whether it resumed a session.
+func linkHandshake(log string) (time.Duration, bool) {
+	m := linkUp.FindStringSubmatch(log)
+	if m == nil {
+		return 0, false
+	}
+	d, _ := time.ParseDuration(m[1])
+	return d, m[2] == "true"
 }

@@ -18,6 +18,7 @@
 //	    [-paths direct,otp_tls,stunnel,distgate_tls,distgate_quic]
 //	    [-conns 500] [-idle tls,quic] [-idle-bytes 256] [-rtt-spin]
 //	    [-gateway-env "GOMAXPROCS=1"] [-pprof DIR] [-perf DIR [-perf-mode trace]]
+//	    [-wan a,b,c [-tcp-cc cubic]]
 //
 // On each path the sender sends binaries of 1 KiB, then of 64 KiB, for
 // -duration each, with at most -window bytes unacknowledged by the
@@ -47,6 +48,24 @@
 // As root it raises net.core.rmem_max and wmem_max to 7,500,000 for the
 // run (quic-go wants 7 MiB UDP buffers) and restores them at exit.
 //
+// With -wan a,b,c (`make bench-wan`, as root) the same paths run across
+// the WAN emulator of bench/wanem instead of loopback, one testbed per
+// scenario (wan.go): the sender, the stunnel client and gateway site-a in
+// site A, the receiver, the stunnel server and site-b in site B. Each
+// path reports its 64 KiB throughput, its first connection's setup, the
+// round trip of small messages while another node sends bulk to the
+// receiver, the CPU per byte of its relays and the emulator's CPU. Then
+// a QUIC and a TLS link's setup, fresh and resumed (wan_setup.go), and
+// the last line is
+//
+//	wan quic_vs_direct_a=R quic_vs_direct_b=R quic_vs_direct_c=R tls_vs_direct_b=R quic_vs_stunnel_b=R setup_quic_ms=MS setup_quic_rtts=N
+//
+// where setup_quic_ms and setup_quic_rtts are a resumed QUIC link's
+// handshake in scenario a (the median of five), in ms and round trips.
+//
+// -tcp-cc sets the sites' TCP congestion control (the machine's by
+// default; Debian's is cubic, this bench machine's may be bbr).
+//
 // To find what limits a figure: -pprof DIR saves CPU profiles of both
 // gateways for every distgate throughput phase (over their admin API) and
 // heap profiles with the idle relays; -perf DIR runs `perf record -g` on
@@ -69,6 +88,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/distgate/distgate/bench/wanem"
 )
 
 func main() {
@@ -99,11 +120,13 @@ type options struct {
 	keep         bool
 	filter       bool
 	repo         string
+	wan          []string // scenarios of the WAN bench; none: loopback
+	tcpCC        string   // TCP congestion control of the WAN sites; "": the machine's
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
-	var paths, idle, gatewayEnv string
+	var paths, idle, gatewayEnv, wan string
 	fs := flag.NewFlagSet("bridgebench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.distgate, "distgate", "", "path of the distgate binary (required)")
@@ -128,6 +151,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs)")
 	fs.StringVar(&o.repo, "repo", ".", "the repository's root, where -filter finds samples/policies/no-remote-exec")
 	fs.BoolVar(&o.filter, "filter", false, "measure the message filter instead (make bench-filter): the distgate_tls path with no filter policy, an allow-all one and no-remote-exec at the receiver's gateway; -paths and -idle are ignored")
+	fs.StringVar(&wan, "wan", "", "run across the WAN emulator (bench/wanem, as root) in these scenarios instead of on loopback: a, b, c")
+	fs.StringVar(&o.tcpCC, "tcp-cc", "", "with -wan: the TCP congestion control of both sites (cubic, bbr, reno; default: the machine's)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -145,6 +170,20 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 	}
 	o.gatewayEnv = strings.Fields(gatewayEnv)
+	o.wan = splitList(wan)
+	if o.filter && len(o.wan) > 0 {
+		return o, errors.New("-filter and -wan measure different things: give one")
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if len(o.wan) > 0 {
+		if !set["paths"] {
+			o.paths = wanPaths
+		}
+		if !set["idle"] {
+			o.idle = nil
+		}
+	}
 	switch {
 	case fs.NArg() > 0:
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
@@ -175,6 +214,23 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if !slices.Contains(allPaths, p) && !slices.Contains(filterPaths, p) {
 			return o, fmt.Errorf("-paths: unknown path %q (known: %s)", p, strings.Join(allPaths, ", "))
 		}
+	}
+	for _, s := range o.wan {
+		if _, ok := scenarioNamed(s); !ok {
+			return o, fmt.Errorf("-wan: unknown scenario %q (a, b, c)", s)
+		}
+	}
+	if len(o.wan) > 0 {
+		for _, p := range o.paths {
+			if !slices.Contains(wanPaths, p) {
+				return o, fmt.Errorf("-paths: %s does not run across the WAN (%s do)", p, strings.Join(wanPaths, ", "))
+			}
+		}
+		if len(o.idle) > 0 {
+			return o, errors.New("-idle: the idle relays run on loopback only")
+		}
+	} else if o.tcpCC != "" {
+		return o, errors.New("-tcp-cc needs -wan")
 	}
 	for _, t := range o.idle {
 		if t != "tls" && t != "quic" {
@@ -229,13 +285,17 @@ type bench struct {
 	stunnel string // stunnel's path
 	tls     tlsFiles
 	filters map[string]string // filter policies' modules by filter path (-filter)
+	// Where the sender's side of a path runs, and the receiver's: local
+	// on loopback, the two sites of the testbed across the WAN (-wan).
+	txAt, rxAt place
+	emu        *wanem.Emulator // the testbed's emulator (-wan); nil on loopback
 }
 
 // run checks the tools, prepares the work directory, runs every path and
 // the memory phase, and prints the report. Every process it started is
 // stopped before it returns.
 func run(ctx context.Context, o options, stdout io.Writer) error {
-	b := &bench{o: o, ctx: ctx, stdout: stdout}
+	b := &bench{o: o, ctx: ctx, stdout: stdout, txAt: local, rxAt: local}
 	var err error
 	if o.distgate, err = filepath.Abs(o.distgate); err != nil {
 		return err
@@ -263,6 +323,9 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	if err := mkdirs(o.pprofDir, o.perfDir); err != nil {
 		return err
+	}
+	if len(o.wan) > 0 && os.Geteuid() != 0 {
+		return errors.New("-wan: network namespaces and TUN devices need root")
 	}
 	if err := raiseFileLimit(uint64(2*o.conns + 256)); err != nil {
 		return err
@@ -313,6 +376,10 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		flags, o.duration, o.window>>10, o.rttCount)
 	for _, p := range o.paths {
 		fmt.Fprintf(stdout, "  %-14s %s\n", p, pathLabels[p])
+	}
+	if len(o.wan) > 0 {
+		fmt.Fprintf(stdout, "across the WAN emulator (bench/wanem): the sender's side in site A, the receiver's in site B; the machine's TCP congestion control: %s\n", machineTCPCC())
+		return b.runWAN(stdout)
 	}
 
 	rounds := map[string][]pathResult{}

@@ -134,7 +134,7 @@ func openIdle(proxy, caller string, size int) (net.Conn, error) {
 // relayed connections that stay idle for -settle.
 func (b *bench) measureIdle(transport string) (memResult, error) {
 	res := memResult{transport: transport, conns: b.o.conns}
-	a, s, err := gatewayPair(b.ctx, b.o.distgate, b.dir, transport, "", b.o.gatewayEnv)
+	a, s, err := gatewayPair(b.ctx, b.o.distgate, b.dir, transport, b.o.gatewayEnv, local, local, 0, "")
 	if err != nil {
 		return res, err
 	}

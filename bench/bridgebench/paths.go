@@ -4,6 +4,9 @@ package main
 
 import (
 	"fmt"
+
+	"github.com/distgate/distgate/bench/wanem"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,8 +59,9 @@ func (b *bench) setupPath(name string) (*pathEnv, error) {
 			return nil, err
 		}
 		env := &pathEnv{
-			rx:      nodeSpec{name: "rx@" + benchHost, args: []string{"-epmd_module", "bench_node", "-bench_listen", strconv.Itoa(rxPort)}},
-			tx:      nodeSpec{name: "tx@" + benchHost, args: []string{"-epmd_module", "bench_node", "-bench_peer_port", strconv.Itoa(rxPort)}},
+			rx: nodeSpec{name: "rx@" + benchHost, at: b.rxAt, args: []string{"-epmd_module", "bench_node", "-bench_listen", strconv.Itoa(rxPort)}},
+			tx: nodeSpec{name: "tx@" + benchHost, at: b.txAt, args: []string{"-epmd_module", "bench_node",
+				"-bench_peer_addr", b.rxAt.addr, "-bench_peer_port", strconv.Itoa(rxPort)}},
 			cleanup: func() {},
 		}
 		switch name {
@@ -71,18 +75,22 @@ func (b *bench) setupPath(name string) (*pathEnv, error) {
 			if err1 != nil || err2 != nil {
 				return nil, fmt.Errorf("free ports: %v %v", err1, err2)
 			}
-			// The sender dials the stunnel client, which dials the
-			// stunnel server, which dials the receiver.
-			srv, err := startStunnel(b.ctx, b.stunnel, b.dir, "stunnel-server", false, serverPort, rxPort, b.tls)
+			// The sender dials the stunnel client beside it, which
+			// dials the stunnel server beside the receiver, which dials
+			// the receiver.
+			serverAddr := net.JoinHostPort(b.rxAt.addr, strconv.Itoa(serverPort))
+			srv, err := startStunnel(b.ctx, b.stunnel, b.dir, "stunnel-server", false, b.rxAt,
+				serverAddr, "127.0.0.1:"+strconv.Itoa(rxPort), b.tls)
 			if err != nil {
 				return nil, err
 			}
-			cli, err := startStunnel(b.ctx, b.stunnel, b.dir, "stunnel-client", true, clientPort, serverPort, b.tls)
+			cli, err := startStunnel(b.ctx, b.stunnel, b.dir, "stunnel-client", true, b.txAt,
+				"127.0.0.1:"+strconv.Itoa(clientPort), serverAddr, b.tls)
 			if err != nil {
 				srv.stop()
 				return nil, err
 			}
-			env.tx.args[len(env.tx.args)-1] = strconv.Itoa(clientPort)
+			env.tx.args = []string{"-epmd_module", "bench_node", "-bench_peer_addr", "127.0.0.1", "-bench_peer_port", strconv.Itoa(clientPort)}
 			env.relays = []*child{cli, srv}
 			env.cleanup = func() { cli.stop(); srv.stop() }
 		}
@@ -92,14 +100,14 @@ func (b *bench) setupPath(name string) (*pathEnv, error) {
 		if name == pathDistgateQUIC {
 			transport = "quic"
 		}
-		a, s, err := gatewayPair(b.ctx, b.o.distgate, b.dir, transport, "", b.o.gatewayEnv)
+		a, s, err := gatewayPair(b.ctx, b.o.distgate, b.dir, transport, b.o.gatewayEnv, b.txAt, b.rxAt, 0, "")
 		if err != nil {
 			return nil, err
 		}
 		mod := []string{"-epmd_module", "distgate_epmd"}
 		return &pathEnv{
-			rx:      nodeSpec{name: "rx@" + s.host, args: mod, env: []string{"ERL_EPMD_PORT=" + strconv.Itoa(s.epmdPort)}},
-			tx:      nodeSpec{name: "tx@" + a.host, args: mod, env: []string{"ERL_EPMD_PORT=" + strconv.Itoa(a.epmdPort)}},
+			rx:      nodeSpec{name: "rx@" + s.host, at: b.rxAt, args: mod, env: []string{"ERL_EPMD_PORT=" + strconv.Itoa(s.epmdPort)}},
+			tx:      nodeSpec{name: "tx@" + a.host, at: b.txAt, args: mod, env: []string{"ERL_EPMD_PORT=" + strconv.Itoa(a.epmdPort)}},
 			relays:  []*child{a.proc, s.proc},
 			sites:   []*site{a, s},
 			cleanup: func() { a.stop(); s.stop() },
@@ -172,6 +180,13 @@ type phaseCPU struct {
 	system  float64   // every process of the machine
 	irq     float64   // irq and softirq time of the machine
 	steal   float64   // time the hypervisor took
+	emu     emuPhase  // the WAN emulator's share (-wan), in the bench's own process
+}
+
+// emuPhase is what the WAN emulator did during a phase.
+type emuPhase struct {
+	cpu                                  float64 // % of one core
+	packets, lost, queueDrops, kernDrops uint64
 }
 
 // pathResult is everything measured on one path.
@@ -182,6 +197,11 @@ type pathResult struct {
 	tput    map[int]tputResult
 	rtt     rttResult
 	cpu     []phaseCPU
+	links   []linkStat // the sending gateway's links at the end of the last throughput phase (-wan)
+	// The handshake of the first link the sending gateway dialled, and
+	// whether it resumed a session (-wan).
+	linkSetup time.Duration
+	resumed   bool
 }
 
 // startSpinners starts one busy loop per CPU at the SCHED_IDLE policy,
@@ -198,7 +218,7 @@ func startSpinners() (func(), error) {
 		cs = nil
 	}
 	for i := range runtime.NumCPU() {
-		c, err := startChild(fmt.Sprintf("spinner %d", i), nil, false, "chrt", "--idle", "0", "sh", "-c", "while :; do :; done")
+		c, err := startChild(fmt.Sprintf("spinner %d", i), local, nil, false, "chrt", "--idle", "0", "sh", "-c", "while :; do :; done")
 		if err != nil {
 			stop()
 			return nil, fmt.Errorf("-rtt-spin: %w", err)
@@ -244,6 +264,7 @@ type cpuSnap struct {
 	at     time.Time
 	procs  []int64
 	system sysTicks
+	emu    wanem.Stats // zero without an emulator
 }
 
 // other is the CPU every process outside the path used.
@@ -252,11 +273,16 @@ func (c phaseCPU) other() float64 {
 	for _, p := range c.procs {
 		o -= p
 	}
-	return max(o, 0)
+	return max(o-c.emu.cpu, 0)
 }
 
-func snapCPU(pids []int) cpuSnap {
+// snapCPU reads the counters of pids, of the machine, and of the WAN
+// emulator when there is one.
+func snapCPU(pids []int, emu *wanem.Emulator) cpuSnap {
 	s := cpuSnap{at: time.Now(), procs: make([]int64, len(pids))}
+	if emu != nil {
+		s.emu = emu.Stats()
+	}
 	for i, pid := range pids {
 		s.procs[i], _ = cpuTicks(pid)
 	}
@@ -277,6 +303,16 @@ func cpuBetween(phase string, a, b cpuSnap) phaseCPU {
 	pc.system = pct(b.system.procs - a.system.procs)
 	pc.irq = pct(b.system.irq - a.system.irq)
 	pc.steal = pct(b.system.steal - a.system.steal)
+	ea, eb := a.emu, b.emu
+	pc.emu = emuPhase{
+		cpu:     100 * float64(eb.User+eb.System-ea.User-ea.System) / float64(el),
+		packets: eb.AB.Packets + eb.BA.Packets - ea.AB.Packets - ea.BA.Packets,
+	}
+	for _, d := range [][2]wanem.DirStats{{ea.AB, eb.AB}, {ea.BA, eb.BA}} {
+		pc.emu.lost += d[1].Drops[wanem.DropLoss] + d[1].Drops[wanem.DropBurst] - d[0].Drops[wanem.DropLoss] - d[0].Drops[wanem.DropBurst]
+		pc.emu.queueDrops += d[1].Drops[wanem.DropQueue] - d[0].Drops[wanem.DropQueue]
+		pc.emu.kernDrops += d[1].KernelDropsIn + d[1].KernelDropsOut - d[0].KernelDropsIn - d[0].KernelDropsOut
+	}
 	return pc
 }
 
@@ -297,7 +333,7 @@ func (b *bench) runPath(name string) (res pathResult, err error) {
 		return res, fmt.Errorf("%s: %w", name, err)
 	}
 	defer rx.stop()
-	tx, err := b.startSender(env.tx, env.rx.name)
+	tx, err := b.startSender(env.tx, env.rx.name, b.mainRun())
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", name, err)
 	}
@@ -342,9 +378,13 @@ func (b *bench) runPath(name string) (res pathResult, err error) {
 				defer stopSpin()
 			}
 			prof = b.startProfiles(name, phase, env, pids)
-			begin = snapCPU(pids)
+			begin = snapCPU(pids, b.emu)
 		case "END":
-			res.cpu = append(res.cpu, cpuBetween(phase, begin, snapCPU(pids)))
+			res.cpu = append(res.cpu, cpuBetween(phase, begin, snapCPU(pids, b.emu)))
+			if b.emu != nil && len(env.sites) > 0 {
+				res.links = env.sites[0].linkStats(b.ctx)
+				res.linkSetup, res.resumed = linkHandshake(env.sites[0].proc.out.String())
+			}
 			prof.wait()
 			stopSpin()
 		case "TPUT":
@@ -353,6 +393,11 @@ func (b *bench) runPath(name string) (res pathResult, err error) {
 			res.rtt = rttResult{n: sl.nums[0], p50: time.Duration(sl.nums[1]) * time.Microsecond,
 				p99: time.Duration(sl.nums[2]) * time.Microsecond, mean: time.Duration(sl.nums[3]) * time.Microsecond}
 		case "DONE":
+			if b.emu != nil {
+				if res.rtt, err = b.loadedRTT(env); err != nil {
+					return fail(err)
+				}
+			}
 			return res, nil
 		}
 	}

@@ -31,8 +31,10 @@ type child struct {
 	err   error         // Wait's error, valid after done
 }
 
-// startChild starts path with args, its stdout and stderr merged.
-func startChild(name string, env []string, withLines bool, path string, args ...string) (*child, error) {
+// startChild starts path with args at a place, its stdout and stderr
+// merged.
+func startChild(name string, at place, env []string, withLines bool, path string, args ...string) (*child, error) {
+	path, args = at.command(path, args...)
 	cmd := exec.Command(path, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.WaitDelay = 2 * time.Second
@@ -175,11 +177,14 @@ func freeLinkAddr() (string, error) {
 	return "", errors.New("no loopback port free for both TCP and UDP")
 }
 
-// waitListening waits until addr accepts TCP connections or c exits.
-func waitListening(ctx context.Context, addr string, c *child, limit time.Duration) error {
+// waitListening waits until addr accepts TCP connections from a place,
+// or c exits.
+func waitListening(ctx context.Context, at place, addr string, c *child, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		conn, err := at.dial(dctx, addr)
+		cancel()
 		if err == nil {
 			conn.Close()
 			return nil

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -20,7 +19,7 @@ const stunnelSuite = "TLS_AES_128_GCM_SHA256"
 // stunnelConf is one end of the tunnel: TLS 1.3 only, one cipher suite,
 // certificates verified both ways, TCP_NODELAY on both sockets as
 // distribution and distgate set it. The bench runs it in the foreground.
-func stunnelConf(client bool, accept, connect int, f tlsFiles) string {
+func stunnelConf(client bool, accept, connect string, f tlsFiles) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "foreground = yes\npid =\ndebug = 4\n")
 	fmt.Fprintf(&b, "socket = l:TCP_NODELAY=1\nsocket = r:TCP_NODELAY=1\n")
@@ -30,24 +29,24 @@ func stunnelConf(client bool, accept, connect int, f tlsFiles) string {
 	} else {
 		fmt.Fprintf(&b, "requireCert = yes\n")
 	}
-	fmt.Fprintf(&b, "accept = 127.0.0.1:%d\nconnect = 127.0.0.1:%d\n", accept, connect)
+	fmt.Fprintf(&b, "accept = %s\nconnect = %s\n", accept, connect)
 	fmt.Fprintf(&b, "cert = %s\nkey = %s\nCAfile = %s\nverifyChain = yes\n", f.Cert, f.Key, f.CA)
 	fmt.Fprintf(&b, "sslVersionMin = TLSv1.3\nsslVersionMax = TLSv1.3\nciphersuites = %s\n", stunnelSuite)
 	return b.String()
 }
 
-// startStunnel writes a configuration and runs stunnel on it until it
-// accepts on its port.
-func startStunnel(ctx context.Context, bin, dir, name string, client bool, accept, connect int, f tlsFiles) (*child, error) {
+// startStunnel writes a configuration and runs stunnel on it at a place
+// until it accepts on its address (host:port), relaying to connect.
+func startStunnel(ctx context.Context, bin, dir, name string, client bool, at place, accept, connect string, f tlsFiles) (*child, error) {
 	conf := filepath.Join(dir, name+".conf")
 	if err := os.WriteFile(conf, []byte(stunnelConf(client, accept, connect, f)), 0o600); err != nil {
 		return nil, err
 	}
-	c, err := startChild(name, nil, false, bin, conf)
+	c, err := startChild(name, at, nil, false, bin, conf)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitListening(ctx, "127.0.0.1:"+strconv.Itoa(accept), c, 10*time.Second); err != nil {
+	if err := waitListening(ctx, at, accept, c, 10*time.Second); err != nil {
 		c.stop()
 		return nil, err
 	}

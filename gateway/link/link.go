@@ -80,6 +80,15 @@ type Config struct {
 	// QueryStreams bounds the streams of one remote query client's QUIC
 	// connection served at once; the others wait. Zero: 16.
 	QueryStreams int
+	// TLSDials bounds the relays' TLS connections this gateway dials to
+	// one peer whose handshake is not done; the others wait their turn,
+	// for TLSDialWait at most (a wait the caller's deadline does not
+	// count). A burst of relays over a TLS link (a connection each) is
+	// then queued here rather than refused or evicted by the peer's
+	// admission limits, which hold a bounded number of handshakes. A
+	// link's control connection does not wait. Zero: 32, and 1 minute.
+	TLSDials    int
+	TLSDialWait time.Duration
 	// OnDial, when set, is told of every dial of a link (the metrics).
 	OnDial func(site string, t Transport, err error)
 	// OnState, when set, is told of every link that comes up or goes
@@ -154,17 +163,21 @@ type quicLink struct {
 // dial, the QUIC connections it dialled, and the TLS configurations of
 // both.
 type Manager struct {
-	cfg       Config
-	log       *slog.Logger
-	peers     map[string]Peer
-	bufs      *linkBufs
-	serverTLS *tls.Config
-	udp       *net.UDPConn
-	quicLn    *quic.Listener
-	tlsLn     net.Listener
-	quicAdmit *admit.Limiter // nil: no limits
-	tlsAdmit  *admit.Limiter
-	refusals  *admit.Log // connections refused before or at their handshake
+	cfg      Config
+	log      *slog.Logger
+	peers    map[string]Peer
+	tlsDials map[string]chan struct{} // by peer site: a slot per TLS handshake in progress (Config.TLSDials)
+	bufs     *linkBufs
+	// Session tickets of the peers, to resume links and relay
+	// connections (clientTLS).
+	quicSessions, tlsSessions tls.ClientSessionCache
+	serverTLS                 *tls.Config
+	udp                       *net.UDPConn
+	quicLn                    *quic.Listener
+	tlsLn                     net.Listener
+	quicAdmit                 *admit.Limiter // nil: no limits
+	tlsAdmit                  *admit.Limiter
+	refusals                  *admit.Log // connections refused before or at their handshake
 
 	handler atomic.Pointer[Handler] // set by Serve
 
@@ -195,19 +208,25 @@ type inboundLink struct {
 // New opens the listeners cfg names (peers' connections wait in their
 // queues until Serve) and starts closing unused links. Close stops it.
 func New(cfg Config) (*Manager, error) {
+	cfg.TLSDialWait = cmp.Or(cfg.TLSDialWait, time.Minute)
 	m := &Manager{
 		cfg: cfg, log: cfg.Logger, bufs: newLinkBufs(),
 		peers:    map[string]Peer{},
-		quic:     map[linkKey]*quicLink{},
-		dialing:  map[linkKey]chan struct{}{},
-		backoffs: map[linkKey]*backoff{},
-		tlsConns: map[*tls.Conn]*tlsConnInfo{},
-		tlsCtls:  map[linkKey]*control{},
-		ctlIn:    map[*control]struct{}{},
-		inbound:  map[*quic.Conn]inboundLink{},
-		lost:     map[linkKey]lostLink{},
-		health:   map[string]*addrHealth{},
-		ended:    map[linkKey]*linkBytes{},
+		tlsDials: map[string]chan struct{}{},
+		// crypto/tls keeps a peer's latest ticket under its server name,
+		// and uses it as many times as it dials.
+		quicSessions: tls.NewLRUClientSessionCache(len(cfg.Peers) + 1),
+		tlsSessions:  tls.NewLRUClientSessionCache(len(cfg.Peers) + 1),
+		quic:         map[linkKey]*quicLink{},
+		dialing:      map[linkKey]chan struct{}{},
+		backoffs:     map[linkKey]*backoff{},
+		tlsConns:     map[*tls.Conn]*tlsConnInfo{},
+		tlsCtls:      map[linkKey]*control{},
+		ctlIn:        map[*control]struct{}{},
+		inbound:      map[*quic.Conn]inboundLink{},
+		lost:         map[linkKey]lostLink{},
+		health:       map[string]*addrHealth{},
+		ended:        map[linkKey]*linkBytes{},
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -218,6 +237,7 @@ func New(cfg Config) (*Manager, error) {
 	}
 	for _, p := range cfg.Peers {
 		m.peers[p.Site] = p
+		m.tlsDials[p.Site] = make(chan struct{}, cmp.Or(cfg.TLSDials, 32))
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.serverTLS = &tls.Config{

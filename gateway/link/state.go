@@ -29,6 +29,10 @@ type State struct {
 	Remote    string
 	Liveness  time.Duration // of the route, on links this gateway dialled and TLS links
 	Up        bool
+	// Coming up on a link dialled here: how long its (TLS or QUIC)
+	// handshake took, and whether it resumed a session.
+	Handshake time.Duration
+	Resumed   bool
 	// Going down: why, and whether the link failed (else it was let go,
 	// here or by the peer gateway: unused, or the peer shutting down).
 	Reason error
@@ -49,6 +53,9 @@ func (m *Manager) changed(st State) {
 	}
 	switch {
 	case st.Up:
+		if st.Handshake > 0 {
+			attrs = append(attrs, "handshake", st.Handshake, "resumed", st.Resumed)
+		}
 		m.log.Info("link up", attrs...)
 	case st.Failed:
 		if st.relaysClosed > 0 {

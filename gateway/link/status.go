@@ -21,6 +21,11 @@ type Status struct {
 	BytesOut  uint64        `json:"bytes_out"`
 	BytesIn   uint64        `json:"bytes_in"`
 	Down      string        `json:"down,omitempty"` // why the link is down: its last dial failed, or it died
+	// A QUIC link's congestion window and the packets it lost so far:
+	// what bounds its throughput on a lossy path (quic-go's Cubic).
+	Cwnd       uint64 `json:"cwnd_bytes,omitempty"`
+	PacketsOut uint64 `json:"packets_out,omitempty"`
+	Lost       uint64 `json:"packets_lost,omitempty"`
 }
 
 // Status lists the links: QUIC connections this gateway dialled and those
@@ -37,6 +42,7 @@ func (m *Manager) Status() []Status {
 			Peer: ql.key.site, Transport: QUIC, Direction: dirOut, Remote: ql.conn.RemoteAddr().String(),
 			Liveness: ql.key.liveness, RTT: st.SmoothedRTT, Streams: ql.streams.Load(), Since: ql.since,
 			BytesOut: st.BytesSent, BytesIn: st.BytesReceived,
+			Cwnd: uint64(st.CongestionWindow), PacketsOut: st.PacketsSent, Lost: st.PacketsLost,
 		})
 	}
 	for conn, in := range m.inbound {
@@ -44,6 +50,7 @@ func (m *Manager) Status() []Status {
 		out = append(out, Status{
 			Peer: in.site, Transport: QUIC, Direction: dirIn, Remote: conn.RemoteAddr().String(),
 			RTT: st.SmoothedRTT, Since: in.since, BytesOut: st.BytesSent, BytesIn: st.BytesReceived,
+			Cwnd: uint64(st.CongestionWindow), PacketsOut: st.PacketsSent, Lost: st.PacketsLost,
 		})
 	}
 	// TLS relays by link (peer, liveness, direction).

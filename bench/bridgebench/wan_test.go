@@ -1,0 +1,96 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBenchWANTiny runs the WAN bench in a tiny configuration (scenario
+// a, two paths, short phases) and checks the report's shape. It needs
+// root (network namespaces, TUN devices): without it, it is skipped;
+// without erl under CI=true, it fails.
+func TestBenchWANTiny(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a WAN testbed, Erlang nodes and gateways")
+	}
+	for _, tool := range []string{"erl", "erlc", "ip"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is required under CI: %v", tool, err)
+			}
+			t.Skipf("%s is not installed: %v", tool, err)
+		}
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the WAN testbed needs root")
+	}
+	dg := filepath.Join(t.TempDir(), "distgate")
+	if out, err := exec.Command("go", "build", "-o", dg, "../../cmd/distgate").CombinedOutput(); err != nil {
+		t.Fatalf("go build distgate: %v\n%s", err, out)
+	}
+	var stdout, stderr bytes.Buffer
+	args := []string{"-distgate", dg, "-distgate-epmd", "../../erlang/distgate_epmd/src", "-wan", "a",
+		"-paths", "direct,distgate_quic", "-duration", "500ms", "-rtt-count", "20", "-rounds", "1"}
+	if code := doMain(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("doMain %q = %d\nstdout:\n%s\nstderr:\n%s", args, code, &stdout, &stderr)
+	}
+	t.Logf("\n%s", &stdout)
+	for _, p := range []string{"direct", "distgate_quic"} {
+		if !regexp.MustCompile(`(?m)^ *` + p + ` +\d+\.\d +\d+\.\d\d +n/a +\d+ `).MatchString(stdout.String()) {
+			t.Errorf("no row for %s", p)
+		}
+	}
+	re := regexp.MustCompile(`(?m)^wan quic_vs_direct_a=\d+\.\d\d quic_vs_direct_b=n/a quic_vs_direct_c=n/a tls_vs_direct_b=n/a quic_vs_stunnel_b=n/a setup_quic_ms=\d+ setup_quic_rtts=\d+\.\d\d\n?\z`)
+	if !re.MatchString(stdout.String()) {
+		t.Errorf("the last line does not match %v", re)
+	}
+}
+
+func TestWANSummaryLine(t *testing.T) {
+	tput := func(p string, mb float64) pathResult {
+		return pathResult{name: p, connect: 120 * time.Millisecond, tput: map[int]tputResult{65536: {bytes: int64(mb * 1e6), elapsed: time.Second}}}
+	}
+	sc := func(n string) scenario { s, _ := scenarioNamed(n); return s }
+	all := []wanResult{
+		{sc("a"), []pathResult{tput(pathDirect, 40), tput(pathDistgateQUIC, 30)},
+			[]linkSetup{{transport: "quic", handshake: []time.Duration{80 * time.Millisecond, 50 * time.Millisecond, 40 * time.Millisecond, 45 * time.Millisecond}}}},
+		{sc("b"), []pathResult{tput(pathDirect, 20), tput(pathStunnel, 10), tput(pathDistgateTLS, 10), tput(pathDistgateQUIC, 5)}, nil},
+	}
+	want := "wan quic_vs_direct_a=0.75 quic_vs_direct_b=0.25 quic_vs_direct_c=n/a tls_vs_direct_b=0.50 quic_vs_stunnel_b=0.50 setup_quic_ms=45 setup_quic_rtts=1.12"
+	if got := summarizeWAN(all).line(); got != want {
+		t.Errorf("wan line:\n got %s\nwant %s", got, want)
+	}
+	if _, err := parseFlags([]string{"-distgate", "x", "-wan", "d"}, new(bytes.Buffer)); err == nil {
+		t.Error("-wan d: no error")
+	}
+	if _, err := parseFlags([]string{"-distgate", "x", "-tcp-cc", "cubic"}, new(bytes.Buffer)); err == nil {
+		t.Error("-tcp-cc without -wan: no error")
+	}
+	o, err := parseFlags([]string{"-distgate", "x", "-wan", "a,c"}, new(bytes.Buffer))
+	if err != nil || len(o.paths) != len(wanPaths) || len(o.idle) != 0 {
+		t.Errorf("-wan a,c: %+v, %v", o, err)
+	}
+}
+
+func TestLinkHandshake(t *testing.T) {
+	log := `time=2026-12-02T07:34:52.871Z level=INFO msg="link up" peer=site-a transport=tls remote=198.18.0.1:37630 direction=in liveness=10s
+time=2026-12-02T07:34:52.901Z level=INFO msg="link up" peer=site-b transport=quic remote=198.19.0.1:4371 direction=out liveness=10s handshake=41.5ms resumed=false
+`
+	if d, resumed := linkHandshake(log); d != 41500*time.Microsecond || resumed {
+		t.Errorf("linkHandshake = %v, %v", d, resumed)
+	}
+	if ls := linkHandshakes(log + strings.Replace(log, "resumed=false", "resumed=true", 1)); len(ls) != 2 || ls[0].resumed || !ls[1].resumed {
+		t.Errorf("linkHandshakes = %+v", ls)
+	}
+	if d, _ := linkHandshake("nothing"); d != 0 {
+		t.Errorf("linkHandshake of nothing = %v", d)
+	}
+}
