@@ -260,6 +260,12 @@ public: {epmd: "127.0.0.1:%d", address: 127.0.0.1, export: ["*"], rate: 1000, bu
 	if err := s.start(ctx, bin, env); err != nil {
 		return nil, err
 	}
+	// The public EPMD opens after the local one: wait for it too (a
+	// loaded machine left it closed when the bench asked it).
+	if err := waitListening(ctx, s.at, "127.0.0.1:"+strconv.Itoa(public), s.proc, 30*time.Second); err != nil {
+		s.stop()
+		return nil, err
+	}
 	return s, nil
 }
 
