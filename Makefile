@@ -4,7 +4,7 @@ BIN     := bin/distgate
 # The whole suite stays well under CI's limit; this bounds a hung test.
 TESTFLAGS ?= -timeout 20m
 
-.PHONY: all build run deps test vet test-unit fuzz bench bench-epmd bench-policy bench-bridge bench-filter bench-wan test-wan-long clean
+.PHONY: all build run deps test vet test-unit fuzz bench bench-epmd bench-policy bench-bridge bench-filter bench-wan test-wan-long bench-sites etcd clean
 
 all: build
 
@@ -15,8 +15,9 @@ build:
 run: build
 	./$(BIN) run
 
-## deps: what the tests need (Erlang/OTP, wabt, stunnel4 from Debian).
-deps:
+## deps: what the tests need (Erlang/OTP, wabt, stunnel4, ... from Debian; etcd's server,
+## the version go.mod pins, built into bin/etcd: the site tests run a cluster of it).
+deps: etcd
 	./scripts/install-deps.sh
 
 vet:
@@ -51,7 +52,7 @@ fuzz:
 	$(GO) test ./abi -run '^$$' -fuzz FuzzParseFilterRequest -fuzztime $(FUZZTIME)
 	$(GO) test ./abi -run '^$$' -fuzz FuzzParseVerdict -fuzztime $(FUZZTIME)
 
-bench: bench-epmd bench-policy bench-bridge bench-filter
+bench: bench-epmd bench-policy bench-bridge bench-filter bench-sites
 
 ## bench-epmd: stock epmd vs distgate, PORT_PLEASE2 lookups at 900 and 10,000 names.
 bench-epmd: deps build
@@ -79,6 +80,15 @@ test-wan-long: build
 ## 400 Mbit/s; (b) 40 ms, 1% loss, 400 Mbit/s; (c) 150 ms, 0.1% loss, 200 Mbit/s.
 bench-wan: deps build
 	$(GO) run ./bench/bridgebench -distgate $(BIN) -wan a,b,c -duration 8s -rounds 1
+
+## etcd: etcd's server, the version go.mod pins as a tool, for the site tests and bench-sites.
+etcd:
+	$(GO) build -o bin/etcd go.etcd.io/etcd/server/v3
+
+## bench-sites: sites of many hosts on a 3-member etcd: edge failover, directory propagation,
+## an agent's lookups against a standalone gateway, an edge with 10,000 registrations.
+bench-sites: deps build etcd
+	$(GO) run ./bench/sitesbench -distgate $(BIN) -etcd bin/etcd
 
 clean:
 	rm -rf bin

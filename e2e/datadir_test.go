@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -53,8 +54,20 @@ func runRefused(t *testing.T, env []string, cred *syscall.Credential, bin, file,
 	}
 	var buf syncBuffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	// A binary copied just now may still be open for writing in a child
+	// another test forked meanwhile (until it execs): ETXTBSY for a moment.
+	for try := 0; ; try++ {
+		err := cmd.Start()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.ETXTBSY) || try == 50 {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		c := exec.Command(cmd.Path, cmd.Args[1:]...)
+		c.Env, c.SysProcAttr, c.Stdout, c.Stderr = cmd.Env, cmd.SysProcAttr, cmd.Stdout, cmd.Stderr
+		cmd = c
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()

@@ -299,3 +299,12 @@ func (r *Registry) Nodes() []NodeInfo {
 	}
 	return out
 }
+
+// Node returns the registration held by a connection.
+func (r *Registry) Node(ownerID uint64) (NodeInfo, bool) {
+	e, ok := r.byID[ownerID]
+	if !ok {
+		return NodeInfo{}, false
+	}
+	return NodeInfo{Name: e.name, Host: e.host, NodeType: e.nodeType, Creation: e.counter, Transports: slices.Clone(e.transports)}, true
+}

@@ -67,10 +67,28 @@ type Config struct {
 	// registration (Registry.Owner), so that a gateway can tell the node
 	// that registered a name from another local process that claims it.
 	PeerUID func(c net.Conn) (uid uint32, ok bool)
+	// Claims, when set, is asked to claim each registration beyond this
+	// host (the directory of a site of many hosts) before it is answered,
+	// and told of its changes and its end. A refused claim is answered as
+	// OTP's epmd answers a name registered twice.
+	Claims Claims
 	// Public, when set, makes this an internet-facing EPMD: it never
 	// registers, dumps, kills or stops, whatever the peer's address, and
 	// answers PORT_PLEASE2 and NAMES as Public decides.
 	Public Public
+}
+
+// Claims carry this host's registrations beyond it (Config.Claims). Its
+// methods are called without the server's locks held; Claim may take a
+// network round trip, which the registering node waits for.
+type Claims interface {
+	// Claim is asked when a node has registered: an error refuses the
+	// registration, which is then undone.
+	Claim(n NodeInfo) error
+	// Update is told when a registration changed (ADD_TRANSPORTS).
+	Update(n NodeInfo)
+	// Release is told when a claimed registration ended.
+	Release(name string, creation uint32)
 }
 
 // Public is the policy of an internet-facing EPMD (Config.Public). The
@@ -684,6 +702,11 @@ func (s *Server) alive2(id uint64, c net.Conn, req []byte, bp *[readBufLen]byte)
 	s.regMu.Lock()
 	counter, err := s.reg.Register(reg, owner, s.cfg.Now().Unix())
 	s.regMu.Unlock()
+	if err == nil {
+		if err = s.claim(id); err == nil && s.cfg.Claims != nil {
+			defer s.cfg.Claims.Release(a.Name, counter)
+		}
+	}
 	if err != nil {
 		s.log.Debug("epmd: alive2 refused", "name", a.Name, "err", err)
 		if s.reply(c, appendAlive2Reply(nil, a.HighVsn, false, 0)) == nil {
@@ -714,6 +737,25 @@ func (s *Server) holdUntilClosed(id uint64, c net.Conn) {
 	}
 }
 
+// claim asks Config.Claims to claim the registration of connection id;
+// a refusal undoes it and is returned as ErrNameInUse.
+func (s *Server) claim(id uint64) error {
+	if s.cfg.Claims == nil {
+		return nil
+	}
+	s.regMu.RLock()
+	n, ok := s.reg.Node(id)
+	s.regMu.RUnlock()
+	if !ok {
+		return nil
+	}
+	if err := s.cfg.Claims.Claim(n); err != nil {
+		s.unregister(id)
+		return fmt.Errorf("epmd: register %q: %w: %w", n.Name, ErrNameInUse, err)
+	}
+	return nil
+}
+
 func (s *Server) unregister(id uint64) {
 	s.regMu.Lock()
 	name, ok := s.reg.UnregisterOwner(id)
@@ -741,6 +783,11 @@ func (s *Server) registerX(id uint64, c net.Conn, req []byte, bp *[readBufLen]by
 	s.regMu.Lock()
 	counter, err := s.reg.Register(reg, owner, s.cfg.Now().Unix())
 	s.regMu.Unlock()
+	if err == nil {
+		if err = s.claim(id); err == nil && s.cfg.Claims != nil {
+			defer s.cfg.Claims.Release(reg.Name, counter)
+		}
+	}
 	switch {
 	case errors.Is(err, ErrNameInUse):
 		fail(StatusNameInUse, fmt.Sprintf("the name %s is registered by another node", reg.Name))
@@ -773,6 +820,13 @@ func (s *Server) registerX(id uint64, c net.Conn, req []byte, bp *[readBufLen]by
 		st, msg := StatusOK, ""
 		if err != nil {
 			st, msg = StatusBadRequest, err.Error()
+		} else if s.cfg.Claims != nil {
+			s.regMu.RLock()
+			n, ok := s.reg.Node(id)
+			s.regMu.RUnlock()
+			if ok {
+				s.cfg.Claims.Update(n)
+			}
 		}
 		if s.reply(c, appendCreationReply(nil, respAddTranspts, st, counter, msg)) != nil {
 			return

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/distgate/distgate/gateway/admit"
+	"github.com/distgate/distgate/gateway/directory"
 	"github.com/distgate/distgate/gateway/events"
 	"github.com/distgate/distgate/gateway/ui"
 	"github.com/distgate/distgate/wasm"
@@ -82,6 +83,8 @@ type adminDeps struct {
 	status   func() Status // the gateway's
 	engine   *wasm.Engine
 	policies *policyRouter
+	shared   *policySync          // the site's shared policies; nil for a standalone gateway
+	dir      *directory.Directory // the site directory; nil for a standalone gateway
 	logs     *policyLogs
 	nodes    *nodes
 	metrics  *prometheus.Registry
@@ -122,6 +125,7 @@ func newAdminServer(listen, probes, token string, d adminDeps) (*adminServer, er
 	a.mux.HandleFunc("GET /v1/events", a.getEvents)
 	a.mux.HandleFunc("POST /v1/ui/login", a.uiLogin)
 	a.registerPolicyRoutes()
+	a.registerSiteRoutes()
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics, promhttp.HandlerOpts{}))
 	// Go's profiler, behind the same token: `go tool pprof` with
 	// -http-header or curl -H "Authorization: Bearer ...".

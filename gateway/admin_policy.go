@@ -102,6 +102,7 @@ func (a *adminServer) pushPolicy(w http.ResponseWriter, r *http.Request) {
 		writePolicyError(w, err)
 		return
 	}
+	a.share(w, r, r.PathValue("name"))
 	v.Config = nil
 	writeJSON(w, http.StatusCreated, v)
 }
@@ -122,6 +123,7 @@ func (a *adminServer) removePolicy(w http.ResponseWriter, r *http.Request) {
 		writePolicyError(w, err)
 		return
 	}
+	a.share(w, r, r.PathValue("name"))
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -139,6 +141,7 @@ func (a *adminServer) activatePolicy(w http.ResponseWriter, r *http.Request) {
 		writePolicyError(w, err)
 		return
 	}
+	a.share(w, r, r.PathValue("name"))
 	v.Config = nil
 	writeJSON(w, http.StatusOK, v)
 }
@@ -150,8 +153,25 @@ func (a *adminServer) rollbackPolicy(w http.ResponseWriter, r *http.Request) {
 		writePolicyError(w, err)
 		return
 	}
+	a.share(w, r, r.PathValue("name"))
 	v.Config = nil
 	writeJSON(w, http.StatusOK, v)
+}
+
+// share publishes a policy's new state to the other gateways of the site
+// (a gateway with a site directory). Done here, the change stands; one
+// that could not be shared (etcd away) is said in the answer's header
+// X-Distgate-Shared, and the site converges at the next change.
+func (a *adminServer) share(w http.ResponseWriter, r *http.Request, name string) {
+	if a.shared == nil {
+		return
+	}
+	if err := a.shared.publish(r.Context(), name); err != nil {
+		a.shared.log.Error("policy changed here but not shared with the site", "policy", name, "err", err)
+		w.Header().Set("X-Distgate-Shared", "failed: "+err.Error())
+		return
+	}
+	w.Header().Set("X-Distgate-Shared", "site")
 }
 
 // PolicyTest is the body of POST /v1/policies/{name}/test.

@@ -40,7 +40,7 @@ func TestProbes(t *testing.T) {
 	s := prepareSite(t, "site-a")
 	s.cfg.Admin.Probes = "127.0.0.1:0"
 	// A peer nobody answers for: its link goes down at the first dial.
-	s.cfg.Peers = []PeerConfig{{Site: "site-z", TLS: freeTCP(t), Identity: s.id.ID.String()}}
+	s.cfg.Peers = []PeerConfig{{Site: "site-z", TLS: Addrs{freeTCP(t)}, Identity: s.id.ID.String()}}
 	s.cfg.Routes = []RouteConfig{{Match: "*@*.site-z.example", Site: "site-z", Transport: "tls"}}
 	s.start(t)
 	admin, probes := "http://"+s.gw.AdminAddr(), "http://"+s.gw.admin.probesAddr()

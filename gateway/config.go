@@ -24,6 +24,14 @@ type Config struct {
 	// DataDir holds the identity key, certificates, policies and the admin
 	// token.
 	DataDir string `yaml:"data_dir"`
+	// Role is "standalone" (the default: EPMD, links and edge in one
+	// process, no etcd), "agent" (one per host of a site of many hosts:
+	// its EPMD, publishing the host's registrations in the site directory)
+	// or "edge" (two or more per site: links to other sites, connections
+	// to nodes on any host of the site). Agents and edges need cluster.
+	Role string `yaml:"role"`
+	// Cluster is the site directory on etcd, for agents and edges.
+	Cluster ClusterConfig `yaml:"cluster"`
 
 	EPMD   EPMDConfig   `yaml:"epmd"`
 	Admin  AdminConfig  `yaml:"admin"`
@@ -68,6 +76,32 @@ type AdminConfig struct {
 	// NodeMetrics, when above zero, labels per-node metrics with node
 	// names, up to this many names (the others count as "_other").
 	NodeMetrics int `yaml:"node_metrics"`
+}
+
+// ClusterConfig is where the site directory lives: etcd, and how this
+// gateway appears in it.
+type ClusterConfig struct {
+	// Endpoints are etcd's client URLs ("https://10.0.0.5:2379").
+	Endpoints []string `yaml:"endpoints"`
+	// Cert and Key are this gateway's etcd client certificate, CA the
+	// bundle that signs etcd's servers; without them the connection is
+	// plain (a test cluster on loopback).
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	CA   string `yaml:"ca"`
+	// Prefix is the key prefix of distgate's sites in etcd; "/distgate/"
+	// by default.
+	Prefix string `yaml:"prefix"`
+	// LeaseTTL is how long this gateway's records outlive it when it dies
+	// without a clean stop; 10s by default.
+	LeaseTTL Duration `yaml:"lease_ttl"`
+	// Member names this gateway in the directory; the host name and a
+	// random suffix by default (a new one at each start).
+	Member string `yaml:"member"`
+	// Address is this host's address on the site network: where an
+	// agent's nodes are reached, where an edge's links are dialled by the
+	// site's agents. The first non-loopback address by default.
+	Address string `yaml:"address"`
 }
 
 // LinksConfig configures the listeners peer gateways dial.
@@ -211,11 +245,13 @@ type RemoteRule struct {
 type PeerConfig struct {
 	// Site is the peer's site name.
 	Site string `yaml:"site"`
-	// QUIC and TLS are the peer's link addresses (host:port); at least
-	// one is needed. A route that names no transport takes QUIC when the
-	// peer has a QUIC address, else TLS.
-	QUIC string `yaml:"quic"`
-	TLS  string `yaml:"tls"`
+	// QUIC and TLS are the peer's link addresses (host:port), one or a
+	// list: the edges of a site of many hosts, or a DNS name with a record
+	// for each. At least one is needed. Links go to the healthiest edge
+	// and fail over to another. A route that names no transport takes
+	// QUIC when the peer has a QUIC address, else TLS.
+	QUIC Addrs `yaml:"quic"`
+	TLS  Addrs `yaml:"tls"`
 	// Identity pins the peer's identity, as `distgate id` prints it.
 	Identity string `yaml:"identity"`
 	// CA is a PEM bundle that signs the peer's link certificate, checked
@@ -232,6 +268,11 @@ type RouteConfig struct {
 	// Site routes matching nodes via that peer; "local" (or empty with
 	// Deny unset) answers from this host's registry.
 	Site string `yaml:"site"`
+	// Via, when set, is the peer the route's streams go to when Site is
+	// not one: a transit site, whose own routes lead on to Site ("site-c
+	// via site-b"). Each gateway on the way authorizes the stream; a loop
+	// of routes ends at linkwire.MaxHops.
+	Via string `yaml:"via"`
 	// Transport is "quic" or "tls"; the peer's first configured one when
 	// empty.
 	Transport string `yaml:"transport"`
@@ -251,6 +292,30 @@ type RouteConfig struct {
 	// peers' callers, TLS callers) are filtered whenever the policy is
 	// uploaded.
 	Filter bool `yaml:"filter"`
+}
+
+// Addrs is one address or a list of them, in YAML a scalar or a sequence.
+type Addrs []string
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (a *Addrs) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var s string
+		if err := n.Decode(&s); err != nil {
+			return err
+		}
+		*a = nil
+		if s != "" {
+			*a = Addrs{s}
+		}
+		return nil
+	}
+	var l []string
+	if err := n.Decode(&l); err != nil {
+		return err
+	}
+	*a = l
+	return nil
 }
 
 // Duration is a time.Duration written as "3s", "250ms" in YAML.
@@ -289,6 +354,11 @@ const (
 	DefaultPolicyCall      = 10 * time.Millisecond
 	DefaultRenewCheck      = 10 * time.Minute
 	DefaultSite            = "local"
+	DefaultClusterPrefix   = "/distgate/"
+	DefaultLeaseTTL        = 10 * time.Second
+	roleStandalone         = "standalone"
+	roleAgent              = "agent"
+	roleEdge               = "edge"
 	defaultLookupPolicy    = "lookup"
 	defaultAuthorizePolicy = "authorize"
 	defaultFilterPolicy    = "filter"
@@ -332,6 +402,9 @@ func LoadConfig(file string) (Config, error) {
 	for i := range cfg.Peers {
 		rel(&cfg.Peers[i].CA)
 	}
+	rel(&cfg.Cluster.Cert)
+	rel(&cfg.Cluster.Key)
+	rel(&cfg.Cluster.CA)
 	rel(&cfg.Public.ClientCA)
 	rel(&cfg.ACME.TrustedRoots)
 	rel(&cfg.Remote.ClientCA)
@@ -363,6 +436,23 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.DataDir == "" {
 		c.DataDir = datadir.Default()
+	}
+	if c.Role == "" {
+		c.Role = roleStandalone
+	}
+	if c.Role != roleStandalone {
+		if c.Cluster.Prefix == "" {
+			c.Cluster.Prefix = DefaultClusterPrefix
+		}
+		if c.Cluster.LeaseTTL == 0 {
+			c.Cluster.LeaseTTL = Duration(DefaultLeaseTTL)
+		}
+	}
+	switch c.Role {
+	case roleEdge:
+		c.EPMD.Disabled = true // the agents of the site are the EPMDs
+	case roleAgent:
+		c.Links.Off = true // an agent dials its site's edges; nothing dials it
 	}
 	if c.EPMD.Listen == "" {
 		c.EPMD.Listen = DefaultEPMDListen

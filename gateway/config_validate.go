@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/distgate/distgate/gateway/link"
 	"github.com/distgate/distgate/gateway/pki"
@@ -112,11 +114,15 @@ func (c Config) Validate() error {
 			bad(key+".site", "%q is this gateway's own site", p.Site)
 		}
 		sites[p.Site] = true
-		if p.QUIC == "" && p.TLS == "" {
+		if len(p.QUIC) == 0 && len(p.TLS) == 0 {
 			bad(key, "give the peer's quic or tls address")
 		}
-		checkAddr(key+".quic", "udp", p.QUIC, true)
-		checkAddr(key+".tls", "tcp", p.TLS, true)
+		for j, a := range p.QUIC {
+			checkAddr(listKey(key+".quic", j, len(p.QUIC)), "udp", a, true)
+		}
+		for j, a := range p.TLS {
+			checkAddr(listKey(key+".tls", j, len(p.TLS)), "tcp", a, true)
+		}
 		if p.Identity == "" && p.CA == "" {
 			bad(key, "give the peer's identity (distgate id) or a ca bundle to trust")
 		}
@@ -136,14 +142,76 @@ func (c Config) Validate() error {
 		switch {
 		case r.Deny != "" && r.Site != "":
 			bad(key, "a route either denies or leads to a site, not both")
-		case r.Site != "" && r.Site != routeSiteLocal && !sites[r.Site]:
+		case r.Via != "" && (r.Site == "" || r.Site == routeSiteLocal || r.Deny != ""):
+			bad(key+".via", "a route via a transit site names the site it leads to")
+		case r.Via != "" && !sites[r.Via] && c.Role != roleAgent:
+			bad(key+".via", "%q is not a configured peer", r.Via)
+		case r.Via == "" && r.Site != "" && r.Site != routeSiteLocal && !sites[r.Site] && c.Role != roleAgent:
 			bad(key+".site", "%q is not a configured peer", r.Site)
 		}
 		if _, err := link.ParseTransport(r.Transport); err != nil {
 			bad(key+".transport", "%q: want quic or tls", r.Transport)
 		}
 	}
+	c.validateCluster(bad)
 	return errors.Join(errs...)
+}
+
+// listKey names the j-th of n values of a key that takes one or a list.
+func listKey(key string, j, n int) string {
+	if n == 1 {
+		return key
+	}
+	return fmt.Sprintf("%s[%d]", key, j)
+}
+
+// validateCluster checks the role and the cluster section.
+func (c Config) validateCluster(bad func(key, format string, args ...any)) {
+	switch c.Role {
+	case "", roleStandalone:
+		if len(c.Cluster.Endpoints) > 0 {
+			bad("cluster", "a standalone gateway has no site directory: set role to agent or edge")
+		}
+		return
+	case roleAgent, roleEdge:
+	default:
+		bad("role", "%q: want standalone, agent or edge", c.Role)
+		return
+	}
+	if len(c.Cluster.Endpoints) == 0 {
+		bad("cluster.endpoints", "an %s needs the site directory: give etcd's client URLs", c.Role)
+	}
+	for i, e := range c.Cluster.Endpoints {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(fmt.Sprintf("cluster.endpoints[%d]", i), "%q: want http://host:port or https://host:port", e)
+		}
+	}
+	if (c.Cluster.Cert == "") != (c.Cluster.Key == "") {
+		bad("cluster.cert", "give both the client certificate and its key")
+	}
+	if c.Cluster.Prefix != "" && (!strings.HasPrefix(c.Cluster.Prefix, "/") || !strings.HasSuffix(c.Cluster.Prefix, "/")) {
+		bad("cluster.prefix", "%q: want a prefix that starts and ends with /", c.Cluster.Prefix)
+	}
+	if ttl := c.Cluster.LeaseTTL.Std(); ttl != 0 && (ttl < 2*time.Second || ttl > time.Hour) {
+		bad("cluster.lease_ttl", "%s: want 2s to 1h", ttl)
+	}
+	if m := c.Cluster.Member; m != "" && (!validName(m) || strings.Contains(m, "/")) {
+		bad("cluster.member", "%q: use letters, digits, '.', '-' and '_'", m)
+	}
+	if a := c.Cluster.Address; a != "" {
+		if ip, err := netip.ParseAddr(a); err != nil || ip.IsUnspecified() {
+			bad("cluster.address", "%q is not an IP address of this host", a)
+		}
+	}
+	if c.Site == "" {
+		bad("site", "an %s needs its site's name", c.Role)
+	}
+	if c.Role == roleEdge && (c.Public.EPMD != "" || c.Public.Address != "") {
+		bad("public", "an edge runs no EPMD (its site's agents do): the public EPMD and TLS termination run on a standalone gateway")
+	}
+	if c.Role == roleAgent && len(c.Peers) > 0 {
+		bad("peers", "an agent reaches other sites through its site's edges: peers are the edges' to configure")
+	}
 }
 
 // checkHostPort checks an address to listen on or, with dial, to dial: a

@@ -9,6 +9,11 @@
 // which asks its policy, finds the target in its registry and connects to
 // it. Distribution bytes pass unchanged.
 //
+// A gateway has a role: standalone (everything in one process, no etcd),
+// agent (a host's EPMD in a site of many hosts) or edge (links to other
+// sites, connections to any host of its site); cluster.go joins the site
+// directory to the parts, policysync.go keeps the site's policies alike.
+//
 // The package itself keeps what joins the parts: the configuration (read
 // only by New, which hands each part the values it uses), routing (the
 // Router, the built-in router and the uploaded policies, the EPMD
@@ -28,6 +33,8 @@
 //	admit      the admission limiter of listeners reachable from outside
 //	localpeer  who owns the other end of a loopback connection (its uid: sock_diag on Linux)
 //	datadir    the data directory: its files and atomic writes
+//	directory  the site directory on etcd of agents and edges: a pure cache kept by one
+//	           watch, the gateway's lease, name claims, shared policies, certificate storage
 //	events     the event log: relays established, ended (and why), refused; links up and down (pure)
 //	distfilter the distribution stream after the handshake: packets, headers, atom cache, control messages, calls (pure)
 //	filtering  the message filter of relays: the filter policy's verdicts, per-shape caches, counts, refusal log
@@ -43,6 +50,7 @@
 //	ports      -> admit
 //	relay      -> handshake, events
 //	pki        -> datadir
+//	directory  -> epmd (and etcd's client, certmagic)
 //
 // Two cuts differ from the obvious ones. The port pool is a part of its
 // own, under both proxy and terminate, because the two kinds of port

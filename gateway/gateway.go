@@ -12,9 +12,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddyserver/certmagic"
+
 	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/gateway/admit"
 	"github.com/distgate/distgate/gateway/datadir"
+	"github.com/distgate/distgate/gateway/directory"
 	"github.com/distgate/distgate/gateway/events"
 	"github.com/distgate/distgate/gateway/filtering"
 	"github.com/distgate/distgate/gateway/link"
@@ -39,6 +42,9 @@ type Options struct {
 // them to close them and to report on them; the parts never hold it.
 type Gateway struct {
 	site      string
+	role      string
+	dir       *directory.Directory // the site directory; nil for a standalone gateway
+	shared    *policySync          // the site's shared policies; nil for a standalone gateway
 	version   string
 	log       *slog.Logger
 	started   time.Time
@@ -63,7 +69,8 @@ type Gateway struct {
 	queries   *queries
 	admin     *adminServer
 
-	wg        sync.WaitGroup // the EPMD servers' loops
+	wg        sync.WaitGroup // the EPMD servers' loops, the load publisher
+	bgCancel  context.CancelFunc
 	closeOnce sync.Once
 	serveErr  chan error
 }
@@ -81,8 +88,10 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	gw := &Gateway{site: cfg.Site, version: opts.Version, log: log, started: time.Now(), serveErr: make(chan error, 4),
+	gw := &Gateway{site: cfg.Site, role: cfg.Role, version: opts.Version, log: log, started: time.Now(), serveErr: make(chan error, 4),
 		events: events.NewLog(eventRing, log.With("component", "events"), nil)}
+	bg, bgCancel := context.WithCancel(context.Background())
+	gw.bgCancel = bgCancel
 	g = gw
 	defer func() {
 		if err != nil {
@@ -109,7 +118,14 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		Logger: log.With("component", "filter"), Events: g.events, Timed: g.metrics.decided,
 	})
 	g.policies.changed = g.filters.Changed
-	g.nodes = &nodes{site: cfg.Site, certNames: map[string]bool{}} // its EPMD comes below
+	if cfg.Role != roleStandalone {
+		g.shared = newPolicySync(g.engine, g.policies, log.With("component", "shared-policies"))
+		if g.dir, err = newDirectory(cfg, g.identity, g.shared.kick, log); err != nil {
+			return nil, err
+		}
+		g.shared.start(bg, g.dir)
+	}
+	g.nodes = &nodes{site: cfg.Site, dir: g.dir, certNames: map[string]bool{}} // its EPMD comes below
 	for _, n := range append(slices.Clone(cfg.Links.Names), cfg.ACME.Names...) {
 		g.nodes.certNames[strings.ToLower(n)] = true
 	}
@@ -121,9 +137,13 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if err != nil {
 		return nil, err
 	}
+	var acmeStorage certmagic.Storage
+	if g.dir != nil {
+		acmeStorage = directory.NewStorage(g.dir)
+	}
 	if g.certs, err = pki.NewManager(ctx, pki.Options{
 		DataDir: cfg.DataDir, Site: cfg.Site, Names: cfg.Links.Names,
-		Builtin: &pki.BuiltinIssuer{Identity: g.identity}, ACME: acme,
+		Builtin: &pki.BuiltinIssuer{Identity: g.identity}, ACME: acme, ACMEStorage: acmeStorage,
 		RenewCheck: cfg.ACME.RenewCheck.Std(), RetryMin: acmeRetryMin, RetryMax: acmeRetryMax,
 	}, log); err != nil {
 		return nil, err
@@ -136,7 +156,15 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	for _, p := range cfg.Peers {
 		peers = append(peers, link.Peer{Site: p.Site, QUIC: p.QUIC, TLS: p.TLS})
 	}
+	var edges func() (quic, tls []string)
+	if g.dir != nil {
+		trust = trust.WithMembers(cfg.Site, siteMembers{g.dir})
+		if cfg.Role == roleAgent {
+			edges = siteEdges(g.dir)
+		}
+	}
 	if g.links, err = link.New(link.Config{
+		Site: cfg.Site, SiteEdges: edges,
 		QUIC: cfg.Links.QUIC, TLS: cfg.Links.TLS, Peers: peers, Certs: g.certs, Trust: trust,
 		Idle: cfg.Proxy.Idle.Std(), DefaultLiveness: DefaultLiveness, DialTimeout: linkDialTimeout, AcceptIdle: linkAcceptIdle,
 		Admit: edgeLimits(), QueryStreams: queryStreams, TLSDials: linkTLSDials, OnDial: g.metrics.dialed, OnState: observer.linkChanged, Logger: log,
@@ -153,6 +181,9 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	})
 	if !cfg.EPMD.Disabled {
 		res := &resolver{router: &g.router, nodes: g.nodes, links: g.links, proxies: g.proxies, metrics: g.metrics, log: log}
+		if cfg.Role == roleAgent {
+			res.viaSite = cfg.Site // remote nodes are reached through the site's edges
+		}
 		if err = g.startEPMD(ctx, cfg.EPMD, res); err != nil {
 			return nil, err
 		}
@@ -171,16 +202,20 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	g.metrics.reg.MustRegister(&partsCollector{site: cfg.Site, version: opts.Version, started: g.started, links: g.links,
 		certs: g.certs, nodes: g.nodes, epmds: map[string]*epmd.Server{"local": g.epmd, "public": g.public}})
 	// Peers' streams are served once everything they reach is in place.
-	in := &inbound{router: &g.router, links: g.links, nodes: g.nodes, queries: g.queries, relays: g.relays, bufs: bufs,
-		filters: g.filters, log: log}
+	in := &inbound{site: cfg.Site, agent: cfg.Role == roleAgent, router: &g.router, nodes: g.nodes, queries: g.queries, relays: g.relays,
+		links: g.links, bufs: bufs, filters: g.filters, log: log}
 	g.links.Serve(in.serveStream)
 	token, err := datadir.LoadOrCreateToken(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Role == roleEdge {
+		g.wg.Add(1)
+		go g.publishLoad(bg)
+	}
 	page := ui.New(ui.Config{State: g.page, Logger: log.With("component", "ui")})
 	if g.admin, err = newAdminServer(cfg.Admin.Listen, cfg.Admin.Probes, token, adminDeps{
-		status: g.Status, engine: g.engine, policies: g.policies, logs: logs, nodes: g.nodes, metrics: g.metrics.reg,
+		status: g.Status, engine: g.engine, policies: g.policies, shared: g.shared, dir: g.dir, logs: logs, nodes: g.nodes, metrics: g.metrics.reg,
 		lookup: cfg.Policy.Lookup, authorize: cfg.Policy.Authorize, filter: cfg.Policy.Filter, fail: g.fail,
 		events: g.events, ready: g.ready, ui: page, decisionP99: g.metrics.decisionP99,
 	}); err != nil {
@@ -191,7 +226,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if g.queries.ln != nil {
 		remote = g.queries.ln.Addr().String()
 	}
-	log.Info("distgate running", "site", cfg.Site, "identity", g.identity.ID.String(), "epmd", addrString(g.epmdLn),
+	log.Info("distgate running", "site", cfg.Site, "role", cfg.Role, "identity", g.identity.ID.String(), "epmd", addrString(g.epmdLn),
 		"admin", g.admin.addr(), "probes", g.admin.probesAddr(), "public_epmd", addrString(g.publicLn), "remote", remote,
 		"quic", netAddrString(quicAddr), "tls", netAddrString(tlsAddr), "data_dir", cfg.DataDir)
 	return g, nil
@@ -207,7 +242,12 @@ func (g *Gateway) startEPMD(ctx context.Context, c EPMDConfig, res epmd.Resolver
 		return fmt.Errorf("epmd.listen: %w", err)
 	}
 	g.epmdLn = ln
+	var cl epmd.Claims
+	if g.dir != nil {
+		cl = claims{dir: g.dir, host: thisHost(c)} // the agent publishes its host's registrations
+	}
 	g.epmd = epmd.NewServer(epmd.Config{
+		Claims:    cl,
 		Port:      ln.Addr().(*net.TCPAddr).Port,
 		Relaxed:   c.Relaxed,
 		HostNames: c.Hosts,
@@ -220,6 +260,7 @@ func (g *Gateway) startEPMD(ctx context.Context, c EPMDConfig, res epmd.Resolver
 		// and stops with the gateway (SIGTERM).
 		NoKill: true,
 	})
+
 	g.nodes.epmd = g.epmd // before the EPMD serves anyone
 	g.serve(g.epmd, ln)
 	return nil
@@ -356,7 +397,16 @@ func (g *Gateway) Close() error {
 		if g.epmd != nil {
 			g.epmd.Close()
 		}
+		if g.bgCancel != nil {
+			g.bgCancel()
+		}
 		g.wg.Wait()
+		if g.shared != nil {
+			g.shared.wait()
+		}
+		if g.dir != nil {
+			g.dir.Close() // the lease revoked: this gateway's records leave the directory at once
+		}
 		if g.links != nil {
 			g.links.Close()
 		}

@@ -86,7 +86,7 @@ func prepareSite(t testing.TB, name string) *site {
 
 // peerOf describes s as a peer of another site.
 func (s *site) peerOf() PeerConfig {
-	return PeerConfig{Site: s.name, QUIC: s.quic, TLS: s.tls, Identity: s.id.ID.String()}
+	return PeerConfig{Site: s.name, QUIC: Addrs{s.quic}, TLS: Addrs{s.tls}, Identity: s.id.ID.String()}
 }
 
 func (s *site) start(t testing.TB) {

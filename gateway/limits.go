@@ -48,6 +48,13 @@ const (
 	minLiveness = time.Second
 	maxLiveness = 10 * time.Minute
 
+	// loadEvery is how often an edge publishes its relay count in the
+	// site directory (when it changed): agents prefer the least loaded.
+	loadEvery = 5 * time.Second
+	// policySyncTimeout bounds one reconciliation of the site's shared
+	// policies with the local engine (fetching a module, compiling it).
+	policySyncTimeout = time.Minute
+
 	// acmeRetryMin and acmeRetryMax space the attempts to obtain a public
 	// name's certificate while the ACME CA fails: doubling from the first
 	// to the second.

@@ -180,7 +180,7 @@ func TestLinkPeerStalls(t *testing.T) {
 				proxy = newStallProxy(t, b.quic)
 			}
 			peer := b.peerOf()
-			peer.TLS, peer.QUIC = proxy.tcpAddr(), proxy.udpAddr()
+			peer.TLS, peer.QUIC = Addrs{proxy.tcpAddr()}, Addrs{proxy.udpAddr()}
 			a.cfg.Peers = []PeerConfig{peer}
 			a.cfg.Routes = []RouteConfig{{Match: "*@*.site-b.example", Site: "site-b", Transport: transport, Liveness: Duration(liveness)}}
 			a.start(t)

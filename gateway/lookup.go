@@ -22,6 +22,9 @@ type resolver struct {
 	proxies *proxy.Ports
 	metrics *metrics
 	log     *slog.Logger
+	// viaSite, for an agent, is its own site: a route to another site
+	// leads to one of its site's edges, whose own routes go on.
+	viaSite string
 }
 
 // lookupRequest is the one builder of the policies' LookupRequest: what
@@ -39,11 +42,24 @@ func lookupRequest(q epmd.Query) abi.LookupRequest {
 
 // Resolve implements epmd.Resolver.
 func (r *resolver) Resolve(ctx context.Context, q epmd.Query) epmd.Answer {
+	q = r.siteQuery(q)
 	req := lookupRequest(q)
 	rt := r.router.Lookup(ctx, &req)
 	ans := r.answer(q, req.Node(), rt)
 	r.metrics.lookups.WithLabelValues(rt.Kind.String(), ans.Status.String()).Inc()
 	return ans
+}
+
+// siteQuery completes a query for a node of another host of the site,
+// which is this site's: the policies see it as a node of this host, at its
+// host's address, from the directory's cache (no etcd round trip).
+func (r *resolver) siteQuery(q epmd.Query) epmd.Query {
+	if !q.Registered && q.Host != "" && r.nodes.dir != nil {
+		if sn, ok := r.nodes.dir.Lookup(q.Name, q.Host); ok {
+			q.Local, q.Registered, q.LocalHost = sn.Endpoints(q.Accept), true, true
+		}
+	}
+	return q
 }
 
 // answer turns a route into the EPMD's answer.
@@ -65,7 +81,11 @@ func (r *resolver) answer(q epmd.Query, node string, rt abi.Route) epmd.Answer {
 		if q.Host == "" {
 			return epmd.Answer{Status: epmd.StatusNotFound, Message: "a remote node is looked up by its full name"}
 		}
-		if !r.links.HasPeer(rt.Site) {
+		site := rt.Site
+		if r.viaSite != "" {
+			site = r.viaSite
+		}
+		if !r.links.HasPeer(site) {
 			r.log.Error("lookup routed to a site that is not a configured peer", "node", node, "site", rt.Site)
 			return epmd.Answer{Status: epmd.StatusUnavailable, Message: "the route of " + node + " leads to site " + rt.Site + ", which is not a configured peer"}
 		}
@@ -77,7 +97,7 @@ func (r *resolver) answer(q epmd.Query, node string, rt abi.Route) epmd.Answer {
 		}
 		transport, _ := link.ParseTransport(rt.Transport) // validated with the route
 		port, err := r.proxies.Port(node, proxy.Route{
-			Site: rt.Site, Transport: transport,
+			Site: site, Transport: transport,
 			Liveness: time.Duration(rt.Options.LivenessTimeoutMS) * time.Millisecond,
 			Tick:     time.Duration(rt.Options.TickMS) * time.Millisecond,
 			Filter:   rt.Options.Filter,

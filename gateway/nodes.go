@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/gateway/directory"
 )
 
 // nodes are the nodes of this host, as the gateway's parts see them: the
@@ -15,6 +16,9 @@ import (
 type nodes struct {
 	site string // for errors
 	epmd *epmd.Server
+	// dir is the site directory of an agent or an edge: the nodes of the
+	// site's other hosts; nil for a standalone gateway.
+	dir *directory.Directory
 	// certNames are the names the gateway has certificates for
 	// (links.names, acme.names), lower case: TLS callers may give them as
 	// server names for any node of this host.
@@ -83,17 +87,45 @@ func (n *nodes) tcpTarget(name string) (string, error) {
 // name>. It fails when the host part names no host this gateway serves
 // for that name. Every rule and policy decides on this name, so that one
 // written for db@h1.example is not bypassed by asking for db@localhost.
+//
+// With a site directory, a node of another host of the site is named as
+// its agent published it: name@<its host>.
 func (n *nodes) canonical(node string) (string, error) {
-	if n == nil || n.epmd == nil {
+	if n == nil || (n.epmd == nil && n.dir == nil) {
 		return "", errNoEPMD
 	}
 	name, host := epmd.SplitNode(node)
-	var regHost string
-	n.epmd.Registry(func(r *epmd.Registry) { regHost = r.Host(name) })
-	if host != "" && !n.epmd.IsLocalHost(host) && !strings.EqualFold(host, regHost) {
-		return "", fmt.Errorf("host %s is not served by site %s", host, n.site)
+	if n.epmd != nil {
+		var regHost string
+		n.epmd.Registry(func(r *epmd.Registry) { regHost = r.Host(name) })
+		if host == "" || n.epmd.IsLocalHost(host) || strings.EqualFold(host, regHost) {
+			return n.canonicalOf(name, regHost), nil
+		}
 	}
-	return n.canonicalOf(name, regHost), nil
+	if n.dir != nil && host != "" {
+		if sn, ok := n.dir.Lookup(name, host); ok {
+			return sn.FullName(), nil
+		}
+	}
+	return "", fmt.Errorf("host %s is not served by site %s", host, n.site)
+}
+
+// siteTCPTarget finds where a node of another host of the site listens
+// for TCP distribution, from the site directory: its registered port at
+// its host's address.
+func (n *nodes) siteTCPTarget(full string) (string, bool) {
+	if n.dir == nil {
+		return "", false
+	}
+	name, host := epmd.SplitNode(full)
+	sn, ok := n.dir.Lookup(name, host)
+	if !ok {
+		return "", false
+	}
+	for _, ep := range sn.Endpoints([]string{"inet_tcp", "inet6_tcp"}) {
+		return net.JoinHostPort(ep.Addr.String(), strconv.Itoa(int(ep.Port))), true
+	}
+	return "", false
 }
 
 // canonicalOf is the full name of a node registered with regHost ("" for

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/distgate/distgate/gateway/directory"
 	"github.com/distgate/distgate/gateway/events"
 	"github.com/distgate/distgate/gateway/link"
 	"github.com/distgate/distgate/gateway/relay"
@@ -46,6 +47,19 @@ type PageGateway struct {
 	QUIC       string    `json:"quic"`
 	TLS        string    `json:"tls"`
 	PublicEPMD string    `json:"public_epmd"`
+	// Directory is the site directory of an agent or an edge; absent for
+	// a standalone gateway.
+	Directory *PageDirectory `json:"directory,omitempty"`
+}
+
+// PageDirectory is the site directory as this gateway's cache holds it.
+type PageDirectory struct {
+	Stale    bool     `json:"stale"`
+	Members  int      `json:"members"`
+	Edges    int      `json:"edges"`
+	Nodes    int      `json:"nodes"`
+	Pending  []string `json:"pending,omitempty"`
+	Rejected int      `json:"rejected,omitempty"`
 }
 
 // PageLink is a peer's link over one transport, with its dials.
@@ -108,6 +122,15 @@ func (g *Gateway) page(_ context.Context) any {
 			EPMD: st.EPMD, QUIC: st.QUIC, TLS: st.TLS, PublicEPMD: st.PublicEPMD},
 		Nodes: st.Registered, Events: nonNil(g.events.Since(0, "", pageEvents)),
 		Links: []PageLink{}, Relays: []PageRelay{}, Remote: []PageRemote{}, Policies: []PagePolicy{}, Certs: []PageCert{}, Refusals: []PageCount{},
+	}
+	if d := st.Directory; d != nil {
+		pd := &PageDirectory{Stale: d.Stale, Members: len(d.Members), Nodes: d.Nodes, Pending: d.Pending, Rejected: d.Rejected}
+		for _, m := range d.Members {
+			if m.Role == directory.RoleEdge {
+				pd.Edges++
+			}
+		}
+		p.Gateway.Directory = pd
 	}
 	p.Ready, p.NotReady = g.ready()
 	counts := gatherCounts(g.metrics.reg)

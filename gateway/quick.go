@@ -64,6 +64,7 @@ func (r *resolver) ResolveQuick(q epmd.Query) (epmd.Answer, bool) {
 	if !ok {
 		return epmd.Answer{}, false
 	}
+	q = r.siteQuery(q)
 	req := lookupRequest(q)
 	rt, ok := qr.LookupQuick(&req)
 	if !ok {

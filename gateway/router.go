@@ -21,9 +21,11 @@ const (
 	ViaLink              // a peer gateway, over a link
 	ViaPublic            // the public EPMD or a TLS termination port
 	ViaRemote            // a remote query with a client certificate
+	ViaSite              // a gateway of this site (an agent), over a site-internal link
 )
 
-// String returns the label value: "local", "link", "public" or "remote".
+// String returns the label value: "local", "link", "public", "remote" or
+// "site".
 func (v Via) String() string {
 	switch v {
 	case ViaLink:
@@ -32,6 +34,8 @@ func (v Via) String() string {
 		return "public"
 	case ViaRemote:
 		return "remote"
+	case ViaSite:
+		return "site"
 	}
 	return "local"
 }
@@ -106,6 +110,9 @@ func newStaticRouter(cfg Config) *staticRouter {
 			rt.Kind = abi.RouteLocal
 		default:
 			rt.Kind, rt.Site, rt.Transport = abi.RouteVia, rc.Site, rc.Transport
+			if rc.Via != "" {
+				rt.Site = rc.Via // the next hop: the transit site's routes lead on
+			}
 		}
 		r.routes = append(r.routes, staticRoute{match: rc.Match, route: rt})
 	}
@@ -144,7 +151,9 @@ func (r *staticRouter) Lookup(_ context.Context, req *abi.LookupRequest) abi.Rou
 }
 
 // Authorize implements Router with the rules of the config file:
-//   - peer gateways may reach, look up and list this site's nodes;
+//   - peer gateways may reach, look up and list this site's nodes, and
+//     reach through this site what its routes lead to;
+//   - the agents of this site may reach what the routes lead to;
 //   - over the public edge, nodes matching public.export may be looked up
 //     and reached, and listed when public.names is set;
 //   - remote clients may do what the remote.allow rule of their identity
@@ -155,6 +164,10 @@ func (r *staticRouter) Lookup(_ context.Context, req *abi.LookupRequest) abi.Rou
 func (r *staticRouter) Authorize(_ context.Context, via Via, req *abi.AuthorizeRequest) abi.Decision {
 	listing := req.Action == abi.ActionList && !req.Lookup
 	switch via {
+	case ViaSite:
+		// The agents of this site: what their routes lead to, this edge
+		// carries on.
+		return abi.Allow()
 	case ViaLink:
 		if r.peers[req.Asker.Site] {
 			return abi.Allow()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/gateway/directory"
 	"github.com/distgate/distgate/gateway/link"
 	"github.com/distgate/distgate/gateway/pki"
 	"github.com/distgate/distgate/gateway/proxy"
@@ -39,6 +40,10 @@ type Status struct {
 	Links       []link.Status   `json:"links"`
 	Proxies     []proxy.Status  `json:"proxies"`
 	Relays      []relay.Status  `json:"relays"`
+	// Directory is the site directory of an agent or an edge (Role):
+	// whether it is stale, its members, the registrations of this host it
+	// holds back or lost. A standalone gateway has none.
+	Directory *directory.Status `json:"directory,omitempty"`
 }
 
 // NodeView is a node registered with this gateway's EPMD.
@@ -54,14 +59,16 @@ type TransportView struct {
 	Address string `json:"address"` // host:port, or the socket path
 }
 
-// roleStandalone is the role of a gateway that is its site on its own.
-const roleStandalone = "standalone"
-
 // Status returns the gateway's state.
 func (g *Gateway) Status() Status {
 	quicAddr, tlsAddr := g.links.Addrs()
+	var ds *directory.Status
+	if g.dir != nil {
+		st := g.dir.Status()
+		ds = &st
+	}
 	return Status{
-		Schema: StatusSchema, Site: g.site, Role: roleStandalone, Version: g.version, Identity: g.identity.ID.String(), Started: g.started,
+		Schema: StatusSchema, Site: g.site, Role: g.role, Directory: ds, Version: g.version, Identity: g.identity.ID.String(), Started: g.started,
 		EPMD: addrString(g.epmdLn), QUIC: netAddrString(quicAddr), TLS: netAddrString(tlsAddr),
 		CertExpires: g.certs.SiteExpiry(), Certs: g.certs.States(), PublicEPMD: addrString(g.publicLn),
 		Nodes: g.nodes.count(), Registered: g.nodes.list(), Peers: g.links.Summaries(),

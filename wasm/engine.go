@@ -483,3 +483,20 @@ func seqs(vs []Version) []int {
 	}
 	return slices.Clip(out)
 }
+
+// Module returns the module of a kept version of a policy, checked
+// against its hash: what a gateway shares with the other gateways of its
+// site.
+func (e *Engine) Module(name string, seq int) ([]byte, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x := e.store.indexes[name]
+	if x == nil {
+		return nil, fmt.Errorf("wasm: module of %s: %w", name, ErrNoPolicy)
+	}
+	meta, ok := x.find(seq)
+	if !ok {
+		return nil, fmt.Errorf("wasm: module of %s: version %d is not kept (kept: %v)", name, seq, seqs(x.Versions))
+	}
+	return e.store.module(meta)
+}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -45,7 +46,24 @@ func statusMain(args []string, stdout, stderr io.Writer) int {
 // reasons are made printable: a tab in one would also break the columns.
 func writeStatus(w io.Writer, st *gateway.Status, now time.Time) {
 	fmt.Fprintf(w, "site %s  identity %s  up %s\n", printable(st.Site), printable(st.Identity), now.Sub(st.Started).Round(time.Second))
-	fmt.Fprintf(w, "epmd %s  quic %s  tls %s  nodes %d  certificate until %s\n\n", printable(st.EPMD), printable(st.QUIC), printable(st.TLS), st.Nodes, st.CertExpires.Format(time.RFC3339))
+	fmt.Fprintf(w, "epmd %s  quic %s  tls %s  nodes %d  certificate until %s\n", printable(st.EPMD), printable(st.QUIC), printable(st.TLS), st.Nodes, st.CertExpires.Format(time.RFC3339))
+	if d := st.Directory; d != nil {
+		state := "current"
+		if d.Stale {
+			state = "STALE since " + d.StaleSince.Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "role %s  member %s  directory %s (revision %d, %d members, %d nodes)\n", printable(st.Role), printable(d.Member), state, d.Revision, len(d.Members), d.Nodes)
+		if len(d.Pending) > 0 {
+			fmt.Fprintf(w, "registrations waiting for etcd: %s\n", printable(strings.Join(d.Pending, " ")))
+		}
+		if len(d.Conflicts) > 0 {
+			fmt.Fprintf(w, "registrations another host holds: %s\n", printable(strings.Join(d.Conflicts, " ")))
+		}
+		if d.Rejected > 0 {
+			fmt.Fprintf(w, "directory records refused: %d\n", d.Rejected)
+		}
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LINK\tTRANSPORT\tDIR\tREMOTE\tRTT\tSTREAMS\tBYTES OUT\tBYTES IN\tSTATE")
 	for _, l := range st.Links {

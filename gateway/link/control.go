@@ -318,12 +318,14 @@ func (m *Manager) tlsControl(ctx context.Context, key linkKey) (*control, error)
 
 // dialTLSControl dials the control connection of a TLS link.
 func (m *Manager) dialTLSControl(ctx context.Context, key linkKey) (*control, error) {
-	addr := m.peers[key.site].TLS
+	p, _ := m.peer(key.site)
 	start := time.Now()
-	tc, err := m.dialTLS(ctx, key, addr)
+	tc, addr, err := race(ctx, &m.wg, m.order(expand(ctx, p.TLS)), dialStagger, func(ctx context.Context, addr string) (*tls.Conn, error) {
+		return m.dialTLS(ctx, key, addr)
+	}, func(c *tls.Conn) { c.Close() }, m.noteDial)
 	handshake := time.Since(start)
 	if err != nil {
-		return nil, fmt.Errorf("link to %s (tls %s): %w", key.site, addr, err)
+		return nil, fmt.Errorf("link to %s (tls %v): %w", key.site, p.TLS, err)
 	}
 	c := newControl(key, dirOut, tc, addr)
 	switch err := m.openControl(tc, key); {
@@ -463,6 +465,11 @@ func (m *Manager) controlEnded(c *control, err error) {
 	m.mu.Unlock()
 	if shutdown {
 		return
+	}
+	if failed && c.dir == dirOut {
+		// A dead link tells against its edge: the next dial tries the
+		// peer's other edges first.
+		m.noteDial(c.remote, down)
 	}
 	for _, tc := range relays {
 		if lc, ok := tc.NetConn().(*linkConn); ok {

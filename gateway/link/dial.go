@@ -18,18 +18,18 @@ import (
 // transportFor picks the transport of a route to a peer: the route's, else
 // QUIC when the peer offers it, else TLS.
 func (m *Manager) transportFor(site string, want Transport) (Transport, error) {
-	p, ok := m.peers[site]
+	p, ok := m.peer(site)
 	if !ok {
 		return Auto, fmt.Errorf("no peer %q is configured", site)
 	}
 	switch {
-	case want == QUIC && p.QUIC == "":
+	case want == QUIC && len(p.QUIC) == 0:
 		return Auto, fmt.Errorf("peer %s has no quic address", site)
-	case want == TLS && p.TLS == "":
+	case want == TLS && len(p.TLS) == 0:
 		return Auto, fmt.Errorf("peer %s has no tls address", site)
 	case want != Auto:
 		return want, nil
-	case p.QUIC != "":
+	case len(p.QUIC) > 0:
 		return QUIC, nil
 	}
 	return TLS, nil
@@ -186,31 +186,37 @@ func (m *Manager) failedLocked(key linkKey, err error, now time.Time) {
 }
 
 func (m *Manager) dialQUIC(ctx context.Context, key linkKey) (*quicLink, error) {
-	p := m.peers[key.site]
-	ua, err := net.ResolveUDPAddr("udp", p.QUIC)
-	if err != nil {
-		return nil, fmt.Errorf("link to %s (quic): %w", key.site, err)
-	}
+	p, _ := m.peer(key.site)
 	tr, err := m.dialTransport()
 	if err != nil {
 		return nil, err
 	}
-	dctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
-	defer cancel()
 	start := time.Now()
-	conn, err := tr.Dial(dctx, ua, m.clientTLS(key.site, m.quicSessions), m.quicClientConfig(key.liveness))
+	conn, addr, err := race(ctx, &m.wg, m.order(expand(ctx, p.QUIC)), dialStagger, func(ctx context.Context, addr string) (*quic.Conn, error) {
+		ua, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			return nil, err
+		}
+		dctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
+		defer cancel()
+		// The edges of a peer site share its server name, and so one
+		// session ticket: another edge than the ticket's answers with a
+		// full handshake.
+		return tr.Dial(dctx, ua, m.clientTLS(key.site, m.quicSessions), m.quicClientConfig(key.liveness))
+	}, func(c *quic.Conn) { c.CloseWithError(codeGoingAway, "another edge answered first") }, m.noteDial)
 	if err != nil {
-		return nil, fmt.Errorf("link to %s (quic %s): %w", key.site, p.QUIC, err)
+		return nil, fmt.Errorf("link to %s (quic %v): %w", key.site, p.QUIC, err)
 	}
 	// The peer may accept on a connection we dialled: serve its streams.
-	ql := &quicLink{key: key, conn: conn, since: time.Now()}
+	ql := &quicLink{key: key, addr: addr, conn: conn, since: time.Now()}
 	ql.lastUsed.Store(time.Now().UnixNano())
-	m.changed(State{Peer: key.site, Transport: QUIC, Direction: dirOut, Remote: p.QUIC, Liveness: key.liveness, Up: true,
+	m.changed(State{Peer: key.site, Transport: QUIC, Direction: dirOut, Remote: addr, Liveness: key.liveness, Up: true,
 		Handshake: time.Since(start), Resumed: conn.ConnectionState().TLS.DidResume})
+	own := key.site == m.cfg.Site // an agent's link to an edge of its site
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		m.serveQUICConn(key.site, conn)
+		m.serveQUICConn(From{Site: key.site, Transport: QUIC, Member: own, Edge: own}, conn)
 	}()
 	return ql, nil
 }
@@ -243,6 +249,11 @@ func (m *Manager) watchQUIC(ql *quicLink) {
 	m.dropQUIC(ql)
 	cause := context.Cause(ql.conn.Context())
 	failed := quicFailed(cause)
+	if m.ctx.Err() == nil && (failed || goingAway(cause)) {
+		// A link that died, or whose edge went away, tells against its
+		// address: the next dial tries the peer's other edges first.
+		m.noteDial(ql.addr, cause)
+	}
 	m.mu.Lock()
 	m.endedLocked(ql.key.site, QUIC).addQUIC(ql.conn)
 	if _, ok := m.quic[ql.key]; !ok && failed && m.ctx.Err() == nil { // not dialled again meanwhile
@@ -253,6 +264,13 @@ func (m *Manager) watchQUIC(ql *quicLink) {
 		m.changed(State{Peer: ql.key.site, Transport: QUIC, Direction: dirOut, Remote: ql.conn.RemoteAddr().String(),
 			Liveness: ql.key.liveness, Reason: cause, Failed: failed})
 	}
+}
+
+// goingAway reports whether the peer let a QUIC connection go because it
+// is shutting down or found the link unused.
+func goingAway(cause error) bool {
+	var ae *quic.ApplicationError
+	return errors.As(cause, &ae) && ae.Remote && ae.ErrorCode == codeGoingAway
 }
 
 // quicFailed reports whether a QUIC link ended by failing: not let go by
@@ -300,18 +318,18 @@ func (m *Manager) openTLS(ctx context.Context, key linkKey, msg []byte) (relay.S
 	if err != nil {
 		return nil, err
 	}
-	p := m.peers[key.site]
 	release, waited, err := m.tlsTurn(ctx, key.site)
 	if err != nil {
-		return nil, fmt.Errorf("link to %s (tls %s): %w", key.site, p.TLS, err)
+		return nil, fmt.Errorf("link to %s (tls %s): %w", key.site, ctl.remote, err)
 	}
 	ctx, cancel := laterDeadline(ctx, waited)
 	defer cancel()
-	tc, err := m.dialTLS(ctx, key, p.TLS) // a relay's: OnDial counts the link's (tlsControl)
+	// To the edge of the link's control connection, which answers for it.
+	tc, err := m.dialTLS(ctx, key, ctl.remote) // a relay's: OnDial counts the link's (tlsControl)
 	release()
 	m.mu.Lock()
 	if err != nil {
-		err = fmt.Errorf("link to %s (tls %s): %w", key.site, p.TLS, err)
+		err = fmt.Errorf("link to %s (tls %s): %w", key.site, ctl.remote, err)
 		if ctx.Err() == nil {
 			m.failedLocked(key, err, time.Now())
 		}
@@ -321,7 +339,7 @@ func (m *Manager) openTLS(ctx context.Context, key linkKey, msg []byte) (relay.S
 	if ctl.isDead() || m.ctx.Err() != nil { // its relays were closed, or are being
 		m.mu.Unlock()
 		tc.Close()
-		return nil, fmt.Errorf("link to %s (tls %s) went down", key.site, p.TLS)
+		return nil, fmt.Errorf("link to %s (tls %s) went down", key.site, ctl.remote)
 	}
 	m.tlsConns[tc] = &tlsConnInfo{key: key, dir: dirOut, since: time.Now()}
 	ctl.lastUsed.Store(time.Now().UnixNano())

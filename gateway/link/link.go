@@ -49,6 +49,12 @@ type Config struct {
 	QUIC, TLS string
 	// Peers are the peer gateways, and where they listen.
 	Peers []Peer
+	// Site is this gateway's site. With SiteEdges, streams opened to it go
+	// to one of its edges: what an agent of a site of many hosts does.
+	Site string
+	// SiteEdges returns where the edges of this gateway's site listen for
+	// links, the preferred first (the site directory's view).
+	SiteEdges func() (quic, tls []string)
 	// Certs presents this gateway's certificate, to peers that dial it
 	// and to peers it dials.
 	Certs Certificates
@@ -92,11 +98,13 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Peer is a peer gateway's link addresses (host:port); at least one.
+// Peer is a peer site's link addresses (host:port, the host an IP address
+// or a DNS name with a record for each of its edges); at least one. A
+// link goes to the healthiest address and fails over to the others.
 type Peer struct {
 	Site string
-	QUIC string
-	TLS  string
+	QUIC []string
+	TLS  []string
 }
 
 // Certificates presents this gateway's certificates (a *pki.Manager).
@@ -111,6 +119,9 @@ type From struct {
 	Site      string
 	Identity  string
 	Transport Transport
+	// Member is set for a gateway of this gateway's own site (Site is this
+	// site, Identity the member's link identity); Edge when it is an edge.
+	Member, Edge bool
 }
 
 // Handler serves a stream that a peer or a remote query client opened. It
@@ -141,6 +152,7 @@ type linkKey struct {
 // quicLink is an established QUIC connection to a peer.
 type quicLink struct {
 	key      linkKey
+	addr     string // the address dialled
 	conn     *quic.Conn
 	since    time.Time
 	streams  atomic.Int64
@@ -183,6 +195,7 @@ type Manager struct {
 	ctlIn     map[*control]struct{}      // control streams of links peers dialled
 	inbound   map[*quic.Conn]inboundLink
 	lost      map[linkKey]lostLink   // links peers dialled that died, by site and transport
+	health    map[string]*addrHealth // by address dialled (ip:port)
 	ended     map[linkKey]*linkBytes // bytes of the connections that ended, by site and transport
 }
 
@@ -212,6 +225,7 @@ func New(cfg Config) (*Manager, error) {
 		ctlIn:        map[*control]struct{}{},
 		inbound:      map[*quic.Conn]inboundLink{},
 		lost:         map[linkKey]lostLink{},
+		health:       map[string]*addrHealth{},
 		ended:        map[linkKey]*linkBytes{},
 	}
 	if m.log == nil {
@@ -309,10 +323,24 @@ func (m *Manager) Addrs() (quicAddr, tlsAddr net.Addr) {
 	return quicAddr, tlsAddr
 }
 
-// HasPeer reports whether site is a configured peer.
+// HasPeer reports whether site is a configured peer, or this gateway's
+// own site when its edges are reached through SiteEdges.
 func (m *Manager) HasPeer(site string) bool {
-	_, ok := m.peers[site]
+	_, ok := m.peer(site)
 	return ok
+}
+
+// peer returns the addresses of site: a configured peer's, or, for this
+// gateway's own site, its edges'.
+func (m *Manager) peer(site string) (Peer, bool) {
+	if p, ok := m.peers[site]; ok {
+		return p, true
+	}
+	if site == m.cfg.Site && site != "" && m.cfg.SiteEdges != nil {
+		q, t := m.cfg.SiteEdges()
+		return Peer{Site: site, QUIC: q, TLS: t}, true
+	}
+	return Peer{}, false
 }
 
 // closeIdle closes the QUIC links this gateway dialled that have carried
@@ -382,7 +410,7 @@ func (m *Manager) acceptQUIC() {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			m.serveQUICConn(who.Site, conn)
+			m.serveQUICConn(From{Site: who.Site, Identity: who.Identity, Member: who.Member, Edge: who.Edge, Transport: QUIC}, conn)
 			<-conn.Context().Done() // the streams end first when this gateway closes
 			cause := context.Cause(conn.Context())
 			failed := quicFailed(cause)
@@ -402,8 +430,8 @@ func (m *Manager) acceptQUIC() {
 
 // serveQUICConn serves the streams the peer opens on a link until it
 // ends.
-func (m *Manager) serveQUICConn(site string, conn *quic.Conn) {
-	m.serveQUICStreams(From{Site: site, Transport: QUIC}, conn)
+func (m *Manager) serveQUICConn(from From, conn *quic.Conn) {
+	m.serveQUICStreams(from, conn)
 }
 
 // serveQUICStreams serves the streams a connection's far end opens: all
@@ -503,7 +531,7 @@ func (m *Manager) serveTLS(c *net.TCPConn, ticket *admit.Ticket) {
 		return
 	}
 	defer m.untrackTLS(tc)
-	m.handle(From{Site: who.Site, Identity: who.Identity, Transport: TLS}, &tlsLink{Conn: tc, lc: tc.NetConn().(*linkConn), m: m})
+	m.handle(From{Site: who.Site, Identity: who.Identity, Member: who.Member, Edge: who.Edge, Transport: TLS}, &tlsLink{Conn: tc, lc: tc.NetConn().(*linkConn), m: m})
 	if who.Site == "" {
 		tc.Close()
 	}

@@ -97,7 +97,7 @@ func (m *Manager) Status() []Status {
 			st.BytesOut += b.out
 		}
 		if !c.supported {
-			st.Remote = m.peers[c.key.site].TLS
+			st.Remote = c.remote
 			if tc := first[g]; tc != nil {
 				st.RTT = tcpRTT(tc.NetConn())
 			}

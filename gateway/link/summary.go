@@ -1,6 +1,7 @@
 package link
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -52,12 +53,19 @@ func (m *Manager) Summaries() []Summary {
 		sums[k] = s
 		return s
 	}
-	for _, p := range m.peers {
-		if p.QUIC != "" {
-			get(p.Site, QUIC).Remote = p.QUIC
+	peers := slices.Collect(maps.Values(m.peers))
+	if m.cfg.SiteEdges != nil && m.cfg.Site != "" {
+		// An agent's links to the edges of its own site.
+		q, t := m.cfg.SiteEdges()
+		peers = append(peers, Peer{Site: m.cfg.Site, QUIC: q, TLS: t})
+	}
+	for _, p := range peers {
+		// A peer of several edges: its addresses, until a link says which.
+		if len(p.QUIC) > 0 {
+			get(p.Site, QUIC).Remote = strings.Join(p.QUIC, ", ")
 		}
-		if p.TLS != "" {
-			get(p.Site, TLS).Remote = p.TLS
+		if len(p.TLS) > 0 {
+			get(p.Site, TLS).Remote = strings.Join(p.TLS, ", ")
 		}
 	}
 	m.mu.Lock()

@@ -14,9 +14,12 @@
 //
 // Integers are big-endian. Kind relay (1) carries one distribution
 // connection: after StatusOK the stream is the distribution byte stream,
-// both ways, unchanged. Kind control (2) keeps a TLS link's liveness with
-// pings and pongs (control.go); a gateway that does not serve it answers
-// StatusBadRequest. Kind epmd (3) carries one EPMD extension request and
+// both ways, unchanged. Its header names the final target and the
+// original caller, so that one connection may cross several gateways
+// (agent -> edge -> peer edge -> node, or through transit sites), each of
+// which authorizes it and counts the hop (MaxHops). Kind control (2)
+// keeps a TLS link's liveness with pings and pongs (control.go); a gateway
+// that does not serve it answers StatusBadRequest. Kind epmd (3) carries one EPMD extension request and
 // its reply (secure remote queries).
 package linkwire
 
@@ -65,7 +68,14 @@ const (
 	// TLS handshake identifies the peer); it is no longer sent and, like
 	// every unknown tag, skipped.
 	fieldCallerVerified = 6 // empty: the dialling gateway verified Caller; absent: it did not
+	fieldHops           = 7 // uint8: the links this stream has crossed, this one included
+	fieldOrigin         = 8 // string: the site of the original caller, once the stream left it
 )
+
+// MaxHops is the most links a relay may cross, from the caller's gateway
+// to the target's: agent, edge, transit sites, edge. A gateway refuses a
+// stream whose Hops is over it, which ends a loop of routes.
+const MaxHops = 8
 
 // MaxHeaderLen bounds the fields of a header, and the message of a reply.
 const MaxHeaderLen = 4096
@@ -89,6 +99,15 @@ type Header struct {
 	CallerVerified bool
 	Liveness       time.Duration // the route's liveness timeout; 0: the receiver's default
 	Tick           time.Duration // the route's tick interval; 0: no tick
+	// Hops counts the links the stream has crossed, this one included: 1
+	// from the caller's gateway, one more at each gateway that forwards it
+	// (an edge of the caller's site, a transit site). 0 (an older gateway)
+	// counts as 1.
+	Hops uint8
+	// Origin is the site of the original caller once the stream has left
+	// it (an edge forwarding a stream of its site's agents sets it; a
+	// transit site keeps it); empty: the dialling gateway's own site.
+	Origin string
 }
 
 // Append appends the encoded header to b. Durations are sent in whole
@@ -117,6 +136,10 @@ func (h Header) Append(b []byte) []byte {
 	if h.CallerVerified {
 		b = append(b, fieldCallerVerified, 0, 0)
 	}
+	if h.Hops > 0 {
+		b = append(b, fieldHops, 0, 1, h.Hops)
+	}
+	str(fieldOrigin, h.Origin)
 	binary.BigEndian.PutUint16(b[start-2:], uint16(len(b)-start))
 	return b
 }
@@ -189,6 +212,13 @@ func parseFields(kind Kind, body []byte) (Header, error) {
 			h.Target = string(v)
 		case fieldCaller:
 			h.Caller = string(v)
+		case fieldOrigin:
+			h.Origin = string(v)
+		case fieldHops:
+			if n != 1 {
+				return Header{}, fmt.Errorf("field %d of %d bytes: %w", tag, n, ErrMalformed)
+			}
+			h.Hops = v[0]
 		case fieldCallerVerified:
 			if n != 0 {
 				return Header{}, fmt.Errorf("field %d of %d bytes: %w", tag, n, ErrMalformed)

@@ -39,6 +39,16 @@ func TestHeaderBytes(t *testing.T) {
 	if got, _, err := ParseHeader(b); err != nil || got != h {
 		t.Fatalf("ParseHeader of a verified caller = %+v, %v", got, err)
 	}
+	// A forwarded stream carries its hop count and the caller's site,
+	// after the others.
+	h.Hops, h.Origin = 3, "a"
+	b = h.Append(nil)
+	if !bytes.Equal(b[4:], append(want[4:], 6, 0, 0, 7, 0, 1, 3, 8, 0, 1, 'a')) || b[3] != want[3]+3+4+4 {
+		t.Fatalf("Append of a forwarded stream =\n% x", b)
+	}
+	if got, _, err := ParseHeader(b); err != nil || got != h {
+		t.Fatalf("ParseHeader of a forwarded stream = %+v, %v", got, err)
+	}
 	// An EPMD header is the prelude alone.
 	if b := (Header{Kind: KindEPMD}).Append(nil); !bytes.Equal(b, []byte{1, 3, 0, 0}) {
 		t.Fatalf("epmd header % x", b)
@@ -71,6 +81,7 @@ func TestHeaderMalformed(t *testing.T) {
 		{"liveness of 2 bytes", []byte{1, 3, 0, 5, 3, 0, 2, 0, 1}},
 		{"relay without target", []byte{1, 1, 0, 6, 2, 0, 3, 'x', '@', 'a'}},
 		{"caller verified with a value", []byte{1, 1, 0, 10, 1, 0, 3, 'y', '@', 'b', 6, 0, 1, 1}},
+		{"hops of 2 bytes", []byte{1, 1, 0, 11, 1, 0, 3, 'y', '@', 'b', 7, 0, 2, 0, 1}},
 	} {
 		if _, _, err := ParseHeader(tc.b); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: ParseHeader: %v, want ErrMalformed", tc.name, err)
@@ -126,6 +137,7 @@ func TestReply(t *testing.T) {
 func FuzzHeader(f *testing.F) {
 	f.Add(Header{Kind: KindRelay, Target: "y@b", Caller: "x@a", Liveness: time.Second, Tick: time.Millisecond}.Append(nil))
 	f.Add(Header{Kind: KindRelay, Target: "y@b", Caller: "x@a", CallerVerified: true}.Append(nil))
+	f.Add(Header{Kind: KindRelay, Target: "y@c", Caller: "x@a", Hops: 2, Origin: "a"}.Append(nil))
 	f.Add(Header{Kind: KindEPMD}.Append(nil))
 	f.Add([]byte{1, 1, 0, 3, 9, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {

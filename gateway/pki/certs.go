@@ -54,12 +54,18 @@ type CertState struct {
 
 // Options are the inputs of NewManager.
 type Options struct {
-	DataDir    string           // certmagic's storage is its certificates/
-	Site       string           // the name of the built-in certificate
-	Names      []string         // more names for the built-in certificate
-	Builtin    certmagic.Issuer // the built-in issuer (a *BuiltinIssuer)
-	ACME       ACME             // public names; none: no ACME
-	RenewCheck time.Duration    // how often certmagic checks renewals
+	DataDir string           // certmagic's storage is its certificates/
+	Site    string           // the name of the built-in certificate
+	Names   []string         // more names for the built-in certificate
+	Builtin certmagic.Issuer // the built-in issuer (a *BuiltinIssuer)
+	ACME    ACME             // public names; none: no ACME
+	// ACMEStorage, when set, keeps the certificates of public names (and
+	// their locks) instead of the data directory: the site directory's
+	// storage on etcd, so that the gateways of a site order a name once.
+	// The built-in certificate, signed by this gateway's own identity,
+	// always stays in the data directory.
+	ACMEStorage certmagic.Storage
+	RenewCheck  time.Duration // how often certmagic checks renewals
 	// RetryMin and RetryMax space the attempts to obtain a public name's
 	// certificate while its CA fails: from RetryMin, doubling up to
 	// RetryMax.
@@ -114,15 +120,22 @@ func NewManager(ctx context.Context, o Options, log *slog.Logger) (*Manager, err
 	if len(o.ACME.Names) == 0 {
 		return m, nil
 	}
-	issuers := []certmagic.Issuer{m.acmeIssuer(o.ACME)}
 	ratio := o.ACME.RenewalRatio
 	if ratio == 0 {
 		ratio = 1.0 / 3
 	}
+	acmeStorage := certmagic.Storage(storage)
+	if o.ACMEStorage != nil {
+		acmeStorage = o.ACMEStorage
+	}
 	m.acme = certmagic.New(m.cache, certmagic.Config{
-		Storage: storage, Issuers: issuers, Logger: zap.NewNop(), OnEvent: m.onEvent,
+		Storage: acmeStorage, Logger: zap.NewNop(), OnEvent: m.onEvent,
 		RenewalWindowRatio: ratio,
 	})
+	// The issuer keeps its account and its challenges in the storage of
+	// this configuration: with a site's shared storage, any edge of the
+	// site answers a challenge another edge's order asked for.
+	m.acme.Issuers = []certmagic.Issuer{m.acmeIssuer(m.acme, o.ACME)}
 	for _, n := range o.ACME.Names {
 		m.public[strings.ToLower(n)] = true
 		m.state[n] = &CertState{Name: n, Issuer: "acme"}
@@ -163,7 +176,7 @@ func (m *Manager) manage(ctx context.Context, name string) {
 	}
 }
 
-func (m *Manager) acmeIssuer(c ACME) *certmagic.ACMEIssuer {
+func (m *Manager) acmeIssuer(cfg *certmagic.Config, c ACME) *certmagic.ACMEIssuer {
 	tmpl := certmagic.ACMEIssuer{
 		CA: c.CA, Email: c.Email, Agreed: true, Logger: zap.NewNop(),
 		DisableHTTPChallenge:    !c.HTTPChallenge,
@@ -174,7 +187,7 @@ func (m *Manager) acmeIssuer(c ACME) *certmagic.ACMEIssuer {
 	if c.HTTPChallenge {
 		tmpl.ListenHost, tmpl.AltHTTPPort = c.HTTPHost, c.HTTPPort
 	}
-	return certmagic.NewACMEIssuer(m.builtin, tmpl)
+	return certmagic.NewACMEIssuer(cfg, tmpl)
 }
 
 // onEvent logs certmagic's events and keeps each name's state for the

@@ -92,6 +92,26 @@ func verifyPinned(chain []*x509.Certificate, pinned IdentityID) error {
 type Trust struct {
 	peers   map[string]*peerTrust
 	clients *x509.CertPool // remote query clients; nil: none
+	site    string         // this gateway's site, when it has Members
+	members Members        // the gateways of this site; nil: none
+}
+
+// Members are the gateways of this gateway's own site, as the site
+// directory lists them: their links are trusted by the identity each
+// publishes under its lease. The directory is only as trusted as etcd's
+// client certificates: whoever may write it may add a member.
+type Members interface {
+	// Member reports whether a live member of the site has identity id,
+	// and whether one with it is an edge (the edges of a site may share
+	// one identity, the one its peers pin).
+	Member(id IdentityID) (edge, ok bool)
+}
+
+// WithMembers returns a copy of t that also trusts the members of site.
+func (t *Trust) WithMembers(site string, m Members) *Trust {
+	c := *t
+	c.site, c.members = site, m
+	return &c
 }
 
 // NewTrust trusts peers, and remote query clients whose certificates
@@ -113,6 +133,10 @@ func NewTrust(peers []Peer, clients *x509.CertPool) *Trust {
 type Who struct {
 	Site     string
 	Identity string
+	// Member is set for a gateway of this gateway's own site (Site is
+	// then this site, Identity its link identity); Edge when it is one of
+	// the site's edges.
+	Member, Edge bool
 }
 
 // Identify returns who a certificate chain (leaf first, as presented in
@@ -122,6 +146,9 @@ func (t *Trust) Identify(chain []*x509.Certificate, now time.Time) (Who, error) 
 	site, err := t.identifyPeer(chain, now)
 	if err == nil {
 		return Who{Site: site}, nil
+	}
+	if id, edge, ok := t.member(chain, now); ok {
+		return Who{Site: t.site, Identity: id.String(), Member: true, Edge: edge}, nil
 	}
 	if t.clients != nil && VerifyClient(t.clients, chain, now) == nil {
 		return Who{Identity: CertIdentity(chain[0])}, nil
@@ -153,8 +180,35 @@ func (t *Trust) identifyPeer(chain []*x509.Certificate, now time.Time) (string, 
 	return "", fmt.Errorf("no client certificate: %w", ErrUntrusted)
 }
 
-// VerifyPeer checks that a chain belongs to the peer of site.
+// member finds the member of this site a chain (leaf first) belongs to:
+// a certificate of the chain has a member's identity and signed the leaf.
+func (t *Trust) member(chain []*x509.Certificate, now time.Time) (IdentityID, bool, bool) {
+	if t.members == nil || len(chain) == 0 {
+		return IdentityID{}, false, false
+	}
+	leaf := chain[0]
+	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
+		return IdentityID{}, false, false
+	}
+	for _, c := range chain {
+		id := IdentityOf(c)
+		edge, ok := t.members.Member(id)
+		if ok && verifyPinned(chain, id) == nil {
+			return id, edge, true
+		}
+	}
+	return IdentityID{}, false, false
+}
+
+// VerifyPeer checks that a chain belongs to the peer of site; for this
+// gateway's own site, to one of its edges.
 func (t *Trust) VerifyPeer(site string, chain []*x509.Certificate, now time.Time) error {
+	if site == t.site && t.members != nil {
+		if _, edge, ok := t.member(chain, now); ok && edge {
+			return nil
+		}
+		return fmt.Errorf("no edge of site %s has this certificate's identity: %w", site, ErrUntrusted)
+	}
 	pt := t.peers[site]
 	if pt == nil {
 		return fmt.Errorf("no peer %q is configured: %w", site, ErrUntrusted)

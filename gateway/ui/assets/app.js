@@ -85,6 +85,13 @@
       el('span', {}, 'up ', el('b', { id: 'uptime' }, up)), ' · ',
       el('span', {}, 'epmd ', el('b', { class: 'mono' }, g.epmd)), ' · ',
       el('span', {}, 'links ', el('b', { class: 'mono' }, 'quic ' + g.quic + ', tls ' + g.tls)));
+    const d = g.directory;
+    if (d) {
+      const what = d.members + ' members (' + d.edges + ' edges), ' + d.nodes + ' nodes' +
+        (d.pending && d.pending.length ? ', ' + d.pending.length + ' waiting for etcd' : '');
+      meta.append(' · ', el('span', { title: d.stale ? 'etcd does not answer: serving the last known state' : 'etcd answers' },
+        'directory ', el('b', { class: d.stale ? 'bad' : '' }, (d.stale ? 'stale: ' : '') + what)));
+    }
     const ready = $('ready');
     ready.className = 'pill ' + (st.ready ? 'ok' : 'bad');
     ready.textContent = st.ready ? 'ready' : 'not ready';
