@@ -124,6 +124,11 @@ func TestDashboardUsesExportedSeries(t *testing.T) {
 			labels[l[1]] = true
 		}
 	}
+	for name := range exported {
+		if strings.HasPrefix(name, "distgate_directory_") {
+			t.Errorf("a standalone gateway exports %s (the directory's metrics are an agent's or an edge's)", name)
+		}
+	}
 	for _, q := range dashboardQueries(t) {
 		names := metricName.FindAllString(q, -1)
 		if len(names) == 0 {

@@ -201,6 +201,9 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	}
 	g.metrics.reg.MustRegister(&partsCollector{site: cfg.Site, version: opts.Version, started: g.started, links: g.links,
 		certs: g.certs, nodes: g.nodes, epmds: map[string]*epmd.Server{"local": g.epmd, "public": g.public}})
+	if g.dir != nil {
+		g.metrics.watchDirectory(g.dir)
+	}
 	// Peers' streams are served once everything they reach is in place.
 	in := &inbound{site: cfg.Site, agent: cfg.Role == roleAgent, router: &g.router, nodes: g.nodes, queries: g.queries, relays: g.relays,
 		links: g.links, bufs: bufs, filters: g.filters, log: log}

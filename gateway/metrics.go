@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/gateway/directory"
 	"github.com/distgate/distgate/gateway/filtering"
 	"github.com/distgate/distgate/gateway/link"
 	"github.com/distgate/distgate/gateway/pki"
@@ -275,6 +276,77 @@ func (n *nodeLabels) ended(node, direction string, out, in int64) {
 	n.relays.WithLabelValues(l, direction).Inc()
 	n.bytes.WithLabelValues(l, "from_node").Add(float64(out))
 	n.bytes.WithLabelValues(l, "to_node").Add(float64(in))
+}
+
+// watchDirectory exports the site directory's state (an agent's or an
+// edge's; a standalone gateway has none, and none of these metrics).
+func (m *metrics) watchDirectory(dir directoryStatus) {
+	m.reg.MustRegister(&directoryCollector{dir: dir, now: time.Now})
+}
+
+// directoryStatus is where the directory's metrics come from: the state
+// `distgate status` shows in its directory block (*directory.Directory).
+type directoryStatus interface {
+	Status() directory.Status
+}
+
+// directoryCollector exports the directory's state when scraped.
+type directoryCollector struct {
+	dir directoryStatus
+	now func() time.Time
+}
+
+var (
+	dirStaleDesc = prometheus.NewDesc("distgate_directory_stale",
+		"1 while the site directory is stale (etcd does not answer: lookups and relays go on from the last known state), 0 while it is current.",
+		nil, nil)
+	dirStaleSecondsDesc = prometheus.NewDesc("distgate_directory_stale_seconds",
+		"Seconds the site directory has been stale, since it was last current (or since the start, before it ever was); 0 while it is current.",
+		nil, nil)
+	dirContactAgeDesc = prometheus.NewDesc("distgate_directory_last_contact_age_seconds",
+		"Seconds since etcd last answered the site directory; absent before it ever has.",
+		nil, nil)
+	dirRecordsDesc = prometheus.NewDesc("distgate_directory_records",
+		"Records of the site the directory's cache holds, by kind (members: the site's live gateways; nodes: its hosts' registrations).",
+		[]string{"kind"}, nil)
+	dirHeldDesc = prometheus.NewDesc("distgate_directory_held_registrations",
+		"Registrations of this agent's host not in etcd as its own, by state (pending: not published yet; conflict: another host holds the name).",
+		[]string{"state"}, nil)
+	dirRejectedDesc = prometheus.NewDesc("distgate_directory_rejected_total",
+		"Directory records refused since the start: malformed, misnamed, too large, or beyond the cache's bounds.",
+		nil, nil)
+	dirRevisionDesc = prometheus.NewDesc("distgate_directory_revision",
+		"The etcd revision the directory's cache is at.",
+		nil, nil)
+)
+
+func (c *directoryCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{dirStaleDesc, dirStaleSecondsDesc, dirContactAgeDesc, dirRecordsDesc, dirHeldDesc, dirRejectedDesc, dirRevisionDesc} {
+		ch <- d
+	}
+}
+
+func (c *directoryCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.dir.Status()
+	now := c.now()
+	stale, staleFor := 0.0, 0.0
+	if st.Stale {
+		stale = 1
+		if !st.StaleSince.IsZero() {
+			staleFor = max(now.Sub(st.StaleSince).Seconds(), 0)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(dirStaleDesc, prometheus.GaugeValue, stale)
+	ch <- prometheus.MustNewConstMetric(dirStaleSecondsDesc, prometheus.GaugeValue, staleFor)
+	if !st.LastContact.IsZero() {
+		ch <- prometheus.MustNewConstMetric(dirContactAgeDesc, prometheus.GaugeValue, max(now.Sub(st.LastContact).Seconds(), 0))
+	}
+	ch <- prometheus.MustNewConstMetric(dirRecordsDesc, prometheus.GaugeValue, float64(len(st.Members)), "members")
+	ch <- prometheus.MustNewConstMetric(dirRecordsDesc, prometheus.GaugeValue, float64(st.Nodes), "nodes")
+	ch <- prometheus.MustNewConstMetric(dirHeldDesc, prometheus.GaugeValue, float64(len(st.Pending)), "pending")
+	ch <- prometheus.MustNewConstMetric(dirHeldDesc, prometheus.GaugeValue, float64(len(st.Conflicts)), "conflict")
+	ch <- prometheus.MustNewConstMetric(dirRejectedDesc, prometheus.CounterValue, float64(st.Rejected))
+	ch <- prometheus.MustNewConstMetric(dirRevisionDesc, prometheus.GaugeValue, float64(st.Revision))
 }
 
 // watchFilters exports the filter's counts.

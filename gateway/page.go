@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -54,12 +56,60 @@ type PageGateway struct {
 
 // PageDirectory is the site directory as this gateway's cache holds it.
 type PageDirectory struct {
-	Stale    bool     `json:"stale"`
-	Members  int      `json:"members"`
-	Edges    int      `json:"edges"`
-	Nodes    int      `json:"nodes"`
-	Pending  []string `json:"pending,omitempty"`
-	Rejected int      `json:"rejected,omitempty"`
+	Stale      bool      `json:"stale"`
+	StaleSince time.Time `json:"stale_since,omitzero"`
+	Member     string    `json:"member"` // this gateway's member ID
+	Members    int       `json:"members"`
+	Edges      int       `json:"edges"`
+	Nodes      int       `json:"nodes"`
+	Pending    []string  `json:"pending,omitempty"`
+	Rejected   int       `json:"rejected,omitempty"`
+	// Hosts are the site's members the topology draws: this gateway
+	// first, then the edges, then the agents, by host; pageMembers at
+	// most (Members says how many there are).
+	Hosts []PageMember `json:"hosts"`
+}
+
+// PageMember is a gateway of the site, as the directory holds it.
+type PageMember struct {
+	ID    string `json:"id"`
+	Role  string `json:"role"`
+	Host  string `json:"host"`
+	Self  bool   `json:"self,omitempty"`
+	Load  int    `json:"load"`  // an edge's relays, as it last published them
+	Nodes int    `json:"nodes"` // the registrations the cache holds of it (an agent's)
+}
+
+// pageMembers is how many of the site's members the page is sent.
+const pageMembers = 16
+
+// pageDirectory is the page's view of the directory's status; nodesOf
+// counts the registrations of each member the cache holds.
+func pageDirectory(d *directory.Status, nodesOf map[string]int) *PageDirectory {
+	pd := &PageDirectory{Stale: d.Stale, StaleSince: d.StaleSince, Member: d.Member, Members: len(d.Members), Nodes: d.Nodes,
+		Pending: d.Pending, Rejected: d.Rejected, Hosts: []PageMember{}}
+	for _, m := range d.Members {
+		if m.Role == directory.RoleEdge {
+			pd.Edges++
+		}
+	}
+	members := slices.Clone(d.Members)
+	rank := func(m directory.Member) int {
+		switch {
+		case m.ID == d.Member:
+			return 0
+		case m.Role == directory.RoleEdge:
+			return 1
+		}
+		return 2
+	}
+	slices.SortStableFunc(members, func(a, b directory.Member) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a.Host, b.Host), cmp.Compare(a.ID, b.ID))
+	})
+	for _, m := range members[:min(len(members), pageMembers)] {
+		pd.Hosts = append(pd.Hosts, PageMember{ID: m.ID, Role: string(m.Role), Host: m.Host, Self: m.ID == d.Member, Load: m.Load, Nodes: nodesOf[m.ID]})
+	}
+	return pd
 }
 
 // PageLink is a peer's link over one transport, with its dials.
@@ -124,13 +174,13 @@ func (g *Gateway) page(_ context.Context) any {
 		Links: []PageLink{}, Relays: []PageRelay{}, Remote: []PageRemote{}, Policies: []PagePolicy{}, Certs: []PageCert{}, Refusals: []PageCount{},
 	}
 	if d := st.Directory; d != nil {
-		pd := &PageDirectory{Stale: d.Stale, Members: len(d.Members), Nodes: d.Nodes, Pending: d.Pending, Rejected: d.Rejected}
-		for _, m := range d.Members {
-			if m.Role == directory.RoleEdge {
-				pd.Edges++
+		nodesOf := map[string]int{}
+		g.dir.View(func(s *directory.State) {
+			for _, n := range s.Nodes() {
+				nodesOf[n.Member]++
 			}
-		}
-		p.Gateway.Directory = pd
+		})
+		p.Gateway.Directory = pageDirectory(d, nodesOf)
 	}
 	p.Ready, p.NotReady = g.ready()
 	counts := gatherCounts(g.metrics.reg)

@@ -240,9 +240,13 @@
     const W = Math.max(svg.clientWidth || 1100, 640);
     const rows = Math.max(Math.min(st.nodes.length, 14), new Set(st.links.map((l) => l.peer)).size * 2, 3);
     const H = Math.min(560, 60 + rows * 40);
-    svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
-    svg.setAttribute('height', H);
+    const dir = st.gateway.directory;
+    const band = dir ? directoryBand(dir, W) : null;
+    const total = H + (band ? band.height : 0);
+    svg.setAttribute('viewBox', '0 0 ' + W + ' ' + total);
+    svg.setAttribute('height', total);
     clear(svg);
+    $('legend-directory').classList.toggle('hidden', !dir);
     const gw = { x: W * 0.34, y: H / 2 };
     const peersX = W * 0.68;
     const remoteX = W * 0.9;
@@ -287,6 +291,8 @@
     if (st.nodes.length > locals.length) gLabels.append(sv('text', { class: 't-sub', x: W * 0.07, y: H - 6 }, '+' + (st.nodes.length - locals.length) + ' more'));
     if (!st.nodes.length) gLabels.append(sv('text', { class: 't-empty', x: W * 0.1, y: H / 2 }, 'no node here'));
 
+    if (band) drawDirectory(dir, band, gw, H, { gNodes, gBoxes, gLabels });
+
     // This gateway.
     gBoxes.append(sv('rect', { class: 't-gw', x: gw.x - 80, y: gw.y - 34, width: 160, height: 68, rx: 14, 'data-site': st.gateway.site }));
     gBoxes.append(sv('text', { class: 't-site', x: gw.x, y: gw.y - 3 }, st.gateway.site));
@@ -325,6 +331,66 @@
         gLabels.append(sv('text', { class: 't-label', x: remoteX + 11, y: ry + 4 }, nodeName(full)));
       });
     });
+  }
+
+  // directoryBand lays out the site's hosts (the directory's members
+  // the gateway sent, pageMembers at most) in rows under the picture.
+  function directoryBand(dir, W) {
+    const hosts = dir.hosts || [];
+    const left = W * 0.04, span = W * 0.62;
+    const perRow = Math.max(1, Math.min(hosts.length, Math.floor(span / 128)));
+    const rows = Math.max(1, Math.ceil(hosts.length / perRow));
+    return { hosts: hosts, left: left, span: span, perRow: perRow, rows: rows, height: 34 + rows * 50 + 18 };
+  }
+
+  // drawDirectory draws the site's hosts as the directory holds them,
+  // each attached to this gateway: role, host, and what it carries (an
+  // agent's registrations, an edge's relays); stale when etcd does not
+  // answer (the last known state).
+  function drawDirectory(dir, band, gw, H, g) {
+    const stale = dir.stale ? ' stale' : '';
+    const top = H + 34;
+    const bw = Math.min(118, band.span / band.perRow - 10);
+    const head = 'site directory · ' + dir.members + ' member' + (dir.members === 1 ? '' : 's') + ' · ' + dir.nodes + ' node' + (dir.nodes === 1 ? '' : 's') +
+      (dir.stale ? ' · stale' + (dir.stale_since ? ' since ' + clock(dir.stale_since) : '') + ': etcd does not answer' : '');
+    g.gLabels.append(sv('text', { class: 't-dir-head' + stale, x: band.left, y: H + 16, 'data-directory': dir.stale ? 'stale' : 'current' }, head));
+    if (!band.hosts.length) {
+      g.gLabels.append(sv('text', { class: 't-empty', x: band.left + band.span / 2, y: top + 24 }, 'no member in the directory'));
+      return;
+    }
+    // A bus from this gateway over the hosts, one drop per column (the
+    // boxes, drawn above, hide it between rows).
+    const colX = (col) => band.left + (band.span / band.perRow) * (col + 0.5);
+    const lastCol = Math.min(band.perRow, band.hosts.length) - 1;
+    const busY = top - 8;
+    g.gNodes.append(sv('path', { class: 't-dir-spoke' + stale,
+      d: 'M' + gw.x + ' ' + (gw.y + 34) + ' L' + gw.x + ' ' + busY + ' M' + Math.min(colX(0), gw.x) + ' ' + busY + ' L' + Math.max(colX(lastCol), gw.x) + ' ' + busY }));
+    for (let col = 0; col <= lastCol; col++) {
+      const rowsHere = Math.ceil((band.hosts.length - col) / band.perRow);
+      g.gNodes.append(sv('line', { class: 't-dir-spoke' + stale, x1: colX(col), y1: busY, x2: colX(col), y2: top + (rowsHere - 1) * 50 }));
+    }
+    band.hosts.forEach((m, i) => {
+      const row = Math.floor(i / band.perRow), col = i % band.perRow;
+      const cx = colX(col);
+      const y = top + row * 50;
+      const what = m.role === 'edge' ? m.load + ' relay' + (m.load === 1 ? '' : 's') : m.nodes + ' node' + (m.nodes === 1 ? '' : 's');
+      g.gBoxes.append(sv('rect', {
+        class: 't-host ' + m.role + (m.self ? ' self' : '') + stale, x: cx - bw / 2, y: y, width: bw, height: 38, rx: 8,
+        'data-member': m.id, 'data-role': m.role, 'data-host': m.host, 'data-stale': dir.stale ? 'true' : 'false',
+      }, sv('title', {}, m.role + ' ' + m.id + ' on ' + (m.host || '?') + (m.self ? ' (this gateway)' : '') + ': ' + what +
+        (dir.stale ? ' (last known: the directory is stale)' : ''))));
+      g.gLabels.append(sv('text', { class: 't-host-name', x: cx, y: y + 16 }, clip(m.host || m.id, bw)));
+      g.gLabels.append(sv('text', { class: 't-sub', x: cx, y: y + 31 }, clip((m.self ? 'this ' : '') + m.role + ' · ' + what, bw + 24)));
+    });
+    if (dir.members > band.hosts.length) {
+      g.gLabels.append(sv('text', { class: 't-sub t-more', x: band.left + band.span + 10, y: top + band.rows * 50 - 18 }, '+' + (dir.members - band.hosts.length) + ' more'));
+    }
+  }
+
+  // clip shortens a label to what fits a box of width w.
+  function clip(s, w) {
+    const n = Math.max(4, Math.floor((w - 10) / 6.6));
+    return s.length > n ? s.slice(0, n - 1) + '…' : s;
   }
 
   function spread(i, n, H) { return n <= 1 ? H / 2 : 40 + (i * (H - 80)) / (n - 1); }
