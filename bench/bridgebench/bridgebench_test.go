@@ -173,10 +173,6 @@ func TestParseSenderLine(t *testing.T) {
 }
 
 func TestParseProc(t *testing.T) {
-	line := "4242 (beam (smp)) S 1 4242 4242 0 -1 4194560 120 0 0 0 731 269 0 0 20 0 1 0 100 9000000 300 18446744073709551615\n"
-	if got, err := parseStatCPU([]byte(line)); err != nil || got != 1000 {
-		t.Errorf("parseStatCPU = %d, %v; want 1000", got, err)
-	}
 	stat := "cpu  100 5 30 9000 7 1 2 3 40 0\ncpu0 50 0 15 4500 3 0 1 1 20 0\n"
 	if got, err := parseSystemTicks([]byte(stat)); err != nil || got != (sysTicks{procs: 135, irq: 3, steal: 3}) {
 		t.Errorf("parseSystemTicks = %+v, %v", got, err)

@@ -90,20 +90,6 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
-func TestParseStatCPU(t *testing.T) {
-	// The command name may hold spaces and parentheses.
-	line := "4242 (ep md) (x)) S 1 4242 4242 0 -1 4194560 120 0 0 0 731 269 0 0 20 0 1 0 100 9000000 300 18446744073709551615\n"
-	got, err := parseStatCPU([]byte(line))
-	if err != nil || got != 1000 {
-		t.Errorf("parseStatCPU = %d, %v; want 1000", got, err)
-	}
-	for _, bad := range []string{"", "4242 no parens", "4242 (epmd) S 1 2 3", "4242 (epmd) S 1 4242 4242 0 -1 0 0 0 0 0 x 2 0"} {
-		if _, err := parseStatCPU([]byte(bad)); err == nil {
-			t.Errorf("parseStatCPU(%q): no error", bad)
-		}
-	}
-}
-
 func TestParseSystemBusy(t *testing.T) {
 	stat := "cpu  100 5 30 9000 7 1 2 3 40 0\ncpu0 50 0 15 4500 3 0 1 1 20 0\n"
 	if got, err := parseSystemBusy([]byte(stat)); err != nil || got != 141 {
