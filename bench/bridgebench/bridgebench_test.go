@@ -4,14 +4,14 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/distgate/distgate/bench/internal/benchutil"
 )
 
 // TestBenchTiny runs the whole benchmark in a tiny configuration (short
@@ -29,17 +29,9 @@ func TestBenchTiny(t *testing.T) {
 		} else {
 			_, err = exec.LookPath(tool)
 		}
-		if err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required under CI: %v", tool, err)
-			}
-			t.Skipf("%s is not installed: %v", tool, err)
-		}
+		benchutil.NeedTool(t, tool, err)
 	}
-	dg := filepath.Join(t.TempDir(), "distgate")
-	if out, err := exec.Command("go", "build", "-o", dg, "../../cmd/distgate").CombinedOutput(); err != nil {
-		t.Fatalf("go build distgate: %v\n%s", err, out)
-	}
+	dg := benchutil.BuildDistgate(t)
 
 	var stdout, stderr bytes.Buffer
 	args := []string{"-distgate", dg, "-distgate-epmd", "../../erlang/distgate_epmd/src",
@@ -81,18 +73,8 @@ func TestBenchFilterTiny(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Erlang nodes and gateways")
 	}
-	for _, tool := range []string{"erl", "erlc", "wat2wasm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required under CI: %v", tool, err)
-			}
-			t.Skipf("%s is not installed: %v", tool, err)
-		}
-	}
-	dg := filepath.Join(t.TempDir(), "distgate")
-	if out, err := exec.Command("go", "build", "-o", dg, "../../cmd/distgate").CombinedOutput(); err != nil {
-		t.Fatalf("go build distgate: %v\n%s", err, out)
-	}
+	benchutil.NeedTools(t, "erl", "erlc", "wat2wasm")
+	dg := benchutil.BuildDistgate(t)
 	var stdout, stderr bytes.Buffer
 	args := []string{"-distgate", dg, "-distgate-epmd", "../../erlang/distgate_epmd/src", "-repo", "../..", "-filter",
 		"-duration", "300ms", "-rtt-count", "200", "-rounds", "1"}

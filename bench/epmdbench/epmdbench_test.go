@@ -4,14 +4,14 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/distgate/distgate/bench/internal/benchutil"
 )
 
 // TestBenchTiny runs the whole benchmark in a tiny configuration against
@@ -19,16 +19,8 @@ import (
 // skipped, except under CI=true, where it fails.
 func TestBenchTiny(t *testing.T) {
 	stock, err := exec.LookPath("epmd")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("OTP's epmd is required under CI: %v", err)
-		}
-		t.Skipf("OTP's epmd is not installed: %v", err)
-	}
-	dg := filepath.Join(t.TempDir(), "distgate")
-	if out, err := exec.Command("go", "build", "-o", dg, "../../cmd/distgate").CombinedOutput(); err != nil {
-		t.Fatalf("go build distgate: %v\n%s", err, out)
-	}
+	benchutil.NeedTool(t, "OTP's epmd", err)
+	dg := benchutil.BuildDistgate(t)
 
 	var stdout, stderr bytes.Buffer
 	args := []string{"-distgate", dg, "-stock", stock, "-duration", "200ms", "-names", "20", "-bignames", "50", "-rounds", "2"}
