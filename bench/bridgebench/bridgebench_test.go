@@ -4,14 +4,14 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/distgate/distgate/bench/internal/benchutil"
 )
 
 // TestBenchTiny runs the whole benchmark in a tiny configuration (short
@@ -29,17 +29,9 @@ func TestBenchTiny(t *testing.T) {
 		} else {
 			_, err = exec.LookPath(tool)
 		}
-		if err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required under CI: %v", tool, err)
-			}
-			t.Skipf("%s is not installed: %v", tool, err)
-		}
+		benchutil.NeedTool(t, tool, err)
 	}
-	dg := filepath.Join(t.TempDir(), "distgate")
-	if out, err := exec.Command("go", "build", "-o", dg, "../../cmd/distgate").CombinedOutput(); err != nil {
-		t.Fatalf("go build distgate: %v\n%s", err, out)
-	}
+	dg := benchutil.BuildDistgate(t)
 
 	var stdout, stderr bytes.Buffer
 	args := []string{"-distgate", dg, "-distgate-epmd", "../../erlang/distgate_epmd/src",
@@ -81,18 +73,8 @@ func TestBenchFilterTiny(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Erlang nodes and gateways")
 	}
-	for _, tool := range []string{"erl", "erlc", "wat2wasm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required under CI: %v", tool, err)
-			}
-			t.Skipf("%s is not installed: %v", tool, err)
-		}
-	}
-	dg := filepath.Join(t.TempDir(), "distgate")
-	if out, err := exec.Command("go", "build", "-o", dg, "../../cmd/distgate").CombinedOutput(); err != nil {
-		t.Fatalf("go build distgate: %v\n%s", err, out)
-	}
+	benchutil.NeedTools(t, "erl", "erlc", "wat2wasm")
+	dg := benchutil.BuildDistgate(t)
 	var stdout, stderr bytes.Buffer
 	args := []string{"-distgate", dg, "-distgate-epmd", "../../erlang/distgate_epmd/src", "-repo", "../..", "-filter",
 		"-duration", "300ms", "-rtt-count", "200", "-rounds", "1"}
@@ -173,10 +155,6 @@ func TestParseSenderLine(t *testing.T) {
 }
 
 func TestParseProc(t *testing.T) {
-	line := "4242 (beam (smp)) S 1 4242 4242 0 -1 4194560 120 0 0 0 731 269 0 0 20 0 1 0 100 9000000 300 18446744073709551615\n"
-	if got, err := parseStatCPU([]byte(line)); err != nil || got != 1000 {
-		t.Errorf("parseStatCPU = %d, %v; want 1000", got, err)
-	}
 	stat := "cpu  100 5 30 9000 7 1 2 3 40 0\ncpu0 50 0 15 4500 3 0 1 1 20 0\n"
 	if got, err := parseSystemTicks([]byte(stat)); err != nil || got != (sysTicks{procs: 135, irq: 3, steal: 3}) {
 		t.Errorf("parseSystemTicks = %+v, %v", got, err)

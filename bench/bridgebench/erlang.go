@@ -81,8 +81,8 @@ func (b *bench) startReceiver(n nodeSpec) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.waitLine(b.ctx, "READY", 60*time.Second); err != nil {
-		c.stop()
+	if _, err := c.WaitLine(b.ctx, "READY", 60*time.Second); err != nil {
+		c.Stop()
 		return nil, err
 	}
 	return c, nil

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distgate/distgate/bench/internal/benchutil"
 	"github.com/distgate/distgate/epmd"
 )
 
@@ -55,10 +56,10 @@ func newSite(bin, dir, name string, at place) (*site, error) {
 	}
 	s := &site{name: name, at: at, host: "n1." + name + ".example", dir: dir, config: filepath.Join(dir, "distgate.yaml")}
 	var err error
-	if s.epmdPort, err = freePort(); err != nil {
+	if s.epmdPort, err = benchutil.FreePort(); err != nil {
 		return nil, err
 	}
-	adminPort, err := freePort()
+	adminPort, err := benchutil.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -104,13 +105,13 @@ func (s *site) start(ctx context.Context, bin string, env []string) error {
 	}
 	s.proc = c
 	if err := waitListening(ctx, s.at, "127.0.0.1:"+strconv.Itoa(s.epmdPort), c, 30*time.Second); err != nil {
-		c.stop()
+		c.Stop()
 		return err
 	}
 	return nil
 }
 
-func (s *site) stop() { s.proc.stop() }
+func (s *site) stop() { s.proc.Stop() }
 
 func (s *site) epmdClient() *epmd.Client {
 	return &epmd.Client{Addr: "127.0.0.1:" + strconv.Itoa(s.epmdPort), Timeout: 5 * time.Second}
@@ -242,7 +243,7 @@ func terminateSite(ctx context.Context, bin, dir string, env []string) (*site, e
 	if err != nil {
 		return nil, err
 	}
-	public, err := freePort()
+	public, err := benchutil.FreePort()
 	if err != nil {
 		return nil, err
 	}

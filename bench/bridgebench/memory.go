@@ -187,13 +187,13 @@ func (b *bench) measureIdle(transport string) (memResult, error) {
 	// baseline.
 	const warm = 8
 	if err := open(0, warm); err != nil {
-		return res, fmt.Errorf("warm-up relays: %w\n--- site-a:\n%s", err, tail(a.proc.out.String(), 2000))
+		return res, fmt.Errorf("warm-up relays: %w\n--- site-a:\n%s", err, tail(a.proc.Out.String(), 2000))
 	}
 	b.sleep(b.o.settle)
 	sites := []*site{a, s}
 	for i, st := range sites {
 		res.sites[i].name = st.name
-		if res.sites[i].rssBefore, err = rssKiB(st.proc.pid()); err != nil {
+		if res.sites[i].rssBefore, err = rssKiB(st.proc.Pid()); err != nil {
 			return res, err
 		}
 	}
@@ -201,14 +201,14 @@ func (b *bench) measureIdle(transport string) (memResult, error) {
 		res.sites[i].before, res.sites[i].statsErr = st.goStats(b.ctx)
 	}
 	if err := open(warm, b.o.conns); err != nil {
-		return res, fmt.Errorf("idle relays: %w\n--- site-a:\n%s", err, tail(a.proc.out.String(), 2000))
+		return res, fmt.Errorf("idle relays: %w\n--- site-a:\n%s", err, tail(a.proc.Out.String(), 2000))
 	}
 	b.sleep(b.o.settle)
 	for i, st := range sites {
-		if st.proc.exited() {
-			return res, fmt.Errorf("%s exited: %v\n%s", st.name, st.proc.err, tail(st.proc.out.String(), 2000))
+		if st.proc.Exited() {
+			return res, fmt.Errorf("%s exited: %v\n%s", st.name, st.proc.Err, tail(st.proc.Out.String(), 2000))
 		}
-		if res.sites[i].rssAfter, err = rssKiB(st.proc.pid()); err != nil {
+		if res.sites[i].rssAfter, err = rssKiB(st.proc.Pid()); err != nil {
 			return res, err
 		}
 	}

@@ -5,7 +5,6 @@ package main
 import (
 	"fmt"
 
-	"github.com/distgate/distgate/bench/wanem"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +13,9 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/distgate/distgate/bench/internal/benchutil"
+	"github.com/distgate/distgate/bench/wanem"
 )
 
 // The paths, in the order they run and print.
@@ -54,7 +56,7 @@ type pathEnv struct {
 func (b *bench) setupPath(name string) (*pathEnv, error) {
 	switch name {
 	case pathDirect, pathOTPTLS, pathStunnel:
-		rxPort, err := freePort()
+		rxPort, err := benchutil.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -70,8 +72,8 @@ func (b *bench) setupPath(name string) (*pathEnv, error) {
 			env.rx.args = append(env.rx.args, tls...)
 			env.tx.args = append(env.tx.args, tls...)
 		case pathStunnel:
-			serverPort, err1 := freePort()
-			clientPort, err2 := freePort()
+			serverPort, err1 := benchutil.FreePort()
+			clientPort, err2 := benchutil.FreePort()
 			if err1 != nil || err2 != nil {
 				return nil, fmt.Errorf("free ports: %v %v", err1, err2)
 			}
@@ -87,12 +89,12 @@ func (b *bench) setupPath(name string) (*pathEnv, error) {
 			cli, err := startStunnel(b.ctx, b.stunnel, b.dir, "stunnel-client", true, b.txAt,
 				"127.0.0.1:"+strconv.Itoa(clientPort), serverAddr, b.tls)
 			if err != nil {
-				srv.stop()
+				srv.Stop()
 				return nil, err
 			}
 			env.tx.args = []string{"-epmd_module", "bench_node", "-bench_peer_addr", "127.0.0.1", "-bench_peer_port", strconv.Itoa(clientPort)}
 			env.relays = []*child{cli, srv}
-			env.cleanup = func() { cli.stop(); srv.stop() }
+			env.cleanup = func() { cli.Stop(); srv.Stop() }
 		}
 		return env, nil
 	case pathDistgateTLS, pathDistgateQUIC:
@@ -212,8 +214,8 @@ func startSpinners() (func(), error) {
 	var cs []*child
 	stop := func() {
 		for _, c := range cs {
-			c.cmd.Process.Kill()
-			<-c.done
+			c.Cmd.Process.Kill()
+			<-c.Done
 		}
 		cs = nil
 	}
@@ -284,7 +286,7 @@ func snapCPU(pids []int, emu *wanem.Emulator) cpuSnap {
 		s.emu = emu.Stats()
 	}
 	for i, pid := range pids {
-		s.procs[i], _ = cpuTicks(pid)
+		s.procs[i], _ = benchutil.CPUTicks(pid)
 	}
 	s.system, _ = systemTicks()
 	return s
@@ -296,7 +298,7 @@ func cpuBetween(phase string, a, b cpuSnap) phaseCPU {
 	if el <= 0 {
 		return pc
 	}
-	pct := func(ticks int64) float64 { return 100 * float64(ticks) / clockTicks / el.Seconds() }
+	pct := func(ticks int64) float64 { return 100 * float64(ticks) / benchutil.ClockTicks / el.Seconds() }
 	for i := range a.procs {
 		pc.procs[i] = pct(b.procs[i] - a.procs[i])
 	}
@@ -326,28 +328,28 @@ func (b *bench) runPath(name string) (res pathResult, err error) {
 	}
 	defer env.cleanup()
 	for _, r := range env.relays {
-		res.relays = append(res.relays, r.name)
+		res.relays = append(res.relays, r.Name)
 	}
 	rx, err := b.startReceiver(env.rx)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", name, err)
 	}
-	defer rx.stop()
+	defer rx.Stop()
 	tx, err := b.startSender(env.tx, env.rx.name, b.mainRun())
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", name, err)
 	}
-	defer tx.stop()
-	pids := []int{tx.pid(), rx.pid()}
+	defer tx.Stop()
+	pids := []int{tx.Pid(), rx.Pid()}
 	for _, r := range env.relays {
-		pids = append(pids, r.pid())
+		pids = append(pids, r.Pid())
 	}
 	fail := func(err error) (pathResult, error) {
 		var logs string
 		for _, r := range env.relays {
-			logs += fmt.Sprintf("\n--- %s:\n%s", r.name, tail(r.out.String(), 3000))
+			logs += fmt.Sprintf("\n--- %s:\n%s", r.Name, tail(r.Out.String(), 3000))
 		}
-		return res, fmt.Errorf("%s: %w\n--- receiver:\n%s%s", name, err, tail(rx.out.String(), 3000), logs)
+		return res, fmt.Errorf("%s: %w\n--- receiver:\n%s%s", name, err, tail(rx.Out.String(), 3000), logs)
 	}
 	var begin cpuSnap
 	var phase string
@@ -355,7 +357,7 @@ func (b *bench) runPath(name string) (res pathResult, err error) {
 	stopSpin := func() {}
 	limit := b.o.duration + 90*time.Second
 	for {
-		l, err := tx.waitLine(b.ctx, "", limit)
+		l, err := tx.WaitLine(b.ctx, "", limit)
 		if err != nil {
 			return fail(err)
 		}
@@ -365,8 +367,8 @@ func (b *bench) runPath(name string) (res pathResult, err error) {
 		}
 		switch sl.kind {
 		case "CRASH":
-			tx.waitLine(b.ctx, "\x00", 2*time.Second) // collect the rest of the report
-			return fail(fmt.Errorf("%w:\n%s", errSenderCrashed, tx.out))
+			tx.WaitLine(b.ctx, "\x00", 2*time.Second) // collect the rest of the report
+			return fail(fmt.Errorf("%w:\n%s", errSenderCrashed, tx.Out))
 		case "CONNECT":
 			res.connect = time.Duration(sl.nums[0]) * time.Microsecond
 		case "BEGIN":
@@ -383,7 +385,7 @@ func (b *bench) runPath(name string) (res pathResult, err error) {
 			res.cpu = append(res.cpu, cpuBetween(phase, begin, snapCPU(pids, b.emu)))
 			if b.emu != nil && len(env.sites) > 0 {
 				res.links = env.sites[0].linkStats(b.ctx)
-				res.linkSetup, res.resumed = linkHandshake(env.sites[0].proc.out.String())
+				res.linkSetup, res.resumed = linkHandshake(env.sites[0].proc.Out.String())
 			}
 			prof.wait()
 			stopSpin()

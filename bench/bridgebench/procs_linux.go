@@ -1,161 +1,33 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/distgate/distgate/bench/internal/benchutil"
 )
 
 // child is a process the bench started: an Erlang node, a gateway or an
-// stunnel. Its output is kept (the tail) for error messages; an Erlang
-// node's lines are also delivered as they come.
-type child struct {
-	name string
-	cmd  *exec.Cmd
-	out  *tailBuffer
-	// lines receives the output line by line when asked for at start;
-	// closed at the end of the output.
-	lines chan string
-	done  chan struct{} // closed when the process has exited
-	err   error         // Wait's error, valid after done
-}
+// stunnel; an Erlang node's lines are delivered as they come.
+type child = benchutil.Child
 
 // startChild starts path with args at a place, its stdout and stderr
-// merged.
+// merged. Stop gives it 3 s after SIGTERM.
 func startChild(name string, at place, env []string, withLines bool, path string, args ...string) (*child, error) {
 	path, args = at.command(path, args...)
-	cmd := exec.Command(path, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.WaitDelay = 2 * time.Second
-	c := &child{name: name, cmd: cmd, out: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
-	var pr *io.PipeReader
-	if withLines {
-		var pw *io.PipeWriter
-		pr, pw = io.Pipe()
-		c.lines = make(chan string, 1024)
-		cmd.Stdout, cmd.Stderr = pw, pw
-		go func() {
-			<-c.done
-			pw.Close()
-		}()
-	} else {
-		cmd.Stdout, cmd.Stderr = c.out, c.out
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	if withLines {
-		go func() {
-			sc := bufio.NewScanner(pr)
-			sc.Buffer(make([]byte, 64<<10), 1<<20)
-			for sc.Scan() {
-				l := sc.Text()
-				c.out.Write([]byte(l + "\n"))
-				select {
-				case c.lines <- l:
-				default: // nobody reads: the tail keeps it
-				}
-			}
-			io.Copy(io.Discard, pr)
-			close(c.lines)
-		}()
-	}
-	go func() {
-		c.err = cmd.Wait()
-		close(c.done)
-	}()
-	return c, nil
-}
-
-func (c *child) pid() int { return c.cmd.Process.Pid }
-
-// exited reports whether the process has ended.
-func (c *child) exited() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop ends the process: SIGTERM, then SIGKILL after a grace period.
-func (c *child) stop() {
-	if c == nil || c.exited() {
-		return
-	}
-	c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(3 * time.Second):
-		c.cmd.Process.Kill()
-		<-c.done
-	}
-}
-
-// waitLine waits for a line that starts with prefix and returns it.
-func (c *child) waitLine(ctx context.Context, prefix string, limit time.Duration) (string, error) {
-	t := time.NewTimer(limit)
-	defer t.Stop()
-	for {
-		select {
-		case l, ok := <-c.lines:
-			if !ok {
-				return "", fmt.Errorf("%s ended before printing %s (%v):\n%s", c.name, prefix, c.err, c.out)
-			}
-			if strings.HasPrefix(l, prefix) {
-				return l, nil
-			}
-		case <-t.C:
-			return "", fmt.Errorf("%s printed no %s within %v:\n%s", c.name, prefix, limit, c.out)
-		case <-ctx.Done():
-			return "", ctx.Err()
-		}
-	}
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if over := len(t.b) - t.max; over > 0 {
-		t.b = append(t.b[:0], t.b[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	c, err := benchutil.StartChild(name, env, withLines, path, args...)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	c.Grace = 3 * time.Second
+	return c, nil
 }
 
 // freeLinkAddr returns a loopback address free for both TCP and UDP: a
@@ -189,11 +61,11 @@ func waitListening(ctx context.Context, at place, addr string, c *child, limit t
 			conn.Close()
 			return nil
 		}
-		if c.exited() {
-			return fmt.Errorf("%s exited (%v) before listening on %s:\n%s", c.name, c.err, addr, c.out)
+		if c.Exited() {
+			return fmt.Errorf("%s exited (%v) before listening on %s:\n%s", c.Name, c.Err, addr, c.Out)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s is not listening on %s after %v:\n%s", c.name, addr, limit, c.out)
+			return fmt.Errorf("%s is not listening on %s after %v:\n%s", c.Name, addr, limit, c.Out)
 		}
 		select {
 		case <-ctx.Done():
@@ -201,39 +73,6 @@ func waitListening(ctx context.Context, at place, addr string, c *child, limit t
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// clockTicks is the kernel's USER_HZ: /proc reports CPU times in it.
-const clockTicks = 100
-
-// cpuTicks returns a process's user+system CPU time (all its threads) in
-// clock ticks, from /proc/PID/stat.
-func cpuTicks(pid int) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	return parseStatCPU(b)
-}
-
-// parseStatCPU reads utime+stime (fields 14 and 15) of a /proc/PID/stat
-// line; the command name, in parentheses, may hold anything.
-func parseStatCPU(b []byte) (int64, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("/proc stat: no command name")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state): utime is field 14, stime 15.
-	if len(f) < 13 {
-		return 0, errors.New("/proc stat: too few fields")
-	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	s, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc stat: %w", err)
-	}
-	return u + s, nil
 }
 
 // sysTicks are the machine's CPU times, all CPUs summed, in clock ticks.

@@ -47,7 +47,7 @@ func startStunnel(ctx context.Context, bin, dir, name string, client bool, at pl
 		return nil, err
 	}
 	if err := waitListening(ctx, at, accept, c, 10*time.Second); err != nil {
-		c.stop()
+		c.Stop()
 		return nil, err
 	}
 	return c, nil

@@ -70,8 +70,8 @@ func (b *bench) loadedRTT(env *pathEnv) (rttResult, error) {
 	if err != nil {
 		return rttResult{}, err
 	}
-	defer bulk.stop()
-	if _, err := bulk.waitLine(b.ctx, "BEGIN tput", 60*time.Second); err != nil {
+	defer bulk.Stop()
+	if _, err := bulk.WaitLine(b.ctx, "BEGIN tput", 60*time.Second); err != nil {
 		return rttResult{}, fmt.Errorf("bulk sender: %w", err)
 	}
 	select {
@@ -83,8 +83,8 @@ func (b *bench) loadedRTT(env *pathEnv) (rttResult, error) {
 	if err != nil {
 		return rttResult{}, err
 	}
-	defer ping.stop()
-	l, err := ping.waitLine(b.ctx, "RTT", b.o.duration+90*time.Second)
+	defer ping.Stop()
+	l, err := ping.WaitLine(b.ctx, "RTT", b.o.duration+90*time.Second)
 	if err != nil {
 		return rttResult{}, fmt.Errorf("ping sender: %w", err)
 	}
@@ -92,8 +92,8 @@ func (b *bench) loadedRTT(env *pathEnv) (rttResult, error) {
 	if err != nil {
 		return rttResult{}, err
 	}
-	if bulk.exited() {
-		return rttResult{}, fmt.Errorf("the bulk sender ended before the round trips did:\n%s", bulk.out)
+	if bulk.Exited() {
+		return rttResult{}, fmt.Errorf("the bulk sender ended before the round trips did:\n%s", bulk.Out)
 	}
 	return rttResult{n: sl.nums[0], p50: time.Duration(sl.nums[1]) * time.Microsecond,
 		p99: time.Duration(sl.nums[2]) * time.Microsecond, mean: time.Duration(sl.nums[3]) * time.Microsecond}, nil

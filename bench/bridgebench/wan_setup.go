@@ -90,18 +90,18 @@ func (b *bench) linkSetup(transport string) (linkSetup, error) {
 	for i := range 1 + setupResumed {
 		if i > 0 {
 			if err := a.waitLog(b.ctx, i, 10*time.Second, `msg="link closed"`, "direction=out"); err != nil {
-				return ls, fmt.Errorf("link %d was not let go: %w\n%s", i, err, tail(a.proc.out.String(), 2000))
+				return ls, fmt.Errorf("link %d was not let go: %w\n%s", i, err, tail(a.proc.Out.String(), 2000))
 			}
 		}
 		d, err := a.refusedRelay(b.ctx, node)
 		if err != nil {
-			return ls, fmt.Errorf("relay %d: %w\n%s", i+1, err, tail(a.proc.out.String(), 2000))
+			return ls, fmt.Errorf("relay %d: %w\n%s", i+1, err, tail(a.proc.Out.String(), 2000))
 		}
 		ls.relay = append(ls.relay, d)
 	}
-	ups := linkHandshakes(a.proc.out.String())
+	ups := linkHandshakes(a.proc.Out.String())
 	if len(ups) != 1+setupResumed {
-		return ls, fmt.Errorf("site-a logged %d links dialled, not %d:\n%s", len(ups), 1+setupResumed, tail(a.proc.out.String(), 2000))
+		return ls, fmt.Errorf("site-a logged %d links dialled, not %d:\n%s", len(ups), 1+setupResumed, tail(a.proc.Out.String(), 2000))
 	}
 	for _, u := range ups {
 		ls.handshake, ls.resumed = append(ls.handshake, u.d), append(ls.resumed, u.resumed)
@@ -116,7 +116,7 @@ func (s *site) waitLog(ctx context.Context, n int, limit time.Duration, subs ...
 	count := func() int {
 		c := 0
 	lines:
-		for l := range strings.Lines(s.proc.out.String()) {
+		for l := range strings.Lines(s.proc.Out.String()) {
 			for _, sub := range subs {
 				if !strings.Contains(l, sub) {
 					continue lines

@@ -5,12 +5,12 @@ package main
 import (
 	"bytes"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/distgate/distgate/bench/internal/benchutil"
 )
 
 // TestBenchWANTiny runs the WAN bench in a tiny configuration (scenario
@@ -21,21 +21,11 @@ func TestBenchWANTiny(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a WAN testbed, Erlang nodes and gateways")
 	}
-	for _, tool := range []string{"erl", "erlc", "ip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required under CI: %v", tool, err)
-			}
-			t.Skipf("%s is not installed: %v", tool, err)
-		}
-	}
+	benchutil.NeedTools(t, "erl", "erlc", "ip")
 	if os.Geteuid() != 0 {
 		t.Skip("the WAN testbed needs root")
 	}
-	dg := filepath.Join(t.TempDir(), "distgate")
-	if out, err := exec.Command("go", "build", "-o", dg, "../../cmd/distgate").CombinedOutput(); err != nil {
-		t.Fatalf("go build distgate: %v\n%s", err, out)
-	}
+	dg := benchutil.BuildDistgate(t)
 	var stdout, stderr bytes.Buffer
 	args := []string{"-distgate", dg, "-distgate-epmd", "../../erlang/distgate_epmd/src", "-wan", "a",
 		"-paths", "direct,distgate_quic", "-duration", "500ms", "-rtt-count", "20", "-rounds", "1"}

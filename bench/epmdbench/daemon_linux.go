@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/distgate/distgate/bench/internal/benchutil"
 	"github.com/distgate/distgate/epmd"
 )
 
@@ -171,31 +172,11 @@ func (d *daemon) cpuTicks() (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: cpu time: %w", d.name, err)
 	}
-	t, err := parseStatCPU(b)
+	t, err := benchutil.ParseStatCPU(b)
 	if err != nil {
 		return 0, fmt.Errorf("%s: cpu time: %w", d.name, err)
 	}
 	return t, nil
-}
-
-// parseStatCPU returns utime+stime (fields 14 and 15) of a /proc/PID/stat
-// line. The command name, field 2, is in parentheses and may hold spaces
-// and parentheses itself: fields are counted after its last ')'.
-func parseStatCPU(b []byte) (int64, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("malformed stat line")
-	}
-	f := strings.Fields(string(b[i+1:])) // f[0] is field 3, the state
-	if len(f) < 13 {
-		return 0, fmt.Errorf("stat line of %d fields", len(f)+2)
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("malformed stat times: %w", err)
-	}
-	return utime + stime, nil
 }
 
 // systemBusyTicks returns the CPU time all processors have spent busy

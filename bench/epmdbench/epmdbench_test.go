@@ -4,14 +4,14 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/distgate/distgate/bench/internal/benchutil"
 )
 
 // TestBenchTiny runs the whole benchmark in a tiny configuration against
@@ -19,16 +19,8 @@ import (
 // skipped, except under CI=true, where it fails.
 func TestBenchTiny(t *testing.T) {
 	stock, err := exec.LookPath("epmd")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("OTP's epmd is required under CI: %v", err)
-		}
-		t.Skipf("OTP's epmd is not installed: %v", err)
-	}
-	dg := filepath.Join(t.TempDir(), "distgate")
-	if out, err := exec.Command("go", "build", "-o", dg, "../../cmd/distgate").CombinedOutput(); err != nil {
-		t.Fatalf("go build distgate: %v\n%s", err, out)
-	}
+	benchutil.NeedTool(t, "OTP's epmd", err)
+	dg := benchutil.BuildDistgate(t)
 
 	var stdout, stderr bytes.Buffer
 	args := []string{"-distgate", dg, "-stock", stock, "-duration", "200ms", "-names", "20", "-bignames", "50", "-rounds", "2"}
@@ -87,20 +79,6 @@ func TestParseFlags(t *testing.T) {
 	}
 	if o.stock != "epmd" || o.duration != 5*time.Second || o.names != 900 || o.bigNames != 10000 || o.sources != 253 || o.linger || o.rounds != 1 {
 		t.Errorf("defaults: %+v", o)
-	}
-}
-
-func TestParseStatCPU(t *testing.T) {
-	// The command name may hold spaces and parentheses.
-	line := "4242 (ep md) (x)) S 1 4242 4242 0 -1 4194560 120 0 0 0 731 269 0 0 20 0 1 0 100 9000000 300 18446744073709551615\n"
-	got, err := parseStatCPU([]byte(line))
-	if err != nil || got != 1000 {
-		t.Errorf("parseStatCPU = %d, %v; want 1000", got, err)
-	}
-	for _, bad := range []string{"", "4242 no parens", "4242 (epmd) S 1 2 3", "4242 (epmd) S 1 4242 4242 0 -1 0 0 0 0 0 x 2 0"} {
-		if _, err := parseStatCPU([]byte(bad)); err == nil {
-			t.Errorf("parseStatCPU(%q): no error", bad)
-		}
 	}
 }
 

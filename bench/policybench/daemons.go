@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/distgate/distgate/bench/internal/benchutil"
 )
 
 // daemonProc is a daemon the benchmark runs as its child.
@@ -32,39 +33,14 @@ func (d *daemonProc) stop() {
 	})
 }
 
-// clockTicks is the unit of utime and stime in /proc/PID/stat, 100 on
-// every Linux architecture Go supports.
-const clockTicks = 100
-
 // cpu returns the daemon's CPU time so far, user and system, from
 // /proc/PID/stat.
 func (d *daemonProc) cpu() (time.Duration, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(d.cmd.Process.Pid) + "/stat")
+	t, err := benchutil.CPUTime(d.cmd.Process.Pid)
 	if err != nil {
 		return 0, fmt.Errorf("%s: CPU time: %w", d.name, err)
 	}
-	// The command, in parentheses, may hold spaces: fields count from
-	// after its closing parenthesis; utime and stime are fields 14 and 15.
-	i := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(f) < 13 {
-		return 0, errors.New(d.name + ": malformed /proc/PID/stat")
-	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	s, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("%s: CPU time: %w", d.name, err)
-	}
-	return time.Duration(u+s) * time.Second / clockTicks, nil
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return t, nil
 }
 
 func waitListening(addr string) error {
@@ -79,7 +55,7 @@ func waitListening(addr string) error {
 
 // startStock runs OTP's epmd in the foreground on a free port.
 func startStock(bin string) (*daemonProc, error) {
-	port, err := freePort()
+	port, err := benchutil.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -106,11 +82,11 @@ type gatewayProc struct {
 // takes h.bench.example for a name of its host, so that the built-in
 // router answers the lookups of the benchmark as a policy does.
 func startGateway(bin, dir string) (*gatewayProc, error) {
-	ep, err := freePort()
+	ep, err := benchutil.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	ap, err := freePort()
+	ap, err := benchutil.FreePort()
 	if err != nil {
 		return nil, err
 	}

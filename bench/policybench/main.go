@@ -33,6 +33,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/distgate/distgate/bench/internal/benchutil"
 	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/wasm"
 	"github.com/distgate/distgate/wasm/wasmtest"
@@ -192,13 +193,13 @@ func bench(o options, out io.Writer) error {
 		return epmd.LookupRequest{Node: fmt.Sprintf("n%04d@h.bench.example", i%o.names), Accept: []string{"inet_tcp"}}.Append(nil)
 	}
 	phases := []*phase{
-		{name: "stock epmd, PORT_PLEASE2", d: stock, payload: portPlease, ok: classicOK},
-		{name: "distgate, no policy, PORT_PLEASE2", d: &plain.daemonProc, payload: portPlease, ok: classicOK},
-		{name: "distgate, no policy, LOOKUP_X", d: &plain.daemonProc, payload: lookupX, ok: extOK},
-		{name: "distgate + Go static-map, LOOKUP_X", d: &gw.daemonProc, payload: lookupX, ok: extOK},
-		{name: "the same, routes never reused", d: &asked.daemonProc, payload: lookupX, ok: extOK},
+		{name: "stock epmd, PORT_PLEASE2", d: stock, payload: portPlease, ok: benchutil.ClassicOK},
+		{name: "distgate, no policy, PORT_PLEASE2", d: &plain.daemonProc, payload: portPlease, ok: benchutil.ClassicOK},
+		{name: "distgate, no policy, LOOKUP_X", d: &plain.daemonProc, payload: lookupX, ok: benchutil.ExtOK},
+		{name: "distgate + Go static-map, LOOKUP_X", d: &gw.daemonProc, payload: lookupX, ok: benchutil.ExtOK},
+		{name: "the same, routes never reused", d: &asked.daemonProc, payload: lookupX, ok: benchutil.ExtOK},
 	}
-	load0 := loadAvg()
+	load0 := benchutil.LoadAvg()
 	for range o.rounds {
 		for _, p := range phases {
 			if err := p.run(o); err != nil {
@@ -212,14 +213,14 @@ func bench(o options, out io.Writer) error {
 	}
 
 	fmt.Fprintf(out, "\nEPMD lookups, %d names each, %d clients, %s, a new connection per lookup, median of %d rounds (load average %s, then %s):\n",
-		o.names, o.clients, o.duration, o.rounds, load0, loadAvg())
+		o.names, o.clients, o.duration, o.rounds, load0, benchutil.LoadAvg())
 	fmt.Fprintf(out, "  %-36s %10s %10s %10s %10s %8s\n", "daemon, request", "lookups/s", "cpu/lookup", "p50", "p99", "errors")
 	for _, p := range phases {
 		r := p.median()
-		fmt.Fprintf(out, "  %-36s %10.0f %10s %10s %10s %8d\n", p.name, r.rate(), r.cpuPerLookup().Round(100*time.Nanosecond), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.errors)
+		fmt.Fprintf(out, "  %-36s %10.0f %10s %10s %10s %8d\n", p.name, r.Rate(), r.CPUPerLookup().Round(100*time.Nanosecond), r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Errors)
 	}
 	fmt.Fprintf(out, "  (the gateway's lookup policy answered %d calls)\n", calls)
-	stockRate, aloneRate, xRate, policyRate := phases[0].median().rate(), phases[1].median().rate(), phases[2].median().rate(), phases[3].median().rate()
+	stockRate, aloneRate, xRate, policyRate := phases[0].median().Rate(), phases[1].median().Rate(), phases[2].median().Rate(), phases[3].median().Rate()
 	ratio := func(a, b float64) float64 {
 		if b <= 0 {
 			return 0
@@ -227,7 +228,7 @@ func bench(o options, out io.Writer) error {
 		return a / b
 	}
 	fmt.Fprintf(out, "the Go policy's LOOKUP_X against distgate without a policy: %.2fx its PORT_PLEASE2, %.2fx its LOOKUP_X (never reused: %.2fx, %.2fx)\n",
-		ratio(policyRate, aloneRate), ratio(policyRate, xRate), ratio(phases[4].median().rate(), aloneRate), ratio(phases[4].median().rate(), xRate))
+		ratio(policyRate, aloneRate), ratio(policyRate, xRate), ratio(phases[4].median().Rate(), aloneRate), ratio(phases[4].median().Rate(), xRate))
 	fmt.Fprintf(out, "policy-decision p50_ns=%d p99_ns=%d epmd_ratio=%.2f policy_ratio=%.2f\n",
 		watP50.Nanoseconds(), watP99.Nanoseconds(), ratio(policyRate, stockRate), ratio(policyRate, aloneRate))
 	return nil

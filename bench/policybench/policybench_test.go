@@ -2,29 +2,18 @@ package main
 
 import (
 	"bytes"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/distgate/distgate/bench/internal/benchutil"
 )
 
 // TestBenchSmall runs the benchmark in a tiny configuration and checks its
 // last line.
 func TestBenchSmall(t *testing.T) {
-	for _, tool := range []string{"epmd", "wat2wasm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is missing", tool)
-			}
-			t.Skipf("%s is missing", tool)
-		}
-	}
-	bin := filepath.Join(t.TempDir(), "distgate")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/distgate").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	benchutil.NeedTools(t, "epmd", "wat2wasm")
+	bin := benchutil.BuildDistgate(t)
 	var out, errOut bytes.Buffer
 	if code := run([]string{"-distgate", bin, "-names", "20", "-clients", "2", "-duration", "200ms", "-decisions", "500"}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s\n%s", code, errOut.String(), out.String())

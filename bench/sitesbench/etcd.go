@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distgate/distgate/bench/internal/benchutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -37,7 +38,7 @@ func (b *bench) startEtcd() (*etcdCluster, error) {
 		initial = append(initial, fmt.Sprintf("m%d=%s", i+1, peers[i]))
 	}
 	for i := range 3 {
-		m, err := startChild(fmt.Sprintf("etcd m%d", i+1), nil, false, b.o.etcd,
+		m, err := benchutil.StartChild(fmt.Sprintf("etcd m%d", i+1), nil, false, b.o.etcd,
 			"--name", fmt.Sprintf("m%d", i+1), "--data-dir", filepath.Join(b.dir, fmt.Sprintf("etcd%d", i+1)),
 			"--listen-client-urls", c.clients[i], "--advertise-client-urls", c.clients[i],
 			"--listen-peer-urls", peers[i], "--initial-advertise-peer-urls", peers[i],
@@ -65,11 +66,11 @@ func (b *bench) startEtcd() (*etcdCluster, error) {
 		}
 	}
 	c.stop()
-	return nil, fmt.Errorf("etcd: no leader after 30 s:\n%s", c.members[0].out)
+	return nil, fmt.Errorf("etcd: no leader after 30 s:\n%s", c.members[0].Out)
 }
 
 func (c *etcdCluster) stop() {
 	for _, m := range c.members {
-		m.stop()
+		m.Stop()
 	}
 }

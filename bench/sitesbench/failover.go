@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/distgate/distgate/bench/internal/benchutil"
 )
 
 // cookie is the distribution cookie of every node of the benchmark.
@@ -29,7 +31,7 @@ func compileErlang(dir, src string) error {
 // startNode starts an Erlang node registered with the agent g that
 // evaluates expr; its output lines are delivered.
 func (b *bench) startNode(g *gateway, full, expr string) (*child, error) {
-	c, err := startChild(full, []string{"ERL_EPMD_PORT=" + strconv.Itoa(g.epmd)}, true, "erl",
+	c, err := benchutil.StartChild(full, []string{"ERL_EPMD_PORT=" + strconv.Itoa(g.epmd)}, true, "erl",
 		"-name", full, "-setcookie", cookie, "-noshell", "-noinput", "-start_epmd", "false",
 		"-pa", b.ebin, "-epmd_module", "distgate_epmd", "-eval", expr)
 	if err != nil {
@@ -68,8 +70,8 @@ func (b *bench) failover(ctx context.Context, t *topology) (down, back []time.Du
 	if err != nil {
 		return nil, nil, err
 	}
-	defer yn.kill()
-	if _, err := yn.waitLine(ctx, "ready", 60*time.Second); err != nil {
+	defer yn.Kill()
+	if _, err := yn.WaitLine(ctx, "ready", 60*time.Second); err != nil {
 		return nil, nil, err
 	}
 	if err := waitFor("y in the directory of both edges of site B", 30*time.Second, func() bool {
@@ -81,8 +83,8 @@ func (b *bench) failover(ctx context.Context, t *topology) (down, back []time.Du
 	if err != nil {
 		return nil, nil, err
 	}
-	defer x.kill()
-	if _, err := x.waitLine(ctx, "up", 60*time.Second); err != nil {
+	defer x.Kill()
+	if _, err := x.WaitLine(ctx, "up", 60*time.Second); err != nil {
 		return nil, nil, err
 	}
 	for i := range b.o.kills {
@@ -99,12 +101,12 @@ func (b *bench) failover(ctx context.Context, t *topology) (down, back []time.Du
 			return nil, nil, err
 		}
 		killed := time.Now()
-		carrier.proc.kill()
-		dl, err := x.waitLine(ctx, "down", 60*time.Second)
+		carrier.proc.Kill()
+		dl, err := x.WaitLine(ctx, "down", 60*time.Second)
 		if err != nil {
 			return nil, nil, fmt.Errorf("kill %d of %s: %w", i+1, carrier.name, err)
 		}
-		bl, err := x.waitLine(ctx, "back", 60*time.Second)
+		bl, err := x.WaitLine(ctx, "back", 60*time.Second)
 		if err != nil {
 			return nil, nil, fmt.Errorf("kill %d of %s: %w", i+1, carrier.name, err)
 		}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/distgate/distgate/bench/internal/benchutil"
 )
 
 // gateway is a distgate process of the benchmark: standalone, an agent or
@@ -96,7 +98,7 @@ func (b *bench) write(g *gateway, site, role, host, body string) error {
 // start runs the gateway and waits for its admin API, the last listener
 // it opens.
 func (b *bench) start(g *gateway) error {
-	p, err := startChild(g.name, nil, false, b.o.distgate, "run", "-config", g.config)
+	p, err := benchutil.StartChild(g.name, nil, false, b.o.distgate, "run", "-config", g.config)
 	if err != nil {
 		return err
 	}

@@ -1,22 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"os"
-	"slices"
-	"sort"
 	"strconv"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/distgate/distgate/bench/internal/benchutil"
 	"github.com/distgate/distgate/epmd"
 )
 
@@ -29,22 +22,8 @@ type phase struct {
 	rounds  []result
 }
 
-// result is one lookup phase's outcome.
-type result struct {
-	ok, errors int64
-	elapsed    time.Duration
-	p50, p99   time.Duration
-	cpu        time.Duration // the gateway's CPU time (user and system) over the phase
-}
-
-func (r result) rate() float64 { return float64(r.ok) / r.elapsed.Seconds() }
-
-func (r result) cpuPerLookup() time.Duration {
-	if r.ok == 0 {
-		return 0
-	}
-	return r.cpu / time.Duration(r.ok)
-}
+// result is one lookup phase's outcome; its CPU is the gateway's.
+type result = benchutil.Lookups
 
 // run measures the phase once more.
 func (p *phase) run(o options) error {
@@ -52,101 +31,18 @@ func (p *phase) run(o options) error {
 	if err != nil {
 		return err
 	}
-	r := drive(p.g.epmd, o, p.payload)
+	r := benchutil.Drive(p.g.epmd, o.clients, o.duration, 0, p.payload, benchutil.ExtOK)
 	t1, err := cpuTime(p.g.proc)
 	if err != nil {
 		return err
 	}
-	r.cpu = t1 - t0
+	r.CPU = t1 - t0
 	p.rounds = append(p.rounds, r)
 	return nil
 }
 
 // median returns the round of median rate.
-func (p *phase) median() result {
-	rs := slices.Clone(p.rounds)
-	slices.SortFunc(rs, func(a, b result) int {
-		switch {
-		case a.rate() < b.rate():
-			return -1
-		case a.rate() > b.rate():
-			return 1
-		}
-		return 0
-	})
-	return rs[len(rs)/2]
-}
-
-// extOK reports whether a LOOKUP_X reply is a success.
-func extOK(b []byte) bool { return len(b) >= 7 && b[0] == 'l' && b[2] == 0 }
-
-// drive runs o.clients clients for o.duration, each doing one lookup per
-// connection, as OTP does.
-func drive(port int, o options, payload func(i int) []byte) result {
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	var okN, errN atomic.Int64
-	lat := make([][]time.Duration, o.clients)
-	deadline := time.Now().Add(o.duration)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for c := range o.clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 4096)
-			for i := c; time.Now().Before(deadline); i += o.clients {
-				t0 := time.Now()
-				reply, err := oneLookup(addr, epmd.AppendFrame(nil, payload(i)), buf)
-				if err != nil || !extOK(reply) {
-					errN.Add(1)
-					continue
-				}
-				lat[c] = append(lat[c], time.Since(t0))
-				okN.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	r := result{ok: okN.Load(), errors: errN.Load(), elapsed: time.Since(start)}
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	if len(all) > 0 {
-		sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-		r.p50, r.p99 = all[len(all)/2], all[len(all)*99/100]
-	}
-	return r
-}
-
-func oneLookup(addr string, req, buf []byte) ([]byte, error) {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write(req); err != nil {
-		return nil, err
-	}
-	n := 0
-	for {
-		m, err := c.Read(buf[n:])
-		n += m
-		if err == io.EOF || n == len(buf) {
-			return buf[:n], nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if n >= 7 && buf[0] == 'l' {
-			// An extension reply says its length: no need to wait for the close.
-			if body := int(buf[3])<<24 | int(buf[4])<<16 | int(buf[5])<<8 | int(buf[6]); n >= 7+body {
-				return buf[:n], nil
-			}
-		}
-	}
-}
+func (p *phase) median() result { return benchutil.MedianRate(p.rounds) }
 
 // register holds the ALIVE2 registrations of names at the EPMD on port,
 // with parallel connections.
@@ -185,26 +81,13 @@ func closeAll(regs []*epmd.Registered) {
 	}
 }
 
-// clockTicks is the unit of utime and stime in /proc/PID/stat.
-const clockTicks = 100
-
 // cpuTime returns a process's CPU time so far, user and system.
 func cpuTime(c *child) (time.Duration, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(c.cmd.Process.Pid) + "/stat")
+	t, err := benchutil.CPUTime(c.Pid())
 	if err != nil {
-		return 0, fmt.Errorf("%s: CPU time: %w", c.name, err)
+		return 0, fmt.Errorf("%s: CPU time: %w", c.Name, err)
 	}
-	i := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(f) < 13 {
-		return 0, errors.New(c.name + ": malformed /proc/PID/stat")
-	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	s, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("%s: CPU time: %w", c.name, err)
-	}
-	return time.Duration(u+s) * time.Second / clockTicks, nil
+	return t, nil
 }
 
 // propagation registers o.propagations names, one at a time, at agent a

@@ -40,6 +40,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/distgate/distgate/bench/internal/benchutil"
 	"github.com/distgate/distgate/epmd"
 )
 
@@ -141,7 +142,7 @@ func benchmark(o options, out io.Writer) error {
 	}
 	defer b.etcd.stop()
 	ctx := context.Background()
-	load0 := loadAvg()
+	load0 := benchutil.LoadAvg()
 
 	t, err := b.startSites()
 	if err != nil {
@@ -161,7 +162,7 @@ func benchmark(o options, out io.Writer) error {
 		return fmt.Errorf("lookups: %w", err)
 	}
 	for _, g := range []*gateway{t.a1, t.a2, t.ea, t.b1, t.eb1, t.eb2, t.alone} {
-		g.proc.stop()
+		g.proc.Stop()
 	}
 	sc, err := b.scale(ctx)
 	if err != nil {
@@ -169,7 +170,7 @@ func benchmark(o options, out io.Writer) error {
 	}
 
 	ms := func(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
-	fmt.Fprintf(out, "\nsites on one etcd cluster of 3 members, all on loopback (load average %s, then %s):\n", load0, loadAvg())
+	fmt.Fprintf(out, "\nsites on one etcd cluster of 3 members, all on loopback (load average %s, then %s):\n", load0, benchutil.LoadAvg())
 	fmt.Fprintf(out, "  %-52s %9s %9s  %s\n", "measure", "p50", "p99", "target")
 	fmt.Fprintf(out, "  %-52s %9s %9s  %s\n", fmt.Sprintf("edge killed -> nodedown (%d kills)", len(down)), ms(pct(down, 50)), ms(pct(down, 99)), "<= liveness "+o.liveness.String())
 	fmt.Fprintf(out, "  %-52s %9s %9s  %s\n", fmt.Sprintf("edge killed -> rpc through the other edge (%d kills)", len(back)), ms(pct(back, 50)), ms(pct(back, 99)), fmt.Sprintf("<= %d ms", (o.liveness+time.Second).Milliseconds()))
@@ -178,14 +179,14 @@ func benchmark(o options, out io.Writer) error {
 	fmt.Fprintf(out, "  %-52s %10s %10s %10s %10s %7s\n", "gateway, answered from", "lookups/s", "cpu/lookup", "p50", "p99", "errors")
 	for _, p := range phases {
 		r := p.median()
-		fmt.Fprintf(out, "  %-52s %10.0f %10s %10s %10s %7d\n", p.name, r.rate(), r.cpuPerLookup().Round(100*time.Nanosecond), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.errors)
+		fmt.Fprintf(out, "  %-52s %10.0f %10s %10s %10s %7d\n", p.name, r.Rate(), r.CPUPerLookup().Round(100*time.Nanosecond), r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Errors)
 	}
 	// Each round's two phases ran one after the other, under the same
 	// load from the rest of the machine: the median of their ratios.
 	var ratios []float64
 	for i, r := range phases[0].rounds {
-		if r.rate() > 0 {
-			ratios = append(ratios, phases[1].rounds[i].rate()/r.rate())
+		if r.Rate() > 0 {
+			ratios = append(ratios, phases[1].rounds[i].Rate()/r.Rate())
 		}
 	}
 	slices.Sort(ratios)
@@ -226,7 +227,7 @@ func (b *bench) stopAll() {
 	cs := b.children
 	b.mu.Unlock()
 	for _, c := range cs {
-		c.kill()
+		c.Kill()
 	}
 }
 

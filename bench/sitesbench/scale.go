@@ -35,7 +35,7 @@ func (b *bench) scale(ctx context.Context) (r scaleResult, err error) {
 	if err := b.start(es1); err != nil {
 		return r, err
 	}
-	defer es1.proc.stop()
+	defer es1.proc.Stop()
 	agents := make([]*gateway, b.o.agents)
 	for i := range agents {
 		if agents[i], err = b.newGateway(fmt.Sprintf("s%02d", i), "agent"); err != nil {
@@ -50,10 +50,10 @@ func (b *bench) scale(ctx context.Context) (r scaleResult, err error) {
 	}
 	defer func() {
 		for _, a := range agents {
-			a.proc.stop()
+			a.proc.Stop()
 		}
 	}()
-	if r.rssBefore, err = es1.proc.rssMiB(); err != nil {
+	if r.rssBefore, err = rssMiB(es1.proc); err != nil {
 		return r, err
 	}
 	// Each agent registers its share, four at a time.
@@ -83,7 +83,7 @@ func (b *bench) scale(ctx context.Context) (r scaleResult, err error) {
 		return r, err
 	}
 	r.liveLag = time.Since(last)
-	if r.rssLive, err = es1.proc.rssMiB(); err != nil {
+	if r.rssLive, err = rssMiB(es1.proc); err != nil {
 		return r, err
 	}
 	es2, err := b.newGateway("es2", "edge")
@@ -97,14 +97,14 @@ func (b *bench) scale(ctx context.Context) (r scaleResult, err error) {
 	if err := b.start(es2); err != nil {
 		return r, err
 	}
-	defer es2.proc.stop()
+	defer es2.proc.Stop()
 	if err := waitEvery(5*time.Millisecond, "es2 to hold every registration", 120*time.Second, func() bool {
 		return es2.siteNodes() >= b.o.registrations
 	}); err != nil {
 		return r, err
 	}
 	r.newCatchUp = time.Since(started)
-	r.rssNew, err = es2.proc.rssMiB()
+	r.rssNew, err = rssMiB(es2.proc)
 	return r, err
 }
 

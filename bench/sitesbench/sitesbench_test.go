@@ -2,12 +2,13 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/distgate/distgate/bench/internal/benchutil"
 )
 
 // TestBenchSmall runs the benchmark in a tiny configuration and checks its
@@ -17,14 +18,7 @@ func TestBenchSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd, eleven gateways and Erlang nodes")
 	}
-	for _, tool := range []string{"erl", "erlc"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required under CI: %v", tool, err)
-			}
-			t.Skipf("%s is missing", tool)
-		}
-	}
+	benchutil.NeedTools(t, "erl", "erlc")
 	dir := t.TempDir()
 	bins := map[string]string{"distgate": "../../cmd/distgate", "etcd": "go.etcd.io/etcd/server/v3"}
 	for name, pkg := range bins {
