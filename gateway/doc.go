@@ -30,7 +30,7 @@
 //	ports      the one pool of on-demand ports (proxy ports, TLS ports)
 //	proxy      the loopback proxy ports of remote nodes
 //	terminate  the public TLS ports: TLS termination and reframing
-//	admit      the admission limiter of listeners reachable from outside
+//	admit      the admission limiter of listeners reachable from outside, and the rate-limited refusal log
 //	localpeer  who owns the other end of a loopback connection (its uid: sock_diag on Linux)
 //	datadir    the data directory: its files and atomic writes
 //	directory  the site directory on etcd of agents and edges: a pure cache kept by one
@@ -45,7 +45,7 @@
 //
 //	proxy      -> link, linkwire, ports, relay, handshake, filtering
 //	terminate  -> ports, relay, pki, handshake, admit, events, filtering
-//	filtering  -> distfilter, relay, events
+//	filtering  -> distfilter, relay, events, admit
 //	link       -> linkwire, relay, pki, admit, events
 //	ports      -> admit
 //	relay      -> handshake, events

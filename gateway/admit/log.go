@@ -59,6 +59,14 @@ func (l *Log) Refused(peer netip.Addr, kind string, attrs ...any) {
 	}
 }
 
+// Allow counts a refusal of kind from peer (the zero Addr when it has
+// none) like Refused, and reports whether the caller is to write it
+// itself: for refusals whose line carries more than a Refused line does.
+// What it holds back is summarised like Refused's.
+func (l *Log) Allow(peer netip.Addr, kind string) bool {
+	return l.note(peer, kind, time.Now())
+}
+
 // note counts a refusal at now and reports whether it is to be written.
 func (l *Log) note(peer netip.Addr, kind string, now time.Time) bool {
 	l.mu.Lock()
@@ -77,7 +85,7 @@ func (l *Log) note(peer netip.Addr, kind string, now time.Time) bool {
 	}
 	l.held[kind]++
 	l.heldN++
-	if len(l.sources) < logMaxSources {
+	if peer.IsValid() && len(l.sources) < logMaxSources {
 		l.sources[peer.Unmap()] = struct{}{}
 	}
 	if l.timer == nil && !l.closed {
@@ -103,8 +111,12 @@ func (l *Log) flushLocked(now time.Time) {
 		kinds = append(kinds, fmt.Sprintf("%s=%d", k, n))
 	}
 	slices.Sort(kinds)
-	l.log.Warn(l.msg+" (summary)", "not_logged", l.heldN, "sources", len(l.sources),
-		"since", now.Sub(l.start).Round(time.Second).String(), "reasons", strings.Join(kinds, ", "))
+	attrs := []any{"not_logged", l.heldN}
+	if len(l.sources) > 0 {
+		attrs = append(attrs, "sources", len(l.sources))
+	}
+	l.log.Warn(l.msg+" (summary)", append(attrs,
+		"since", now.Sub(l.start).Round(time.Second).String(), "reasons", strings.Join(kinds, ", "))...)
 	clear(l.held)
 	clear(l.sources)
 	l.heldN = 0

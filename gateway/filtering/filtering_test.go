@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/distgate/distgate/abi"
+	"github.com/distgate/distgate/gateway/admit"
 	"github.com/distgate/distgate/gateway/distfilter"
 	"github.com/distgate/distgate/gateway/events"
 )
@@ -174,11 +175,11 @@ func TestRefusalLogBounded(t *testing.T) {
 	}
 	l.close()
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 2*logPerKind+1 || !strings.Contains(lines[len(lines)-1], "not_logged=994") {
+	if len(lines) != 2*admit.LogPerKind+1 || !strings.Contains(lines[len(lines)-1], "not_logged=994") {
 		t.Fatalf("%d lines:\n%s", len(lines), buf.String())
 	}
-	if n := len(ev.Since(0, "", 0)); n != 2*logPerKind {
-		t.Fatalf("%d events, want %d", n, 2*logPerKind)
+	if n := len(ev.Since(0, "", 0)); n != 2*admit.LogPerKind {
+		t.Fatalf("%d events, want %d", n, 2*admit.LogPerKind)
 	}
 }
 
