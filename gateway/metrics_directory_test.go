@@ -9,6 +9,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/distgate/distgate/gateway/directory"
+	"github.com/distgate/distgate/gateway/link"
 )
 
 // fakeDirectory is a directoryStatus that answers a fixed status.
@@ -143,4 +144,34 @@ func closedPort(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// TestReadinessOfAStaleDirectory: an agent or an edge whose site
+// directory is stale is not ready (issue 12: /readyz says the directory
+// is fresh), whatever its EPMD and links say.
+func TestReadinessOfAStaleDirectory(t *testing.T) {
+	ln := closedPort(t)
+	d, err := directory.New(directory.Config{
+		Endpoints: []string{"http://" + ln}, Prefix: "/distgate/", Site: "s", TTL: 3 * time.Second,
+		Self: directory.Member{ID: "a1", Role: directory.RoleAgent, Host: "h1.example", Identity: "dg1:a1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if g := (&Gateway{dir: d}); !g.directoryStale() {
+		t.Error("a directory whose etcd never answered is not stale")
+	}
+	if (&Gateway{}).directoryStale() {
+		t.Error("a standalone gateway's directory is stale")
+	}
+	if ok, why := readiness(true, nil, true); ok || why != "site directory stale" {
+		t.Errorf("readiness with a stale directory = %v, %q", ok, why)
+	}
+	if ok, why := readiness(true, []link.Summary{{State: link.StateDown}, {}}, false); ok || why != "1 of 2 links down" {
+		t.Errorf("readiness with a link down = %v, %q", ok, why)
+	}
+	if ok, why := readiness(true, nil, false); !ok || why != "" {
+		t.Errorf("readiness of a standalone gateway = %v, %q", ok, why)
+	}
 }

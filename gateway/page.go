@@ -352,27 +352,43 @@ func (m *metrics) decisionP99(policy string) time.Duration {
 	return time.Duration(decisionBuckets[len(decisionBuckets)-1] * float64(time.Second)) // past the last bucket
 }
 
-// ready reports whether the gateway serves: its EPMD accepts connections
-// and no configured link is down. Why not is said in counts.
+// ready reports whether the gateway serves: its EPMD accepts connections,
+// no configured link is down and its site directory, if any, is current.
+// Why not is said in counts.
 func (g *Gateway) ready() (bool, string) {
-	var why []string
+	epmdUp := true
 	if g.epmdLn != nil {
 		c, err := net.DialTimeout("tcp", g.epmdLn.Addr().String(), time.Second)
 		if err != nil {
-			why = append(why, "epmd not accepting")
+			epmdUp = false
 		} else {
 			c.Close()
 		}
 	}
-	down, total := 0, 0
-	for _, s := range g.links.Summaries() {
-		total++
+	return readiness(epmdUp, g.links.Summaries(), g.directoryStale())
+}
+
+// directoryStale reports whether the gateway has a site directory that is
+// stale (etcd does not answer).
+func (g *Gateway) directoryStale() bool { return g.dir != nil && g.dir.Status().Stale }
+
+// readiness is ready's verdict on what it found.
+func readiness(epmdUp bool, links []link.Summary, dirStale bool) (bool, string) {
+	var why []string
+	if !epmdUp {
+		why = append(why, "epmd not accepting")
+	}
+	down := 0
+	for _, s := range links {
 		if s.State == link.StateDown {
 			down++
 		}
 	}
 	if down > 0 {
-		why = append(why, fmt.Sprintf("%d of %d links down", down, total))
+		why = append(why, fmt.Sprintf("%d of %d links down", down, len(links)))
+	}
+	if dirStale {
+		why = append(why, "site directory stale")
 	}
 	return len(why) == 0, strings.Join(why, "; ")
 }
