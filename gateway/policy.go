@@ -72,6 +72,12 @@ func (p *policyRouter) Lookup(ctx context.Context, req *abi.LookupRequest) abi.R
 	if err != nil && (errors.Is(err, errors.ErrUnsupported) || p.fallbackOnFailure) {
 		return p.fallback.Lookup(ctx, req)
 	}
+	return withDenyReason(r)
+}
+
+// withDenyReason gives a policy's denial without a reason one the asker
+// can read.
+func withDenyReason(r abi.Route) abi.Route {
 	if r.Kind == abi.RouteDeny && r.Reason == "" {
 		r.Reason = "denied by policy"
 	}

@@ -45,17 +45,11 @@ func (p *policyRouter) LookupQuick(req *abi.LookupRequest) (abi.Route, bool) {
 		}
 		return abi.Route{}, false
 	}
-	if !p.eng.Reuses(p.lookup) {
-		return abi.Route{}, false
-	}
-	r, ok := p.eng.CachedLookup(p.lookup, req)
+	r, ok := p.eng.CachedLookup(p.lookup, req) // false at once when the policy never allowed reuse
 	if !ok {
 		return abi.Route{}, false
 	}
-	if r.Kind == abi.RouteDeny && r.Reason == "" {
-		r.Reason = "denied by policy"
-	}
-	return r, true
+	return withDenyReason(r), true
 }
 
 // ResolveQuick implements epmd.QuickResolver.
