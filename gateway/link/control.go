@@ -260,60 +260,28 @@ var errNoControl = errors.New("the peer serves no control streams")
 // it when there is none: one dial at a time per key, spaced by a backoff
 // after failures.
 func (m *Manager) tlsControl(ctx context.Context, key linkKey) (*control, error) {
-	for {
-		m.mu.Lock()
-		if m.ctx.Err() != nil {
-			m.mu.Unlock()
-			return nil, errors.New("gateway is shutting down")
-		}
-		if c, ok := m.tlsCtls[key]; ok && !c.isDead() {
-			m.mu.Unlock()
-			return c, nil
-		}
-		if wait, ok := m.dialing[key]; ok {
-			m.mu.Unlock()
-			select {
-			case <-wait:
-				continue
-			case <-ctx.Done():
-				return nil, ctx.Err()
+	c, dialed, err := dialOnce(m, ctx, key, TLS,
+		func() (*control, bool) {
+			c, ok := m.tlsCtls[key]
+			return c, ok && !c.isDead()
+		},
+		m.dialTLSControl,
+		func(c *control) {
+			m.tlsCtls[key] = c
+			if c.supported {
+				m.tlsConns[c.tls] = &tlsConnInfo{key: key, dir: dirOut, ctl: true, since: c.since}
+				m.wg.Add(1)
+				go m.runControl(c)
 			}
-		}
-		if err := m.backoffs[key].refuse(key, time.Now()); err != nil {
-			m.mu.Unlock()
-			return nil, err
-		}
-		done := make(chan struct{})
-		m.dialing[key] = done
-		m.mu.Unlock()
-
-		c, err := m.dialTLSControl(ctx, key)
-		if m.cfg.OnDial != nil {
-			m.cfg.OnDial(key.site, TLS, err)
-		}
-
-		m.mu.Lock()
-		delete(m.dialing, key)
-		close(done)
-		if err != nil {
-			if ctx.Err() == nil {
-				m.failedLocked(key, err, time.Now())
-			}
-			m.mu.Unlock()
-			return nil, err
-		}
-		delete(m.backoffs, key)
-		m.tlsCtls[key] = c
-		if c.supported {
-			m.tlsConns[c.tls] = &tlsConnInfo{key: key, dir: dirOut, ctl: true, since: c.since}
-			m.wg.Add(1)
-			go m.runControl(c)
-		}
-		m.mu.Unlock()
+		})
+	if err != nil {
+		return nil, err
+	}
+	if dialed {
 		m.changed(State{Peer: key.site, Transport: TLS, Direction: dirOut, Remote: c.remote, Liveness: key.liveness, Up: true,
 			Handshake: c.handshake, Resumed: c.resumed})
-		return c, nil
 	}
+	return c, nil
 }
 
 // dialTLSControl dials the control connection of a TLS link.

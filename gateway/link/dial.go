@@ -121,16 +121,60 @@ func (s *countedStream) Abort() { s.done(); s.quicStream.Abort() }
 // none; one dial at a time per key, spaced by a backoff after failures. It
 // reserves a stream on the connection, which the caller releases.
 func (m *Manager) quicConn(ctx context.Context, key linkKey) (*quicLink, error) {
+	ql, dialed, err := dialOnce(m, ctx, key, QUIC,
+		func() (*quicLink, bool) {
+			ql, ok := m.quic[key]
+			if !ok || ql.conn.Context().Err() != nil {
+				return nil, false
+			}
+			ql.streams.Add(1) // reserved under the lock: closeIdle sees it
+			return ql, true
+		},
+		m.dialQUIC,
+		func(ql *quicLink) {
+			m.quic[key] = ql
+			ql.streams.Add(1)
+		})
+	if err != nil {
+		return nil, err
+	}
+	if dialed {
+		m.wg.Add(2)
+		go m.watchQUIC(ql)
+		go m.quicControl(ql)
+	}
+	return ql, nil
+}
+
+// dialOnce returns the live link of key, dialling one when there is none:
+// the loop shared by QUIC links (quicConn) and the control connections of
+// TLS links (tlsControl).
+//
+// Under m.mu it fails once the gateway is shutting down, then returns what
+// existing finds (existing runs under m.mu and may reserve the link it
+// returns). Otherwise one dial at a time per key: a caller finding a dial of
+// key in progress waits for it (or for ctx) and looks again; a key whose
+// backoff refuses is not dialled. The dial runs without the lock, and
+// cfg.OnDial hears of it as transport t. A failed dial feeds the key's
+// backoff, unless ctx ended (a caller that gave up says nothing of the
+// peer); a successful one clears the backoff and is registered by install,
+// under m.mu. dialed reports a fresh dial, after which the caller starts
+// what a new link needs, without the lock.
+func dialOnce[L any](m *Manager, ctx context.Context, key linkKey, t Transport,
+	existing func() (L, bool),
+	dial func(context.Context, linkKey) (L, error),
+	install func(L),
+) (l L, dialed bool, err error) {
+	var zero L
 	for {
 		m.mu.Lock()
 		if m.ctx.Err() != nil {
 			m.mu.Unlock()
-			return nil, errors.New("gateway is shutting down")
+			return zero, false, errors.New("gateway is shutting down")
 		}
-		if ql, ok := m.quic[key]; ok && ql.conn.Context().Err() == nil {
-			ql.streams.Add(1) // reserved under the lock: closeIdle sees it
+		if l, ok := existing(); ok {
 			m.mu.Unlock()
-			return ql, nil
+			return l, false, nil
 		}
 		if wait, ok := m.dialing[key]; ok {
 			m.mu.Unlock()
@@ -138,20 +182,20 @@ func (m *Manager) quicConn(ctx context.Context, key linkKey) (*quicLink, error) 
 			case <-wait:
 				continue
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return zero, false, ctx.Err()
 			}
 		}
 		if err := m.backoffs[key].refuse(key, time.Now()); err != nil {
 			m.mu.Unlock()
-			return nil, err
+			return zero, false, err
 		}
 		done := make(chan struct{})
 		m.dialing[key] = done
 		m.mu.Unlock()
 
-		ql, err := m.dialQUIC(ctx, key)
+		l, err := dial(ctx, key)
 		if m.cfg.OnDial != nil {
-			m.cfg.OnDial(key.site, QUIC, err)
+			m.cfg.OnDial(key.site, t, err)
 		}
 
 		m.mu.Lock()
@@ -162,16 +206,12 @@ func (m *Manager) quicConn(ctx context.Context, key linkKey) (*quicLink, error) 
 				m.failedLocked(key, err, time.Now())
 			}
 			m.mu.Unlock()
-			return nil, err
+			return zero, false, err
 		}
 		delete(m.backoffs, key)
-		m.quic[key] = ql
-		ql.streams.Add(1)
+		install(l)
 		m.mu.Unlock()
-		m.wg.Add(2)
-		go m.watchQUIC(ql)
-		go m.quicControl(ql)
-		return ql, nil
+		return l, true, nil
 	}
 }
 
