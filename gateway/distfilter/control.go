@@ -30,52 +30,15 @@ func decodeControl(r *reader, m *Message) error {
 		}
 		return nil
 	}
+	if dop < int64(len(fixedOps)) && fixedOps[dop].arity != 0 {
+		f := fixedOps[dop]
+		m.Op, m.Trace = f.op, f.trace
+		if err := want(f.arity); err != nil {
+			return err
+		}
+		return t.skip(rest)
+	}
 	switch dop {
-	case dopLink:
-		m.Op = OpLink
-		err = want(3)
-	case dopSend, dopSendSender:
-		m.Op = OpSend
-		err = want(3)
-	case dopSendTT, dopSendSenderTT:
-		m.Op, m.Trace = OpSend, true
-		err = want(4)
-	case dopExit:
-		m.Op = OpExit
-		err = want(4)
-	case dopExitTT:
-		m.Op, m.Trace = OpExit, true
-		err = want(5)
-	case dopPayloadExit:
-		m.Op = OpExit
-		err = want(3)
-	case dopPayloadExitTT:
-		m.Op, m.Trace = OpExit, true
-		err = want(4)
-	case dopUnlink:
-		m.Op = OpUnlink
-		err = want(3)
-	case dopUnlinkID:
-		m.Op = OpUnlink
-		err = want(4)
-	case dopUnlinkIDAck:
-		m.Op = OpUnlinkAck
-		err = want(4)
-	case dopGroupLeader:
-		m.Op = OpGroupLeader
-		err = want(3)
-	case dopExit2:
-		m.Op = OpExit2
-		err = want(4)
-	case dopExit2TT:
-		m.Op, m.Trace = OpExit2, true
-		err = want(5)
-	case dopPayloadExit2:
-		m.Op = OpExit2
-		err = want(3)
-	case dopPayloadExit2TT:
-		m.Op, m.Trace = OpExit2, true
-		err = want(4)
 	case dopRegSend, dopRegSendTT:
 		m.Op, m.Trace = OpRegSend, dop == dopRegSendTT
 		if err = want(4 + boolInt(m.Trace)); err != nil {
@@ -124,18 +87,6 @@ func decodeControl(r *reader, m *Message) error {
 			return err
 		}
 		rest = 1 + boolInt(m.Trace) // Opts[, Token]
-	case dopSpawnReply:
-		m.Op = OpSpawnReply
-		err = want(5)
-	case dopSpawnReplyTT:
-		m.Op, m.Trace = OpSpawnReply, true
-		err = want(6)
-	case dopAliasSend:
-		m.Op = OpAliasSend
-		err = want(3)
-	case dopAliasSendTT:
-		m.Op, m.Trace = OpAliasSend, true
-		err = want(4)
 	case dopAltactSigSend:
 		// {37, Flags, From, To[, Token]}: the tuple may grow in later
 		// releases; Flags is a non-negative integer whose low byte
@@ -178,6 +129,41 @@ func decodeControl(r *reader, m *Message) error {
 		return err
 	}
 	return t.skip(rest)
+}
+
+// fixedOp is an operation whose control message the filter reads no
+// further than its number: its Op, whether it is a trace variant, and
+// the arity its control message must have (0 in fixedOps: not one).
+type fixedOp struct {
+	op    Op
+	trace bool
+	arity int
+}
+
+// fixedOps are the fixedOp operations by number (message.go lists their
+// control messages).
+var fixedOps = [...]fixedOp{
+	dopLink:           {OpLink, false, 3},
+	dopSend:           {OpSend, false, 3},
+	dopSendSender:     {OpSend, false, 3},
+	dopSendTT:         {OpSend, true, 4},
+	dopSendSenderTT:   {OpSend, true, 4},
+	dopExit:           {OpExit, false, 4},
+	dopExitTT:         {OpExit, true, 5},
+	dopPayloadExit:    {OpExit, false, 3},
+	dopPayloadExitTT:  {OpExit, true, 4},
+	dopUnlink:         {OpUnlink, false, 3},
+	dopUnlinkID:       {OpUnlink, false, 4},
+	dopUnlinkIDAck:    {OpUnlinkAck, false, 4},
+	dopGroupLeader:    {OpGroupLeader, false, 3},
+	dopExit2:          {OpExit2, false, 4},
+	dopExit2TT:        {OpExit2, true, 5},
+	dopPayloadExit2:   {OpExit2, false, 3},
+	dopPayloadExit2TT: {OpExit2, true, 4},
+	dopSpawnReply:     {OpSpawnReply, false, 5},
+	dopSpawnReplyTT:   {OpSpawnReply, true, 6},
+	dopAliasSend:      {OpAliasSend, false, 3},
+	dopAliasSendTT:    {OpAliasSend, true, 4},
 }
 
 // decodeSpawnRequest reads ReqId, From, GroupLeader and {M, F, Arity}.

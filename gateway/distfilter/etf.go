@@ -472,39 +472,24 @@ func (r *reader) skip(n int) error {
 				return err
 			}
 			fixed = u
-		case tagBinary:
+		case tagBinary, tagBitBinary, tagLargeBig:
 			u, err := r.u32()
 			if err != nil {
 				return err
+			}
+			if uint64(u) > uint64(len(r.b)) {
+				return r.short()
 			}
 			fixed = int(u)
-			if uint64(u) > uint64(len(r.b)) {
-				return r.short()
+			if tag != tagBinary {
+				fixed++ // the bits of the last byte, the sign
 			}
-		case tagBitBinary:
-			u, err := r.u32()
-			if err != nil {
-				return err
-			}
-			if uint64(u) > uint64(len(r.b)) {
-				return r.short()
-			}
-			fixed = int(u) + 1
 		case tagSmallBig:
 			b, err := r.u8()
 			if err != nil {
 				return err
 			}
 			fixed = int(b) + 1
-		case tagLargeBig:
-			u, err := r.u32()
-			if err != nil {
-				return err
-			}
-			if uint64(u) > uint64(len(r.b)) {
-				return r.short()
-			}
-			fixed = int(u) + 1
 		case tagSmallTuple:
 			b, err := r.u8()
 			if err != nil {
