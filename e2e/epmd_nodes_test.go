@@ -71,7 +71,7 @@ func TestStockEpmdClientAgainstDistgate(t *testing.T) {
 		t.Fatal("distgate epmd still running after -kill")
 	}
 	if err := daemon.err; err != nil {
-		t.Fatalf("distgate epmd exited with %v, want 0", err)
+		t.Fatalf("distgate epmd exited with %v, want 0:\n%s", err, daemon.out)
 	}
 }
 

@@ -210,6 +210,11 @@ func epmdServe(o epmdOptions, stderr io.Writer) int {
 		srv.Close()
 		return 0
 	case err := <-errc:
+		if err == nil {
+			// Serve returns nil once the server is closed: a KILL, whose
+			// close can reach here before killed is seen.
+			return 0
+		}
 		logger.Error(err.Error())
 		srv.Close()
 		return 1
