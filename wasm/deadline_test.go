@@ -175,8 +175,10 @@ func TestWaitIsBounded(t *testing.T) {
 		_, err := e.Lookup(ctx, "p", remoteReq)
 		busy <- err
 	}()
-	waitFor(t, func() bool { return mustInfo(t, e, "p").Stats.Calls == 1 })
-	time.Sleep(50 * time.Millisecond) // the first call holds the instance
+	// The first call holds the one instance (and an executor, taken
+	// before it): the pool has none idle and no room for another.
+	v := slot.cur.Load()
+	waitFor(t, func() bool { return len(v.idle) == 0 && len(v.slots) == cap(v.slots) })
 	r, err, took := lookupWithin(t, e, "p", maxWait+slack)
 	if r.Kind != abi.RouteDeny || !errors.Is(err, ErrBusy) {
 		t.Errorf("a call with every instance busy: %+v, %v after %v; want a denial and ErrBusy", r, err, took)
