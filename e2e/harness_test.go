@@ -286,8 +286,22 @@ func evalErl(t testing.TB, epmdPort int, name, expr string, extra ...string) str
 
 func tryEvalErl(t testing.TB, epmdPort int, name, expr string, extra ...string) (string, error) {
 	t.Helper()
+	return tryEvalErlWithin(t, 60*time.Second, epmdPort, name, expr, extra...)
+}
+
+// bulkEvalTimeout bounds a short-lived node that moves tens of megabytes
+// (50 MB through TLS, a gateway and md5 at both ends: 5 to 8 s of CPU for
+// the processes of one test). It guards against a hang only: with the
+// tests run in parallel, and another package's beside them, on a loaded
+// 2-core machine such a run took 47 s where it takes 7 alone, and the
+// minute of a short eval killed the node mid-transfer.
+const bulkEvalTimeout = 5 * time.Minute
+
+// tryEvalErlWithin is tryEvalErl with the node's run bounded by d.
+func tryEvalErlWithin(t testing.TB, d time.Duration, epmdPort int, name, expr string, extra ...string) (string, error) {
+	t.Helper()
 	requireTools(t, "erl")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	wrapped := fmt.Sprintf(`try R = begin %s end, io:format("~p~n", [R]), halt(0) catch C:E:S -> io:format("CRASH ~p:~p ~p~n", [C, E, S]), halt(3) end.`, expr)
 	args := nodeArgs(name, extra...)
