@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/distgate/distgate/bench/internal/benchutil"
+	"github.com/distgate/distgate/internal/freeport"
 )
 
 // child is a process the bench started: an Erlang node, a gateway or an
@@ -33,7 +34,7 @@ func startChild(name string, at place, env []string, withLines bool, path string
 // freeLinkAddr returns a loopback address free for both TCP and UDP: a
 // gateway's QUIC and TLS link listeners share it.
 func freeLinkAddr() (string, error) {
-	port, err := benchutil.FreeLinkPort()
+	port, err := freeport.Link()
 	if err != nil {
 		return "", err
 	}

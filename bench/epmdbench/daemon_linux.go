@@ -17,6 +17,7 @@ import (
 
 	"github.com/distgate/distgate/bench/internal/benchutil"
 	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/internal/freeport"
 )
 
 // clockTicks is sysconf(_SC_CLK_TCK), the unit of utime and stime in
@@ -94,8 +95,8 @@ func daemonEnv(env []string) []string {
 // epmd without -address listens, below the ephemeral range (see
 // benchutil.NextFreePort). It is not 4369 (the system's epmd).
 func freePort() (int, error) {
-	return benchutil.NextFreePort(func(port int) bool {
-		return port != epmd.DefaultPort && benchutil.CanListen("tcp4", "0.0.0.0", port) && benchutil.CanListen("tcp6", "::", port)
+	return freeport.Next(func(port int) bool {
+		return port != epmd.DefaultPort && freeport.CanListen("tcp4", "0.0.0.0", port) && freeport.CanListen("tcp6", "::", port)
 	})
 }
 

@@ -70,26 +70,3 @@ func TestMedianRate(t *testing.T) {
 		t.Error("ExtOK/ClassicOK")
 	}
 }
-
-// TestFreePort: the ports handed out lie below the ephemeral range, where
-// no connection takes one, are free, and are not handed out twice.
-func TestFreePort(t *testing.T) {
-	seen := map[int]bool{}
-	for range 20 {
-		port, err := FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if low := ephemeralLow(); low-portBandLow >= portSlots && (port < portBandLow || port >= low) {
-			t.Errorf("port %d is not in [%d, %d)", port, portBandLow, low)
-		}
-		if seen[port] || !CanListen("tcp4", "127.0.0.1", port) {
-			t.Errorf("port %d handed out twice, or taken", port)
-		}
-		seen[port] = true
-	}
-	port, err := FreeLinkPort()
-	if err != nil || !CanListen("udp4", "127.0.0.1", port) {
-		t.Errorf("FreeLinkPort = %d, %v: not free for UDP", port, err)
-	}
-}
