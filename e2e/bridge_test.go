@@ -49,7 +49,7 @@ func TestBridge(t *testing.T) {
 			t.Parallel()
 			a, b := bridgePair(t, transport, 3*time.Second)
 			y := startSiteNode(t, b, "y")
-			out, err := evalAt(t, a, "x", bridgeExpr(y.name, 50))
+			out, err := evalAtWithin(t, bulkEvalTimeout, a, "x", bridgeExpr(y.name, 50))
 			if err != nil || out != fmt.Sprintf("{ok,%d}", 50<<20) {
 				t.Fatalf("x on site A: %v\n%s\nsite A log:\n%s\nsite B log:\n%s", err, out, a.proc.out, b.proc.out)
 			}

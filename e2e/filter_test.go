@@ -118,7 +118,7 @@ func TestFilterNoRemoteExec(t *testing.T) {
 	a, b := bridgePair(t, "tls", 5*time.Second)
 	b.push(t, "filter", policyModule(t, "samples/policies/no-remote-exec"), filterConfig)
 	y := startSiteNode(t, b, "y", "-eval", filterSinkExpr)
-	out, err := evalAt(t, a, "x", filterExpr(y.name))
+	out, err := evalAtWithin(t, bulkEvalTimeout, a, "x", filterExpr(y.name))
 	if err != nil || out != "ok" {
 		t.Fatalf("x on site A: %v\n%s\nsite B log:\n%s", err, out, tail(b.proc.out.String(), 6000))
 	}
@@ -270,7 +270,7 @@ func TestFilterTLSTermination(t *testing.T) {
 		Sum = erlang:md5(Bin),
 		Sum = erpc:call(Y, erlang, md5, [Bin], 120000),
 		ok`
-	out, err := tryEvalErl(t, public, "x", expr, "-proto_dist", "inet_tls", "-ssl_dist_optfile", tlsCallerConf(t, s, ca, true),
+	out, err := tryEvalErlWithin(t, bulkEvalTimeout, public, "x", expr, "-proto_dist", "inet_tls", "-ssl_dist_optfile", tlsCallerConf(t, s, ca, true),
 		"-dist_listen", "false", "-hidden")
 	if err != nil || out != "ok" {
 		t.Fatalf("TLS caller: %v\n%s\ngateway:\n%s", err, out, tail(s.proc.out.String(), 4000))

@@ -136,7 +136,14 @@ func startSiteNode(t testing.TB, s *gatewaySite, name string, extra ...string) *
 // evalAt runs a short-lived node name@<site host> that evaluates expr.
 func evalAt(t testing.TB, s *gatewaySite, name, expr string, extra ...string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	return evalAtWithin(t, 120*time.Second, s, name, expr, extra...)
+}
+
+// evalAtWithin is evalAt with the node's run bounded by d
+// (bulkEvalTimeout for the nodes that move tens of megabytes).
+func evalAtWithin(t testing.TB, d time.Duration, s *gatewaySite, name, expr string, extra ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	wrapped := fmt.Sprintf(`try R = begin %s end, io:format("~p~n", [R]), halt(0) catch C:E:S -> io:format("CRASH ~p:~p ~p~n", [C, E, S]), halt(3) end.`, expr)
 	args := longNodeArgs(t, name+"@"+s.host, extra...)

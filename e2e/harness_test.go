@@ -13,11 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/internal/freeport"
 )
 
 // binDir holds the distgate binary built once for the whole package.
@@ -79,43 +79,20 @@ func requireTools(t testing.TB, tools ...string) {
 	}
 }
 
-// Ports for the tests' daemons come from below the kernel's ephemeral
-// range (32768 and up by default), where the many outgoing connections of
-// the tests take theirs: a port picked free stays free until the daemon
-// binds it. Each test process starts at its own offset.
-var nextPort atomic.Int32
-
-// pickPort returns a port under the ephemeral range that is free now for
-// TCP and, with udp, for UDP too.
+// pickPort returns a loopback port free now for TCP and, with udp, for
+// UDP too, from below the kernel's ephemeral range: a port picked free
+// stays free until the daemon binds it (see internal/freeport).
 func pickPort(t testing.TB, udp bool) int {
 	t.Helper()
-	nextPort.CompareAndSwap(0, int32(20000+(os.Getpid()%60)*200))
-	for range 2000 {
-		p := int(nextPort.Add(1))
-		if p >= 32000 {
-			nextPort.Store(20000)
-			continue
-		}
-		ln, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(p))
-		if err != nil {
-			continue
-		}
-		ok := true
-		if udp {
-			pc, err := net.ListenPacket("udp4", "127.0.0.1:"+strconv.Itoa(p))
-			if err == nil {
-				pc.Close()
-			} else {
-				ok = false
-			}
-		}
-		ln.Close()
-		if ok {
-			return p
-		}
+	pick := freeport.TCP
+	if udp {
+		pick = freeport.Link
 	}
-	t.Fatal("no free port")
-	return 0
+	port, err := pick()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
 }
 
 // freePort returns a loopback TCP port that is free now.
@@ -286,8 +263,22 @@ func evalErl(t testing.TB, epmdPort int, name, expr string, extra ...string) str
 
 func tryEvalErl(t testing.TB, epmdPort int, name, expr string, extra ...string) (string, error) {
 	t.Helper()
+	return tryEvalErlWithin(t, 60*time.Second, epmdPort, name, expr, extra...)
+}
+
+// bulkEvalTimeout bounds a short-lived node that moves tens of megabytes
+// (50 MB through TLS, a gateway and md5 at both ends: 5 to 8 s of CPU for
+// the processes of one test). It guards against a hang only: with the
+// tests run in parallel, and another package's beside them, on a loaded
+// 2-core machine such a run took 47 s where it takes 7 alone, and the
+// minute of a short eval killed the node mid-transfer.
+const bulkEvalTimeout = 5 * time.Minute
+
+// tryEvalErlWithin is tryEvalErl with the node's run bounded by d.
+func tryEvalErlWithin(t testing.TB, d time.Duration, epmdPort int, name, expr string, extra ...string) (string, error) {
+	t.Helper()
 	requireTools(t, "erl")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	wrapped := fmt.Sprintf(`try R = begin %s end, io:format("~p~n", [R]), halt(0) catch C:E:S -> io:format("CRASH ~p:~p ~p~n", [C, E, S]), halt(3) end.`, expr)
 	args := nodeArgs(name, extra...)

@@ -24,6 +24,7 @@ import (
 	"github.com/distgate/distgate/gateway/link"
 	"github.com/distgate/distgate/gateway/pki"
 	"github.com/distgate/distgate/gateway/relay"
+	"github.com/distgate/distgate/internal/freeport"
 )
 
 // testLogger logs to the test when -v, else nowhere.
@@ -34,24 +35,25 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// freeTCP and freeUDP return loopback addresses free now, from below the
+// ephemeral range where no other listener or connection takes them before
+// the gateway binds them (see internal/freeport).
 func freeTCP(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	port, err := freeport.TCP()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return "127.0.0.1:" + strconv.Itoa(port)
 }
 
 func freeUDP(t testing.TB) string {
 	t.Helper()
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	port, err := freeport.UDP()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	return c.LocalAddr().String()
+	return "127.0.0.1:" + strconv.Itoa(port)
 }
 
 // site is a gateway under test, prepared before it starts so that peers

@@ -53,9 +53,12 @@ func TestSwapUnderLoad(t *testing.T) {
 			}
 		}()
 	}
+	// 20 swaps, and more until lookups have seen both versions: a loaded
+	// machine may run few lookups between two swaps. The deadline bounds
+	// a broken engine.
 	swaps := 0
-	deadline := time.Now().Add(3 * time.Second)
-	for ; swaps < 20 && time.Now().Before(deadline); swaps++ {
+	deadline := time.Now().Add(30 * time.Second)
+	for ; (swaps < 20 || fromGo.Load() == 0 || fromWAT.Load() == 0) && time.Now().Before(deadline); swaps++ {
 		if swaps%2 == 0 {
 			install(t, e, "routes", watMod, "")
 		} else if _, err := e.Rollback(ctx, "routes"); err != nil {

@@ -17,8 +17,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/distgate/distgate/bench/internal/benchutil"
 	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/internal/freeport"
 )
 
 // liveness is the routes' liveness timeout: long enough that nothing in
@@ -56,10 +56,10 @@ func newSite(bin, dir, name string, at place) (*site, error) {
 	}
 	s := &site{name: name, at: at, host: "n1." + name + ".example", dir: dir, config: filepath.Join(dir, "distgate.yaml")}
 	var err error
-	if s.epmdPort, err = benchutil.FreePort(); err != nil {
+	if s.epmdPort, err = freeport.TCP(); err != nil {
 		return nil, err
 	}
-	adminPort, err := benchutil.FreePort()
+	adminPort, err := freeport.TCP()
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +243,7 @@ func terminateSite(ctx context.Context, bin, dir string, env []string) (*site, e
 	if err != nil {
 		return nil, err
 	}
-	public, err := benchutil.FreePort()
+	public, err := freeport.TCP()
 	if err != nil {
 		return nil, err
 	}

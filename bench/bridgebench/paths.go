@@ -16,6 +16,7 @@ import (
 
 	"github.com/distgate/distgate/bench/internal/benchutil"
 	"github.com/distgate/distgate/bench/wanem"
+	"github.com/distgate/distgate/internal/freeport"
 )
 
 // The paths, in the order they run and print.
@@ -56,7 +57,7 @@ type pathEnv struct {
 func (b *bench) setupPath(name string) (*pathEnv, error) {
 	switch name {
 	case pathDirect, pathOTPTLS, pathStunnel:
-		rxPort, err := benchutil.FreePort()
+		rxPort, err := freeport.TCP()
 		if err != nil {
 			return nil, err
 		}
@@ -72,8 +73,8 @@ func (b *bench) setupPath(name string) (*pathEnv, error) {
 			env.rx.args = append(env.rx.args, tls...)
 			env.tx.args = append(env.tx.args, tls...)
 		case pathStunnel:
-			serverPort, err1 := benchutil.FreePort()
-			clientPort, err2 := benchutil.FreePort()
+			serverPort, err1 := freeport.TCP()
+			clientPort, err2 := freeport.TCP()
 			if err1 != nil || err2 != nil {
 				return nil, fmt.Errorf("free ports: %v %v", err1, err2)
 			}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/distgate/distgate/bench/internal/benchutil"
+	"github.com/distgate/distgate/internal/freeport"
 )
 
 // child is a process the bench started: an Erlang node, a gateway or an
@@ -33,20 +34,11 @@ func startChild(name string, at place, env []string, withLines bool, path string
 // freeLinkAddr returns a loopback address free for both TCP and UDP: a
 // gateway's QUIC and TLS link listeners share it.
 func freeLinkAddr() (string, error) {
-	for range 50 {
-		tl, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		addr := tl.Addr().String()
-		ul, err := net.ListenPacket("udp4", addr)
-		tl.Close()
-		if err == nil {
-			ul.Close()
-			return addr, nil
-		}
+	port, err := freeport.Link()
+	if err != nil {
+		return "", err
 	}
-	return "", errors.New("no loopback port free for both TCP and UDP")
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
 }
 
 // waitListening waits until addr accepts TCP connections from a place,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/distgate/distgate/bench/internal/benchutil"
 	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/internal/freeport"
 )
 
 // clockTicks is sysconf(_SC_CLK_TCK), the unit of utime and stime in
@@ -91,24 +92,12 @@ func daemonEnv(env []string) []string {
 }
 
 // freePort returns a TCP port free on both 0.0.0.0 and [::], where an
-// epmd without -address listens. It is not 4369 (the system's epmd).
+// epmd without -address listens, below the ephemeral range (see
+// benchutil.NextFreePort). It is not 4369 (the system's epmd).
 func freePort() (int, error) {
-	for range 20 {
-		ln, err := net.Listen("tcp4", "0.0.0.0:0")
-		if err != nil {
-			return 0, fmt.Errorf("finding a free port: %w", err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln6, err6 := net.Listen("tcp6", net.JoinHostPort("::", strconv.Itoa(port)))
-		ln.Close()
-		if err6 == nil {
-			ln6.Close()
-		}
-		if port != epmd.DefaultPort && (err6 == nil || !errors.Is(err6, syscall.EADDRINUSE)) {
-			return port, nil
-		}
-	}
-	return 0, errors.New("no free port found")
+	return freeport.Next(func(port int) bool {
+		return port != epmd.DefaultPort && freeport.CanListen("tcp4", "0.0.0.0", port) && freeport.CanListen("tcp6", "::", port)
+	})
 }
 
 // waitReady polls NAMES until the daemon answers with its own port. An

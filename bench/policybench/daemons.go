@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/distgate/distgate/bench/internal/benchutil"
+	"github.com/distgate/distgate/internal/freeport"
 )
 
 // daemonProc is a daemon the benchmark runs as its child.
@@ -55,7 +56,7 @@ func waitListening(addr string) error {
 
 // startStock runs OTP's epmd in the foreground on a free port.
 func startStock(bin string) (*daemonProc, error) {
-	port, err := benchutil.FreePort()
+	port, err := freeport.TCP()
 	if err != nil {
 		return nil, err
 	}
@@ -82,11 +83,11 @@ type gatewayProc struct {
 // takes h.bench.example for a name of its host, so that the built-in
 // router answers the lookups of the benchmark as a policy does.
 func startGateway(bin, dir string) (*gatewayProc, error) {
-	ep, err := benchutil.FreePort()
+	ep, err := freeport.TCP()
 	if err != nil {
 		return nil, err
 	}
-	ap, err := benchutil.FreePort()
+	ap, err := freeport.TCP()
 	if err != nil {
 		return nil, err
 	}

@@ -14,17 +14,19 @@ import (
 	"github.com/distgate/distgate/epmd"
 	"github.com/distgate/distgate/gateway"
 	"github.com/distgate/distgate/gateway/pki"
+	"github.com/distgate/distgate/internal/freeport"
 )
 
-// freeAddr returns a loopback address with a TCP port free now.
+// freeAddr returns a loopback address with a TCP port free now, from
+// below the ephemeral range (see internal/freeport): a gateway binds it
+// later.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	port, err := freeport.TCP()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return "127.0.0.1:" + strconv.Itoa(port)
 }
 
 // writeConfig writes a gateway configuration into dir, with its own

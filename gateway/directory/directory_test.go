@@ -7,9 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,20 +19,22 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/distgate/distgate/epmd"
+	"github.com/distgate/distgate/internal/freeport"
 )
 
 // These tests run the directory against a real etcd, embedded in the
 // test process (the version go.mod pins; the site tests of e2e run a
 // cluster of separate processes).
 
+// freeURL returns a loopback URL whose port is free now, from below the
+// ephemeral range (see internal/freeport): etcd binds it later.
 func freeURL(t *testing.T) url.URL {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.TCP()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return url.URL{Scheme: "http", Host: ln.Addr().String()}
+	return url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(port)}
 }
 
 // startEtcd runs a one-member etcd and returns its client URL and a

@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/distgate/distgate/gateway/admit"
 	"github.com/distgate/distgate/gateway/pki"
 	"github.com/distgate/distgate/gateway/relay"
+	"github.com/distgate/distgate/internal/freeport"
 )
 
 // staticCert presents one self-signed certificate.
@@ -62,23 +64,15 @@ func newTestManager(t testing.TB, limits admit.Limits) *Manager {
 	return m
 }
 
+// freeLinkAddr returns a loopback address free now for TCP and UDP, from
+// below the ephemeral range (see internal/freeport).
 func freeLinkAddr(t testing.TB) string {
 	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		pc, err := net.ListenPacket("udp4", addr)
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return addr
-		}
+	port, err := freeport.Link()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free port")
-	return ""
+	return "127.0.0.1:" + strconv.Itoa(port)
 }
 
 // silentUDP sends its first datagram and nothing more, and hears nothing.
