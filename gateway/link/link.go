@@ -20,9 +20,9 @@
 // fastopen.go).
 //
 // Socket options are Linux features (TCP_USER_TIMEOUT, TCP_INFO, TCP Fast
-// Open, forced UDP buffer sizes): on other systems the Manager says at start that they
-// are off, and links rely on keep-alives, QUIC's own timers and the
-// control streams.
+// Open, forced UDP buffer sizes): on other systems the Manager says at
+// start that they are off, and links rely on keep-alives, QUIC's own
+// timers and the control streams.
 package link
 
 import (
