@@ -315,8 +315,10 @@ func (s *site) linkStats(ctx context.Context) []linkStat {
 	return st.Links
 }
 
-// linkUp matches a gateway's log line of a link it dialled.
-var linkUp = regexp.MustCompile(`msg="link up" .*direction=out .*handshake=(\S+) resumed=(true|false)`)
+// linkUp matches a gateway's log line of a link it dialled: its
+// handshake, whether it resumed, and over TLS whether its SYN carried the
+// ClientHello (TCP Fast Open; absent from older gateways' lines).
+var linkUp = regexp.MustCompile(`msg="link up" .*direction=out .*handshake=(\S+) resumed=(true|false)(?: key_exchange=\S+)?(?: syn_data=(true|false))?`)
 
 // linkHandshake finds the first link a gateway dialled in its log: how
 // long the handshake took, and whether it resumed a session.

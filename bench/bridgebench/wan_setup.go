@@ -22,9 +22,11 @@ import (
 // the link (a full handshake), and is refused by site-b; once site-a's
 // log says the link closed, a second one dials it again, with the
 // session ticket of the first (resumed). Each link's handshake comes
-// from site-a's log ("link up ... handshake= resumed="): over QUIC the
-// connection's handshake; over TLS the control connection's TCP connect
-// and TLS handshake. The relay's time, from its send_name to the
+// from site-a's log ("link up ... handshake= resumed= ... syn_data="):
+// over QUIC the connection's handshake; over TLS the control
+// connection's TCP connect and TLS handshake, and whether its SYN carried
+// the ClientHello, acknowledged by site-b (TCP Fast Open: the bench's
+// namespaces allow it, net.ipv4.tcp_fastopen=3). The relay's time, from its send_name to the
 // refusal, adds the relay's own round trips (over TLS: the control
 // stream, a connection of its own, the header).
 
@@ -42,6 +44,7 @@ type linkSetup struct {
 	transport string
 	handshake []time.Duration // the link's handshake, the first link's first
 	resumed   []bool          // whether it resumed a session
+	synData   []bool          // over TLS: whether its SYN carried the ClientHello
 	relay     []time.Duration // send_name to the peer's refusal
 }
 
@@ -104,7 +107,7 @@ func (b *bench) linkSetup(transport string) (linkSetup, error) {
 		return ls, fmt.Errorf("site-a logged %d links dialled, not %d:\n%s", len(ups), 1+setupResumed, tail(a.proc.Out.String(), 2000))
 	}
 	for _, u := range ups {
-		ls.handshake, ls.resumed = append(ls.handshake, u.d), append(ls.resumed, u.resumed)
+		ls.handshake, ls.resumed, ls.synData = append(ls.handshake, u.d), append(ls.resumed, u.resumed), append(ls.synData, u.synData)
 	}
 	return ls, nil
 }
@@ -186,6 +189,10 @@ func printSetups(w io.Writer, sc scenario, ls []linkSetup) {
 		h, r := medianResumed(l.handshake), medianResumed(l.relay)
 		fmt.Fprintf(w, "  %s next links: handshake %.0f ms, %.2f round trips (%d of %d resumed; all: %v); a relay to the peer's refusal %.0f ms, %.2f round trips\n",
 			l.transport, ms(h), rtts(h), resumed, len(l.resumed)-1, roundedMS(l.handshake[1:]), ms(r), rtts(r))
+		if l.transport == "tls" {
+			fmt.Fprintf(w, "  %s next links: %d of %d carried the ClientHello in the SYN, acknowledged (TCP Fast Open; the first link: %v)\n",
+				l.transport, synDataCount(l.synData[1:]), len(l.synData)-1, l.synData[0])
+		}
 	}
 }
 
@@ -198,10 +205,22 @@ func roundedMS(ds []time.Duration) []time.Duration {
 	return out
 }
 
-// linkHandshake is a link a gateway dialled, from its log.
+// synDataCount counts the links whose SYN carried data.
+func synDataCount(syn []bool) int {
+	n := 0
+	for _, s := range syn {
+		if s {
+			n++
+		}
+	}
+	return n
+}
+
+// linkHandshakeLine is a link a gateway dialled, from its log.
 type linkHandshakeLine struct {
 	d       time.Duration
 	resumed bool
+	synData bool // over TLS, its SYN carried the ClientHello
 }
 
 // linkHandshakes finds every link a gateway dialled in its log, in order.
@@ -209,7 +228,7 @@ func linkHandshakes(log string) []linkHandshakeLine {
 	var out []linkHandshakeLine
 	for _, m := range linkUp.FindAllStringSubmatch(log, -1) {
 		d, _ := time.ParseDuration(m[1])
-		out = append(out, linkHandshakeLine{d: d, resumed: m[2] == "true"})
+		out = append(out, linkHandshakeLine{d: d, resumed: m[2] == "true", synData: m[3] == "true"})
 	}
 	return out
 }

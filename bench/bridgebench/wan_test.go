@@ -38,7 +38,7 @@ func TestBenchWANTiny(t *testing.T) {
 			t.Errorf("no row for %s", p)
 		}
 	}
-	re := regexp.MustCompile(`(?m)^wan quic_vs_direct_a=\d+\.\d\d quic_vs_direct_b=n/a quic_vs_direct_c=n/a tls_vs_direct_b=n/a quic_vs_stunnel_b=n/a setup_quic_ms=\d+ setup_quic_rtts=\d+\.\d\d\n?\z`)
+	re := regexp.MustCompile(`(?m)^wan quic_vs_direct_a=\d+\.\d\d quic_vs_direct_b=n/a quic_vs_direct_c=n/a tls_vs_direct_b=n/a quic_vs_stunnel_b=n/a setup_quic_ms=\d+ setup_quic_rtts=\d+\.\d\d setup_tls_ms=n/a setup_tls_rtts=n/a\n?\z`)
 	if !re.MatchString(stdout.String()) {
 		t.Errorf("the last line does not match %v", re)
 	}
@@ -51,10 +51,12 @@ func TestWANSummaryLine(t *testing.T) {
 	sc := func(n string) scenario { s, _ := scenarioNamed(n); return s }
 	all := []wanResult{
 		{sc("a"), []pathResult{tput(pathDirect, 40), tput(pathDistgateQUIC, 30)},
-			[]linkSetup{{transport: "quic", handshake: []time.Duration{80 * time.Millisecond, 50 * time.Millisecond, 40 * time.Millisecond, 45 * time.Millisecond}}}},
+			[]linkSetup{{transport: "quic", handshake: []time.Duration{80 * time.Millisecond, 50 * time.Millisecond, 40 * time.Millisecond, 45 * time.Millisecond}},
+				{transport: "tls", handshake: []time.Duration{90 * time.Millisecond, 42 * time.Millisecond, 85 * time.Millisecond, 44 * time.Millisecond},
+					synData: []bool{false, true, false, true}}}},
 		{sc("b"), []pathResult{tput(pathDirect, 20), tput(pathStunnel, 10), tput(pathDistgateTLS, 10), tput(pathDistgateQUIC, 5)}, nil},
 	}
-	want := "wan quic_vs_direct_a=0.75 quic_vs_direct_b=0.25 quic_vs_direct_c=n/a tls_vs_direct_b=0.50 quic_vs_stunnel_b=0.50 setup_quic_ms=45 setup_quic_rtts=1.12"
+	want := "wan quic_vs_direct_a=0.75 quic_vs_direct_b=0.25 quic_vs_direct_c=n/a tls_vs_direct_b=0.50 quic_vs_stunnel_b=0.50 setup_quic_ms=45 setup_quic_rtts=1.12 setup_tls_ms=44 setup_tls_rtts=1.10"
 	if got := summarizeWAN(all).line(); got != want {
 		t.Errorf("wan line:\n got %s\nwant %s", got, want)
 	}
@@ -79,6 +81,12 @@ time=2026-12-02T07:34:52.901Z level=INFO msg="link up" peer=site-b transport=qui
 	}
 	if ls := linkHandshakes(log + strings.Replace(log, "resumed=false", "resumed=true", 1)); len(ls) != 2 || ls[0].resumed || !ls[1].resumed {
 		t.Errorf("linkHandshakes = %+v", ls)
+	}
+	tls := `time=2026-12-02T07:34:52.901Z level=INFO msg="link up" peer=site-b transport=tls remote=198.19.0.1:4371 direction=out liveness=10s handshake=41.5ms resumed=true key_exchange=X25519 syn_data=true
+time=2026-12-02T07:34:53.901Z level=INFO msg="link up" peer=site-b transport=tls remote=198.19.0.1:4371 direction=out liveness=10s handshake=82ms resumed=false key_exchange=X25519MLKEM768 syn_data=false
+`
+	if ls := linkHandshakes(tls); len(ls) != 2 || !ls[0].synData || !ls[0].resumed || ls[1].synData || ls[1].d != 82*time.Millisecond {
+		t.Errorf("linkHandshakes of TLS links = %+v", ls)
 	}
 	if d, _ := linkHandshake("nothing"); d != 0 {
 		t.Errorf("linkHandshake of nothing = %v", d)

@@ -78,6 +78,8 @@ type control struct {
 	supported bool          // false: the peer answered that it serves no control streams
 	handshake time.Duration // of a TLS control connection dialled here
 	resumed   bool          // whether that handshake resumed a session
+	curve     tls.CurveID   // its key exchange
+	synData   bool          // whether its SYN carried the ClientHello
 
 	rtt        atomic.Int64 // of the last pong, in ns
 	lastUsed   atomic.Int64 // Unix ns when a relay of the link began or ended (TLS)
@@ -279,7 +281,7 @@ func (m *Manager) tlsControl(ctx context.Context, key linkKey) (*control, error)
 	}
 	if dialed {
 		m.changed(State{Peer: key.site, Transport: TLS, Direction: dirOut, Remote: c.remote, Liveness: key.liveness, Up: true,
-			Handshake: c.handshake, Resumed: c.resumed})
+			Handshake: c.handshake, Resumed: c.resumed, KeyExchange: c.curve, SYNData: c.synData})
 	}
 	return c, nil
 }
@@ -306,7 +308,9 @@ func (m *Manager) dialTLSControl(ctx context.Context, key linkKey) (*control, er
 		return nil, fmt.Errorf("link to %s (tls %s): control: %w", key.site, addr, err)
 	}
 	c.tls = tc
-	c.handshake, c.resumed = handshake, tc.ConnectionState().DidResume
+	cs := tc.ConnectionState()
+	c.handshake, c.resumed, c.curve = handshake, cs.DidResume, cs.CurveID
+	c.synData = synData(tc.NetConn().(*linkConn).TCPConn)
 	return c, nil
 }
 

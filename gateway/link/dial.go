@@ -251,7 +251,7 @@ func (m *Manager) dialQUIC(ctx context.Context, key linkKey) (*quicLink, error) 
 	ql := &quicLink{key: key, addr: addr, conn: conn, since: time.Now()}
 	ql.lastUsed.Store(time.Now().UnixNano())
 	m.changed(State{Peer: key.site, Transport: QUIC, Direction: dirOut, Remote: addr, Liveness: key.liveness, Up: true,
-		Handshake: time.Since(start), Resumed: conn.ConnectionState().TLS.DidResume})
+		Handshake: time.Since(start), Resumed: conn.ConnectionState().TLS.DidResume, KeyExchange: conn.ConnectionState().TLS.CurveID})
 	own := key.site == m.cfg.Site // an agent's link to an edge of its site
 	m.wg.Add(1)
 	go func() {
@@ -441,24 +441,6 @@ func laterDeadline(ctx context.Context, d time.Duration) (context.Context, conte
 		}
 	})
 	return later, func() { stop(); cancel() }
-}
-
-// dialTLS dials a TLS link connection over a linkConn; the dial timeout
-// bounds the dial and the handshake.
-func (m *Manager) dialTLS(ctx context.Context, key linkKey, addr string) (*tls.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
-	defer cancel()
-	nd := &net.Dialer{KeepAliveConfig: keepAliveFor(key.liveness), Control: userTimeoutControl(key.liveness)}
-	raw, err := nd.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	tc := tls.Client(newLinkConn(raw.(*net.TCPConn), m.bufs), m.clientTLS(key.site, m.tlsSessions))
-	if err := tc.HandshakeContext(ctx); err != nil {
-		raw.Close()
-		return nil, err
-	}
-	return tc, nil
 }
 
 // trackedTLS forgets its connection when closed.

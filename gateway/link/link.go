@@ -15,10 +15,14 @@
 // and ends its relays, whatever TCP or QUIC think. The listeners admit
 // connections before their handshake (admit.go, Config.Admit).
 //
-// Socket options are Linux features (TCP_USER_TIMEOUT, TCP_INFO, forced
-// UDP buffer sizes): on other systems the Manager says at start that they
-// are off, and links rely on keep-alives, QUIC's own timers and the
-// control streams.
+// A TLS link connection that holds a session ticket for its peer resumes
+// it in one round trip, its ClientHello in the SYN (TCP Fast Open,
+// fastopen.go).
+//
+// Socket options are Linux features (TCP_USER_TIMEOUT, TCP_INFO, TCP Fast
+// Open, forced UDP buffer sizes): on other systems the Manager says at
+// start that they are off, and links rely on keep-alives, QUIC's own
+// timers and the control streams.
 package link
 
 import (
@@ -170,14 +174,15 @@ type Manager struct {
 	bufs     *linkBufs
 	// Session tickets of the peers, to resume links and relay
 	// connections (clientTLS).
-	quicSessions, tlsSessions tls.ClientSessionCache
-	serverTLS                 *tls.Config
-	udp                       *net.UDPConn
-	quicLn                    *quic.Listener
-	tlsLn                     net.Listener
-	quicAdmit                 *admit.Limiter // nil: no limits
-	tlsAdmit                  *admit.Limiter
-	refusals                  *admit.Log // connections refused before or at their handshake
+	quicSessions tls.ClientSessionCache
+	tlsSessions  *ticketCache // knows which peers it holds a ticket of (fastopen.go)
+	serverTLS    *tls.Config
+	udp          *net.UDPConn
+	quicLn       *quic.Listener
+	tlsLn        net.Listener
+	quicAdmit    *admit.Limiter // nil: no limits
+	tlsAdmit     *admit.Limiter
+	refusals     *admit.Log // connections refused before or at their handshake
 
 	handler atomic.Pointer[Handler] // set by Serve
 
@@ -216,7 +221,7 @@ func New(cfg Config) (*Manager, error) {
 		// crypto/tls keeps a peer's latest ticket under its server name,
 		// and uses it as many times as it dials.
 		quicSessions: tls.NewLRUClientSessionCache(len(cfg.Peers) + 1),
-		tlsSessions:  tls.NewLRUClientSessionCache(len(cfg.Peers) + 1),
+		tlsSessions:  newTicketCache(len(cfg.Peers) + 1),
 		quic:         map[linkKey]*quicLink{},
 		dialing:      map[linkKey]chan struct{}{},
 		backoffs:     map[linkKey]*backoff{},
@@ -247,6 +252,7 @@ func New(cfg Config) (*Manager, error) {
 	}
 	pki.RequireTrusted(m.serverTLS, cfg.Trust)
 	logPlatform(m.log)
+	checkFastOpen(m.log, cfg.TLS != "")
 	if err := m.listen(cfg.QUIC, cfg.TLS); err != nil {
 		m.Close()
 		return nil, err
@@ -276,7 +282,7 @@ func (m *Manager) listen(quicAddr, tlsAddr string) error {
 		checkUDPBuffers(m.udp, m.log) // after quic-go sized them
 	}
 	if tlsAddr != "" {
-		ln, err := net.Listen("tcp", tlsAddr)
+		ln, err := (&net.ListenConfig{Control: listenControl}).Listen(context.Background(), "tcp", tlsAddr)
 		if err != nil {
 			return fmt.Errorf("links.tls: %w", err)
 		}

@@ -12,8 +12,8 @@ import (
 
 // logPlatform says at start which Linux features are off on this system.
 func logPlatform(log *slog.Logger) {
-	log.Info("links: TCP_USER_TIMEOUT, TCP_INFO and forced UDP buffer sizes are Linux features, off on "+runtime.GOOS+
-		": a dead peer on a TLS link is noticed by TCP keep-alives alone, the status shows no TLS round-trip time, and QUIC gets the UDP buffers the system allows",
+	log.Info("links: TCP_USER_TIMEOUT, TCP_INFO, TCP Fast Open and forced UDP buffer sizes are Linux features, off on "+runtime.GOOS+
+		": a dead peer on a TLS link is noticed by TCP keep-alives alone, the status shows no TLS round-trip time, a resumed TLS link connection takes two round trips, and QUIC gets the UDP buffers the system allows",
 		"os", runtime.GOOS)
 }
 

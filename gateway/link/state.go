@@ -30,9 +30,13 @@ type State struct {
 	Liveness  time.Duration // of the route, on links this gateway dialled and TLS links
 	Up        bool
 	// Coming up on a link dialled here: how long its (TLS or QUIC)
-	// handshake took, and whether it resumed a session.
-	Handshake time.Duration
-	Resumed   bool
+	// handshake took, whether it resumed a session, its key exchange,
+	// and, over TLS, whether its SYN carried the ClientHello (TCP Fast
+	// Open, fastopen.go).
+	Handshake   time.Duration
+	Resumed     bool
+	KeyExchange tls.CurveID
+	SYNData     bool
 	// Going down: why, and whether the link failed (else it was let go,
 	// here or by the peer gateway: unused, or the peer shutting down).
 	Reason error
@@ -54,7 +58,10 @@ func (m *Manager) changed(st State) {
 	switch {
 	case st.Up:
 		if st.Handshake > 0 {
-			attrs = append(attrs, "handshake", st.Handshake, "resumed", st.Resumed)
+			attrs = append(attrs, "handshake", st.Handshake, "resumed", st.Resumed, "key_exchange", st.KeyExchange.String())
+			if st.Transport == TLS {
+				attrs = append(attrs, "syn_data", st.SYNData)
+			}
 		}
 		m.log.Info("link up", attrs...)
 	case st.Failed:
