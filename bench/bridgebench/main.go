@@ -115,6 +115,7 @@ type options struct {
 	gatewayEnv   []string
 	udpBuffers   bool
 	pprofDir     string
+	traceDir     string
 	perfDir      string
 	perfMode     string
 	keep         bool
@@ -146,6 +147,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&gatewayEnv, "gateway-env", "", "extra environment of the gateways, space-separated `K=V` (GOMAXPROCS=1, GODEBUG=...)")
 	fs.BoolVar(&o.udpBuffers, "udp-buffers", true, "as root, raise net.core.rmem_max/wmem_max to 7500000 for the run")
 	fs.StringVar(&o.pprofDir, "pprof", "", "write CPU profiles of both gateways during each distgate throughput phase, and their heap profiles with the idle relays, to `dir`")
+	fs.StringVar(&o.traceDir, "gotrace", "", "write a 3-second Go execution trace of both gateways, from the middle of each distgate throughput phase, to `dir` (go tool trace -pprof=sched: where goroutines waited for a CPU)")
 	fs.StringVar(&o.perfDir, "perf", "", "perf record every process of each path during each throughput phase into `dir`")
 	fs.StringVar(&o.perfMode, "perf-mode", "record", "what -perf does in each phase: record (perf record -g) or trace (perf trace -s: syscall counts per thread)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs)")
@@ -321,7 +323,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 			return fmt.Errorf("-perf: %w", err)
 		}
 	}
-	if err := mkdirs(o.pprofDir, o.perfDir); err != nil {
+	if err := mkdirs(o.pprofDir, o.perfDir, o.traceDir); err != nil {
 		return err
 	}
 	if len(o.wan) > 0 && os.Geteuid() != 0 {

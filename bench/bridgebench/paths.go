@@ -200,6 +200,7 @@ type pathResult struct {
 	rtt     rttResult
 	cpu     []phaseCPU
 	links   []linkStat // the sending gateway's links at the end of the last throughput phase (-wan)
+	wire    wirePhase  // the data direction's packets at each hop in the last throughput phase (-wan)
 	// The handshake of the first link the sending gateway dialled, and
 	// whether it resumed a session (-wan).
 	linkSetup time.Duration
@@ -352,6 +353,15 @@ func (b *bench) runPath(name string) (res pathResult, err error) {
 		return res, fmt.Errorf("%s: %w\n--- receiver:\n%s%s", name, err, tail(rx.Out.String(), 3000), logs)
 	}
 	var begin cpuSnap
+	var wireBegin wireSnap
+	var cwndStop chan struct{}
+	var cwndDone chan []cwndSample
+	defer func() {
+		if cwndStop != nil { // the phase failed
+			close(cwndStop)
+			<-cwndDone
+		}
+	}()
 	var phase string
 	var prof *profiler
 	stopSpin := func() {}
@@ -380,9 +390,26 @@ func (b *bench) runPath(name string) (res pathResult, err error) {
 				defer stopSpin()
 			}
 			prof = b.startProfiles(name, phase, env, pids)
+			if b.emu != nil && phase != "rtt" {
+				wireBegin = b.snapWire(env, pids[0], pids[1])
+				if name == pathDistgateQUIC {
+					cwndStop, cwndDone = make(chan struct{}), make(chan []cwndSample, 1)
+					go func() { cwndDone <- b.sampleCwnd(env.sites[0], cwndStop) }()
+				}
+			}
 			begin = snapCPU(pids, b.emu)
 		case "END":
 			res.cpu = append(res.cpu, cpuBetween(phase, begin, snapCPU(pids, b.emu)))
+			if b.emu != nil && phase != "rtt" {
+				res.wire = wireBetween(wireBegin, b.snapWire(env, pids[0], pids[1]))
+				if cwndStop != nil {
+					close(cwndStop)
+					res.wire.cwnd, cwndStop = <-cwndDone, nil
+				}
+				if name == pathDistgateQUIC {
+					res.wire.sockets = append(udpSockets(b.ctx, b.txAt.ns), udpSockets(b.ctx, b.rxAt.ns)...)
+				}
+			}
 			if b.emu != nil && len(env.sites) > 0 {
 				res.links = env.sites[0].linkStats(b.ctx)
 				res.linkSetup, res.resumed = linkHandshake(env.sites[0].proc.Out.String())
@@ -448,7 +475,7 @@ func (p *profiler) run(f func() error) {
 // last the phase's whole seconds.
 func (b *bench) startProfiles(path, phase string, env *pathEnv, pids []int) *profiler {
 	secs := int(b.o.duration / time.Second)
-	if secs < 1 || (b.o.pprofDir == "" && b.o.perfDir == "") {
+	if secs < 1 || (b.o.pprofDir == "" && b.o.perfDir == "" && b.o.traceDir == "") {
 		return nil
 	}
 	p := &profiler{out: func(err error) { fmt.Fprintf(b.stdout, "profile: %v\n", err) }}
@@ -457,6 +484,12 @@ func (b *bench) startProfiles(path, phase string, env *pathEnv, pids []int) *pro
 		for _, s := range env.sites {
 			file := filepath.Join(b.o.pprofDir, tag+"-"+s.name+".pprof")
 			p.run(func() error { return s.cpuProfile(b.ctx, secs, file) })
+		}
+	}
+	if b.o.traceDir != "" && phase != "rtt" && secs >= 4 {
+		for _, s := range env.sites {
+			file := filepath.Join(b.o.traceDir, tag+"-"+s.name+".trace")
+			p.run(func() error { return s.goTrace(b.ctx, time.Duration(secs-3)*time.Second/2, 3, file) })
 		}
 	}
 	if b.o.perfDir != "" {

@@ -35,12 +35,22 @@ func (s scenario) rtt() time.Duration { return 2 * s.set.Delay }
 
 // scenarios are the WANs of issue 11: (a) a clean 400 Mbit/s link at
 // 40 ms, (b) the same with 1% loss, (c) a long 200 Mbit/s link at 150 ms
-// with 0.1% loss. Loss applies each way (data and acknowledgements);
-// the bottleneck queue is wanem's default (1,000 full packets).
+// with 0.1% loss. Loss applies each way (data and acknowledgements).
+// The bottleneck's queue is one bandwidth-delay product, a router's
+// customary buffer (wanem's default, 1,000 full packets, is 0.75 of it
+// at 40 ms and 0.4 at 150 ms): 2 MB in (a) and (b), 3.75 MB in (c).
 var scenarios = []scenario{
-	{"a", "40 ms RTT, no loss, 400 Mbit/s", wanem.Settings{Delay: 20 * time.Millisecond, Rate: 400_000_000}},
-	{"b", "40 ms RTT, 1% loss, 400 Mbit/s", wanem.Settings{Delay: 20 * time.Millisecond, Loss: 0.01, Rate: 400_000_000}},
-	{"c", "150 ms RTT, 0.1% loss, 200 Mbit/s", wanem.Settings{Delay: 75 * time.Millisecond, Loss: 0.001, Rate: 200_000_000}},
+	{"a", "40 ms RTT, no loss, 400 Mbit/s", bdpQueue(wanem.Settings{Delay: 20 * time.Millisecond, Rate: 400_000_000})},
+	{"b", "40 ms RTT, 1% loss, 400 Mbit/s", bdpQueue(wanem.Settings{Delay: 20 * time.Millisecond, Loss: 0.01, Rate: 400_000_000})},
+	{"c", "150 ms RTT, 0.1% loss, 200 Mbit/s", bdpQueue(wanem.Settings{Delay: 75 * time.Millisecond, Loss: 0.001, Rate: 200_000_000})},
+}
+
+// bdpQueue sets a rate-limited link's queue to its bandwidth-delay
+// product: the rate (bits per second) times the round trip (twice the
+// one-way delay).
+func bdpQueue(s wanem.Settings) wanem.Settings {
+	s.Queue = int(float64(s.Rate) / 8 * (2 * s.Delay).Seconds())
+	return s
 }
 
 // wanPaths are the paths the WAN bench runs (the terminating gateway has
@@ -167,7 +177,7 @@ func (b *bench) runScenario(sc scenario) (wanResult, error) {
 	}
 	b.txAt, b.rxAt, b.emu = siteOf(tb.A), siteOf(tb.B), tb.Emulator
 	defer func() { b.txAt, b.rxAt, b.emu = local, local, nil }()
-	fmt.Fprintf(b.stdout, "scenario %s: %s each way; TCP congestion control %s\n", sc.name, sc.label, nsTCPCC(b.ctx, tb.A.Netns))
+	fmt.Fprintf(b.stdout, "scenario %s: %s each way, a %.2f MB queue; TCP congestion control %s\n", sc.name, sc.label, float64(sc.set.Queue)/1e6, nsTCPCC(b.ctx, tb.A.Netns))
 	rounds := map[string][]pathResult{}
 	var errs []error
 	for round := 1; round <= b.o.rounds; round++ {

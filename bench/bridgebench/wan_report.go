@@ -68,6 +68,7 @@ func printWAN(w io.Writer, r wanResult, rounds int) {
 			fmt.Fprintln(w)
 		}
 	}
+	printWire(w, r.sc.rtt(), r.results)
 	printSetups(w, r.sc, r.setups)
 	fmt.Fprintf(w, "relays: %s; emulator: the WAN emulator (in the bench's process), its CPU per packet, packets it dropped for loss, for a full queue or a full device\n", relayNames(r.results))
 }
