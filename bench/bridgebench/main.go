@@ -213,7 +213,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-paths is empty")
 	}
 	for _, p := range o.paths {
-		if !slices.Contains(allPaths, p) && !slices.Contains(filterPaths, p) {
+		if p == pathDirectCubic && len(o.wan) == 0 {
+			return o, fmt.Errorf("-paths: %s runs only across the WAN (-wan)", p)
+		}
+		if !slices.Contains(allPaths, p) && !slices.Contains(filterPaths, p) && p != pathDirectCubic {
 			return o, fmt.Errorf("-paths: unknown path %q (known: %s)", p, strings.Join(allPaths, ", "))
 		}
 	}

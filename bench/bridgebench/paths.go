@@ -21,6 +21,7 @@ import (
 // The paths, in the order they run and print.
 const (
 	pathDirect       = "direct"
+	pathDirectCubic  = "direct_cubic" // -wan only
 	pathOTPTLS       = "otp_tls"
 	pathStunnel      = "stunnel"
 	pathDistgateTLS  = "distgate_tls"
@@ -33,6 +34,7 @@ var allPaths = []string{pathDirect, pathOTPTLS, pathStunnel, pathDistgateTLS, pa
 // pathLabels say what each path is, for the table's legend.
 var pathLabels = map[string]string{
 	pathDirect:       "TCP distribution, node to node",
+	pathDirectCubic:  "direct, with both sites' TCP congestion control set to cubic for this path (a loss-based controller, as quic-go's)",
 	pathOTPTLS:       "OTP inet_tls_dist, node to node (OTP's default TLS settings)",
 	pathStunnel:      "TCP distribution through an stunnel client and server (TLS 1.3, " + stunnelSuite + ")",
 	pathDistgateTLS:  "TCP distribution through two distgate gateways, TLS 1.3 link",
@@ -55,6 +57,8 @@ type pathEnv struct {
 // setupPath starts what a path needs besides the two nodes.
 func (b *bench) setupPath(name string) (*pathEnv, error) {
 	switch name {
+	case pathDirectCubic:
+		return b.setupDirectCubic()
 	case pathDirect, pathOTPTLS, pathStunnel:
 		rxPort, err := benchutil.FreePort()
 		if err != nil {
@@ -392,9 +396,16 @@ func (b *bench) runPath(name string) (res pathResult, err error) {
 			prof = b.startProfiles(name, phase, env, pids)
 			if b.emu != nil && phase != "rtt" {
 				wireBegin = b.snapWire(env, pids[0], pids[1])
-				if name == pathDistgateQUIC {
+				var read func() (cwndSample, bool)
+				switch name {
+				case pathDistgateQUIC:
+					read = b.quicCwnd(env.sites[0])
+				case pathDirect, pathDirectCubic:
+					read = b.tcpCwnd(b.txAt.ns)
+				}
+				if read != nil {
 					cwndStop, cwndDone = make(chan struct{}), make(chan []cwndSample, 1)
-					go func() { cwndDone <- b.sampleCwnd(env.sites[0], cwndStop) }()
+					go func() { cwndDone <- b.sampleCwnd(read, cwndStop) }()
 				}
 			}
 			begin = snapCPU(pids, b.emu)

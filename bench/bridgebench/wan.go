@@ -55,7 +55,49 @@ func bdpQueue(s wanem.Settings) wanem.Settings {
 
 // wanPaths are the paths the WAN bench runs (the terminating gateway has
 // no second site).
-var wanPaths = []string{pathDirect, pathOTPTLS, pathStunnel, pathDistgateTLS, pathDistgateQUIC}
+var wanPaths = []string{pathDirect, pathDirectCubic, pathOTPTLS, pathStunnel, pathDistgateTLS, pathDistgateQUIC}
+
+// setupDirectCubic is the direct path with both sites' TCP congestion
+// control set to cubic (net.ipv4.tcp_congestion_control is per network
+// namespace; a socket takes it when it is made, so the nodes of this path
+// run cubic) until the path ends: TCP with a loss-based controller of the
+// family of quic-go's, beside the machine's (BBR on the bench machine,
+// which does not take random loss for congestion).
+func (b *bench) setupDirectCubic() (*pathEnv, error) {
+	if b.emu == nil {
+		return nil, fmt.Errorf("%s: only across the WAN (-wan)", pathDirectCubic)
+	}
+	var undo []func()
+	restore := func() {
+		for _, u := range undo {
+			u()
+		}
+	}
+	for _, ns := range []wanem.Netns{b.txAt.ns, b.rxAt.ns} {
+		old := nsTCPCC(b.ctx, ns)
+		if err := setTCPCC(b.ctx, ns, "cubic"); err != nil {
+			restore()
+			return nil, fmt.Errorf("%s: %w", pathDirectCubic, err)
+		}
+		undo = append(undo, func() { setTCPCC(context.Background(), ns, old) })
+	}
+	env, err := b.setupPath(pathDirect)
+	if err != nil {
+		restore()
+		return nil, err
+	}
+	cleanup := env.cleanup
+	env.cleanup = func() { cleanup(); restore() }
+	return env, nil
+}
+
+// setTCPCC sets a namespace's TCP congestion control.
+func setTCPCC(ctx context.Context, ns wanem.Netns, cc string) error {
+	if out, err := ns.Command(ctx, "sysctl", "-qw", "net.ipv4.tcp_congestion_control="+cc).CombinedOutput(); err != nil {
+		return fmt.Errorf("sysctl net.ipv4.tcp_congestion_control=%s in %s: %v: %s", cc, ns, err, out)
+	}
+	return nil
+}
 
 // mainRun is what a path's first sender does: on loopback, every size
 // and the round trips; across the WAN, 64 KiB messages only (the round
@@ -170,8 +212,8 @@ func (b *bench) runScenario(sc scenario) (wanResult, error) {
 	defer tb.Close()
 	if b.o.tcpCC != "" {
 		for _, s := range []wanem.Site{tb.A, tb.B} {
-			if err := s.Netns.Command(b.ctx, "sysctl", "-qw", "net.ipv4.tcp_congestion_control="+b.o.tcpCC).Run(); err != nil {
-				return res, fmt.Errorf("scenario %s: -tcp-cc %s: %w", sc.name, b.o.tcpCC, err)
+			if err := setTCPCC(b.ctx, s.Netns, b.o.tcpCC); err != nil {
+				return res, fmt.Errorf("scenario %s: -tcp-cc: %w", sc.name, err)
 			}
 		}
 	}

@@ -214,32 +214,34 @@ func printWire(w io.Writer, rtt time.Duration, rs []pathResult) {
 	}
 }
 
-// cwndSample is a QUIC link's state at one instant of a phase.
+// cwndSample is a sender's congestion state at one instant of a phase.
 type cwndSample struct {
 	at         time.Duration // since the phase began
-	cwnd       uint64
+	cwnd       uint64        // bytes
 	srtt       time.Duration
-	sent, lost uint64 // since the phase began
+	sent, lost uint64 // packets or segments since the phase began; lost: declared lost (QUIC), retransmitted (TCP)
 }
 
-// cwndEvery is how often sampleCwnd reads the link's status.
+// cwndEvery is how often sampleCwnd reads the sender's state.
 const cwndEvery = 250 * time.Millisecond
 
-// sampleCwnd reads the sending gateway's QUIC link every cwndEvery until
-// stop is closed, and returns what it read.
-func (b *bench) sampleCwnd(s *site, stop <-chan struct{}) []cwndSample {
+// sampleCwnd reads a sender's state with read every cwndEvery until stop
+// is closed, and returns what it read: counters relative to the first
+// reading. A failed reading (ok false) is left out.
+func (b *bench) sampleCwnd(read func() (cwndSample, bool), stop <-chan struct{}) []cwndSample {
 	var out []cwndSample
 	start := time.Now()
-	var first linkStat
+	var first cwndSample
 	t := time.NewTicker(cwndEvery)
 	defer t.Stop()
 	for {
-		l := quicLink(s.linkStats(b.ctx), "out")
-		if len(out) == 0 {
-			first = l
+		if s, ok := read(); ok {
+			if len(out) == 0 {
+				first = s
+			}
+			s.at, s.sent, s.lost = time.Since(start), s.sent-first.sent, s.lost-first.lost
+			out = append(out, s)
 		}
-		out = append(out, cwndSample{at: time.Since(start), cwnd: l.Cwnd, srtt: l.RTT,
-			sent: l.PacketsOut - first.PacketsOut, lost: l.Lost - first.Lost})
 		select {
 		case <-t.C:
 		case <-stop:
@@ -247,6 +249,49 @@ func (b *bench) sampleCwnd(s *site, stop <-chan struct{}) []cwndSample {
 		case <-b.ctx.Done():
 			return out
 		}
+	}
+}
+
+// quicCwnd reads the congestion state of a gateway's QUIC link.
+func (b *bench) quicCwnd(s *site) func() (cwndSample, bool) {
+	return func() (cwndSample, bool) {
+		l := quicLink(s.linkStats(b.ctx), "out")
+		return cwndSample{cwnd: l.Cwnd, srtt: l.RTT, sent: l.PacketsOut, lost: l.Lost}, l.Transport != ""
+	}
+}
+
+// tcpInfo matches what ss -ti says of a TCP connection's sender.
+var tcpInfo = regexp.MustCompile(`\brtt:([\d.]+)/.*\bmss:(\d+)\b.*\bcwnd:(\d+)\b.*\bsegs_out:(\d+)\b`)
+var tcpRetrans = regexp.MustCompile(`\bretrans:\d+/(\d+)\b`)
+
+// tcpCwnd reads the congestion state of the busiest TCP connection of a
+// namespace (ss -ti): on the direct paths, the sender's distribution
+// connection.
+func (b *bench) tcpCwnd(ns wanem.Netns) func() (cwndSample, bool) {
+	return func() (cwndSample, bool) {
+		out, err := ns.Command(b.ctx, "ss", "-tinH", "state", "established").Output()
+		if err != nil {
+			return cwndSample{}, false
+		}
+		var best cwndSample
+		for _, l := range strings.Split(string(out), "\n") {
+			m := tcpInfo.FindStringSubmatch(l)
+			if m == nil {
+				continue
+			}
+			rtt, _ := strconv.ParseFloat(m[1], 64)
+			mss, _ := strconv.ParseUint(m[2], 10, 64)
+			cwnd, _ := strconv.ParseUint(m[3], 10, 64)
+			segs, _ := strconv.ParseUint(m[4], 10, 64)
+			var retrans uint64
+			if r := tcpRetrans.FindStringSubmatch(l); r != nil {
+				retrans, _ = strconv.ParseUint(r[1], 10, 64)
+			}
+			if segs > best.sent {
+				best = cwndSample{cwnd: cwnd * mss, srtt: time.Duration(rtt * float64(time.Millisecond)), sent: segs, lost: retrans}
+			}
+		}
+		return best, best.sent > 0
 	}
 }
 
@@ -258,7 +303,7 @@ func printCwnd(w io.Writer, name string, rtt time.Duration, ss []cwndSample) {
 	if len(ss) < 2 {
 		return
 	}
-	fmt.Fprintf(w, "%s: site-a's congestion window over the 64 KiB phase (KB, the largest of each second; packets declared lost so far; srtt ms):", name)
+	fmt.Fprintf(w, "%s: the sender's congestion window over the 64 KiB phase (KB, the largest of each second; packets declared lost (TCP: retransmitted) so far; srtt ms):", name)
 	var peak uint64
 	next := time.Second
 	for i, s := range ss {
