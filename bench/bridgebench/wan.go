@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,9 +70,19 @@ func (b *bench) setupDirectCubic() (*pathEnv, error) {
 	}
 	var undo []func()
 	restore := func() {
-		for _, u := range undo {
+		for _, u := range slices.Backward(undo) {
 			u()
 		}
+	}
+	// A namespace other than the first may only take a controller of
+	// net.ipv4.tcp_allowed_congestion_control (the machine's; this one's
+	// may list only reno and bbr).
+	allowed := strings.TrimSpace(readFile(allowedCC))
+	if !slices.Contains(strings.Fields(allowed), "cubic") {
+		if err := os.WriteFile(allowedCC, []byte(allowed+" cubic"), 0o644); err != nil {
+			return nil, fmt.Errorf("%s: allow cubic: %w", pathDirectCubic, err)
+		}
+		undo = append(undo, func() { os.WriteFile(allowedCC, []byte(allowed), 0o644) })
 	}
 	for _, ns := range []wanem.Netns{b.txAt.ns, b.rxAt.ns} {
 		old := nsTCPCC(b.ctx, ns)
@@ -89,6 +100,13 @@ func (b *bench) setupDirectCubic() (*pathEnv, error) {
 	cleanup := env.cleanup
 	env.cleanup = func() { cleanup(); restore() }
 	return env, nil
+}
+
+const allowedCC = "/proc/sys/net/ipv4/tcp_allowed_congestion_control"
+
+func readFile(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
 }
 
 // setTCPCC sets a namespace's TCP congestion control.
