@@ -58,10 +58,17 @@
 // a QUIC and a TLS link's setup, fresh and resumed (wan_setup.go), and
 // the last line is
 //
-//	wan quic_vs_direct_a=R quic_vs_direct_b=R quic_vs_direct_c=R tls_vs_direct_b=R quic_vs_stunnel_b=R setup_quic_ms=MS setup_quic_rtts=N
+//	wan quic_vs_direct_a=R quic_vs_direct_b=R quic_vs_direct_c=R tls_vs_direct_b=R quic_vs_stunnel_b=R setup_quic_ms=MS setup_quic_rtts=N quic_vs_cubic_a=R quic_vs_cubic_b=R quic_vs_cubic_c=R
 //
 // where setup_quic_ms and setup_quic_rtts are a resumed QUIC link's
-// handshake in scenario a (the median of five), in ms and round trips.
+// handshake in scenario a (the median of five), in ms and round trips,
+// and quic_vs_cubic_* QUIC's throughput over the direct_cubic path's: the
+// direct path with both sites' TCP congestion control set to cubic for
+// that path alone (a WAN-only path, among the WAN's defaults), TCP with a
+// loss-based controller of quic-go's family. For each path the report
+// also says where the data direction's packets died (the emulator's
+// random loss and queue, the namespaces' UDP errors, the QUIC link's
+// ends: wan_loss.go) and how the sender's congestion window went.
 //
 // -tcp-cc sets the sites' TCP congestion control (the machine's by
 // default; Debian's is cubic, this bench machine's may be bbr).
@@ -70,7 +77,10 @@
 // gateways for every distgate throughput phase (over their admin API) and
 // heap profiles with the idle relays; -perf DIR runs `perf record -g` on
 // every process of each path during each phase, or with -perf-mode trace
-// `perf trace -s` (syscall counts per thread; it slows everything down).
+// `perf trace -s` (syscall counts per thread; it slows everything down);
+// -gotrace DIR saves a 3-second Go execution trace of both gateways from
+// the middle of each distgate throughput phase (go tool trace
+// -pprof=sched).
 package main
 
 import (
