@@ -186,6 +186,21 @@ func (s *site) cpuProfile(ctx context.Context, seconds int, file string) error {
 	return os.WriteFile(file, b, 0o644)
 }
 
+// goTrace fetches a Go execution trace of the gateway, of the given
+// seconds after a delay, over the admin API, and writes it to file.
+func (s *site) goTrace(ctx context.Context, after time.Duration, seconds int, file string) error {
+	select {
+	case <-time.After(after):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	b, err := s.adminGet(ctx, "/debug/pprof/trace?seconds="+strconv.Itoa(seconds))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, b, 0o644)
+}
+
 // goStats are a gateway's Go memory figures after a forced GC, from the
 // pprof heap endpoint's runtime.MemStats section.
 type goStats struct {
@@ -296,6 +311,7 @@ type linkStat struct {
 	BytesOut   uint64        `json:"bytes_out"`
 	Cwnd       uint64        `json:"cwnd_bytes"`
 	PacketsOut uint64        `json:"packets_out"`
+	PacketsIn  uint64        `json:"packets_in"`
 	Lost       uint64        `json:"packets_lost"`
 }
 

@@ -58,10 +58,18 @@
 // a QUIC and a TLS link's setup, fresh and resumed (wan_setup.go), and
 // the last line is
 //
-//	wan quic_vs_direct_a=R quic_vs_direct_b=R quic_vs_direct_c=R tls_vs_direct_b=R quic_vs_stunnel_b=R setup_quic_ms=MS setup_quic_rtts=N
+//	wan quic_vs_direct_a=R quic_vs_direct_b=R quic_vs_direct_c=R tls_vs_direct_b=R quic_vs_stunnel_b=R setup_quic_ms=MS setup_quic_rtts=N setup_tls_ms=MS setup_tls_rtts=N quic_vs_cubic_a=R quic_vs_cubic_b=R quic_vs_cubic_c=R
 //
 // where setup_quic_ms and setup_quic_rtts are a resumed QUIC link's
-// handshake in scenario a (the median of five), in ms and round trips.
+// handshake in scenario a (the median of five), in ms and round trips,
+// setup_tls_* the same of a resumed TLS link (TCP Fast Open on in the
+// bench's namespaces), and quic_vs_cubic_* QUIC's throughput over the direct_cubic path's: the
+// direct path with both sites' TCP congestion control set to cubic for
+// that path alone (a WAN-only path, among the WAN's defaults), TCP with a
+// loss-based controller of quic-go's family. For each path the report
+// also says where the data direction's packets died (the emulator's
+// random loss and queue, the namespaces' UDP errors, the QUIC link's
+// ends: wan_loss.go) and how the sender's congestion window went.
 //
 // -tcp-cc sets the sites' TCP congestion control (the machine's by
 // default; Debian's is cubic, this bench machine's may be bbr).
@@ -70,7 +78,10 @@
 // gateways for every distgate throughput phase (over their admin API) and
 // heap profiles with the idle relays; -perf DIR runs `perf record -g` on
 // every process of each path during each phase, or with -perf-mode trace
-// `perf trace -s` (syscall counts per thread; it slows everything down).
+// `perf trace -s` (syscall counts per thread; it slows everything down);
+// -gotrace DIR saves a 3-second Go execution trace of both gateways from
+// the middle of each distgate throughput phase (go tool trace
+// -pprof=sched).
 package main
 
 import (
@@ -115,6 +126,7 @@ type options struct {
 	gatewayEnv   []string
 	udpBuffers   bool
 	pprofDir     string
+	traceDir     string
 	perfDir      string
 	perfMode     string
 	keep         bool
@@ -146,6 +158,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&gatewayEnv, "gateway-env", "", "extra environment of the gateways, space-separated `K=V` (GOMAXPROCS=1, GODEBUG=...)")
 	fs.BoolVar(&o.udpBuffers, "udp-buffers", true, "as root, raise net.core.rmem_max/wmem_max to 7500000 for the run")
 	fs.StringVar(&o.pprofDir, "pprof", "", "write CPU profiles of both gateways during each distgate throughput phase, and their heap profiles with the idle relays, to `dir`")
+	fs.StringVar(&o.traceDir, "gotrace", "", "write a 3-second Go execution trace of both gateways, from the middle of each distgate throughput phase, to `dir` (go tool trace -pprof=sched: where goroutines waited for a CPU)")
 	fs.StringVar(&o.perfDir, "perf", "", "perf record every process of each path during each throughput phase into `dir`")
 	fs.StringVar(&o.perfMode, "perf-mode", "record", "what -perf does in each phase: record (perf record -g) or trace (perf trace -s: syscall counts per thread)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs)")
@@ -211,7 +224,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-paths is empty")
 	}
 	for _, p := range o.paths {
-		if !slices.Contains(allPaths, p) && !slices.Contains(filterPaths, p) {
+		if p == pathDirectCubic && len(o.wan) == 0 {
+			return o, fmt.Errorf("-paths: %s runs only across the WAN (-wan)", p)
+		}
+		if !slices.Contains(allPaths, p) && !slices.Contains(filterPaths, p) && p != pathDirectCubic {
 			return o, fmt.Errorf("-paths: unknown path %q (known: %s)", p, strings.Join(allPaths, ", "))
 		}
 	}
@@ -321,7 +337,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 			return fmt.Errorf("-perf: %w", err)
 		}
 	}
-	if err := mkdirs(o.pprofDir, o.perfDir); err != nil {
+	if err := mkdirs(o.pprofDir, o.perfDir, o.traceDir); err != nil {
 		return err
 	}
 	if len(o.wan) > 0 && os.Geteuid() != 0 {

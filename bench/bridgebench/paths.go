@@ -22,6 +22,7 @@ import (
 // The paths, in the order they run and print.
 const (
 	pathDirect       = "direct"
+	pathDirectCubic  = "direct_cubic" // -wan only
 	pathOTPTLS       = "otp_tls"
 	pathStunnel      = "stunnel"
 	pathDistgateTLS  = "distgate_tls"
@@ -34,6 +35,7 @@ var allPaths = []string{pathDirect, pathOTPTLS, pathStunnel, pathDistgateTLS, pa
 // pathLabels say what each path is, for the table's legend.
 var pathLabels = map[string]string{
 	pathDirect:       "TCP distribution, node to node",
+	pathDirectCubic:  "direct, with both sites' TCP congestion control set to cubic for this path (a loss-based controller, as quic-go's)",
 	pathOTPTLS:       "OTP inet_tls_dist, node to node (OTP's default TLS settings)",
 	pathStunnel:      "TCP distribution through an stunnel client and server (TLS 1.3, " + stunnelSuite + ")",
 	pathDistgateTLS:  "TCP distribution through two distgate gateways, TLS 1.3 link",
@@ -56,6 +58,8 @@ type pathEnv struct {
 // setupPath starts what a path needs besides the two nodes.
 func (b *bench) setupPath(name string) (*pathEnv, error) {
 	switch name {
+	case pathDirectCubic:
+		return b.setupDirectCubic()
 	case pathDirect, pathOTPTLS, pathStunnel:
 		rxPort, err := freeport.TCP()
 		if err != nil {
@@ -201,6 +205,7 @@ type pathResult struct {
 	rtt     rttResult
 	cpu     []phaseCPU
 	links   []linkStat // the sending gateway's links at the end of the last throughput phase (-wan)
+	wire    wirePhase  // the data direction's packets at each hop in the last throughput phase (-wan)
 	// The handshake of the first link the sending gateway dialled, and
 	// whether it resumed a session (-wan).
 	linkSetup time.Duration
@@ -353,6 +358,15 @@ func (b *bench) runPath(name string) (res pathResult, err error) {
 		return res, fmt.Errorf("%s: %w\n--- receiver:\n%s%s", name, err, tail(rx.Out.String(), 3000), logs)
 	}
 	var begin cpuSnap
+	var wireBegin wireSnap
+	var cwndStop chan struct{}
+	var cwndDone chan []cwndSample
+	defer func() {
+		if cwndStop != nil { // the phase failed
+			close(cwndStop)
+			<-cwndDone
+		}
+	}()
 	var phase string
 	var prof *profiler
 	stopSpin := func() {}
@@ -381,9 +395,33 @@ func (b *bench) runPath(name string) (res pathResult, err error) {
 				defer stopSpin()
 			}
 			prof = b.startProfiles(name, phase, env, pids)
+			if b.emu != nil && phase != "rtt" {
+				wireBegin = b.snapWire(env, pids[0], pids[1])
+				var read func() (cwndSample, bool)
+				switch name {
+				case pathDistgateQUIC:
+					read = b.quicCwnd(env.sites[0])
+				case pathDirect, pathDirectCubic:
+					read = b.tcpCwnd(b.txAt.ns)
+				}
+				if read != nil {
+					cwndStop, cwndDone = make(chan struct{}), make(chan []cwndSample, 1)
+					go func() { cwndDone <- b.sampleCwnd(read, cwndStop) }()
+				}
+			}
 			begin = snapCPU(pids, b.emu)
 		case "END":
 			res.cpu = append(res.cpu, cpuBetween(phase, begin, snapCPU(pids, b.emu)))
+			if b.emu != nil && phase != "rtt" {
+				res.wire = wireBetween(wireBegin, b.snapWire(env, pids[0], pids[1]))
+				if cwndStop != nil {
+					close(cwndStop)
+					res.wire.cwnd, cwndStop = <-cwndDone, nil
+				}
+				if name == pathDistgateQUIC {
+					res.wire.sockets = append(udpSockets(b.ctx, b.txAt.ns), udpSockets(b.ctx, b.rxAt.ns)...)
+				}
+			}
 			if b.emu != nil && len(env.sites) > 0 {
 				res.links = env.sites[0].linkStats(b.ctx)
 				res.linkSetup, res.resumed = linkHandshake(env.sites[0].proc.Out.String())
@@ -449,7 +487,7 @@ func (p *profiler) run(f func() error) {
 // last the phase's whole seconds.
 func (b *bench) startProfiles(path, phase string, env *pathEnv, pids []int) *profiler {
 	secs := int(b.o.duration / time.Second)
-	if secs < 1 || (b.o.pprofDir == "" && b.o.perfDir == "") {
+	if secs < 1 || (b.o.pprofDir == "" && b.o.perfDir == "" && b.o.traceDir == "") {
 		return nil
 	}
 	p := &profiler{out: func(err error) { fmt.Fprintf(b.stdout, "profile: %v\n", err) }}
@@ -458,6 +496,12 @@ func (b *bench) startProfiles(path, phase string, env *pathEnv, pids []int) *pro
 		for _, s := range env.sites {
 			file := filepath.Join(b.o.pprofDir, tag+"-"+s.name+".pprof")
 			p.run(func() error { return s.cpuProfile(b.ctx, secs, file) })
+		}
+	}
+	if b.o.traceDir != "" && phase != "rtt" && secs >= 4 {
+		for _, s := range env.sites {
+			file := filepath.Join(b.o.traceDir, tag+"-"+s.name+".trace")
+			p.run(func() error { return s.goTrace(b.ctx, time.Duration(secs-3)*time.Second/2, 3, file) })
 		}
 	}
 	if b.o.perfDir != "" {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,17 +36,86 @@ func (s scenario) rtt() time.Duration { return 2 * s.set.Delay }
 
 // scenarios are the WANs of issue 11: (a) a clean 400 Mbit/s link at
 // 40 ms, (b) the same with 1% loss, (c) a long 200 Mbit/s link at 150 ms
-// with 0.1% loss. Loss applies each way (data and acknowledgements);
-// the bottleneck queue is wanem's default (1,000 full packets).
+// with 0.1% loss. Loss applies each way (data and acknowledgements).
+// The bottleneck's queue is one bandwidth-delay product, a router's
+// customary buffer (wanem's default, 1,000 full packets, is 0.75 of it
+// at 40 ms and 0.4 at 150 ms): 2 MB in (a) and (b), 3.75 MB in (c).
 var scenarios = []scenario{
-	{"a", "40 ms RTT, no loss, 400 Mbit/s", wanem.Settings{Delay: 20 * time.Millisecond, Rate: 400_000_000}},
-	{"b", "40 ms RTT, 1% loss, 400 Mbit/s", wanem.Settings{Delay: 20 * time.Millisecond, Loss: 0.01, Rate: 400_000_000}},
-	{"c", "150 ms RTT, 0.1% loss, 200 Mbit/s", wanem.Settings{Delay: 75 * time.Millisecond, Loss: 0.001, Rate: 200_000_000}},
+	{"a", "40 ms RTT, no loss, 400 Mbit/s", bdpQueue(wanem.Settings{Delay: 20 * time.Millisecond, Rate: 400_000_000})},
+	{"b", "40 ms RTT, 1% loss, 400 Mbit/s", bdpQueue(wanem.Settings{Delay: 20 * time.Millisecond, Loss: 0.01, Rate: 400_000_000})},
+	{"c", "150 ms RTT, 0.1% loss, 200 Mbit/s", bdpQueue(wanem.Settings{Delay: 75 * time.Millisecond, Loss: 0.001, Rate: 200_000_000})},
+}
+
+// bdpQueue sets a rate-limited link's queue to its bandwidth-delay
+// product: the rate (bits per second) times the round trip (twice the
+// one-way delay).
+func bdpQueue(s wanem.Settings) wanem.Settings {
+	s.Queue = int(float64(s.Rate) / 8 * (2 * s.Delay).Seconds())
+	return s
 }
 
 // wanPaths are the paths the WAN bench runs (the terminating gateway has
 // no second site).
-var wanPaths = []string{pathDirect, pathOTPTLS, pathStunnel, pathDistgateTLS, pathDistgateQUIC}
+var wanPaths = []string{pathDirect, pathDirectCubic, pathOTPTLS, pathStunnel, pathDistgateTLS, pathDistgateQUIC}
+
+// setupDirectCubic is the direct path with both sites' TCP congestion
+// control set to cubic (net.ipv4.tcp_congestion_control is per network
+// namespace; a socket takes it when it is made, so the nodes of this path
+// run cubic) until the path ends: TCP with a loss-based controller of the
+// family of quic-go's, beside the machine's (BBR on the bench machine,
+// which does not take random loss for congestion).
+func (b *bench) setupDirectCubic() (*pathEnv, error) {
+	if b.emu == nil {
+		return nil, fmt.Errorf("%s: only across the WAN (-wan)", pathDirectCubic)
+	}
+	var undo []func()
+	restore := func() {
+		for _, u := range slices.Backward(undo) {
+			u()
+		}
+	}
+	// A namespace other than the first may only take a controller of
+	// net.ipv4.tcp_allowed_congestion_control (the machine's; this one's
+	// may list only reno and bbr).
+	allowed := strings.TrimSpace(readFile(allowedCC))
+	if !slices.Contains(strings.Fields(allowed), "cubic") {
+		if err := os.WriteFile(allowedCC, []byte(allowed+" cubic"), 0o644); err != nil {
+			return nil, fmt.Errorf("%s: allow cubic: %w", pathDirectCubic, err)
+		}
+		undo = append(undo, func() { os.WriteFile(allowedCC, []byte(allowed), 0o644) })
+	}
+	for _, ns := range []wanem.Netns{b.txAt.ns, b.rxAt.ns} {
+		old := nsTCPCC(b.ctx, ns)
+		if err := setTCPCC(b.ctx, ns, "cubic"); err != nil {
+			restore()
+			return nil, fmt.Errorf("%s: %w", pathDirectCubic, err)
+		}
+		undo = append(undo, func() { setTCPCC(context.Background(), ns, old) })
+	}
+	env, err := b.setupPath(pathDirect)
+	if err != nil {
+		restore()
+		return nil, err
+	}
+	cleanup := env.cleanup
+	env.cleanup = func() { cleanup(); restore() }
+	return env, nil
+}
+
+const allowedCC = "/proc/sys/net/ipv4/tcp_allowed_congestion_control"
+
+func readFile(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
+
+// setTCPCC sets a namespace's TCP congestion control.
+func setTCPCC(ctx context.Context, ns wanem.Netns, cc string) error {
+	if out, err := ns.Command(ctx, "sysctl", "-qw", "net.ipv4.tcp_congestion_control="+cc).CombinedOutput(); err != nil {
+		return fmt.Errorf("sysctl net.ipv4.tcp_congestion_control=%s in %s: %v: %s", cc, ns, err, out)
+	}
+	return nil
+}
 
 // mainRun is what a path's first sender does: on loopback, every size
 // and the round trips; across the WAN, 64 KiB messages only (the round
@@ -167,14 +237,14 @@ func (b *bench) runScenario(sc scenario) (wanResult, error) {
 	}
 	if b.o.tcpCC != "" {
 		for _, s := range []wanem.Site{tb.A, tb.B} {
-			if err := s.Netns.Command(b.ctx, "sysctl", "-qw", "net.ipv4.tcp_congestion_control="+b.o.tcpCC).Run(); err != nil {
-				return res, fmt.Errorf("scenario %s: -tcp-cc %s: %w", sc.name, b.o.tcpCC, err)
+			if err := setTCPCC(b.ctx, s.Netns, b.o.tcpCC); err != nil {
+				return res, fmt.Errorf("scenario %s: -tcp-cc: %w", sc.name, err)
 			}
 		}
 	}
 	b.txAt, b.rxAt, b.emu = siteOf(tb.A), siteOf(tb.B), tb.Emulator
 	defer func() { b.txAt, b.rxAt, b.emu = local, local, nil }()
-	fmt.Fprintf(b.stdout, "scenario %s: %s each way; TCP congestion control %s\n", sc.name, sc.label, nsTCPCC(b.ctx, tb.A.Netns))
+	fmt.Fprintf(b.stdout, "scenario %s: %s each way, a %.2f MB queue; TCP congestion control %s\n", sc.name, sc.label, float64(sc.set.Queue)/1e6, nsTCPCC(b.ctx, tb.A.Netns))
 	rounds := map[string][]pathResult{}
 	var errs []error
 	for round := 1; round <= b.o.rounds; round++ {

@@ -68,6 +68,7 @@ func printWAN(w io.Writer, r wanResult, rounds int) {
 			fmt.Fprintln(w)
 		}
 	}
+	printWire(w, r.sc.rtt(), r.results)
 	printSetups(w, r.sc, r.setups)
 	fmt.Fprintf(w, "relays: %s; emulator: the WAN emulator (in the bench's process), its CPU per packet, packets it dropped for loss, for a full queue or a full device\n", relayNames(r.results))
 }
@@ -120,6 +121,7 @@ func ratio(a, b float64) float64 {
 // measured.
 type wanSummary struct {
 	quicVsDirect, tlsVsDirect, quicVsStunnel, tlsVsStunnel map[string]float64
+	quicVsCubic                                            map[string]float64 // QUIC over direct_cubic
 	// Scenario a's (else the first measured): a resumed QUIC and TLS
 	// link's handshake (the median of setupResumed), in ms and round
 	// trips (setup_quic_ms, setup_tls_ms), how many resumed TLS links
@@ -133,7 +135,7 @@ type wanSummary struct {
 func summarizeWAN(all []wanResult) wanSummary {
 	nan := math.NaN()
 	s := wanSummary{quicVsDirect: map[string]float64{}, tlsVsDirect: map[string]float64{},
-		quicVsStunnel: map[string]float64{}, tlsVsStunnel: map[string]float64{},
+		quicVsStunnel: map[string]float64{}, tlsVsStunnel: map[string]float64{}, quicVsCubic: map[string]float64{},
 		setupQUIC: nan, setupQUICRTTs: nan, setupTLS: nan, setupTLSRTTs: nan, firstQUIC: nan, firstQUICRTTs: nan}
 	for _, r := range all {
 		by := byPath(r.results)
@@ -142,6 +144,7 @@ func summarizeWAN(all []wanResult) wanSummary {
 		s.tlsVsDirect[n] = ratio(k64(by, pathDistgateTLS), k64(by, pathDirect))
 		s.quicVsStunnel[n] = ratio(k64(by, pathDistgateQUIC), k64(by, pathStunnel))
 		s.tlsVsStunnel[n] = ratio(k64(by, pathDistgateTLS), k64(by, pathStunnel))
+		s.quicVsCubic[n] = ratio(k64(by, pathDistgateQUIC), k64(by, pathDirectCubic))
 		if q, ok := by[pathDistgateQUIC]; ok && (n == "a" || math.IsNaN(s.firstQUIC)) {
 			s.firstQUIC = ms(q.connect)
 			s.firstQUICRTTs = float64(q.connect) / float64(r.sc.rtt())
@@ -169,10 +172,11 @@ func get(m map[string]float64, k string) float64 {
 }
 
 func (s wanSummary) line() string {
-	return fmt.Sprintf("wan quic_vs_direct_a=%s quic_vs_direct_b=%s quic_vs_direct_c=%s tls_vs_direct_b=%s quic_vs_stunnel_b=%s setup_quic_ms=%s setup_quic_rtts=%s setup_tls_ms=%s setup_tls_rtts=%s",
+	return fmt.Sprintf("wan quic_vs_direct_a=%s quic_vs_direct_b=%s quic_vs_direct_c=%s tls_vs_direct_b=%s quic_vs_stunnel_b=%s setup_quic_ms=%s setup_quic_rtts=%s setup_tls_ms=%s setup_tls_rtts=%s quic_vs_cubic_a=%s quic_vs_cubic_b=%s quic_vs_cubic_c=%s",
 		num(get(s.quicVsDirect, "a"), 2), num(get(s.quicVsDirect, "b"), 2), num(get(s.quicVsDirect, "c"), 2),
 		num(get(s.tlsVsDirect, "b"), 2), num(get(s.quicVsStunnel, "b"), 2), num(s.setupQUIC, 0), num(s.setupQUICRTTs, 2),
-		num(s.setupTLS, 0), num(s.setupTLSRTTs, 2))
+		num(s.setupTLS, 0), num(s.setupTLSRTTs, 2),
+		num(get(s.quicVsCubic, "a"), 2), num(get(s.quicVsCubic, "b"), 2), num(get(s.quicVsCubic, "c"), 2))
 }
 
 // printWANTargets says which of issue 11's targets the run met.

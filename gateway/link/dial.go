@@ -275,7 +275,7 @@ func (m *Manager) dialTransport() (*quic.Transport, error) {
 	}
 	forceUDPBuffers(udp)
 	m.udp = udp
-	m.transport = &quic.Transport{Conn: udp}
+	m.transport = &quic.Transport{Conn: newYieldingConn(udp)}
 	checkUDPBuffers(udp, m.log)
 	return m.transport, nil
 }

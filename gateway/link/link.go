@@ -274,7 +274,7 @@ func (m *Manager) listen(quicAddr, tlsAddr string) error {
 			return fmt.Errorf("links.quic: %w", err)
 		}
 		forceUDPBuffers(m.udp)
-		m.transport = &quic.Transport{Conn: m.udp, ConnContext: m.admitQUIC, VerifySourceAddress: m.retryQUIC}
+		m.transport = &quic.Transport{Conn: newYieldingConn(m.udp), ConnContext: m.admitQUIC, VerifySourceAddress: m.retryQUIC}
 		m.quicLn, err = m.transport.Listen(m.serverTLS, m.quicServerConfig())
 		if err != nil {
 			return fmt.Errorf("links.quic: %w", err)

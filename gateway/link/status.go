@@ -21,10 +21,15 @@ type Status struct {
 	BytesOut  uint64        `json:"bytes_out"`
 	BytesIn   uint64        `json:"bytes_in"`
 	Down      string        `json:"down,omitempty"` // why the link is down: its last dial failed, or it died
-	// A QUIC link's congestion window and the packets it lost so far:
-	// what bounds its throughput on a lossy path (quic-go's Cubic).
+	// A QUIC link's congestion window, the packets it sent and received,
+	// and those of its packets it declared lost so far: what bounds its
+	// throughput on a lossy path (quic-go's Cubic). Packets the peer's
+	// sent less those the path dropped, less PacketsIn, are packets that
+	// died in the receiving host (a full socket buffer, or quic-go's
+	// queue of unprocessed packets).
 	Cwnd       uint64 `json:"cwnd_bytes,omitempty"`
 	PacketsOut uint64 `json:"packets_out,omitempty"`
+	PacketsIn  uint64 `json:"packets_in,omitempty"`
 	Lost       uint64 `json:"packets_lost,omitempty"`
 }
 
@@ -42,7 +47,7 @@ func (m *Manager) Status() []Status {
 			Peer: ql.key.site, Transport: QUIC, Direction: dirOut, Remote: ql.conn.RemoteAddr().String(),
 			Liveness: ql.key.liveness, RTT: st.SmoothedRTT, Streams: ql.streams.Load(), Since: ql.since,
 			BytesOut: st.BytesSent, BytesIn: st.BytesReceived,
-			Cwnd: uint64(st.CongestionWindow), PacketsOut: st.PacketsSent, Lost: st.PacketsLost,
+			Cwnd: uint64(st.CongestionWindow), PacketsOut: st.PacketsSent, PacketsIn: st.PacketsReceived, Lost: st.PacketsLost,
 		})
 	}
 	for conn, in := range m.inbound {
@@ -50,7 +55,7 @@ func (m *Manager) Status() []Status {
 		out = append(out, Status{
 			Peer: in.site, Transport: QUIC, Direction: dirIn, Remote: conn.RemoteAddr().String(),
 			RTT: st.SmoothedRTT, Since: in.since, BytesOut: st.BytesSent, BytesIn: st.BytesReceived,
-			Cwnd: uint64(st.CongestionWindow), PacketsOut: st.PacketsSent, Lost: st.PacketsLost,
+			Cwnd: uint64(st.CongestionWindow), PacketsOut: st.PacketsSent, PacketsIn: st.PacketsReceived, Lost: st.PacketsLost,
 		})
 	}
 	// TLS relays by link (peer, liveness, direction).
