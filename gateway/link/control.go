@@ -32,10 +32,9 @@ import (
 // connection (QUIC), so the nodes see their connections close at once,
 // and the status shows the link down until it is dialled again. Over
 // QUIC, the accepting side watches the connection itself, whether or not
-// its control stream came (quiet.go). A peer
-// that does not serve control streams (an older gateway) gets links
-// without them, as before: TCP keep-alives and the user timeout, or
-// QUIC's idle timeout.
+// its control stream came (quiet.go). A peer that does not serve control
+// streams (an older gateway) gets links without them, as before: TCP
+// keep-alives and the user timeout, or QUIC's idle timeout.
 
 // pingsPerLiveness is how many pings the dialling side sends per liveness:
 // nothing heard for the liveness is that many pings or pongs missed.
