@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -195,8 +197,27 @@ func TestLinkPeerStalls(t *testing.T) {
 			}
 			waitFor(t, "the relay at site B", func() bool { return len(b.gw.Status().Relays) == 1 })
 
+			// What site B sees from the stall on, told if it is late: its
+			// links (bytes heard, packets sent) every 100 ms.
+			var seenB []string
+			stopB, sampled := make(chan struct{}), make(chan struct{})
+			stopSampling := sync.OnceFunc(func() { close(stopB); <-sampled })
+			defer stopSampling()
 			at := time.Now()
 			proxy.Stall()
+			go func() {
+				defer close(sampled)
+				tick := time.NewTicker(100 * time.Millisecond)
+				defer tick.Stop()
+				for {
+					seenB = append(seenB, fmt.Sprintf("%v: %+v", time.Since(at).Round(time.Millisecond), b.gw.Status().Links))
+					select {
+					case <-stopB:
+						return
+					case <-tick.C:
+					}
+				}
+			}()
 			c.SetReadDeadline(time.Now().Add(liveness + 5*time.Second))
 			if _, err := c.Read(make([]byte, 1)); err == nil || isDeadline(err) {
 				t.Fatalf("the relay at site A outlived a stalled link: %v", err)
@@ -205,10 +226,14 @@ func TestLinkPeerStalls(t *testing.T) {
 			for len(b.gw.Status().Relays) > 0 && time.Since(at) < liveness+5*time.Second {
 				time.Sleep(10 * time.Millisecond)
 			}
+			stopSampling()
 			downB := time.Since(at)
 			t.Logf("%s: relays ended %v (site A) and %v (site B) after the stall", transport, downA.Round(time.Millisecond), downB.Round(time.Millisecond))
 			if downA > liveness+slack || downB > liveness+slack {
 				t.Errorf("relays ended %v (site A) and %v (site B) after the stall; liveness %v", downA, downB, liveness)
+				t.Logf("site B's relays: %+v", b.gw.Status().Relays)
+				t.Logf("site B's links after the stall:\n%s", strings.Join(seenB, "\n"))
+				t.Logf("site B's events: %+v", b.gw.events.Since(0, "", 0))
 			}
 			// The relays' connections are untracked as their goroutines
 			// end, a moment after the callers see the close: the status

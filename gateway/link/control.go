@@ -30,10 +30,11 @@ import (
 // a side that hears nothing for the liveness declares the link dead: it
 // closes the link's relays in its direction (TLS) or the link's
 // connection (QUIC), so the nodes see their connections close at once,
-// and the status shows the link down until it is dialled again. A peer
-// that does not serve control streams (an older gateway) gets links
-// without them, as before: TCP keep-alives and the user timeout, or
-// QUIC's idle timeout.
+// and the status shows the link down until it is dialled again. Over
+// QUIC, the accepting side watches the connection itself, whether or not
+// its control stream came (quiet.go). A peer that does not serve control
+// streams (an older gateway) gets links without them, as before: TCP
+// keep-alives and the user timeout, or QUIC's idle timeout.
 
 // pingsPerLiveness is how many pings the dialling side sends per liveness:
 // nothing heard for the liveness is that many pings or pongs missed.
@@ -76,6 +77,7 @@ type control struct {
 	remote    string
 	since     time.Time
 	supported bool          // false: the peer answered that it serves no control streams
+	watched   bool          // quietInbound watches the QUIC connection (a peer dialled it): read only answers
 	handshake time.Duration // of a TLS control connection dialled here
 	resumed   bool          // whether that handshake resumed a session
 	curve     tls.CurveID   // its key exchange
@@ -148,17 +150,22 @@ var errSilent = errors.New("nothing heard: the peer gateway stopped, or the netw
 // every quietChecks-th of the liveness: a packet counts as heard at the
 // check that sees it, so a silent peer is found within the liveness and
 // that much more (at first every pingsPerLiveness-th, which let a cut
-// link at 3 s go unnoticed for 3.65 s: TestLinkLiveness/quic/cut).
+// link at 3 s go unnoticed for 3.65 s: TestLinkLiveness/quic/cut). On a
+// QUIC link a peer dialled, the connection's watcher does that check
+// (quietInbound), and read only answers pings until the stream ends.
 func (c *control) read() error {
 	heard, lastIn := time.Now(), c.bytesIn()
 	var b [linkwire.PingLen]byte // a message, kept across deadlines
 	n := 0
 	for {
-		wait := c.key.liveness
-		if c.quic != nil {
-			wait = max(c.key.liveness/quietChecks, 10*time.Millisecond)
+		switch {
+		case c.watched:
+			c.s.SetReadDeadline(time.Time{})
+		case c.quic != nil:
+			c.s.SetReadDeadline(time.Now().Add(max(c.key.liveness/quietChecks, 10*time.Millisecond)))
+		default:
+			c.s.SetReadDeadline(time.Now().Add(c.key.liveness))
 		}
-		c.s.SetReadDeadline(time.Now().Add(wait))
 		m, err := c.s.Read(b[n:])
 		n += m
 		if m > 0 {
@@ -338,8 +345,9 @@ func (m *Manager) quicControl(ql *quicLink) {
 // ServeControl serves a control stream a peer gateway opened on a link
 // with the route's liveness (clamped by the caller): it answers its pings
 // until nothing comes for the liveness, then ends the link's relays in
-// that direction (TLS) or the link's connection (QUIC). A control stream
-// from anyone else is answered StatusBadRequest.
+// that direction (TLS); over QUIC, the link's connection is watched for
+// the liveness (quietInbound), which ends it. A control stream from
+// anyone else is answered StatusBadRequest.
 func (m *Manager) ServeControl(from From, s relay.Stream, liveness time.Duration) {
 	var c *control
 	key := linkKey{site: from.Site, transport: from.Transport, liveness: liveness}
@@ -365,6 +373,9 @@ func (m *Manager) ServeControl(from From, s relay.Stream, liveness time.Duration
 	m.ctlIn[c] = struct{}{}
 	delete(m.lost, linkKey{site: key.site, transport: key.transport})
 	m.mu.Unlock()
+	if c.quic != nil {
+		c.watched = m.watchInbound(c.quic, liveness)
+	}
 	var err error
 	if _, err = s.Write(linkwire.AppendReply(nil, linkwire.StatusOK, "")); err == nil {
 		if c.tls != nil { // a QUIC link is up with its connection
@@ -385,7 +396,8 @@ func (m *Manager) ServeControl(from From, s relay.Stream, liveness time.Duration
 // ends as its link did: liveness expired, link lost), the status shows
 // the link down, and the link is reported down; a link let go is reported
 // closed. Over QUIC, a control stream that heard nothing for the liveness
-// closes the link's connection with codeSilent; the connection's watcher
+// (this side dialled it) closes the link's connection with codeSilent, as
+// quietInbound does on the accepting side; the connection's watcher
 // (watchQUIC, acceptQUIC) reports the link's end, whatever ended it.
 func (m *Manager) controlEnded(c *control, err error) {
 	shutdown := m.ctx.Err() != nil
@@ -399,7 +411,9 @@ func (m *Manager) controlEnded(c *control, err error) {
 	failed := !shutdown && !letGo
 	if c.quic != nil && !errors.Is(err, errSilent) {
 		// The connection ended (its watcher reports why), or the stream
-		// alone did, and QUIC's idle timeout still watches.
+		// alone did, and the connection is still watched: by its idle
+		// timeout of the liveness on the dialling side, by quietInbound
+		// on the accepting side.
 		failed = false
 	}
 	c.stop(failed, err)

@@ -206,8 +206,9 @@ type Manager struct {
 
 // inboundLink is a QUIC connection a peer dialled.
 type inboundLink struct {
-	site  string
-	since time.Time
+	site     string
+	since    time.Time
+	liveness time.Duration // the shortest its streams asked for; 0: not watched yet (quiet.go)
 }
 
 // New opens the listeners cfg names (peers' connections wait in their
@@ -466,7 +467,7 @@ func (m *Manager) serveQUICStreams(from From, conn *quic.Conn) {
 			if sem != nil {
 				defer func() { <-sem }()
 			}
-			m.handle(from, quicStream{Stream: s, conn: conn})
+			m.handle(from, quicStream{Stream: s, conn: conn, m: m})
 		}()
 	}
 }

@@ -14,13 +14,18 @@ func keepAliveFor(liveness time.Duration) net.KeepAliveConfig {
 	return net.KeepAliveConfig{Enable: true, Idle: idle, Interval: max(liveness/6, time.Second), Count: 3}
 }
 
-// ApplyLiveness gives a TLS link connection a peer opened the liveness of
-// the route the peer asked for: the link's control connection of that
-// liveness ends it when the peer stops answering, and TCP keep-alives and
-// a user timeout (on Linux) when TCP gives up, as on the dialling side.
-// It does nothing to a QUIC stream, whose connection has its own idle
-// timeout.
+// ApplyLiveness gives a link stream a peer opened the liveness of the
+// route the peer asked for. A QUIC stream's connection is closed, with its
+// relays, once it hears nothing for the liveness (quiet.go: QUIC's idle
+// timeout would take 5 s at least). A TLS link connection is ended by the
+// link's control connection of that liveness when the peer stops
+// answering, and by TCP keep-alives and a user timeout (on Linux) when
+// TCP gives up, as on the dialling side.
 func ApplyLiveness(s relay.Stream, liveness time.Duration) {
+	if qs, ok := s.(quicStream); ok && qs.m != nil {
+		qs.m.watchInbound(qs.conn, liveness)
+		return
+	}
 	if tl, ok := s.(*tlsLink); ok && tl.m != nil {
 		tl.m.setTLSLiveness(tl.Conn, liveness) // the link's control connection watches it
 	}

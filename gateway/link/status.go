@@ -54,7 +54,7 @@ func (m *Manager) Status() []Status {
 		st := conn.ConnectionStats()
 		out = append(out, Status{
 			Peer: in.site, Transport: QUIC, Direction: dirIn, Remote: conn.RemoteAddr().String(),
-			RTT: st.SmoothedRTT, Since: in.since, BytesOut: st.BytesSent, BytesIn: st.BytesReceived,
+			Liveness: in.liveness, RTT: st.SmoothedRTT, Since: in.since, BytesOut: st.BytesSent, BytesIn: st.BytesReceived,
 			Cwnd: uint64(st.CongestionWindow), PacketsOut: st.PacketsSent, PacketsIn: st.PacketsReceived, Lost: st.PacketsLost,
 		})
 	}

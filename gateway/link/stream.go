@@ -11,6 +11,7 @@ import (
 type quicStream struct {
 	*quic.Stream
 	conn *quic.Conn
+	m    *Manager // of a stream the peer opened: ApplyLiveness has its connection watched
 }
 
 func (s quicStream) CloseWrite() error { return s.Stream.Close() }

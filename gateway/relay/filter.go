@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"fmt"
 	"sync"
 )
 
@@ -22,7 +23,31 @@ type Filter interface {
 	Boundary(p []byte) int
 }
 
+// maxPendingReplies bounds the bytes of filter replies waiting for the
+// remote side (a denied spawn request's reply is some hundred bytes): a peer
+// that sends requests to deny and reads nothing has its relay closed past
+// it (ErrReplyBacklog), rather than the replies held without bound.
+const maxPendingReplies = 256 << 10
+
+// ErrReplyBacklog is the Err of the FilterError that ends a filtered relay
+// whose remote side let maxPendingReplies of the filter's replies wait:
+// it sends requests the filter denies and reads neither their replies nor
+// anything else.
+var ErrReplyBacklog = fmt.Errorf("relay: more than %d bytes of filter replies wait for the remote side, which reads nothing", maxPendingReplies)
+
 // filtered is the remote side of a filtered relay.
+//
+// Its two directions never wait on each other. The reader (the relay's
+// remote-to-local direction) queues the filter's replies and reads on;
+// they are written by the writer (the local-to-remote direction), at the
+// first packet boundary of what it writes, or, when it is idle, by a
+// flusher goroutine started with the first reply. Only they write to the
+// stream, under wmu: a writer blocked on a remote side that reads nothing
+// holds back the replies, never the bytes toward the local node. Were the
+// reader to write the replies itself, or wait for wmu, two gateways that
+// filter both ends of a link would hold each other as soon as both links
+// filled (each writer blocked on the link the other's reader no longer
+// reads): TestFilteredBothWays.
 type filtered struct {
 	Stream
 	f Filter
@@ -32,15 +57,29 @@ type filtered struct {
 	pbuf []byte
 	rerr error // the read error to return once pend is drained
 
-	wmu   sync.Mutex // serializes writes to the stream; guards queue
-	queue [][]byte   // replies waiting for a packet boundary
+	kick     chan struct{} // a reply is queued: wakes the flusher
+	stop     chan struct{} // closed when the stream ends: the flusher returns
+	stopOnce sync.Once
+	done     chan struct{} // closed when the flusher has returned
+
+	wmu     sync.Mutex // serializes writes to the stream; guards wclosed
+	wclosed bool       // CloseWrite was called: nothing more is written
+
+	qmu      sync.Mutex // guards the following; never held across I/O
+	queue    [][]byte   // replies waiting for a packet boundary
+	queued   int        // their bytes
+	flushing bool       // the flusher was started
+	ended    bool       // the stream ended: no flusher starts
+	werr     error      // the flusher's write failed: the stream is aborted
 }
 
 // Filtered returns s, the remote side of a relay, with what is read from
 // it filtered by f, and f's replies written to it between the packets
 // the relay writes. Reads of bytes that pass unchanged are not copied.
+// The goroutine that writes replies while the relay writes nothing ends
+// with the stream: CloseWrite, Abort or Close, which wait for it.
 func Filtered(s Stream, f Filter) Stream {
-	return &filtered{Stream: s, f: f}
+	return &filtered{Stream: s, f: f, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 func (s *filtered) Read(p []byte) (int, error) {
@@ -60,14 +99,17 @@ func (s *filtered) Read(p []byte) (int, error) {
 		n, err := s.Stream.Read(p)
 		if n == 0 {
 			if err != nil {
+				if werr := s.writeErr(); werr != nil {
+					return 0, werr // why the flusher aborted the stream
+				}
 				return 0, err
 			}
 			continue
 		}
 		out, replies, ferr := s.f.In(p[:n])
 		if len(replies) > 0 {
-			if werr := s.inject(replies); werr != nil {
-				return 0, werr
+			if qerr := s.queueReplies(replies); qerr != nil {
+				return 0, qerr
 			}
 		}
 		if ferr != nil {
@@ -87,29 +129,98 @@ func (s *filtered) Read(p []byte) (int, error) {
 	}
 }
 
-// inject writes replies to the remote side now if the local node's
-// packets are at a boundary, else queues them for the next one.
-func (s *filtered) inject(replies [][]byte) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+// queueReplies queues replies (copies: the filter's are valid until its
+// next call) for the writer or the flusher, and wakes the flusher,
+// starting it with the first reply. It fails past maxPendingReplies, or
+// once the flusher failed.
+func (s *filtered) queueReplies(replies [][]byte) error {
+	s.qmu.Lock()
+	if s.werr != nil {
+		err := s.werr
+		s.qmu.Unlock()
+		return err
+	}
 	for _, r := range replies {
+		s.queued += len(r)
 		s.queue = append(s.queue, append([]byte(nil), r...))
 	}
-	if s.f.Boundary(nil) == 0 {
-		return s.flushLocked()
+	if s.queued > maxPendingReplies {
+		s.qmu.Unlock()
+		return &FilterError{Err: ErrReplyBacklog}
+	}
+	start := !s.flushing && !s.ended
+	s.flushing = s.flushing || start
+	s.qmu.Unlock()
+	if start {
+		go s.flusher()
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default: // the flusher has a wake-up pending
 	}
 	return nil
 }
 
+// flusher writes the queued replies when the local node's packets are at
+// a boundary, the writer being idle; it returns when the stream ends (or
+// a write fails: it aborts the stream, and the reader returns why).
+func (s *filtered) flusher() {
+	defer close(s.done)
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.kick:
+		}
+		s.wmu.Lock()
+		var err error
+		if !s.wclosed && s.f.Boundary(nil) == 0 {
+			err = s.flushLocked()
+		}
+		s.wmu.Unlock()
+		if err != nil {
+			s.qmu.Lock()
+			s.werr = err
+			s.qmu.Unlock()
+			s.Stream.Abort()
+			return
+		}
+	}
+}
+
+// pending reports whether replies are queued.
+func (s *filtered) pending() bool {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return len(s.queue) > 0
+}
+
+// writeErr is the flusher's write error, if it failed.
+func (s *filtered) writeErr() error {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return s.werr
+}
+
+// flushLocked writes the queued replies; wmu is held.
 func (s *filtered) flushLocked() error {
-	for len(s.queue) > 0 {
-		if _, err := s.Stream.Write(s.queue[0]); err != nil {
+	for {
+		s.qmu.Lock()
+		if len(s.queue) == 0 {
+			s.qmu.Unlock()
+			return nil
+		}
+		r := s.queue[0] // only a holder of wmu takes from the queue
+		s.qmu.Unlock()
+		if _, err := s.Stream.Write(r); err != nil {
 			return err
 		}
+		s.qmu.Lock()
 		s.queue[0] = nil
 		s.queue = s.queue[1:]
+		s.queued -= len(r)
+		s.qmu.Unlock()
 	}
-	return nil
 }
 
 // Write writes what the local node sends, with queued replies inserted at
@@ -118,7 +229,7 @@ func (s *filtered) Write(b []byte) (int, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	written := 0
-	for len(s.queue) > 0 {
+	for s.pending() {
 		k := s.f.Boundary(b)
 		if k < 0 {
 			break
@@ -147,6 +258,50 @@ func (s *filtered) writeLocked(b []byte) (int, error) {
 		return 0, err
 	}
 	return s.Stream.Write(b)
+}
+
+// CloseWrite writes the replies queued, if the local node's packets are
+// at a boundary, then ends the sending half; the flusher stops.
+func (s *filtered) CloseWrite() error {
+	s.wmu.Lock()
+	var err error
+	if s.f.Boundary(nil) == 0 {
+		err = s.flushLocked()
+	}
+	s.wclosed = true
+	if cerr := s.Stream.CloseWrite(); err == nil {
+		err = cerr
+	}
+	s.wmu.Unlock()
+	s.stopFlusher()
+	return err
+}
+
+// Abort aborts the stream, which ends a write of the flusher in
+// progress, and waits for the flusher.
+func (s *filtered) Abort() {
+	s.Stream.Abort()
+	s.stopFlusher()
+}
+
+// Close stops the flusher and closes the stream. The relay closes its
+// streams once both directions have ended cleanly, after CloseWrite: no
+// flusher is writing then.
+func (s *filtered) Close() error {
+	s.stopFlusher()
+	return s.Stream.Close()
+}
+
+// stopFlusher stops the flusher, if it was started, and waits for it.
+func (s *filtered) stopFlusher() {
+	s.qmu.Lock()
+	started := s.flushing
+	s.ended = true
+	s.qmu.Unlock()
+	s.stopOnce.Do(func() { close(s.stop) })
+	if started {
+		<-s.done
+	}
 }
 
 // FilterError is returned by the reads of a filtered stream whose filter
