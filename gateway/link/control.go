@@ -154,7 +154,7 @@ var errSilent = errors.New("nothing heard: the peer gateway stopped, or the netw
 // QUIC link a peer dialled, the connection's watcher does that check
 // (quietInbound), and read only answers pings until the stream ends.
 func (c *control) read() error {
-	heard, lastIn := time.Now(), c.bytesIn()
+	heard, lastIn := time.Now(), c.packetsIn()
 	var b [linkwire.PingLen]byte // a message, kept across deadlines
 	n := 0
 	for {
@@ -177,7 +177,7 @@ func (c *control) read() error {
 				continue
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				now := time.Now()
-				if in := c.bytesIn(); in != lastIn {
+				if in := c.packetsIn(); in != lastIn {
 					heard, lastIn = now, in
 				}
 				if c.quic != nil && now.Sub(heard) < c.key.liveness {
@@ -205,13 +205,16 @@ func (c *control) read() error {
 	}
 }
 
-// bytesIn is what a QUIC link's connection has received so far (0 over
-// TLS, where the control connection has a TCP connection of its own).
-func (c *control) bytesIn() uint64 {
+// packetsIn is how many authenticated packets a QUIC link's connection
+// has processed so far (0 over TLS, where the control connection has a TCP
+// connection of its own). Not its bytes received: quic-go counts those
+// before decrypting, so junk datagrams with the link's connection ID would
+// count as heard (see quietInbound).
+func (c *control) packetsIn() uint64 {
 	if c.quic == nil {
 		return 0
 	}
-	return c.quic.ConnectionStats().BytesReceived
+	return c.quic.ConnectionStats().PacketsReceived
 }
 
 // ping sends a ping every pingsPerLiveness-th of the liveness until the

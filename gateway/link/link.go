@@ -578,8 +578,9 @@ func (m *Manager) Close() {
 	m.mu.Unlock()
 	if tr != nil {
 		tr.Close()
-	} else if m.udp != nil {
-		m.udp.Close()
+	}
+	if m.udp != nil {
+		m.udp.Close() // a quic.Transport does not close a socket it was given
 	}
 	m.wg.Wait()
 	m.refusals.Close()

@@ -61,12 +61,17 @@ func (m *Manager) inboundLiveness(conn *quic.Conn) time.Duration {
 }
 
 // quietInbound closes conn once it has received nothing for its liveness,
-// checking its bytes received every quietChecks-th of it (a packet counts
-// as heard at the check that sees it, as in control.read); it ends with
-// the connection. The caller added to m.wg.
+// checking the packets it has processed every quietChecks-th of it (a
+// packet counts as heard at the check that sees it, as in control.read);
+// it ends with the connection. The caller added to m.wg.
+//
+// Packets, not bytes: quic-go counts a datagram's bytes when it arrives,
+// before decrypting it, and its packets once authenticated. Anyone who saw
+// one packet of the link knows the connection ID and could keep a silent
+// link "heard" with junk datagrams for QUIC's idle timeout.
 func (m *Manager) quietInbound(conn *quic.Conn) {
 	defer m.wg.Done()
-	heard, lastIn := time.Now(), conn.ConnectionStats().BytesReceived
+	heard, lastIn := time.Now(), conn.ConnectionStats().PacketsReceived
 	for {
 		liveness := m.inboundLiveness(conn)
 		if liveness <= 0 {
@@ -80,7 +85,7 @@ func (m *Manager) quietInbound(conn *quic.Conn) {
 		case <-t.C:
 		}
 		now := time.Now()
-		if in := conn.ConnectionStats().BytesReceived; in != lastIn {
+		if in := conn.ConnectionStats().PacketsReceived; in != lastIn {
 			heard, lastIn = now, in
 		}
 		if now.Sub(heard) >= liveness {

@@ -24,16 +24,21 @@ type Filter interface {
 }
 
 // maxPendingReplies bounds the bytes of filter replies waiting for the
-// remote side (a denied spawn request's reply is some hundred bytes): a peer
-// that sends requests to deny and reads nothing has its relay closed past
-// it (ErrReplyBacklog), rather than the replies held without bound.
+// remote side (a denied spawn request's reply is some hundred bytes), each
+// counted with replyOverhead for its slice and allocation: a peer that
+// sends requests to deny and reads nothing has its relay closed before it
+// is passed (ErrReplyBacklog), rather than the replies held without bound.
 const maxPendingReplies = 256 << 10
 
+// replyOverhead is what a queued reply costs besides its bytes.
+const replyOverhead = 64
+
 // ErrReplyBacklog is the Err of the FilterError that ends a filtered relay
-// whose remote side let maxPendingReplies of the filter's replies wait:
-// it sends requests the filter denies and reads neither their replies nor
-// anything else.
-var ErrReplyBacklog = fmt.Errorf("relay: more than %d bytes of filter replies wait for the remote side, which reads nothing", maxPendingReplies)
+// whose filter replies would pass maxPendingReplies waiting to be written
+// to the remote side: it sends requests the filter denies and reads
+// neither their replies nor anything else, or the local node stalls in the
+// middle of a packet (replies go out at packet boundaries only).
+var ErrReplyBacklog = fmt.Errorf("relay: more than %d bytes of filter replies wait to be written to the remote side", maxPendingReplies)
 
 // filtered is the remote side of a filtered relay.
 //
@@ -141,12 +146,12 @@ func (s *filtered) queueReplies(replies [][]byte) error {
 		return err
 	}
 	for _, r := range replies {
-		s.queued += len(r)
+		if s.queued+len(r)+replyOverhead > maxPendingReplies {
+			s.qmu.Unlock()
+			return &FilterError{Err: ErrReplyBacklog}
+		}
+		s.queued += len(r) + replyOverhead
 		s.queue = append(s.queue, append([]byte(nil), r...))
-	}
-	if s.queued > maxPendingReplies {
-		s.qmu.Unlock()
-		return &FilterError{Err: ErrReplyBacklog}
 	}
 	start := !s.flushing && !s.ended
 	s.flushing = s.flushing || start
@@ -218,7 +223,7 @@ func (s *filtered) flushLocked() error {
 		s.qmu.Lock()
 		s.queue[0] = nil
 		s.queue = s.queue[1:]
-		s.queued -= len(r)
+		s.queued -= len(r) + replyOverhead
 		s.qmu.Unlock()
 	}
 }
