@@ -93,18 +93,42 @@ const ticketLifetime = 7 * 24 * time.Hour
 var errNotResumed = errors.New("the peer did not resume the session: a full handshake must be post-quantum")
 
 // ticketCache is the client session cache of TLS links: crypto/tls's,
-// and which server names hold a ticket since when, so that a dial knows
-// before its handshake whether it will offer one (holds).
+// which server names hold a ticket since when, and whether their last full
+// handshake was hybrid post-quantum, so that a dial knows before its
+// handshake whether it may offer a ticket with a classical key share
+// (holds).
 type ticketCache struct {
 	tls.ClientSessionCache
 
 	mu     sync.Mutex // guards the following
 	stored map[string]time.Time
+	pq     map[string]bool // by server name: its last full handshake was hybrid post-quantum
 }
 
 func newTicketCache(size int) *ticketCache {
-	return &ticketCache{ClientSessionCache: tls.NewLRUClientSessionCache(size), stored: map[string]time.Time{}}
+	return &ticketCache{ClientSessionCache: tls.NewLRUClientSessionCache(size), stored: map[string]time.Time{}, pq: map[string]bool{}}
 }
+
+// fullHandshake records the key exchange of a full handshake with
+// serverName and reports whether it was hybrid post-quantum. Only such a
+// handshake's tickets (and those of connections resumed from them) keep
+// recorded traffic post-quantum when resumed with a classical key share:
+// after a classical one (a peer that does not offer ML-KEM), dials keep
+// the default configuration and do not resume with Fast Open.
+func (c *ticketCache) fullHandshake(serverName string, curve tls.CurveID) bool {
+	pq := curve == tls.X25519MLKEM768
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, known := c.pq[serverName]; !known && len(c.pq) >= maxTicketNames {
+		clear(c.pq) // bounded; a name forgotten counts as classical until its next full handshake
+	}
+	c.pq[serverName] = pq
+	return pq
+}
+
+// maxTicketNames bounds the server names whose key exchange is kept: the
+// peers' site names, from the configuration and the site directory.
+const maxTicketNames = 4096
 
 // Put implements tls.ClientSessionCache; a nil cs drops key's ticket.
 func (c *ticketCache) Put(key string, cs *tls.ClientSessionState) {
@@ -124,8 +148,9 @@ func (c *ticketCache) Put(key string, cs *tls.ClientSessionState) {
 func (c *ticketCache) holds(serverName string, now time.Time) bool {
 	c.mu.Lock()
 	at, ok := c.stored[serverName]
+	pq := c.pq[serverName]
 	c.mu.Unlock()
-	if !ok || now.Sub(at) >= ticketLifetime {
+	if !ok || !pq || now.Sub(at) >= ticketLifetime {
 		return false
 	}
 	_, ok = c.ClientSessionCache.Get(serverName) // the LRU may have let it go
@@ -167,7 +192,25 @@ func (m *Manager) dialTLS(ctx context.Context, key linkKey, addr string) (*tls.C
 		m.log.Debug("TLS link: the peer did not resume the session; dialling a full post-quantum handshake",
 			"peer", key.site, "remote", addr)
 	}
-	return m.handshakeTLS(ctx, key, addr, conf, false)
+	tc, err := m.handshakeTLS(ctx, key, addr, conf, false)
+	if err == nil && !tc.ConnectionState().DidResume {
+		curve := tc.ConnectionState().CurveID
+		if !m.tlsSessions.fullHandshake(conf.ServerName, curve) {
+			m.warnClassical(key.site, curve)
+		}
+	}
+	return tc, err
+}
+
+// warnClassical says once per peer that its TLS link's full handshake was
+// not hybrid post-quantum (the peer does not offer ML-KEM): recorded
+// traffic of the link could be read by a future quantum computer.
+func (m *Manager) warnClassical(peer string, curve tls.CurveID) {
+	if _, warned := m.classicalPeers.LoadOrStore(peer, true); warned {
+		return
+	}
+	m.log.Warn("TLS link: the peer's handshake was not post-quantum; its links resume without TCP Fast Open",
+		"peer", peer, "key_exchange", curve.String())
 }
 
 // handshakeTLS dials addr, with TCP Fast Open when fastOpen, and runs

@@ -174,15 +174,16 @@ type Manager struct {
 	bufs     *linkBufs
 	// Session tickets of the peers, to resume links and relay
 	// connections (clientTLS).
-	quicSessions tls.ClientSessionCache
-	tlsSessions  *ticketCache // knows which peers it holds a ticket of (fastopen.go)
-	serverTLS    *tls.Config
-	udp          *net.UDPConn
-	quicLn       *quic.Listener
-	tlsLn        net.Listener
-	quicAdmit    *admit.Limiter // nil: no limits
-	tlsAdmit     *admit.Limiter
-	refusals     *admit.Log // connections refused before or at their handshake
+	quicSessions   tls.ClientSessionCache
+	tlsSessions    *ticketCache // knows which peers it holds a ticket of (fastopen.go)
+	classicalPeers sync.Map     // peer site -> true: warned that its TLS handshake was classical
+	serverTLS      *tls.Config
+	udp            *net.UDPConn
+	quicLn         *quic.Listener
+	tlsLn          net.Listener
+	quicAdmit      *admit.Limiter // nil: no limits
+	tlsAdmit       *admit.Limiter
+	refusals       *admit.Log // connections refused before or at their handshake
 
 	handler atomic.Pointer[Handler] // set by Serve
 
