@@ -62,8 +62,8 @@ type yieldingConn struct {
 
 // trackedConn is a connection whose run loop the reader waits for.
 type trackedConn struct {
-	conn *quic.Conn
-	base uint64 // its PacketsReceived when it was tracked
+	received func() uint64 // the packets its run loop processed (PacketsReceived)
+	base     uint64        // received() when it was tracked
 }
 
 const (
@@ -87,23 +87,32 @@ func newYieldingConn(c *net.UDPConn) *yieldingConn {
 
 // track counts the packets conn processes, until it ends.
 func (c *yieldingConn) track(conn *quic.Conn) {
-	t := &trackedConn{conn: conn, base: conn.ConnectionStats().PacketsReceived}
+	t := c.trackFunc(func() uint64 { return conn.ConnectionStats().PacketsReceived })
+	context.AfterFunc(conn.Context(), func() { c.untrack(t) })
+}
+
+// trackFunc counts the packets received reports processed, from now.
+func (c *yieldingConn) trackFunc(received func() uint64) *trackedConn {
+	t := &trackedConn{received: received, base: received()}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	next := append(append([]*trackedConn(nil), *c.conns.Load()...), t)
 	c.conns.Store(&next)
-	c.mu.Unlock()
-	context.AfterFunc(conn.Context(), func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		var next []*trackedConn
-		for _, o := range *c.conns.Load() {
-			if o != t {
-				next = append(next, o)
-			}
+	return t
+}
+
+// untrack stops counting t, and keeps what it processed.
+func (c *yieldingConn) untrack(t *trackedConn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var next []*trackedConn
+	for _, o := range *c.conns.Load() {
+		if o != t {
+			next = append(next, o)
 		}
-		c.conns.Store(&next)
-		c.ended.Add(conn.ConnectionStats().PacketsReceived - t.base)
-	})
+	}
+	c.conns.Store(&next)
+	c.ended.Add(t.received() - t.base)
 }
 
 // processed is how many packets the tracked connections, and those that
@@ -111,7 +120,7 @@ func (c *yieldingConn) track(conn *quic.Conn) {
 func (c *yieldingConn) processed() uint64 {
 	n := c.ended.Load()
 	for _, t := range *c.conns.Load() {
-		n += t.conn.ConnectionStats().PacketsReceived - t.base
+		n += t.received() - t.base
 	}
 	return n
 }
