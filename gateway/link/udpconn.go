@@ -161,7 +161,7 @@ func (c *yieldingConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 	runtime.Gosched()
 	c.awaitRunLoops()
 	n, err := c.batch.ReadBatch(ms, flags)
-	for _, m := range ms[:n] {
+	for _, m := range ms[:max(n, 0)] { // n is -1 with an error
 		if m.N > 0 && len(m.Buffers) > 0 && m.Buffers[0][0]&0x80 == 0 { // a short header: 1-RTT
 			c.read++
 		}

@@ -121,3 +121,21 @@ func TestReadBatchCountsShortHeaders(t *testing.T) {
 		t.Fatalf("counted %d short-header packets of 5, want 3", c.read)
 	}
 }
+
+// TestReadBatchClosed: a read that fails (n is -1) is returned, not
+// counted.
+func TestReadBatchClosed(t *testing.T) {
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newYieldingConn(udp)
+	udp.Close()
+	ms := []ipv4.Message{{Buffers: [][]byte{make([]byte, 1500)}}}
+	if _, err := c.ReadBatch(ms, 0); err == nil {
+		t.Fatal("a read from a closed socket succeeded")
+	}
+	if c.read != 0 {
+		t.Fatalf("counted %d packets", c.read)
+	}
+}
