@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/qlog"
 
 	"github.com/distgate/distgate/gateway/linkwire"
 	"github.com/distgate/distgate/gateway/relay"
@@ -227,7 +228,7 @@ func (m *Manager) failedLocked(key linkKey, err error, now time.Time) {
 
 func (m *Manager) dialQUIC(ctx context.Context, key linkKey) (*quicLink, error) {
 	p, _ := m.peer(key.site)
-	tr, err := m.dialTransport()
+	tr, reader, err := m.dialTransport()
 	if err != nil {
 		return nil, err
 	}
@@ -247,6 +248,7 @@ func (m *Manager) dialQUIC(ctx context.Context, key linkKey) (*quicLink, error) 
 	if err != nil {
 		return nil, fmt.Errorf("link to %s (quic %v): %w", key.site, p.QUIC, err)
 	}
+	reader.track(conn)
 	// The peer may accept on a connection we dialled: serve its streams.
 	ql := &quicLink{key: key, addr: addr, conn: conn, since: time.Now()}
 	ql.lastUsed.Store(time.Now().UnixNano())
@@ -263,21 +265,22 @@ func (m *Manager) dialQUIC(ctx context.Context, key linkKey) (*quicLink, error) 
 
 // dialTransport returns the QUIC transport to dial from: the listener's
 // UDP socket when there is one, else a socket of its own.
-func (m *Manager) dialTransport() (*quic.Transport, error) {
+func (m *Manager) dialTransport() (*quic.Transport, *yieldingConn, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.transport != nil {
-		return m.transport, nil
+		return m.transport, m.udpReader, nil
 	}
 	udp, err := net.ListenUDP("udp", &net.UDPAddr{})
 	if err != nil {
-		return nil, fmt.Errorf("quic: %w", err)
+		return nil, nil, fmt.Errorf("quic: %w", err)
 	}
 	forceUDPBuffers(udp)
 	m.udp = udp
-	m.transport = &quic.Transport{Conn: newYieldingConn(udp)}
+	m.udpReader = newYieldingConn(udp)
+	m.transport = &quic.Transport{Conn: m.udpReader}
 	checkUDPBuffers(udp, m.log)
-	return m.transport, nil
+	return m.transport, m.udpReader, nil
 }
 
 // watchQUIC forgets a connection when it ends and reports the link down:
@@ -485,15 +488,19 @@ func (m *Manager) quicServerConfig() *quic.Config {
 	// route liveness decides, the accepting side only bounds it.
 	// Flow-control windows are quic-go's (512 KiB per stream at first,
 	// doubled as the reader keeps up, up to 6 MiB; 15 MiB per
-	// connection): across the WAN bench the congestion window stays far
-	// below them (Cubic: 20 KB at 1% loss, 90 KB at 0.1% and 150 ms), and
-	// larger windows from the start only made the first round trips burst
-	// harder (more packets lost at 40 ms without loss: see issue 11's
-	// report).
+	// connection): across the WAN bench the congestion window stays below
+	// them (3.1 to 3.7 MB at 40 ms without loss, the path's bandwidth-
+	// delay product and its queue; 20 KB at 1% loss), a qlog shows the
+	// stream blocked only in its first round trips, and larger windows
+	// from the start only made the first round trips burst harder. The
+	// connection's window bounds what a peer can make a link buffer.
+	// QLOGDIR in the environment turns quic-go's qlogs on (a bench's
+	// tool: see the README's WAN section).
 	return &quic.Config{
 		MaxIdleTimeout:       m.cfg.AcceptIdle,
 		HandshakeIdleTimeout: m.cfg.DialTimeout,
 		MaxIncomingStreams:   1 << 16,
+		Tracer:               qlog.DefaultConnectionTracer,
 	}
 }
 
@@ -512,5 +519,6 @@ func (m *Manager) quicClientConfig(liveness time.Duration) *quic.Config {
 		KeepAlivePeriod:      keepAlive,
 		HandshakeIdleTimeout: min(liveness, m.cfg.DialTimeout),
 		MaxIncomingStreams:   1 << 16,
+		Tracer:               qlog.DefaultConnectionTracer,
 	}
 }

@@ -193,6 +193,7 @@ type Manager struct {
 
 	mu        sync.Mutex // guards the following
 	transport *quic.Transport
+	udpReader *yieldingConn // m.udp as the transport reads it (set with it; New's, before acceptQUIC starts)
 	quic      map[linkKey]*quicLink
 	dialing   map[linkKey]chan struct{} // closed when a dial in progress ends
 	backoffs  map[linkKey]*backoff
@@ -276,7 +277,8 @@ func (m *Manager) listen(quicAddr, tlsAddr string) error {
 			return fmt.Errorf("links.quic: %w", err)
 		}
 		forceUDPBuffers(m.udp)
-		m.transport = &quic.Transport{Conn: newYieldingConn(m.udp), ConnContext: m.admitQUIC, VerifySourceAddress: m.retryQUIC}
+		m.udpReader = newYieldingConn(m.udp)
+		m.transport = &quic.Transport{Conn: m.udpReader, ConnContext: m.admitQUIC, VerifySourceAddress: m.retryQUIC}
 		m.quicLn, err = m.transport.Listen(m.serverTLS, m.quicServerConfig())
 		if err != nil {
 			return fmt.Errorf("links.quic: %w", err)
@@ -394,6 +396,7 @@ func (m *Manager) acceptQUIC() {
 			}
 			return
 		}
+		m.udpReader.track(conn)
 		who, err := m.cfg.Trust.Identify(conn.ConnectionState().TLS.PeerCertificates, time.Now())
 		if err != nil {
 			m.refusals.Refused(addrOf(conn.RemoteAddr()), "untrusted certificate", "transport", QUIC, "err", err)
