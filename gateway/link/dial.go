@@ -278,7 +278,7 @@ func (m *Manager) dialTransport() (*quic.Transport, *yieldingConn, error) {
 	forceUDPBuffers(udp)
 	m.udp = udp
 	m.udpReader = newYieldingConn(udp)
-	m.transport = &quic.Transport{Conn: m.udpReader}
+	m.transport = &quic.Transport{Conn: m.udpReader, ConnectionIDGenerator: m.udpReader.cids}
 	checkUDPBuffers(udp, m.log)
 	return m.transport, m.udpReader, nil
 }

@@ -278,7 +278,7 @@ func (m *Manager) listen(quicAddr, tlsAddr string) error {
 		}
 		forceUDPBuffers(m.udp)
 		m.udpReader = newYieldingConn(m.udp)
-		m.transport = &quic.Transport{Conn: m.udpReader, ConnContext: m.admitQUIC, VerifySourceAddress: m.retryQUIC}
+		m.transport = &quic.Transport{Conn: m.udpReader, ConnectionIDGenerator: m.udpReader.cids, ConnContext: m.admitQUIC, VerifySourceAddress: m.retryQUIC}
 		m.quicLn, err = m.transport.Listen(m.serverTLS, m.quicServerConfig())
 		if err != nil {
 			return fmt.Errorf("links.quic: %w", err)

@@ -32,7 +32,9 @@ import (
 // reads its acknowledgements in cause many times a second).
 //
 // So the reader keeps count: of the 1-RTT packets it read (short
-// headers: the data of established connections), and of the packets the
+// headers: the data of established connections) whose connection ID this
+// transport issued (cids: sealed, so that a forged one is told at the
+// cost of one AES block, and a stranger's junk is not counted), and of the packets the
 // tracked connections' run loops processed (their PacketsReceived). Before
 // each read, while the difference (the packets still queued) is above
 // maxQueued, it waits for the run loops, and the backlog waits in the
@@ -43,12 +45,14 @@ import (
 // a connection just closed, stray or forged packets, those quic-go
 // dropped anyway); when the run loops have processed nothing for
 // resyncAfter while the count says they have work, the reader takes the
-// count for drift and starts it again from zero. A forged packet so costs
-// at most resyncAfter of reading per maxQueued of them.
+// count for drift and starts it again from zero. A packet forged with a
+// connection ID seen on the path (an on-path attacker's) so costs at most
+// resyncAfter of reading per maxQueued of them; without one, nothing.
 type yieldingConn struct {
 	*net.UDPConn
 	batch *ipv4.PacketConn
 	sleep func(time.Duration) // time.Sleep; tests stub it
+	cids  *sealedCIDs         // the transport's ConnectionIDGenerator
 
 	mu    sync.Mutex                     // serializes the writers of conns
 	conns atomic.Pointer[[]*trackedConn] // copied on write: the reader only loads it
@@ -80,7 +84,7 @@ const (
 )
 
 func newYieldingConn(c *net.UDPConn) *yieldingConn {
-	y := &yieldingConn{UDPConn: c, batch: ipv4.NewPacketConn(c), sleep: time.Sleep}
+	y := &yieldingConn{UDPConn: c, batch: ipv4.NewPacketConn(c), sleep: time.Sleep, cids: newSealedCIDs()}
 	y.conns.Store(&[]*trackedConn{})
 	return y
 }
@@ -162,7 +166,8 @@ func (c *yieldingConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 	c.awaitRunLoops()
 	n, err := c.batch.ReadBatch(ms, flags)
 	for _, m := range ms[:max(n, 0)] { // n is -1 with an error
-		if m.N > 0 && len(m.Buffers) > 0 && m.Buffers[0][0]&0x80 == 0 { // a short header: 1-RTT
+		if m.N > cidLen && len(m.Buffers) > 0 && len(m.Buffers[0]) > cidLen &&
+			m.Buffers[0][0]&0x80 == 0 && c.cids.ours(m.Buffers[0][1:]) { // a short header (1-RTT) for a connection ID of ours
 			c.read++
 		}
 	}

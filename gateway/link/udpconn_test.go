@@ -87,7 +87,10 @@ func TestAwaitRunLoops(t *testing.T) {
 }
 
 // TestReadBatchCountsShortHeaders: the reader counts the 1-RTT packets
-// it reads (short header: the first bit clear), not the handshakes'.
+// it reads (short header: the first bit clear) to connection IDs it
+// issued, not the handshakes' (long headers) nor short-header packets to
+// a connection ID it did not issue (a stranger's junk, which would make
+// it wait for run loops that have nothing to do).
 func TestReadBatchCountsShortHeaders(t *testing.T) {
 	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -100,8 +103,25 @@ func TestReadBatchCountsShortHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Close()
-	for _, first := range []byte{0x40, 0xc0, 0x41, 0xe0, 0x5f} {
-		if _, err := tx.Write([]byte{first, 1, 2, 3}); err != nil {
+	ours, err := c.cids.GenerateConnectionID()
+	if err != nil || ours.Len() != cidLen {
+		t.Fatalf("GenerateConnectionID: %v, %v", ours, err)
+	}
+	forged := make([]byte, cidLen)
+	for i := range forged {
+		forged[i] = byte(i)
+	}
+	packets := [][]byte{
+		append([]byte{0x40}, ours.Bytes()...),               // counted
+		append([]byte{0xc0}, ours.Bytes()...),               // a long header
+		append([]byte{0x41}, ours.Bytes()...),               // counted
+		append([]byte{0x41}, forged...),                     // not ours
+		{0x40, 1, 2, 3},                                     // too short for a connection ID
+		append([]byte{0xe0}, forged...),                     // a long header
+		append([]byte{0x5f}, append(ours.Bytes(), 9, 9)...), // counted
+	}
+	for _, p := range packets {
+		if _, err := tx.Write(p); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -110,7 +130,7 @@ func TestReadBatchCountsShortHeaders(t *testing.T) {
 		ms[i].Buffers = [][]byte{make([]byte, 1500)}
 	}
 	got := 0
-	for got < 5 {
+	for got < len(packets) {
 		n, err := c.ReadBatch(ms, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -118,7 +138,34 @@ func TestReadBatchCountsShortHeaders(t *testing.T) {
 		got += n
 	}
 	if c.read != 3 {
-		t.Fatalf("counted %d short-header packets of 5, want 3", c.read)
+		t.Fatalf("counted %d packets of %d, want 3", c.read, len(packets))
+	}
+}
+
+// TestSealedCIDs: the connection IDs are told apart from others, and do
+// not repeat.
+func TestSealedCIDs(t *testing.T) {
+	a, b := newSealedCIDs(), newSealedCIDs()
+	seen := map[string]bool{}
+	for range 1000 {
+		id, err := a.GenerateConnectionID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[id.String()] {
+			t.Fatalf("connection ID %v repeated", id)
+		}
+		seen[id.String()] = true
+		if !a.ours(id.Bytes()) {
+			t.Fatalf("%v not recognised by its generator", id)
+		}
+		if b.ours(id.Bytes()) {
+			t.Fatalf("%v recognised by another transport's generator", id)
+		}
+	}
+	junk := make([]byte, cidLen)
+	if a.ours(junk) || a.ours(junk[:cidLen-1]) {
+		t.Error("zero bytes or a short ID taken for one of ours")
 	}
 }
 
