@@ -45,13 +45,14 @@ import (
 // are gone within a week) together with a quantum computer; an attacker
 // who can read the peer gateway's memory reads its traffic keys anyway.
 //
-// A peer that refuses the ticket (restarted, its ticket keys rotated, or
-// another edge of the peer site than the one that issued it) answers with
+// A peer that refuses the ticket (restarted, or its ticket keys rotated;
+// tickets are kept per edge address, so another edge of the peer site is
+// not offered this one's) answers with
 // a full handshake, which here would be X25519 alone: a connection whose
 // recorded traffic a quantum computer could read, and that nothing on the
 // path forced (a ClientHello changed on the path fails the handshake's
 // transcript check), so it happens whenever a ticket is stale, e.g. on
-// every edge switch. Such a handshake is refused before anything is sent
+// every restart of the peer. Such a handshake is refused before anything is sent
 // on it, client certificate included (VerifyConnection, errNotResumed),
 // crypto/tls drops the stale ticket, and the connection is dialled again
 // with a full hybrid handshake (dialTLS): one more round trip of TCP and
@@ -97,37 +98,67 @@ var errNotResumed = errors.New("the peer did not resume the session: a full hand
 // handshake was hybrid post-quantum, so that a dial knows before its
 // handshake whether it may offer a ticket with a classical key share
 // (holds).
+//
+// Tickets are kept per edge: by the address dialled as well as the server
+// name (at, edgeTicketKey). A peer site of several edges (its ticket keys
+// their own) would otherwise be offered one edge's ticket at another, a
+// refused resumption and a redial each time, and a refused handshake in
+// that edge's log.
 type ticketCache struct {
 	tls.ClientSessionCache
 
 	mu     sync.Mutex // guards the following
 	stored map[string]time.Time
-	pq     map[string]bool // by server name: its last full handshake was hybrid post-quantum
+	pq     map[string]bool // by edgeTicketKey: its last full handshake was hybrid post-quantum
+}
+
+// edgeTicketKey is where a ticket of serverName's edge at addr is kept.
+func edgeTicketKey(addr, serverName string) string { return addr + " " + serverName }
+
+// at is the session cache of dials to the edge at addr: crypto/tls keys
+// tickets by server name, this view by the address too.
+func (c *ticketCache) at(addr string) tls.ClientSessionCache { return edgeTickets{c, addr} }
+
+// edgeTickets is a ticketCache seen by the dials to one address.
+type edgeTickets struct {
+	c    *ticketCache
+	addr string
+}
+
+// Get implements tls.ClientSessionCache.
+func (e edgeTickets) Get(key string) (*tls.ClientSessionState, bool) {
+	return e.c.ClientSessionCache.Get(edgeTicketKey(e.addr, key))
+}
+
+// Put implements tls.ClientSessionCache.
+func (e edgeTickets) Put(key string, cs *tls.ClientSessionState) {
+	e.c.Put(edgeTicketKey(e.addr, key), cs)
 }
 
 func newTicketCache(size int) *ticketCache {
 	return &ticketCache{ClientSessionCache: tls.NewLRUClientSessionCache(size), stored: map[string]time.Time{}, pq: map[string]bool{}}
 }
 
-// fullHandshake records the key exchange of a full handshake with
-// serverName and reports whether it was hybrid post-quantum. Only such a
-// handshake's tickets (and those of connections resumed from them) keep
+// fullHandshake records the key exchange of a full handshake with the
+// edge at key (edgeTicketKey) and reports whether it was hybrid
+// post-quantum. Only such a handshake's tickets (and those of connections resumed from them) keep
 // recorded traffic post-quantum when resumed with a classical key share:
 // after a classical one (a peer that does not offer ML-KEM), dials keep
 // the default configuration and do not resume with Fast Open.
-func (c *ticketCache) fullHandshake(serverName string, curve tls.CurveID) bool {
+func (c *ticketCache) fullHandshake(key string, curve tls.CurveID) bool {
 	pq := curve == tls.X25519MLKEM768
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, known := c.pq[serverName]; !known && len(c.pq) >= maxTicketNames {
-		clear(c.pq) // bounded; a name forgotten counts as classical until its next full handshake
+	if _, known := c.pq[key]; !known && len(c.pq) >= maxTicketNames {
+		clear(c.pq) // bounded; an edge forgotten counts as classical until its next full handshake
 	}
-	c.pq[serverName] = pq
+	c.pq[key] = pq
 	return pq
 }
 
-// maxTicketNames bounds the server names whose key exchange is kept: the
-// peers' site names, from the configuration and the site directory.
+// maxTicketNames bounds the edges (address and server name) whose tickets
+// and key exchange are kept: the peers' edges, from the configuration and
+// the site directory.
 const maxTicketNames = 4096
 
 // Put implements tls.ClientSessionCache; a nil cs drops key's ticket.
@@ -136,24 +167,27 @@ func (c *ticketCache) Put(key string, cs *tls.ClientSessionState) {
 	if cs == nil {
 		delete(c.stored, key)
 	} else {
+		if _, known := c.stored[key]; !known && len(c.stored) >= maxTicketNames {
+			clear(c.stored) // bounded; an edge forgotten does a full handshake
+		}
 		c.stored[key] = time.Now()
 	}
 	c.mu.Unlock()
 	c.ClientSessionCache.Put(key, cs)
 }
 
-// holds reports whether a ticket for serverName is held at now. A ticket
-// the peer no longer takes, or one crypto/tls will not offer, is found
-// out by the handshake (errNotResumed).
-func (c *ticketCache) holds(serverName string, now time.Time) bool {
+// holds reports whether a ticket is held at now for the edge at key
+// (edgeTicketKey). A ticket the peer no longer takes, or one crypto/tls
+// will not offer, is found out by the handshake (errNotResumed).
+func (c *ticketCache) holds(key string, now time.Time) bool {
 	c.mu.Lock()
-	at, ok := c.stored[serverName]
-	pq := c.pq[serverName]
+	at, ok := c.stored[key]
+	pq := c.pq[key]
 	c.mu.Unlock()
 	if !ok || !pq || now.Sub(at) >= ticketLifetime {
 		return false
 	}
-	_, ok = c.ClientSessionCache.Get(serverName) // the LRU may have let it go
+	_, ok = c.ClientSessionCache.Get(key) // the LRU may have let it go
 	return ok
 }
 
@@ -183,8 +217,9 @@ func tlsResume(conf *tls.Config) *tls.Config {
 func (m *Manager) dialTLS(ctx context.Context, key linkKey, addr string) (*tls.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
 	defer cancel()
-	conf := m.clientTLS(key.site, m.tlsSessions)
-	if m.tlsSessions.holds(conf.ServerName, time.Now()) {
+	conf := m.clientTLS(key.site, m.tlsSessions.at(addr))
+	edge := edgeTicketKey(addr, conf.ServerName)
+	if m.tlsSessions.holds(edge, time.Now()) {
 		tc, err := m.handshakeTLS(ctx, key, addr, tlsResume(conf), true)
 		if !errors.Is(err, errNotResumed) {
 			return tc, err
@@ -195,7 +230,7 @@ func (m *Manager) dialTLS(ctx context.Context, key linkKey, addr string) (*tls.C
 	tc, err := m.handshakeTLS(ctx, key, addr, conf, false)
 	if err == nil && !tc.ConnectionState().DidResume {
 		curve := tc.ConnectionState().CurveID
-		if !m.tlsSessions.fullHandshake(conf.ServerName, curve) {
+		if !m.tlsSessions.fullHandshake(edge, curve) {
 			m.warnClassical(key.site, curve)
 		}
 	}

@@ -212,7 +212,7 @@ func testFastOpenIn(t *testing.T, sysctl string) {
 	var key [32]byte
 	rand.Read(key[:])
 	b.serverTLS.SetSessionTicketKeys([][32]byte{key})
-	if !a.tlsSessions.holds("site-b", time.Now()) {
+	if !a.tlsSessions.holds(edgeTicketKey(bAddr, "site-b"), time.Now()) {
 		t.Fatal("site-a holds no ticket for site-b: the next dial would not try to resume")
 	}
 	c, syn, s = open(4)
@@ -226,8 +226,8 @@ func testFastOpenIn(t *testing.T, sysctl string) {
 // ClientHello.
 func resumedHelloLen(t *testing.T, a *Manager, addr string) int {
 	t.Helper()
-	conf := a.clientTLS("site-b", a.tlsSessions)
-	if !a.tlsSessions.holds(conf.ServerName, time.Now()) {
+	conf := a.clientTLS("site-b", a.tlsSessions.at(addr))
+	if !a.tlsSessions.holds(edgeTicketKey(addr, conf.ServerName), time.Now()) {
 		t.Fatal("no ticket held for site-b")
 	}
 	raw, err := net.Dial("tcp", addr)

@@ -10,9 +10,11 @@ import (
 // TestTicketOfAClassicalHandshake: a ticket from a peer whose full
 // handshake was classical (it offers no ML-KEM) is not resumed with a
 // classical key share and Fast Open (its traffic would not be
-// post-quantum); one from a hybrid handshake is.
+// post-quantum); one from a hybrid handshake is; and tickets are kept per
+// edge.
 func TestTicketOfAClassicalHandshake(t *testing.T) {
-	const name = "site-b"
+	const name, edge, other = "site-b", "198.18.0.2:4371", "198.18.0.3:4371"
+	key := edgeTicketKey(edge, name)
 	cert := newStaticCert(t)
 	cache := newTicketCache(4)
 	cs, ss := net.Pipe()
@@ -25,7 +27,7 @@ func TestTicketOfAClassicalHandshake(t *testing.T) {
 			server.Write([]byte{1}) // after the session ticket
 		}
 	}()
-	client := tls.Client(cs, &tls.Config{ServerName: name, InsecureSkipVerify: true, MinVersion: tls.VersionTLS13, ClientSessionCache: cache})
+	client := tls.Client(cs, &tls.Config{ServerName: name, InsecureSkipVerify: true, MinVersion: tls.VersionTLS13, ClientSessionCache: cache.at(edge)})
 	client.SetDeadline(time.Now().Add(10 * time.Second))
 	if err := client.Handshake(); err != nil {
 		t.Fatal(err)
@@ -34,16 +36,28 @@ func TestTicketOfAClassicalHandshake(t *testing.T) {
 		t.Fatal(err)
 	}
 	curve := client.ConnectionState().CurveID
-	if cache.fullHandshake(name, curve) {
+	if cache.fullHandshake(key, curve) {
 		t.Fatalf("a %v handshake counted as post-quantum", curve)
 	}
-	if cache.holds(name, time.Now()) {
+	if cache.holds(key, time.Now()) {
 		t.Error("a ticket of a classical handshake is offered with a classical key share")
 	}
-	if !cache.fullHandshake(name, tls.X25519MLKEM768) || !cache.holds(name, time.Now()) {
+	if !cache.fullHandshake(key, tls.X25519MLKEM768) || !cache.holds(key, time.Now()) {
 		t.Error("a ticket after a hybrid handshake is not offered")
 	}
-	if cache.holds(name, time.Now().Add(ticketLifetime)) {
+	if cache.holds(key, time.Now().Add(ticketLifetime)) {
 		t.Error("a ticket past its lifetime is offered")
+	}
+	// Another edge of the same site has ticket keys of its own: it is not
+	// offered this edge's ticket.
+	cache.fullHandshake(edgeTicketKey(other, name), tls.X25519MLKEM768)
+	if cache.holds(edgeTicketKey(other, name), time.Now()) {
+		t.Error("one edge's ticket is held for another edge of the site")
+	}
+	if _, ok := cache.at(other).Get(name); ok {
+		t.Error("one edge's ticket is offered to another edge of the site")
+	}
+	if _, ok := cache.at(edge).Get(name); !ok {
+		t.Error("the edge's own ticket is not offered to it")
 	}
 }

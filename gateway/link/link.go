@@ -224,7 +224,7 @@ func New(cfg Config) (*Manager, error) {
 		// crypto/tls keeps a peer's latest ticket under its server name,
 		// and uses it as many times as it dials.
 		quicSessions: tls.NewLRUClientSessionCache(len(cfg.Peers) + 1),
-		tlsSessions:  newTicketCache(len(cfg.Peers) + 1),
+		tlsSessions:  newTicketCache(max(64, 4*(len(cfg.Peers)+1))), // a few edges per peer
 		quic:         map[linkKey]*quicLink{},
 		dialing:      map[linkKey]chan struct{}{},
 		backoffs:     map[linkKey]*backoff{},
