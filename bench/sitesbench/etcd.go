@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/distgate/distgate/bench/internal/benchutil"
+	"github.com/distgate/distgate/internal/freeport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -25,11 +26,11 @@ func (b *bench) startEtcd() (*etcdCluster, error) {
 	c := &etcdCluster{}
 	var initial, peers []string
 	for i := range 3 {
-		cp, err := b.ports.next()
+		cp, err := freeport.Link()
 		if err != nil {
 			return nil, err
 		}
-		pp, err := b.ports.next()
+		pp, err := freeport.Link()
 		if err != nil {
 			return nil, err
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/distgate/distgate/bench/internal/benchutil"
+	"github.com/distgate/distgate/internal/freeport"
 )
 
 // gateway is a distgate process of the benchmark: standalone, an agent or
@@ -34,16 +35,16 @@ func (b *bench) newGateway(name, role string) (*gateway, error) {
 	if err := os.MkdirAll(filepath.Join(g.dir, "data"), 0o700); err != nil {
 		return nil, err
 	}
-	ap, err := b.ports.next()
+	ap, err := freeport.Link()
 	if err != nil {
 		return nil, err
 	}
 	g.admin = fmt.Sprintf("127.0.0.1:%d", ap)
 	switch role {
 	case "edge":
-		g.quic, err = b.ports.next()
+		g.quic, err = freeport.Link()
 	default:
-		g.epmd, err = b.ports.next()
+		g.epmd, err = freeport.Link()
 	}
 	return g, err
 }

@@ -102,12 +102,11 @@ func repoRoot() string {
 
 // bench is one run: its directory, ports, etcd and children.
 type bench struct {
-	o     options
-	dir   string
-	ebin  string
-	ports ports
-	etcd  *etcdCluster
-	log   io.Writer // progress, before the report
+	o    options
+	dir  string
+	ebin string
+	etcd *etcdCluster
+	log  io.Writer // progress, before the report
 
 	mu       sync.Mutex // guards children
 	children []*child

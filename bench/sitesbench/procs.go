@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/distgate/distgate/bench/internal/benchutil"
@@ -32,40 +31,6 @@ func rssMiB(c *child) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("%s: no VmRSS in /proc/PID/status", c.Name)
-}
-
-// ports hands out loopback ports that are free now, each once.
-type ports struct {
-	mu   sync.Mutex
-	used map[int]bool
-}
-
-// next returns a port free for TCP and UDP on 127.0.0.1.
-func (p *ports) next() (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.used == nil {
-		p.used = map[int]bool{}
-	}
-	for range 100 {
-		ln, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		uc, err := net.ListenPacket("udp4", "127.0.0.1:"+strconv.Itoa(port))
-		if err != nil || p.used[port] {
-			if uc != nil {
-				uc.Close()
-			}
-			continue
-		}
-		uc.Close()
-		p.used[port] = true
-		return port, nil
-	}
-	return 0, fmt.Errorf("no free loopback port")
 }
 
 // waitListening waits until something accepts TCP connections on addr, or

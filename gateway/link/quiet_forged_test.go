@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"net"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,38 +15,6 @@ import (
 	"github.com/distgate/distgate/gateway/pki"
 	"github.com/distgate/distgate/gateway/relay"
 )
-
-// injectUDP records the dialler's last short-header packet; once stalled
-// the dialler is silent (sends nothing, hears nothing).
-type injectUDP struct {
-	udp     *net.UDPConn
-	stalled atomic.Bool
-	last    atomic.Pointer[[]byte]
-}
-
-func (c *injectUDP) LocalAddr() net.Addr                { return c.udp.LocalAddr() }
-func (c *injectUDP) SetDeadline(t time.Time) error      { return c.udp.SetDeadline(t) }
-func (c *injectUDP) SetReadDeadline(t time.Time) error  { return c.udp.SetReadDeadline(t) }
-func (c *injectUDP) SetWriteDeadline(t time.Time) error { return c.udp.SetWriteDeadline(t) }
-func (c *injectUDP) Close() error                       { return c.udp.Close() }
-func (c *injectUDP) WriteTo(b []byte, a net.Addr) (int, error) {
-	if c.stalled.Load() {
-		return len(b), nil
-	}
-	if len(b) > 0 && b[0]&0x80 == 0 {
-		p := append([]byte(nil), b...)
-		c.last.Store(&p)
-	}
-	return c.udp.WriteTo(b, a)
-}
-func (c *injectUDP) ReadFrom(b []byte) (int, net.Addr, error) {
-	for {
-		n, a, err := c.udp.ReadFrom(b)
-		if err != nil || !c.stalled.Load() {
-			return n, a, err
-		}
-	}
-}
 
 // TestInboundQUICLivenessForged: a stranger who saw one packet of the link
 // (its destination connection ID) sends garbage with that DCID from
@@ -79,7 +46,7 @@ func TestInboundQUICLivenessForged(t *testing.T) {
 		s.Abort()
 	})
 	udp, _ := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	pc := &injectUDP{udp: udp}
+	pc := &stallUDP{udp: udp}
 	tr := &quic.Transport{Conn: pc}
 	t.Cleanup(func() { pc.Close(); tr.Close() })
 	qa, _ := b.Addrs()

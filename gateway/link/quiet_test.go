@@ -23,6 +23,7 @@ import (
 type stallUDP struct {
 	udp     *net.UDPConn // not embedded: quic-go would use its ReadMsgUDP and WriteMsgUDP
 	stalled atomic.Bool
+	last    atomic.Pointer[[]byte] // the last short-header (1-RTT) packet sent, for a forger to copy
 }
 
 func (c *stallUDP) LocalAddr() net.Addr                { return c.udp.LocalAddr() }
@@ -34,6 +35,10 @@ func (c *stallUDP) Close() error                       { return c.udp.Close() }
 func (c *stallUDP) WriteTo(b []byte, a net.Addr) (int, error) {
 	if c.stalled.Load() {
 		return len(b), nil
+	}
+	if len(b) > 0 && b[0]&0x80 == 0 {
+		p := append([]byte(nil), b...)
+		c.last.Store(&p)
 	}
 	return c.udp.WriteTo(b, a)
 }
