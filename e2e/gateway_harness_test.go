@@ -170,7 +170,9 @@ func startScriptNode(t testing.TB, s *gatewaySite, name, expr string, extra ...s
 }
 
 // startLines starts cmd with its output read line by line as it comes;
-// the test's cleanup kills it.
+// the test's cleanup kills it. Lines of any length are read, and the
+// output is always drained: a test that stopped listening loses lines
+// past the waiter's buffer, never stalls the process on a full pipe.
 func startLines(t testing.TB, cmd *exec.Cmd) (*proc, *lineWaiter) {
 	t.Helper()
 	stdout, err := cmd.StdoutPipe()
@@ -182,12 +184,21 @@ func startLines(t testing.TB, cmd *exec.Cmd) (*proc, *lineWaiter) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	w := &lineWaiter{lines: make(chan string, 100)}
+	w := &lineWaiter{lines: make(chan string, 1000)}
 	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			p.out.Write([]byte(sc.Text() + "\n"))
-			w.lines <- sc.Text()
+		rd := bufio.NewReader(stdout)
+		for {
+			line, err := rd.ReadString('\n')
+			if line != "" {
+				p.out.Write([]byte(line))
+				select {
+				case w.lines <- strings.TrimRight(line, "\r\n"):
+				default: // a reader that stopped listening loses lines, never the process
+				}
+			}
+			if err != nil {
+				break
+			}
 		}
 		close(w.lines)
 		p.err = cmd.Wait()

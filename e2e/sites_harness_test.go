@@ -190,48 +190,7 @@ func startSiteScript(t testing.TB, h *nsHost, full, expr string) *siteNode {
 	requireTools(t, "erl")
 	cmd := exec.Command("ip", append([]string{"netns", "exec", h.ns, "erl"}, siteNodeArgs(t, full, "-eval", expr)...)...)
 	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT=4369")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w := &lineWaiter{lines: make(chan string, 1000)}
-	go func() {
-		buf := make([]byte, 0, 4096)
-		rd := func() {
-			tmp := make([]byte, 4096)
-			for {
-				n, err := stdout.Read(tmp)
-				if n > 0 {
-					p.out.Write(tmp[:n])
-					buf = append(buf, tmp[:n]...)
-					for {
-						i := strings.IndexByte(string(buf), '\n')
-						if i < 0 {
-							break
-						}
-						select {
-						case w.lines <- strings.TrimRight(string(buf[:i]), "\r"):
-						default: // a reader that stopped listening loses lines, never the node
-						}
-						buf = buf[i+1:]
-					}
-				}
-				if err != nil {
-					return
-				}
-			}
-		}
-		rd()
-		close(w.lines)
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(p.kill)
+	p, w := startLines(t, cmd)
 	return &siteNode{proc: p, name: full, w: w}
 }
 
