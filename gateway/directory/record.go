@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,7 +69,7 @@ func (n Node) Endpoints(accept []string) []epmd.Endpoint {
 		if t.Family == epmd.FamilyLocal {
 			continue // a Unix socket of another host
 		}
-		if len(accept) > 0 && !contains(accept, t.Proto) {
+		if len(accept) > 0 && !slices.Contains(accept, t.Proto) {
 			continue
 		}
 		if !t.Addr.IsValid() || t.Addr.IsUnspecified() || t.Addr.IsLoopback() {
@@ -80,15 +81,6 @@ func (n Node) Endpoints(accept []string) []epmd.Endpoint {
 		out = append(out, epmd.Endpoint{Transport: t, NodeType: n.NodeType})
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // PolicyState is a shared policy's state: the module and configuration

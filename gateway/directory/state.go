@@ -151,6 +151,13 @@ func (s *State) valid(n Node) (Member, bool) {
 	if !ok || m.Role != RoleAgent || m.lease != n.lease || !slices.Contains(m.Addrs, n.Addr) {
 		return Member{}, false
 	}
+	for _, t := range n.Transports {
+		// A transport's own address (Endpoints answers it, edges dial it)
+		// is one of its member's too, or none (the node's address then).
+		if t.Addr.IsValid() && !t.Addr.IsUnspecified() && !t.Addr.IsLoopback() && !slices.Contains(m.Addrs, t.Addr) {
+			return Member{}, false
+		}
+	}
 	return m, true
 }
 

@@ -57,6 +57,15 @@ func TestStateNodes(t *testing.T) {
 	if _, ok := s.Node("z"); ok {
 		t.Fatal("a node at an address its member does not have is believed")
 	}
+	// Nor with a transport at such an address (edges would dial it).
+	elsewhere := good
+	elsewhere.Name = "v"
+	elsewhere.Transports = []epmd.Transport{tcp1}
+	elsewhere.Transports[0].Addr = netip.MustParseAddr("10.0.0.1")
+	s.Apply(put(t, "d/nodes/v", elsewhere, 1))
+	if _, ok := s.Node("v"); ok {
+		t.Fatal("a node with a transport at an address its member does not have is believed")
+	}
 	// A record whose name is not its key's is refused.
 	s.Apply(put(t, "d/nodes/w", good, 1))
 	if _, ok := s.Node("w"); ok || s.Rejected != 1 {
