@@ -181,7 +181,7 @@ func (g *Gateway) publishLoad(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			g.dir.SetLoad(len(g.relays.Status()))
+			g.dir.SetLoad(g.relays.Len())
 		}
 	}
 }

@@ -289,12 +289,13 @@ func (s *filtered) Abort() {
 	s.stopFlusher()
 }
 
-// Close stops the flusher and closes the stream. The relay closes its
-// streams once both directions have ended cleanly, after CloseWrite: no
-// flusher is writing then.
+// Close closes the stream, which ends a write of the flusher in progress,
+// and then stops the flusher, as Abort does: a flusher blocked writing to
+// a remote side that reads nothing cannot hold Close.
 func (s *filtered) Close() error {
+	err := s.Stream.Close()
 	s.stopFlusher()
-	return s.Stream.Close()
+	return err
 }
 
 // stopFlusher stops the flusher, if it was started, and waits for it.
