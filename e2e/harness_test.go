@@ -79,6 +79,18 @@ func requireTools(t testing.TB, tools ...string) {
 	}
 }
 
+// requireRoot skips a test that needs root (network namespaces) when not
+// run as root, and fails it under CI=true, where nothing is skipped.
+func requireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("network namespaces need root")
+		}
+		t.Skip("network namespaces need root")
+	}
+}
+
 // pickPort returns a loopback port free now for TCP and, with udp, for
 // UDP too, from below the kernel's ephemeral range: a port picked free
 // stays free until the daemon binds it (see internal/freeport).

@@ -148,9 +148,7 @@ func (f fault) String() string { return [...]string{"frozen", "killed", "cut"}[f
 func TestLinkLiveness(t *testing.T) {
 	t.Parallel()
 	requireTools(t, "erl", "ip")
-	if os.Geteuid() != 0 {
-		t.Skip("network namespaces need root") // as newNetns
-	}
+	requireRoot(t)
 	for _, transport := range []string{"tls", "quic"} {
 		for _, f := range []fault{frozen, killed, cut} {
 			t.Run(transport+"/"+f.String(), func(t *testing.T) {

@@ -31,9 +31,7 @@ var netnsSeq atomic.Int32
 func newNetns(t testing.TB) netnsPair {
 	t.Helper()
 	requireTools(t, "ip")
-	if os.Geteuid() != 0 {
-		t.Skip("network namespaces need root")
-	}
+	requireRoot(t)
 	n := netnsSeq.Add(1)
 	id := fmt.Sprintf("%d%d", os.Getpid()%10000, n)
 	p := netnsPair{

@@ -46,9 +46,7 @@ func ipRun(t testing.TB, args ...string) {
 func newSiteNet(t testing.TB) *siteNet {
 	t.Helper()
 	requireTools(t, "ip")
-	if os.Geteuid() != 0 {
-		t.Skip("network namespaces need root")
-	}
+	requireRoot(t)
 	pid := os.Getpid()
 	n := &siteNet{id: fmt.Sprintf("%d", pid%100000), prefix: fmt.Sprintf("198.18.%d.", pid%250)}
 	n.bridge, n.gw = "dgs"+n.id, n.prefix+"1"

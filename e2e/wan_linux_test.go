@@ -29,9 +29,7 @@ var wan40 = wanem.Settings{Delay: 20 * time.Millisecond, Loss: 0.005}
 func requireWAN(t *testing.T) {
 	t.Helper()
 	requireTools(t, "erl", "ip")
-	if os.Geteuid() != 0 {
-		t.Skip("network namespaces need root")
-	}
+	requireRoot(t)
 }
 
 // startWAN starts a testbed with set both ways, and a gateway in each site
