@@ -258,7 +258,7 @@ func (m *Manager) dialQUIC(ctx context.Context, key linkKey) (*quicLink, error) 
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		m.serveQUICConn(From{Site: key.site, Transport: QUIC, Member: own, Edge: own}, conn)
+		m.serveQUICStreams(From{Site: key.site, Transport: QUIC, Member: own, Edge: own}, conn)
 	}()
 	return ql, nil
 }

@@ -81,19 +81,6 @@ func checkFastOpen(log *slog.Logger, listening bool) {
 // synData reports whether a dialled connection's SYN carried data that
 // the peer acknowledged (Fast Open at work).
 func synData(c net.Conn) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	var yes bool
-	rc.Control(func(fd uintptr) {
-		if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-			yes = info.Options&tcpiOptSYNData != 0
-		}
-	})
-	return yes
+	info := tcpInfo(c)
+	return info != nil && info.Options&tcpiOptSYNData != 0
 }

@@ -421,7 +421,7 @@ func (m *Manager) acceptQUIC() {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			m.serveQUICConn(From{Site: who.Site, Identity: who.Identity, Member: who.Member, Edge: who.Edge, Transport: QUIC}, conn)
+			m.serveQUICStreams(From{Site: who.Site, Identity: who.Identity, Member: who.Member, Edge: who.Edge, Transport: QUIC}, conn)
 			<-conn.Context().Done() // the streams end first when this gateway closes
 			cause := context.Cause(conn.Context())
 			failed := quicFailed(cause)
@@ -437,12 +437,6 @@ func (m *Manager) acceptQUIC() {
 			}
 		}()
 	}
-}
-
-// serveQUICConn serves the streams the peer opens on a link until it
-// ends.
-func (m *Manager) serveQUICConn(from From, conn *quic.Conn) {
-	m.serveQUICStreams(from, conn)
 }
 
 // serveQUICStreams serves the streams a connection's far end opens: all

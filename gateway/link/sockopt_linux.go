@@ -33,21 +33,28 @@ func userTimeoutControl(liveness time.Duration) func(string, string, syscall.Raw
 
 // tcpRTT reads the kernel's smoothed round-trip time of a TCP connection.
 func tcpRTT(c net.Conn) time.Duration {
+	if info := tcpInfo(c); info != nil {
+		return time.Duration(info.Rtt) * time.Microsecond
+	}
+	return 0
+}
+
+// tcpInfo is c's TCP_INFO; nil if c is not a TCP socket or the kernel
+// does not say.
+func tcpInfo(c net.Conn) *unix.TCPInfo {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return 0
+		return nil
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return 0
+		return nil
 	}
-	var rtt time.Duration
+	var info *unix.TCPInfo
 	rc.Control(func(fd uintptr) {
-		if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-			rtt = time.Duration(info.Rtt) * time.Microsecond
-		}
+		info, _ = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
 	})
-	return rtt
+	return info
 }
 
 // quicWantBuffer is the UDP socket buffer size quic-go asks for (7 MiB);

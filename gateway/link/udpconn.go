@@ -62,6 +62,7 @@ type yieldingConn struct {
 	// goroutine).
 	read uint64 // 1-RTT packets read
 	skew uint64 // read less processed when the count was last started again
+	seen uint64 // processed when last looked at: it only grows, so it bounds the queue from above
 }
 
 // trackedConn is a connection whose run loop the reader waits for.
@@ -137,7 +138,11 @@ func (c *yieldingConn) queued(processed uint64) int64 {
 // awaitRunLoops waits while the run loops have more than maxQueued
 // packets queued and keep processing them.
 func (c *yieldingConn) awaitRunLoops() {
+	if c.queued(c.seen) <= maxQueued {
+		return // fewer queued than that even by the last count: no need to ask the connections
+	}
 	p := c.processed()
+	c.seen = p
 	if c.queued(p) <= maxQueued {
 		return
 	}
@@ -145,6 +150,7 @@ func (c *yieldingConn) awaitRunLoops() {
 	for {
 		c.sleep(waitStep)
 		q := c.processed()
+		c.seen = q
 		if c.queued(q) <= maxQueued {
 			return
 		}
