@@ -191,14 +191,11 @@ func (in *inbound) holds(identity, node string) bool {
 		return false
 	}
 	name, host := epmd.SplitNode(node)
-	sn, ok := in.nodes.dir.Lookup(name, host)
-	if !ok {
-		return false
-	}
 	var held bool
-	in.nodes.dir.View(func(st *directory.State) {
-		m, ok := st.Member(sn.Member)
-		held = ok && m.Identity == identity
+	in.nodes.dir.View(func(st *directory.State) { // one look: the node and its member as they stand together
+		sn, ok := st.Lookup(name, host)
+		m, mok := st.Member(sn.Member)
+		held = ok && mok && m.Identity == identity
 	})
 	return held
 }
