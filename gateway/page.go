@@ -370,7 +370,7 @@ func (g *Gateway) ready() (bool, string) {
 
 // directoryStale reports whether the gateway has a site directory that is
 // stale (etcd does not answer).
-func (g *Gateway) directoryStale() bool { return g.dir != nil && g.dir.Status().Stale }
+func (g *Gateway) directoryStale() bool { return g.dir != nil && g.dir.Stale() }
 
 // readiness is ready's verdict on what it found.
 func readiness(epmdUp bool, links []link.Summary, dirStale bool) (bool, string) {

@@ -703,6 +703,14 @@ type Status struct {
 	Rejected    int       `json:"rejected,omitempty"`  // records refused as malformed
 }
 
+// Stale reports whether the directory lost etcd and serves from its
+// cache (readiness asks it every probe: Status lists the members).
+func (d *Directory) Stale() bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return !d.staleSince.IsZero()
+}
+
 // Status returns the directory's state.
 func (d *Directory) Status() Status {
 	d.mu.RLock()
@@ -710,7 +718,7 @@ func (d *Directory) Status() Status {
 	st := Status{
 		Site: d.cfg.Site, Member: d.cfg.Self.ID, Role: d.cfg.Self.Role, Endpoints: d.cfg.Endpoints,
 		Stale: !d.staleSince.IsZero(), StaleSince: d.staleSince, LastContact: d.lastContact, Revision: d.rev,
-		Members: d.state.Members(), Nodes: len(d.state.Nodes()), Rejected: d.state.Rejected,
+		Members: d.state.Members(), Nodes: d.state.ValidNodes(), Rejected: d.state.Rejected,
 	}
 	for name, c := range d.claims {
 		switch {

@@ -255,6 +255,17 @@ func (s *State) Nodes() []Node {
 	return out
 }
 
+// ValidNodes counts the nodes Nodes returns, without listing them.
+func (s *State) ValidNodes() int {
+	n := 0
+	for _, node := range s.nodes {
+		if _, ok := s.valid(node); ok {
+			n++
+		}
+	}
+	return n
+}
+
 // NodeCount returns how many records of nodes the state holds, valid or
 // not.
 func (s *State) NodeCount() int { return len(s.nodes) }
