@@ -1,7 +1,7 @@
 package gateway
 
 import (
-	"net"
+	"fmt"
 	"testing"
 	"time"
 
@@ -10,6 +10,7 @@ import (
 
 	"github.com/distgate/distgate/gateway/directory"
 	"github.com/distgate/distgate/gateway/link"
+	"github.com/distgate/distgate/internal/freeport"
 )
 
 // fakeDirectory is a directoryStatus that answers a fixed status.
@@ -91,15 +92,7 @@ func TestDirectoryMetrics(t *testing.T) {
 // answers is stale from its start, holds nothing, and has no last
 // contact to age.
 func TestDirectoryMetricsOfRealDirectory(t *testing.T) {
-	ln := closedPort(t)
-	d, err := directory.New(directory.Config{
-		Endpoints: []string{"http://" + ln}, Prefix: "/distgate/", Site: "s", TTL: 3 * time.Second,
-		Self: directory.Member{ID: "a1", Role: directory.RoleAgent, Host: "h1.example", Identity: "dg1:a1"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := staleDirectory(t)
 	got := gatherDirectory(t, d, time.Time{})
 	if got["distgate_directory_stale"] != 1 {
 		t.Errorf("stale = %v, want 1", got["distgate_directory_stale"])
@@ -134,31 +127,31 @@ func checkSeries(t *testing.T, got, want map[string]float64) {
 	}
 }
 
-// closedPort returns a loopback address nobody listens on (one that was
-// free a moment ago).
-func closedPort(t *testing.T) string {
+// staleDirectory is a site directory whose etcd never answers: nothing
+// listens at its endpoint (a port from below the ephemeral range, so no
+// other test's listener takes it meanwhile).
+func staleDirectory(t *testing.T) *directory.Directory {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.TCP()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	d, err := directory.New(directory.Config{
+		Endpoints: []string{fmt.Sprintf("http://127.0.0.1:%d", port)}, Prefix: "/distgate/", Site: "s", TTL: 3 * time.Second,
+		Self: directory.Member{ID: "a1", Role: directory.RoleAgent, Host: "h1.example", Identity: "dg1:a1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d
 }
 
 // TestReadinessOfAStaleDirectory: an agent or an edge whose site
 // directory is stale is not ready (issue 12: /readyz says the directory
 // is fresh), whatever its EPMD and links say.
 func TestReadinessOfAStaleDirectory(t *testing.T) {
-	ln := closedPort(t)
-	d, err := directory.New(directory.Config{
-		Endpoints: []string{"http://" + ln}, Prefix: "/distgate/", Site: "s", TTL: 3 * time.Second,
-		Self: directory.Member{ID: "a1", Role: directory.RoleAgent, Host: "h1.example", Identity: "dg1:a1"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := staleDirectory(t)
 	if g := (&Gateway{dir: d}); !g.directoryStale() {
 		t.Error("a directory whose etcd never answered is not stale")
 	}
